@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# A real Kubernetes control plane on 127.0.0.1, built from Go modules (hack/controlplane):
+# etcd, kube-apiserver (RBAC, static-token users) and kube-controller-manager (garbage collector,
+# namespace controller). No container runtime, no nodes, no downloads beyond the Go module proxy.
+#
+# Usage: hack/local-cluster.sh <command>
+#   build   build (or reuse cached) binaries into $DIR/bin
+#   up      start in the background unless already running; install CRDs and persona RBAC
+#   down    stop everything `up` started; free every port; remove the etcd data
+#   run     `up`, print READY, stay until stdin closes (or a signal), then `down` (test fixtures)
+#   status  say whether it is running and where
+#   env     print shell exports (KUBECONFIG for admin, the state dir)
+#   sweep   stop every control plane the test fixtures started under $DIR/tests and check that
+#           none of their processes is left
+#
+# Environment:
+#   DEVPORTAL_LOCAL_DIR  state directory (default: <repo>/target/local)
+#   DEVPORTAL_CP_CACHE   binary cache shared by every clone (default: ~/.cache/devportal/controlplane)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+DIR=${DEVPORTAL_LOCAL_DIR:-$ROOT/target/local}
+mkdir -p "$DIR"
+DIR=$(cd "$DIR" && pwd)
+MODULE=$ROOT/hack/controlplane
+CACHE=${DEVPORTAL_CP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/devportal/controlplane}
+BIN=$DIR/bin
+PKI=$DIR/pki
+RUN=$DIR/run
+LOGS=$DIR/logs
+KUBECONFIGS=$DIR/kubeconfigs
+USERS=(admin owner consumer consumer2 controller)
+# The controller's static-token identity is named like its in-cluster ServiceAccount, so the
+# ClusterRoleBinding in manifests/ applies to it unchanged.
+CONTROLLER_USER=system:serviceaccount:devportal-system:devportal
+
+log() { printf '[local-cluster] %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+k8s_version() { awk '$1 == "k8s.io/kubernetes" { print $2 }' "$MODULE/go.mod"; }
+
+cmd_build() {
+  command -v go >/dev/null || die "Go is required to build the control plane (https://go.dev/doc/install)"
+  local version key out
+  version=$(k8s_version)
+  [ -n "$version" ] || die "cannot read the k8s.io/kubernetes version from $MODULE/go.mod"
+  key=$(cat "$MODULE/go.mod" "$MODULE/go.sum" <(go env GOVERSION GOOS GOARCH) | sha256sum | cut -c1-16)
+  out=$CACHE/$version-$key
+  if [ ! -x "$out/kube-apiserver" ]; then
+    log "building etcd, kube-apiserver, kube-controller-manager and kubectl $version (cold builds take minutes)"
+    local tmp minor=${version#v1.}
+    minor=${minor%%.*}
+    tmp=$(mktemp -d "$CACHE.build.XXXXXX" 2>/dev/null || { mkdir -p "$(dirname "$CACHE")"; mktemp -d "$CACHE.build.XXXXXX"; })
+    local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
+    local start=$SECONDS
+    (
+      cd "$MODULE"
+      export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
+      go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
+      go build -trimpath -ldflags "$ldflags" -o "$tmp/" \
+        k8s.io/kubernetes/cmd/kube-apiserver \
+        k8s.io/kubernetes/cmd/kube-controller-manager \
+        k8s.io/kubernetes/cmd/kubectl
+    ) || { rm -rf "$tmp"; die "go build failed"; }
+    mkdir -p "$(dirname "$out")"
+    rm -rf "$out"
+    mv "$tmp" "$out"
+    log "built in $((SECONDS - start))s into $out"
+  fi
+  mkdir -p "$BIN"
+  for b in etcd kube-apiserver kube-controller-manager kubectl; do
+    ln -sfn "$out/$b" "$BIN/$b"
+  done
+}
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null; }
+
+api_ready() {
+  [ -f "$RUN/state.env" ] || return 1
+  # shellcheck disable=SC1091
+  . "$RUN/state.env"
+  curl -fsS --max-time 2 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(token admin)" \
+    "https://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1
+}
+
+token() { awk -F, -v u="$1" '$2 == u || (u == "controller" && $2 == "'"$CONTROLLER_USER"'") { print $1 }' "$PKI/tokens.csv"; }
+
+start_proc() { # name, command...
+  local name=$1; shift
+  nohup setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+wait_for() { # what, seconds, process name, test command...
+  local what=$1 secs=$2 proc=$3; shift 3
+  local deadline=$((SECONDS + secs))
+  until "$@" 2>/dev/null; do
+    if ! alive "$proc"; then
+      tail -n 30 "$LOGS/$proc.log" >&2 || true
+      die "$proc exited while waiting for $what (log: $LOGS/$proc.log)"
+    fi
+    [ $SECONDS -lt $deadline ] || { tail -n 30 "$LOGS/$proc.log" >&2; die "timed out waiting for $what"; }
+    sleep 0.2
+  done
+}
+
+make_pki() {
+  rm -rf "$PKI"; mkdir -p "$PKI"
+  (
+    cd "$PKI"
+    openssl ecparam -name prime256v1 -genkey -noout -out ca.key 2>/dev/null
+    openssl req -x509 -new -key ca.key -sha256 -days 3650 -subj "/CN=devportal-local-ca" -out ca.crt 2>/dev/null
+    openssl ecparam -name prime256v1 -genkey -noout -out apiserver.key 2>/dev/null
+    openssl req -new -key apiserver.key -subj "/CN=kube-apiserver" -out apiserver.csr 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >apiserver.ext
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 -sha256 \
+      -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    rand() { openssl rand -hex 24; }
+    {
+      echo "$(rand),admin,admin,\"system:masters\""
+      echo "$(rand),owner,owner,\"api-owners\""
+      echo "$(rand),consumer,consumer,\"api-consumers\""
+      echo "$(rand),consumer2,consumer2,\"api-consumers\""
+      echo "$(rand),$CONTROLLER_USER,devportal-controller,\"system:serviceaccounts,system:serviceaccounts:devportal-system\""
+    } >tokens.csv
+    chmod 600 ./*.key tokens.csv
+  )
+}
+
+write_kubeconfigs() {
+  mkdir -p "$KUBECONFIGS"
+  local ca user
+  ca=$(base64 -w0 <"$PKI/ca.crt")
+  for user in "${USERS[@]}"; do
+    cat >"$KUBECONFIGS/$user" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: devportal-local
+  cluster:
+    server: https://127.0.0.1:$API_PORT
+    certificate-authority-data: $ca
+users:
+- name: $user
+  user:
+    token: $(token "$user")
+contexts:
+- name: $user@devportal-local
+  context: {cluster: devportal-local, user: $user}
+current-context: $user@devportal-local
+KC
+    chmod 600 "$KUBECONFIGS/$user"
+  done
+}
+
+install_resources() {
+  local kubectl=("$BIN/kubectl" --kubeconfig "$KUBECONFIGS/admin")
+  "${kubectl[@]}" apply --server-side --force-conflicts -f "$ROOT/hack/crds/" >/dev/null
+  "${kubectl[@]}" apply --server-side --force-conflicts -k "$ROOT/crds/" >/dev/null
+  "${kubectl[@]}" wait --for condition=Established --timeout=60s crd --all >/dev/null
+  "${kubectl[@]}" apply --server-side --force-conflicts -k "$ROOT/manifests/rbac" >/dev/null
+  "${kubectl[@]}" apply --server-side --force-conflicts -f "$ROOT/hack/local/" >/dev/null
+}
+
+cmd_up() {
+  if api_ready; then
+    log "already running on https://127.0.0.1:$API_PORT ($DIR)"
+    install_resources
+    return 0
+  fi
+  cmd_down quiet
+  cmd_build
+  command -v openssl >/dev/null || die "openssl is required"
+  command -v curl >/dev/null || die "curl is required"
+  local start=$SECONDS
+  mkdir -p "$RUN" "$LOGS"
+  make_pki
+  ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
+  printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPI_PORT=%s\n' "$ETCD_PORT" "$ETCD_PEER_PORT" "$API_PORT" >"$RUN/state.env"
+
+  start_proc etcd "$BIN/etcd" --name local --data-dir "$DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" \
+    --listen-metrics-urls "" --unsafe-no-fsync --watch-progress-notify-interval 5s \
+    --quota-backend-bytes 4294967296 --log-level warn
+  wait_for "etcd" 30 etcd curl -fsS --max-time 1 "http://127.0.0.1:$ETCD_PORT/health" -o /dev/null
+
+  start_proc kube-apiserver "$BIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+    --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+    --client-ca-file "$PKI/ca.crt" --token-auth-file "$PKI/tokens.csv" \
+    --authorization-mode RBAC \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+    --service-cluster-ip-range 10.0.0.0/24 --disable-admission-plugins ServiceAccount \
+    --endpoint-reconciler-type none --profiling=false --v 1
+  wait_for "kube-apiserver /readyz" 90 kube-apiserver api_ready
+  write_kubeconfigs
+
+  start_proc kube-controller-manager "$BIN/kube-controller-manager" \
+    --kubeconfig "$KUBECONFIGS/admin" --controllers garbagecollector,namespace \
+    --leader-elect=false --secure-port 0 --use-service-account-credentials=false --v 1
+  sleep 0.5
+  alive kube-controller-manager || { tail -n 30 "$LOGS/kube-controller-manager.log" >&2; die "kube-controller-manager exited"; }
+
+  install_resources
+  log "ready in $((SECONDS - start))s: https://127.0.0.1:$API_PORT, kubeconfigs in $KUBECONFIGS/ (${USERS[*]})"
+}
+
+stop_proc() { # name
+  local pid
+  [ -f "$RUN/$1.pid" ] || return 0
+  pid=$(cat "$RUN/$1.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  fi
+  rm -f "$RUN/$1.pid"
+}
+
+cmd_down() {
+  local quiet=${1:-}
+  # Stop in reverse start order; anything else that registered a pid file here (devportal) first.
+  local extra
+  for extra in "$RUN"/*.pid; do
+    [ -e "$extra" ] || continue
+    case $(basename "$extra" .pid) in etcd|kube-apiserver|kube-controller-manager) ;; *) stop_proc "$(basename "$extra" .pid)";; esac
+  done
+  stop_proc kube-controller-manager
+  stop_proc kube-apiserver
+  stop_proc etcd
+  rm -rf "$DIR/etcd" "$RUN" "$KUBECONFIGS"
+  [ -n "$quiet" ] || log "stopped; nothing left running from $DIR"
+}
+
+cmd_run() {
+  trap 'cmd_down' EXIT
+  trap 'exit 0' TERM INT HUP
+  cmd_up
+  echo "READY $KUBECONFIGS"
+  # Stay until whoever started us closes our stdin (a test binary exiting, for example).
+  cat >/dev/null || true
+}
+
+cmd_status() {
+  if api_ready; then
+    echo "running: https://127.0.0.1:$API_PORT (state in $DIR)"
+  else
+    echo "not running ($DIR)"; return 1
+  fi
+}
+
+cmd_env() {
+  echo "export KUBECONFIG=$KUBECONFIGS/admin"
+  echo "export DEVPORTAL_LOCAL_DIR=$DIR"
+  echo "export PATH=$BIN:\$PATH"
+}
+
+cmd_sweep() {
+  local d left
+  for d in "$DIR"/tests/*/; do
+    [ -d "$d" ] || continue
+    DEVPORTAL_LOCAL_DIR=$d "$0" down >/dev/null 2>&1 || true
+  done
+  left=$(pgrep -af "$DIR/tests/" || true)
+  [ -z "$left" ] || die "processes left behind by tests:
+$left"
+  rm -rf "$DIR/tests"
+}
+
+case ${1:-} in
+  build) cmd_build ;;
+  up) trap 'rc=$?; [ $rc -eq 0 ] || { log "up failed; stopping what started"; cmd_down quiet; }' EXIT; cmd_up ;;
+  down) cmd_down ;;
+  run) cmd_run ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  sweep) cmd_sweep ;;
+  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac

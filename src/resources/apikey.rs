@@ -1,0 +1,248 @@
+//! `APIKey`: a consumer's request for access to an `APIProduct` at a plan tier.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::Limits;
+use super::kuadrant::{ApiKeyAuth, Credentials};
+
+/// `APIKey.spec`: the consumer's request and, once reviewed, the review.
+// Each printcolumn repeats `type_`; clippy reads those as duplicated attributes.
+#[allow(clippy::duplicated_attributes)]
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "devportal.kuadrant.io",
+    version = "v1alpha1",
+    kind = "APIKey",
+    plural = "apikeys",
+    singular = "apikey",
+    shortname = "apik",
+    category = "devportal",
+    namespaced,
+    status = "APIKeyStatus",
+    derive = "PartialEq",
+    doc = "A consumer's request for an API key to an APIProduct at a plan tier.",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(
+        name = "Product",
+        type_ = "string",
+        json_path = ".spec.apiProductRef.name"
+    ),
+    printcolumn(name = "Plan", type_ = "string", json_path = ".spec.planTier"),
+    printcolumn(
+        name = "User",
+        type_ = "string",
+        json_path = ".spec.requestedBy.userId"
+    ),
+    printcolumn(name = "Expires", type_ = "string", json_path = ".spec.expiresAt"),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct APIKeySpec {
+    /// The product the key is for.
+    pub api_product_ref: APIProductRef,
+    /// The tier requested; one of the product's `status.discoveredPlans[].tier`.
+    #[schemars(length(min = 1, max = 63))]
+    pub plan_tier: String,
+    /// Why the consumer wants access, for the reviewer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub use_case: Option<String>,
+    /// Who asked; stamped by the admission webhook from the request's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_by: Option<RequestedBy>,
+    /// When the key stops working (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Time>,
+    /// Bring your own key: a Secret in this namespace holding `api_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<LocalSecretRef>,
+    /// The review, written by an owner or admin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+/// Reference to an `APIProduct`.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct APIProductRef {
+    /// Name of the product.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Namespace of the product; the key's own namespace when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// The identity that requested a key.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestedBy {
+    /// Kubernetes username of the requester.
+    pub user_id: String,
+    /// Contact address of the requester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// A Secret in the key's own namespace.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalSecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// An owner's or admin's decision on a key request.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    /// `true` approves, `false` rejects (or revokes).
+    pub approved: bool,
+    /// Why, for the consumer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Who decided; stamped by the admission webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_by: Option<String>,
+    /// When they decided; stamped by the admission webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_at: Option<Time>,
+}
+
+/// Lifecycle phase of a key.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+pub enum APIKeyPhase {
+    /// Waiting for review.
+    #[default]
+    Pending,
+    /// Approved: the key works at the gateway.
+    Approved,
+    /// Rejected or revoked.
+    Rejected,
+    /// Past `expiresAt`.
+    Expired,
+    /// Cannot work: product missing, tier gone, or no API-key auth on the route.
+    Failed,
+}
+
+impl APIKeyPhase {
+    /// Every phase, in display order.
+    pub const ALL: [APIKeyPhase; 5] = [
+        APIKeyPhase::Pending,
+        APIKeyPhase::Approved,
+        APIKeyPhase::Rejected,
+        APIKeyPhase::Expired,
+        APIKeyPhase::Failed,
+    ];
+
+    /// The phase's name, also its condition type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            APIKeyPhase::Pending => "Pending",
+            APIKeyPhase::Approved => "Approved",
+            APIKeyPhase::Rejected => "Rejected",
+            APIKeyPhase::Expired => "Expired",
+            APIKeyPhase::Failed => "Failed",
+        }
+    }
+}
+
+/// `APIKey.status`: where the key is and how to use it.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct APIKeyStatus {
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Current phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<APIKeyPhase>,
+    /// One condition per phase; exactly one is True.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
+    pub conditions: Vec<Condition>,
+    /// The consumer's Secret holding the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeyRef>,
+    /// Host name to call the API on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_hostname: Option<String>,
+    /// The tier's limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    /// How to send the key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_scheme: Option<KeyAuthScheme>,
+    /// Who reviewed the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_by: Option<String>,
+    /// When the request was reviewed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reviewed_at: Option<Time>,
+}
+
+/// A key inside a Secret.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret.
+    pub name: String,
+    /// Data key within the Secret.
+    pub key: String,
+}
+
+/// How a client presents the key: the AuthPolicy's apiKey rule and its credential location.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyAuthScheme {
+    /// The apiKey authentication rule.
+    pub authentication_spec: ApiKeyAuth,
+    /// Where the key goes on the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<Credentials>,
+}
+
+impl APIKey {
+    /// Namespace of the referenced product: `spec.apiProductRef.namespace`, else the key's own.
+    pub fn product_namespace(&self) -> Option<&str> {
+        self.spec
+            .api_product_ref
+            .namespace
+            .as_deref()
+            .or(self.metadata.namespace.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn product_namespace_defaults_to_the_keys_own() {
+        let mut key: APIKey = serde_json::from_value(json!({
+            "apiVersion": "devportal.kuadrant.io/v1alpha1",
+            "kind": "APIKey",
+            "metadata": {"name": "k", "namespace": "team-a"},
+            "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold"}
+        }))
+        .unwrap();
+        assert_eq!(key.product_namespace(), Some("team-a"));
+        key.spec.api_product_ref.namespace = Some("apps".into());
+        assert_eq!(key.product_namespace(), Some("apps"));
+    }
+
+    #[test]
+    fn phase_names_match_serialization() {
+        for phase in APIKeyPhase::ALL {
+            assert_eq!(serde_json::to_value(phase).unwrap(), json!(phase.as_str()));
+        }
+    }
+}

@@ -1,0 +1,27 @@
+//! Kubernetes resource models.
+//!
+//! [`apiproduct`] and [`apikey`] are devportal's own custom resources (group
+//! `devportal.kuadrant.io`); [`gateway`] and [`kuadrant`] are read models for the foreign kinds the
+//! controller reads. Read models carry only the fields devportal uses and ignore everything else, so
+//! newer upstream versions of those CRDs keep deserializing.
+
+pub mod apikey;
+pub mod apiproduct;
+pub mod common;
+pub mod gateway;
+pub mod kuadrant;
+
+pub use apikey::{
+    APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus, APIProductRef, Approval, KeyAuthScheme,
+    LocalSecretRef, RequestedBy, SecretKeyRef,
+};
+pub use apiproduct::{
+    APIProduct, APIProductSpec, APIProductStatus, ApprovalMode, Contact, DiscoveredAuthScheme,
+    DiscoveredPlan, Documentation, HTTPRouteRef, OidcDiscovery, OpenApiStatus, PublishStatus,
+};
+pub use common::{CustomLimit, Limits};
+
+/// API group of devportal's own resources.
+pub const GROUP: &str = "devportal.kuadrant.io";
+/// API version of devportal's own resources.
+pub const VERSION: &str = "v1alpha1";

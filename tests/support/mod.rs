@@ -1,0 +1,267 @@
+//! Integration-test fixture: one real control plane per test binary, a kube `Client` and a
+//! kubeconfig per persona, and a fresh namespace per test.
+//!
+//! The control plane is `hack/local-cluster.sh run`, started on first use with its own state
+//! directory and free ports. It stays up while this process holds its stdin and tears itself down
+//! (no process, no port left) when the test binary exits, however it exits. Set
+//! `DEVPORTAL_TEST_KUBECONFIGS` to a directory holding kubeconfigs named after the personas to run
+//! the same tests against an existing cluster instead.
+#![allow(dead_code)] // each test binary uses a different part of the fixture
+
+pub mod fixtures;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
+use kube::api::{ObjectMeta, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+/// Who is making a request. Each is a static-token user of the local control plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Persona {
+    /// `system:masters`.
+    Admin,
+    /// Group `api-owners`; owns the products in test namespaces.
+    Owner,
+    /// Group `api-consumers`.
+    Consumer,
+    /// A second member of `api-consumers`.
+    Consumer2,
+    /// devportal's own identity (`system:serviceaccount:devportal-system:devportal`).
+    Controller,
+}
+
+impl Persona {
+    /// The kubeconfig file name, which is also the username for the human personas.
+    pub fn name(self) -> &'static str {
+        match self {
+            Persona::Admin => "admin",
+            Persona::Owner => "owner",
+            Persona::Consumer => "consumer",
+            Persona::Consumer2 => "consumer2",
+            Persona::Controller => "controller",
+        }
+    }
+}
+
+/// The control plane the tests run against.
+pub struct ControlPlane {
+    kubeconfigs: PathBuf,
+    kubectl: PathBuf,
+    /// The supervising script; its stdin stays open for as long as this process lives.
+    _supervisor: Option<Mutex<(Child, BufReader<ChildStdout>)>>,
+}
+
+static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
+
+/// The repository root.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared control plane, started on first call.
+// The supervisor is deliberately never waited for: it lives as long as this process, and reaps
+// itself when our end of its stdin closes at exit.
+#[allow(clippy::zombie_processes)]
+pub fn control_plane() -> &'static ControlPlane {
+    CONTROL_PLANE.get_or_init(|| {
+        if let Ok(dir) = std::env::var("DEVPORTAL_TEST_KUBECONFIGS") {
+            return ControlPlane {
+                kubeconfigs: dir.into(),
+                kubectl: "kubectl".into(),
+                _supervisor: None,
+            };
+        }
+        let binary = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "test".into());
+        let state = repo_root()
+            .join("target/local/tests")
+            .join(format!("{binary}-{}", std::process::id()));
+        let mut child = Command::new(repo_root().join("hack/local-cluster.sh"))
+            .arg("run")
+            .env("DEVPORTAL_LOCAL_DIR", &state)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("hack/local-cluster.sh starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = stdout
+                .read_line(&mut line)
+                .expect("read from hack/local-cluster.sh");
+            if n == 0 {
+                let status = child.wait().expect("wait for hack/local-cluster.sh");
+                panic!(
+                    "the local control plane failed to start ({status}); logs in {}",
+                    state.join("logs").display()
+                );
+            }
+            if let Some(dir) = line.trim().strip_prefix("READY ") {
+                return ControlPlane {
+                    kubeconfigs: dir.into(),
+                    kubectl: state.join("bin/kubectl"),
+                    _supervisor: Some(Mutex::new((child, stdout))),
+                };
+            }
+        }
+    })
+}
+
+impl ControlPlane {
+    /// Path of a persona's kubeconfig.
+    pub fn kubeconfig(&self, persona: Persona) -> PathBuf {
+        self.kubeconfigs.join(persona.name())
+    }
+
+    /// A kube client that authenticates as `persona`.
+    pub async fn client(&self, persona: Persona) -> Client {
+        let kubeconfig = Kubeconfig::read_from(self.kubeconfig(persona)).expect("kubeconfig reads");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig is valid");
+        Client::try_from(config).expect("client builds")
+    }
+
+    /// Runs kubectl as `persona`, feeding `stdin` to it.
+    pub fn kubectl(&self, persona: Persona, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig(persona))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        let mut input = child.stdin.take().expect("piped stdin");
+        if let Some(text) = stdin {
+            input
+                .write_all(text.as_bytes())
+                .expect("write kubectl stdin");
+        }
+        drop(input);
+        child.wait_with_output().expect("kubectl runs")
+    }
+}
+
+/// A namespace of its own for one test, with the owner and both consumers bound to their persona
+/// roles. It is deleted when dropped.
+pub struct TestNamespace {
+    /// The namespace's name.
+    pub name: String,
+}
+
+impl TestNamespace {
+    /// Creates a fresh namespace as the admin and binds the personas in it.
+    pub async fn new(prefix: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let cp = control_plane();
+        let admin = cp.client(Persona::Admin).await;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!(
+            "{prefix}-{:x}{:x}-{}",
+            std::process::id() & 0xfff,
+            nanos & 0xffff,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let namespace = Namespace {
+            metadata: ObjectMeta {
+                name: Some(name.clone()),
+                labels: Some(
+                    [("devportal.kuadrant.io/test".to_string(), "true".to_string())].into(),
+                ),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        Api::<Namespace>::all(admin.clone())
+            .create(&PostParams::default(), &namespace)
+            .await
+            .expect("namespace created");
+        let bindings = Api::<RoleBinding>::namespaced(admin, &name);
+        for (role, users) in [
+            ("devportal-api-owner", &["owner"][..]),
+            ("devportal-api-consumer", &["consumer", "consumer2"][..]),
+        ] {
+            let binding = RoleBinding {
+                metadata: ObjectMeta {
+                    name: Some(role.into()),
+                    ..ObjectMeta::default()
+                },
+                role_ref: RoleRef {
+                    api_group: "rbac.authorization.k8s.io".into(),
+                    kind: "ClusterRole".into(),
+                    name: role.into(),
+                },
+                subjects: Some(
+                    users
+                        .iter()
+                        .map(|user| Subject {
+                            api_group: Some("rbac.authorization.k8s.io".into()),
+                            kind: "User".into(),
+                            name: (*user).into(),
+                            namespace: None,
+                        })
+                        .collect(),
+                ),
+            };
+            bindings
+                .create(&PostParams::default(), &binding)
+                .await
+                .expect("role binding created");
+        }
+        TestNamespace { name }
+    }
+}
+
+impl Drop for TestNamespace {
+    fn drop(&mut self) {
+        // Best effort; a local control plane is thrown away with everything in it anyway.
+        let _ = control_plane().kubectl(
+            Persona::Admin,
+            &[
+                "delete",
+                "namespace",
+                &self.name,
+                "--wait=false",
+                "--ignore-not-found",
+            ],
+            None,
+        );
+    }
+}
+
+/// Asserts that a kubectl invocation succeeded and returns its stdout.
+pub fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "kubectl failed: {}\nstdout: {}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts that a kubectl invocation failed and returns its stderr.
+pub fn stderr_of_failure(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "kubectl unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
