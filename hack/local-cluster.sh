@@ -16,6 +16,8 @@
 # Environment:
 #   DEVPORTAL_LOCAL_DIR  state directory (default: <repo>/target/local)
 #   DEVPORTAL_CP_CACHE   binary cache shared by every clone (default: ~/.cache/devportal/controlplane)
+#   DEVPORTAL_AUDIT_LOG  when set, the apiserver writes an audit log of every write the controller
+#                        identity makes to this file (benchmarks count API writes with it)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -164,8 +166,9 @@ install_resources() {
   "${kubectl[@]}" apply --server-side --force-conflicts -f "$ROOT/hack/crds/" >/dev/null
   "${kubectl[@]}" apply --server-side --force-conflicts -k "$ROOT/crds/" >/dev/null
   "${kubectl[@]}" wait --for condition=Established --timeout=60s crd --all >/dev/null
+  "${kubectl[@]}" apply --server-side --force-conflicts -f "$ROOT/hack/local/namespaces/" >/dev/null
   "${kubectl[@]}" apply --server-side --force-conflicts -k "$ROOT/manifests/rbac" >/dev/null
-  "${kubectl[@]}" apply --server-side --force-conflicts -f "$ROOT/hack/local/" >/dev/null
+  "${kubectl[@]}" apply --server-side --force-conflicts -f "$ROOT/hack/local/rbac-bindings.yaml" >/dev/null
 }
 
 cmd_up() {
@@ -192,7 +195,21 @@ cmd_up() {
     --quota-backend-bytes 4294967296 --log-level warn
   wait_for "etcd" 30 etcd curl -fsS --max-time 1 "http://127.0.0.1:$ETCD_PORT/health" -o /dev/null
 
-  start_proc kube-apiserver "$BIN/kube-apiserver" \
+  local audit=()
+  if [ -n "${DEVPORTAL_AUDIT_LOG:-}" ]; then
+    cat >"$PKI/audit-policy.yaml" <<AUDIT
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  users: ["$CONTROLLER_USER"]
+  verbs: [create, update, patch, delete, deletecollection]
+- level: None
+AUDIT
+    audit=(--audit-policy-file "$PKI/audit-policy.yaml" --audit-log-path "$DEVPORTAL_AUDIT_LOG" --audit-log-format json --audit-log-mode blocking)
+  fi
+  start_proc kube-apiserver "$BIN/kube-apiserver" "${audit[@]}" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
 
+use crate::controller::{self, ControllerArgs};
 use crate::{Result, crds};
 
 /// devportal: API products and API keys for Kubernetes gateways.
@@ -24,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Print devportal's CustomResourceDefinitions, or write or check them in a directory.
     Crds(CrdsArgs),
+    /// Run the controller: product discovery, key approval and API-key Secrets.
+    Controller(ControllerArgs),
 }
 
 /// Arguments of `devportal crds`.
@@ -50,6 +54,32 @@ impl Cli {
                     Ok(())
                 }
             },
+            Command::Controller(args) => {
+                let client = kube::Client::try_default().await?;
+                controller::run(args, client, shutdown_on_signal()).await
+            }
         }
     }
+}
+
+/// A token cancelled on the first SIGTERM or SIGINT, shared by everything that must drain.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let trigger = token.clone();
+    tokio::spawn(async move {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        }
+        trigger.cancel();
+    });
+    token
 }

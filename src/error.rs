@@ -29,6 +29,31 @@ pub enum Error {
     /// Checked-in generated files differ from what the code generates.
     #[error("{0}")]
     Drift(String),
+
+    /// The configuration is unusable.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// An HTTP fetch (OIDC discovery, OpenAPI document) failed.
+    #[error("fetching {url}: {reason}")]
+    Fetch {
+        /// What was fetched.
+        url: String,
+        /// Why it failed.
+        reason: String,
+    },
+
+    /// An object devportal relies on is missing or malformed.
+    #[error("{0}")]
+    Invalid(String),
+
+    /// The work was abandoned because the process is shutting down or lost leadership.
+    #[error("shutting down")]
+    ShuttingDown,
+
+    /// Adding or removing the APIKey finalizer failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
 
 impl Error {
@@ -40,6 +65,11 @@ impl Error {
             Error::Yaml(_) => "yaml",
             Error::Io { .. } => "io",
             Error::Drift(_) => "drift",
+            Error::Config(_) => "config",
+            Error::Fetch { .. } => "fetch",
+            Error::Invalid(_) => "invalid",
+            Error::ShuttingDown => "shutting_down",
+            Error::Finalizer(_) => "finalizer",
         }
     }
 }

@@ -5,8 +5,13 @@
 //! the `devportal` binary runs.
 
 pub mod cli;
+pub mod conditions;
+pub mod controller;
 pub mod crds;
+pub mod discovery;
 pub mod error;
+pub mod keys;
 pub mod resources;
+pub mod secrets;
 
 pub use error::{Error, Result};

@@ -54,6 +54,8 @@ impl Persona {
 pub struct ControlPlane {
     kubeconfigs: PathBuf,
     kubectl: PathBuf,
+    /// Where processes started by tests keep logs and pid files.
+    state: PathBuf,
     /// The supervising script; its stdin stays open for as long as this process lives.
     _supervisor: Option<Mutex<(Child, BufReader<ChildStdout>)>>,
 }
@@ -72,9 +74,13 @@ pub fn repo_root() -> &'static Path {
 pub fn control_plane() -> &'static ControlPlane {
     CONTROL_PLANE.get_or_init(|| {
         if let Ok(dir) = std::env::var("DEVPORTAL_TEST_KUBECONFIGS") {
+            let state = repo_root()
+                .join("target/local/tests")
+                .join(format!("external-{}", std::process::id()));
             return ControlPlane {
                 kubeconfigs: dir.into(),
                 kubectl: "kubectl".into(),
+                state,
                 _supervisor: None,
             };
         }
@@ -111,6 +117,7 @@ pub fn control_plane() -> &'static ControlPlane {
                 return ControlPlane {
                     kubeconfigs: dir.into(),
                     kubectl: state.join("bin/kubectl"),
+                    state,
                     _supervisor: Some(Mutex::new((child, stdout))),
                 };
             }
@@ -152,6 +159,110 @@ impl ControlPlane {
         }
         drop(input);
         child.wait_with_output().expect("kubectl runs")
+    }
+}
+
+/// A devportal process started by a test, as the controller identity. Its pid is registered with
+/// the control plane's supervisor, so it is stopped with the control plane even if the test never
+/// drops it; dropping it kills it at once.
+pub struct Devportal {
+    child: Child,
+    pid_file: PathBuf,
+    /// The process's log file.
+    pub log: PathBuf,
+}
+
+impl Devportal {
+    /// Starts `devportal controller` with `args` and extra environment `env`.
+    pub fn controller(args: &[&str], env: &[(&str, &str)]) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let cp = control_plane();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        std::fs::create_dir_all(cp.state.join("logs")).expect("log dir");
+        std::fs::create_dir_all(cp.state.join("run")).expect("run dir");
+        let log = cp.state.join("logs").join(format!("devportal-{n}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_devportal"))
+            .arg("controller")
+            .args(args)
+            .env("KUBECONFIG", cp.kubeconfig(Persona::Controller))
+            .env("DEVPORTAL_LOG", "info,devportal=debug")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .spawn()
+            .expect("devportal starts");
+        let pid_file = cp.state.join("run").join(format!("devportal-{n}.pid"));
+        std::fs::write(&pid_file, child.id().to_string()).expect("pid file");
+        Devportal {
+            child,
+            pid_file,
+            log,
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crashed node would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
+
+    /// Asks the process to shut down (SIGTERM) and waits up to `timeout` for it to exit.
+    pub fn terminate(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        self.wait_exit(timeout)
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub fn wait_exit(&mut self, timeout: std::time::Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                let _ = std::fs::remove_file(&self.pid_file);
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The process's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Devportal {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, failing the test with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: std::time::Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 

@@ -1,0 +1,214 @@
+//! Scale run of the controller: N APIKeys created in a burst against an automatic product.
+//!
+//! Reports the time until every enforcement Secret exists, the API writes the controller made per
+//! key (counted from the apiserver's audit log, by verb and resource) and the controller's peak RSS.
+//! Runs against its own local control plane on loopback; bounded by N and a timeout.
+//!
+//! `cargo bench --bench controller_burst` (1,000 keys) or `cargo bench --bench controller_burst -- 10000`.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use devportal::resources::gateway::HTTPRoute;
+use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
+use devportal::resources::{APIKey, APIProduct, ApprovalMode, RequestedBy};
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{PartialObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client};
+use serde_json::json;
+use support::{Devportal, Persona, TestNamespace, control_plane, fixtures};
+
+const TIMEOUT: Duration = Duration::from_secs(900);
+
+fn condition(type_: &str) -> serde_json::Value {
+    json!({"type": type_, "status": "True", "reason": type_, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"})
+}
+
+async fn publish(admin: &Client, ns: &str) {
+    let routes = Api::<HTTPRoute>::namespaced(admin.clone(), ns);
+    routes
+        .create(&PostParams::default(), &fixtures::route("toystore"))
+        .await
+        .unwrap();
+    routes
+        .patch_status("toystore", &PatchParams::default(), &Patch::Merge(json!({"status": {"parents": [{
+            "parentRef": {"name": "external"}, "controllerName": "example.com/gateway", "conditions": [condition("Accepted")]}]}})))
+        .await
+        .unwrap();
+    Api::<PlanPolicy>::namespaced(admin.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &fixtures::plan_policy("plans", "toystore"),
+        )
+        .await
+        .unwrap();
+    let policies = Api::<AuthPolicy>::namespaced(admin.clone(), ns);
+    policies
+        .create(
+            &PostParams::default(),
+            &fixtures::auth_policy("auth", "toystore"),
+        )
+        .await
+        .unwrap();
+    policies
+        .patch_status(
+            "auth",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+            "conditions": [condition("Accepted"), condition("Enforced")]}})),
+        )
+        .await
+        .unwrap();
+    let mut product = fixtures::product("toys", "toystore");
+    product.spec.approval_mode = ApprovalMode::Automatic;
+    Api::<APIProduct>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &product)
+        .await
+        .unwrap();
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Controller writes in the audit log, by `verb resource[/subresource]`.
+fn writes(audit_log: &std::path::Path) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    for line in std::fs::read_to_string(audit_log)
+        .unwrap_or_default()
+        .lines()
+    {
+        let Ok(event) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let verb = event["verb"].as_str().unwrap_or("?");
+        let resource = event["objectRef"]["resource"].as_str().unwrap_or("?");
+        let sub = event["objectRef"]["subresource"]
+            .as_str()
+            .map(|s| format!("/{s}"))
+            .unwrap_or_default();
+        *counts.entry(format!("{verb} {resource}{sub}")).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn main() {
+    let n: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1000);
+    let audit = std::env::temp_dir().join(format!("devportal-audit-{}.log", std::process::id()));
+    // SAFETY: set before any other thread exists; read by the control plane started below.
+    unsafe { std::env::set_var("DEVPORTAL_AUDIT_LOG", &audit) };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(run(n, &audit));
+}
+
+async fn run(n: usize, audit: &std::path::Path) {
+    let cp = control_plane();
+    let admin = cp.client(Persona::Admin).await;
+    let ns = TestNamespace::new("burst").await;
+    publish(&admin, &ns.name).await;
+    let controller =
+        Devportal::controller(&["--lease-name", "burst"], &[("DEVPORTAL_LOG", "warn")]);
+    // Let it lead and settle on the product before the burst.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let baseline = writes(audit);
+
+    let secrets = Api::<PartialObjectMeta<Secret>>::namespaced(admin.clone(), &ns.name);
+    let watch = watcher(
+        secrets,
+        watcher::Config::default().labels("devportal.kuadrant.io/role=enforcement"),
+    )
+    .applied_objects()
+    .try_filter_map(|s| async move { Ok(s.metadata.name) });
+    let done = tokio::spawn(async move {
+        let mut seen = HashSet::new();
+        let mut watch = std::pin::pin!(watch);
+        while let Some(Ok(name)) = watch.next().await {
+            seen.insert(name);
+            if seen.len() == n {
+                return Instant::now();
+            }
+        }
+        panic!("the Secret watch ended early");
+    });
+
+    let keys = Api::<APIKey>::namespaced(admin.clone(), &ns.name);
+    let started = Instant::now();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let keys = keys.clone();
+            async move {
+                let mut key = fixtures::key(
+                    &format!("key-{i:05}"),
+                    "toys",
+                    if i % 2 == 0 { "gold" } else { "silver" },
+                );
+                key.spec.requested_by = Some(RequestedBy {
+                    user_id: format!("user-{}", i % 97),
+                    email: None,
+                });
+                keys.create(&PostParams::default(), &key)
+                    .await
+                    .expect("create key");
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<()>()
+        .await;
+    let created = started.elapsed();
+    let finished = tokio::time::timeout(TIMEOUT, done)
+        .await
+        .expect("all Secrets within the timeout")
+        .unwrap();
+    let total = finished - started;
+    // Let trailing status writes land before counting.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = writes(audit);
+    let rss = peak_rss_kib(controller.pid());
+
+    let mut per_kind = Vec::new();
+    let mut sum = 0;
+    for (what, count) in &after {
+        let delta = count - baseline.get(what).copied().unwrap_or(0);
+        if delta > 0 {
+            sum += delta;
+            per_kind.push(format!(
+                "{what}: {delta} ({:.2}/key)",
+                delta as f64 / n as f64
+            ));
+        }
+    }
+    println!("controller burst: {n} APIKeys, automatic product");
+    println!(
+        "  keys created in          {created:.2?} ({:.0}/s)",
+        n as f64 / created.as_secs_f64()
+    );
+    println!(
+        "  all enforcement Secrets  {total:.2?} after the first create ({:.0} keys/s)",
+        n as f64 / total.as_secs_f64()
+    );
+    println!(
+        "  controller API writes    {sum} ({:.2}/key)",
+        sum as f64 / n as f64
+    );
+    for line in per_kind {
+        println!("    {line}");
+    }
+    println!("  controller peak RSS      {:.1} MiB", rss as f64 / 1024.0);
+    let _ = std::fs::remove_file(audit);
+}

@@ -1,0 +1,435 @@
+//! APIKey reconcile: decide the phase, keep the two Secrets in step while Approved, delete the
+//! enforcement Secret the moment the key leaves Approved, and report it all in status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::DeleteParams;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, Resource, ResourceExt};
+
+use super::Context;
+use crate::conditions::{Desired, merge};
+use crate::discovery::{Resolution, resolve};
+use crate::keys::{self, ApiKeyValue};
+use crate::resources::kuadrant::{ApiKeyAuth, Credentials};
+use crate::resources::{
+    APIKey, APIKeyPhase, APIKeyStatus, APIProduct, ApprovalMode, DiscoveredPlan, KeyAuthScheme,
+    SecretKeyRef,
+};
+use crate::secrets::{self, Enforcement};
+use crate::{Error, Result};
+
+/// Finalizer that guards the cross-namespace enforcement Secret.
+pub const FINALIZER: &str = "devportal.kuadrant.io/secrets";
+
+/// The outcome of the phase rules for one key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    /// The phase.
+    pub phase: APIKeyPhase,
+    /// PascalCase reason for the phase's condition.
+    pub reason: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The requested tier's plan, when the product offers it.
+    pub plan: Option<DiscoveredPlan>,
+    /// The API-key rule, its credential location and the AuthPolicy's namespace.
+    pub auth: Option<(ApiKeyAuth, Option<Credentials>, String)>,
+    /// Host name to call the API on.
+    pub hostname: Option<String>,
+}
+
+impl Decision {
+    fn with(mut self, phase: APIKeyPhase, reason: &'static str, message: String) -> Self {
+        self.phase = phase;
+        self.reason = reason;
+        self.message = message;
+        self
+    }
+}
+
+/// Applies the phase rules, in order: Failed > Rejected > Expired > Approved > Pending.
+pub fn decide(
+    key: &APIKey,
+    product: Option<&APIProduct>,
+    resolution: Option<&Resolution>,
+    now: Timestamp,
+) -> Decision {
+    let product_name = format!(
+        "{}/{}",
+        key.product_namespace().unwrap_or_default(),
+        key.spec.api_product_ref.name
+    );
+    let plans = resolution.map(Resolution::plans).unwrap_or_default();
+    let base = Decision {
+        phase: APIKeyPhase::Pending,
+        reason: "",
+        message: String::new(),
+        plan: plans.iter().find(|p| p.tier == key.spec.plan_tier).cloned(),
+        auth: resolution.and_then(Resolution::api_key_rule),
+        hostname: resolution.and_then(Resolution::hostname),
+    };
+    let failed = |reason, message| base.clone().with(APIKeyPhase::Failed, reason, message);
+    let Some(product) = product else {
+        return failed(
+            "ProductNotFound",
+            format!("APIProduct {product_name} does not exist"),
+        );
+    };
+    if product.meta().deletion_timestamp.is_some() {
+        return failed(
+            "ProductDeleted",
+            format!("APIProduct {product_name} is being deleted"),
+        );
+    }
+    if base.plan.is_none() {
+        let offered: Vec<_> = plans.iter().map(|p| p.tier.as_str()).collect();
+        return failed(
+            "TierNotFound",
+            format!(
+                "tier {:?} is not offered by APIProduct {product_name} (offered: {})",
+                key.spec.plan_tier,
+                if offered.is_empty() {
+                    "none".to_string()
+                } else {
+                    offered.join(", ")
+                }
+            ),
+        );
+    }
+    if base.auth.is_none() {
+        return failed(
+            "NoAPIKeyAuth",
+            format!(
+                "no enforced AuthPolicy with an apiKey rule protects APIProduct {product_name}'s route"
+            ),
+        );
+    }
+    if key
+        .spec
+        .requested_by
+        .as_ref()
+        .is_none_or(|r| r.user_id.is_empty())
+    {
+        return failed(
+            "MissingRequester",
+            "spec.requestedBy.userId is empty (the devportal admission webhook sets it)".into(),
+        );
+    }
+    let reviewer = key
+        .spec
+        .approval
+        .as_ref()
+        .and_then(|a| a.reviewed_by.clone())
+        .unwrap_or_else(|| "a reviewer".into());
+    if let Some(approval) = key.spec.approval.as_ref().filter(|a| !a.approved) {
+        let why = approval
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        return base.with(
+            APIKeyPhase::Rejected,
+            "Rejected",
+            format!("rejected by {reviewer}{why}"),
+        );
+    }
+    if let Some(expires) = &key.spec.expires_at
+        && expires.0 <= now
+    {
+        return base.with(
+            APIKeyPhase::Expired,
+            "Expired",
+            format!("expired at {}", expires.0),
+        );
+    }
+    if key.spec.approval.as_ref().is_some_and(|a| a.approved) {
+        return base.with(
+            APIKeyPhase::Approved,
+            "Approved",
+            format!("approved by {reviewer}"),
+        );
+    }
+    if product.spec.approval_mode == ApprovalMode::Automatic {
+        return base.with(
+            APIKeyPhase::Approved,
+            "AutoApproved",
+            format!("APIProduct {product_name} approves keys automatically"),
+        );
+    }
+    base.with(
+        APIKeyPhase::Pending,
+        "AwaitingApproval",
+        format!("waiting for an owner of APIProduct {product_name} to approve"),
+    )
+}
+
+/// Reconciles one APIKey, behind the finalizer that guards its cross-namespace Secret.
+pub async fn reconcile(key: Arc<APIKey>, ctx: Arc<Context>) -> Result<Action> {
+    ctx.wait_synced().await?;
+    let api = Api::<APIKey>::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default());
+    finalizer(&api, FINALIZER, key, |event| async {
+        match event {
+            Finalizer::Apply(key) => apply(key, &ctx).await,
+            Finalizer::Cleanup(key) => cleanup(key, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+async fn apply(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
+    let key_ref = ObjectRef::from_obj(&*key);
+    let product_ref = ObjectRef::<APIProduct>::new(&key.spec.api_product_ref.name)
+        .within(key.product_namespace().unwrap_or_default());
+    ctx.key_products.set(key_ref, [product_ref.clone()]);
+    let product = ctx.key_product_cache.get(&product_ref);
+    let resolution = product.as_ref().map(|p| resolve(p, &ctx.caches));
+    let now = Timestamp::now();
+    let mut decision = decide(&key, product.as_deref(), resolution.as_ref(), now);
+
+    let mut secret_ref = None;
+    if decision.phase == APIKeyPhase::Approved {
+        match ensure_secrets(&key, &decision, ctx).await? {
+            Ok(reference) => secret_ref = Some(reference),
+            Err(message) => {
+                decision = decision.with(APIKeyPhase::Failed, "SecretNotFound", message)
+            }
+        }
+    }
+    if decision.phase != APIKeyPhase::Approved {
+        remove_secrets(&key, ctx).await?;
+    }
+    crash_point("after-secrets");
+
+    let previous = key.status.clone().unwrap_or_default();
+    let status = status_for(&key, &decision, secret_ref, &previous, now);
+    if key.status.as_ref() != Some(&status) {
+        ctx.apply_status(&*key, &status).await?;
+    }
+    if previous.phase != Some(decision.phase) {
+        let type_ = match decision.phase {
+            APIKeyPhase::Failed => EventType::Warning,
+            _ => EventType::Normal,
+        };
+        ctx.publish_event(&*key, type_, decision.phase.as_str(), &decision.message)
+            .await;
+    }
+
+    let until_expiry = key
+        .spec
+        .expires_at
+        .as_ref()
+        .filter(|_| matches!(decision.phase, APIKeyPhase::Approved | APIKeyPhase::Pending))
+        .and_then(|t| Duration::try_from(t.0.duration_since(now)).ok())
+        .map(|d| d + Duration::from_millis(20));
+    Ok(Action::requeue(
+        until_expiry.map_or(ctx.config.resync, |d| d.min(ctx.config.resync)),
+    ))
+}
+
+fn status_for(
+    key: &APIKey,
+    decision: &Decision,
+    secret_ref: Option<SecretKeyRef>,
+    previous: &APIKeyStatus,
+    now: Timestamp,
+) -> APIKeyStatus {
+    let conditions = APIKeyPhase::ALL
+        .iter()
+        .map(|phase| {
+            if *phase == decision.phase {
+                Desired::holds(phase.as_str(), decision.reason, decision.message.clone())
+            } else {
+                Desired::fails(
+                    phase.as_str(),
+                    "NotInPhase",
+                    format!("the key is {}", decision.phase.as_str()),
+                )
+            }
+        })
+        .collect();
+    APIKeyStatus {
+        observed_generation: key.metadata.generation,
+        phase: Some(decision.phase),
+        conditions: merge(
+            &previous.conditions,
+            conditions,
+            key.metadata.generation,
+            now,
+        ),
+        secret_ref,
+        api_hostname: decision.hostname.clone(),
+        limits: decision.plan.as_ref().map(|p| p.limits.clone()),
+        auth_scheme: decision
+            .auth
+            .as_ref()
+            .map(|(auth, credentials, _)| KeyAuthScheme {
+                authentication_spec: auth.clone(),
+                credentials: credentials.clone(),
+            }),
+        reviewed_by: key
+            .spec
+            .approval
+            .as_ref()
+            .and_then(|a| a.reviewed_by.clone()),
+        reviewed_at: key
+            .spec
+            .approval
+            .as_ref()
+            .and_then(|a| a.reviewed_at.clone()),
+    }
+}
+
+/// Makes both Secrets hold the key with the right labels and annotations. The inner `Err` is a
+/// problem the consumer must fix (their own Secret is missing or empty).
+async fn ensure_secrets(
+    key: &APIKey,
+    decision: &Decision,
+    ctx: &Context,
+) -> Result<Result<SecretKeyRef, String>> {
+    let namespace = key.namespace().unwrap_or_default();
+    let (auth, _, policy_namespace) = decision
+        .auth
+        .clone()
+        .expect("Approved implies an API-key rule");
+    let target = Enforcement {
+        namespace: if auth.all_namespaces {
+            ctx.config.enforcement_namespace.clone()
+        } else {
+            policy_namespace
+        },
+        selector_labels: auth.selector.match_labels.clone().unwrap_or_default(),
+        tier: key.spec.plan_tier.clone(),
+        user_id: key
+            .spec
+            .requested_by
+            .as_ref()
+            .map(|r| r.user_id.clone())
+            .unwrap_or_default(),
+        expires_at: key.spec.expires_at.as_ref().map(|t| t.0.to_string()),
+    };
+    let consumer_name = secrets::consumer_secret_name(key);
+    let enforcement_name = secrets::enforcement_secret_name(key);
+    let own_secret = key.spec.secret_ref.is_some();
+    let consumer_api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
+    let enforcement_api = Api::<Secret>::namespaced(ctx.client.clone(), &target.namespace);
+    let reference = SecretKeyRef {
+        name: consumer_name.clone(),
+        key: secrets::DATA_KEY.into(),
+    };
+
+    // Enforcement Secrets of this key left in another namespace (the AuthPolicy moved) go.
+    for stale in ctx.secrets_of(key) {
+        let in_place = stale.namespace.as_deref() == Some(target.namespace.as_str())
+            && stale.name == enforcement_name;
+        if !in_place && ctx.secret_role(&stale).as_deref() == Some("enforcement") {
+            ctx.delete_secret(&stale).await?;
+        }
+    }
+
+    let placeholder = ApiKeyValue::from_secret(String::new());
+    let desired_enforcement = secrets::enforcement_secret(key, &target, &placeholder).metadata;
+    let desired_consumer = secrets::consumer_secret(key, &placeholder).metadata;
+    let cached = |name: &str, ns: &str| ctx.secret_cache.get(&ObjectRef::new(name).within(ns));
+    let enforcement_ok = cached(&enforcement_name, &target.namespace)
+        .is_some_and(|s| secrets::metadata_matches(&s.metadata, &desired_enforcement));
+    let consumer_ok = own_secret
+        || cached(&consumer_name, &namespace)
+            .is_some_and(|s| secrets::metadata_matches(&s.metadata, &desired_consumer));
+    if enforcement_ok && consumer_ok && !own_secret {
+        return Ok(Ok(reference));
+    }
+
+    // Find the key value: the consumer's own Secret, else an existing copy, else a new key.
+    let consumer_value = consumer_api
+        .get_opt(&consumer_name)
+        .await?
+        .as_ref()
+        .and_then(secrets::value_of);
+    let enforcement_current = enforcement_api.get_opt(&enforcement_name).await?;
+    let enforcement_value = enforcement_current.as_ref().and_then(secrets::value_of);
+    let value = if own_secret {
+        match consumer_value.clone() {
+            Some(v) => v,
+            None => {
+                return Ok(Err(format!(
+                    "Secret {namespace}/{consumer_name} named in spec.secretRef is missing or has no {:?} entry",
+                    secrets::DATA_KEY
+                )));
+            }
+        }
+    } else {
+        match consumer_value.clone().or_else(|| enforcement_value.clone()) {
+            Some(v) => v,
+            None => keys::generate(&ctx.config.key_prefix)?,
+        }
+    };
+
+    if !own_secret && (!consumer_ok || consumer_value.as_ref() != Some(&value)) {
+        ctx.apply_secret(&consumer_api, &secrets::consumer_secret(key, &value))
+            .await?;
+    }
+    if !enforcement_ok || enforcement_value.as_ref() != Some(&value) {
+        ctx.apply_secret(
+            &enforcement_api,
+            &secrets::enforcement_secret(key, &target, &value),
+        )
+        .await?;
+    }
+    Ok(Ok(reference))
+}
+
+/// Deletes every Secret devportal wrote for `key` (never a consumer's own Secret).
+async fn remove_secrets(key: &APIKey, ctx: &Context) -> Result<()> {
+    for secret in ctx.secrets_of(key) {
+        ctx.delete_secret(&secret).await?;
+    }
+    Ok(())
+}
+
+async fn cleanup(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
+    remove_secrets(&key, ctx).await?;
+    // Deterministic names cover Secrets the cache has not seen yet.
+    let namespace = key.namespace().unwrap_or_default();
+    if key.spec.secret_ref.is_none() {
+        let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
+        delete_ignoring_missing(&api, &secrets::consumer_secret_name(&key)).await?;
+    }
+    let key_ref = ObjectRef::from_obj(&*key);
+    ctx.key_products.remove(&key_ref);
+    ctx.key_secrets.remove_key(&key_ref);
+    Ok(Action::await_change())
+}
+
+/// Deletes a Secret; a Secret already gone is fine.
+pub async fn delete_ignoring_missing(api: &Api<Secret>, name: &str) -> Result<()> {
+    match api.delete(name, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A test hook: when `DEVPORTAL_CRASH_AT` names this point, the process exits here at once, as
+/// if killed. Integration tests use it to prove a restart neither duplicates nor loses a key.
+fn crash_point(name: &str) {
+    static CRASH_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    if CRASH_AT
+        .get_or_init(|| std::env::var("DEVPORTAL_CRASH_AT").ok())
+        .as_deref()
+        == Some(name)
+    {
+        eprintln!("DEVPORTAL_CRASH_AT={name}: exiting");
+        std::process::exit(86);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,273 @@
+use std::sync::Arc;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use super::*;
+use crate::resources::gateway::{HTTPRoute, HTTPRouteSpec};
+use crate::resources::kuadrant::{
+    AuthPolicy, AuthPolicySpec, AuthRules, AuthenticationRule, Plan, PlanPolicy, PlanPolicySpec,
+    PolicyTargetRef,
+};
+use crate::resources::{
+    APIKeySpec, APIProductRef, APIProductSpec, Approval, HTTPRouteRef, Limits, PublishStatus,
+    RequestedBy,
+};
+
+fn now() -> Timestamp {
+    "2026-06-01T00:00:00Z".parse().unwrap()
+}
+
+fn target() -> PolicyTargetRef {
+    PolicyTargetRef {
+        group: "gateway.networking.k8s.io".into(),
+        kind: "HTTPRoute".into(),
+        name: "r".into(),
+        section_name: None,
+    }
+}
+
+fn product(mode: ApprovalMode) -> APIProduct {
+    let mut p = APIProduct::new(
+        "toys",
+        APIProductSpec {
+            display_name: "Toys".into(),
+            description: None,
+            version: None,
+            tags: vec![],
+            approval_mode: mode,
+            publish_status: PublishStatus::Published,
+            target_ref: HTTPRouteRef::route("r"),
+            documentation: None,
+            contact: None,
+        },
+    );
+    p.metadata.namespace = Some("apps".into());
+    p
+}
+
+fn resolution(tiers: &[&str], api_key: bool) -> Resolution {
+    let mut route = HTTPRoute::new(
+        "r",
+        HTTPRouteSpec {
+            parent_refs: vec![],
+            hostnames: vec!["toys.example.com".into()],
+        },
+    );
+    route.metadata.namespace = Some("apps".into());
+    let plans = PlanPolicy::new(
+        "plans",
+        PlanPolicySpec {
+            target_ref: target(),
+            plans: tiers
+                .iter()
+                .map(|t| Plan {
+                    tier: (*t).into(),
+                    predicate: None,
+                    limits: Limits {
+                        daily: Some(10),
+                        ..Limits::default()
+                    },
+                })
+                .collect(),
+        },
+    );
+    let rule = AuthenticationRule {
+        api_key: api_key.then(|| ApiKeyAuth {
+            selector: LabelSelector::default(),
+            all_namespaces: false,
+        }),
+        ..AuthenticationRule::default()
+    };
+    let mut auth = AuthPolicy::new(
+        "auth",
+        AuthPolicySpec {
+            target_ref: target(),
+            rules: Some(AuthRules {
+                authentication: [("keys".to_string(), rule)].into(),
+            }),
+            defaults: None,
+            overrides: None,
+        },
+    );
+    auth.metadata.namespace = Some("apps".into());
+    Resolution {
+        route: Some(Arc::new(route)),
+        plan_policy: Some(Arc::new(plans)),
+        auth_policy: Some(Arc::new(auth)),
+        watched: vec![],
+    }
+}
+
+fn key() -> APIKey {
+    let mut k = APIKey::new(
+        "k",
+        APIKeySpec {
+            api_product_ref: APIProductRef {
+                name: "toys".into(),
+                namespace: Some("apps".into()),
+            },
+            plan_tier: "gold".into(),
+            use_case: None,
+            requested_by: Some(RequestedBy {
+                user_id: "consumer".into(),
+                email: None,
+            }),
+            expires_at: None,
+            secret_ref: None,
+            approval: None,
+        },
+    );
+    k.metadata.namespace = Some("team".into());
+    k
+}
+
+fn approval(approved: bool) -> Option<Approval> {
+    Some(Approval {
+        approved,
+        reason: Some("because".into()),
+        reviewed_by: Some("owner".into()),
+        reviewed_at: None,
+    })
+}
+
+fn phase(
+    key: &APIKey,
+    product: Option<&APIProduct>,
+    resolution: Option<&Resolution>,
+) -> (APIKeyPhase, &'static str) {
+    let d = decide(key, product, resolution, now());
+    (d.phase, d.reason)
+}
+
+#[test]
+fn manual_products_wait_for_approval_and_automatic_ones_approve() {
+    let r = resolution(&["gold"], true);
+    assert_eq!(
+        phase(&key(), Some(&product(ApprovalMode::Manual)), Some(&r)),
+        (APIKeyPhase::Pending, "AwaitingApproval")
+    );
+    assert_eq!(
+        phase(&key(), Some(&product(ApprovalMode::Automatic)), Some(&r)),
+        (APIKeyPhase::Approved, "AutoApproved")
+    );
+    let mut approved = key();
+    approved.spec.approval = approval(true);
+    let d = decide(
+        &approved,
+        Some(&product(ApprovalMode::Manual)),
+        Some(&r),
+        now(),
+    );
+    assert_eq!(d.phase, APIKeyPhase::Approved);
+    assert_eq!(d.message, "approved by owner");
+    assert_eq!(d.plan.unwrap().limits.daily, Some(10));
+    assert_eq!(d.hostname.as_deref(), Some("toys.example.com"));
+    assert_eq!(d.auth.unwrap().2, "apps", "the AuthPolicy's namespace");
+}
+
+#[test]
+fn failed_wins_over_every_other_phase() {
+    let mut rejected = key();
+    rejected.spec.approval = approval(false);
+    let r = resolution(&["gold"], true);
+    assert_eq!(
+        phase(&rejected, None, None),
+        (APIKeyPhase::Failed, "ProductNotFound")
+    );
+    let mut deleting = product(ApprovalMode::Automatic);
+    deleting.metadata.deletion_timestamp = Some(Time(now()));
+    assert_eq!(
+        phase(&rejected, Some(&deleting), Some(&r)),
+        (APIKeyPhase::Failed, "ProductDeleted")
+    );
+    let silver_only = resolution(&["silver", "bronze"], true);
+    let d = decide(
+        &rejected,
+        Some(&product(ApprovalMode::Automatic)),
+        Some(&silver_only),
+        now(),
+    );
+    assert_eq!((d.phase, d.reason), (APIKeyPhase::Failed, "TierNotFound"));
+    assert!(
+        d.message.contains("offered: silver, bronze"),
+        "{}",
+        d.message
+    );
+    let no_keys = resolution(&["gold"], false);
+    assert_eq!(
+        phase(
+            &rejected,
+            Some(&product(ApprovalMode::Automatic)),
+            Some(&no_keys)
+        ),
+        (APIKeyPhase::Failed, "NoAPIKeyAuth")
+    );
+    let mut anonymous = key();
+    anonymous.spec.requested_by = None;
+    assert_eq!(
+        phase(
+            &anonymous,
+            Some(&product(ApprovalMode::Automatic)),
+            Some(&r)
+        ),
+        (APIKeyPhase::Failed, "MissingRequester")
+    );
+}
+
+#[test]
+fn rejected_wins_over_expired_which_wins_over_approved() {
+    let r = resolution(&["gold"], true);
+    let automatic = product(ApprovalMode::Automatic);
+    let mut k = key();
+    k.spec.expires_at = Some(Time("2026-05-31T23:59:59Z".parse().unwrap()));
+    assert_eq!(
+        phase(&k, Some(&automatic), Some(&r)),
+        (APIKeyPhase::Expired, "Expired")
+    );
+    k.spec.approval = approval(false);
+    let d = decide(&k, Some(&automatic), Some(&r), now());
+    assert_eq!(
+        (d.phase, d.message.as_str()),
+        (APIKeyPhase::Rejected, "rejected by owner: because")
+    );
+    k.spec.approval = approval(true);
+    k.spec.expires_at = Some(Time("2026-06-01T00:00:01Z".parse().unwrap()));
+    assert_eq!(
+        phase(&k, Some(&automatic), Some(&r)),
+        (APIKeyPhase::Approved, "Approved")
+    );
+    k.spec.expires_at = Some(Time(now()));
+    assert_eq!(
+        phase(&k, Some(&automatic), Some(&r)),
+        (APIKeyPhase::Expired, "Expired"),
+        "expiry is inclusive"
+    );
+}
+
+#[test]
+fn status_has_exactly_one_true_condition_and_no_secret_unless_approved() {
+    let r = resolution(&["gold"], true);
+    let d = decide(
+        &key(),
+        Some(&product(ApprovalMode::Manual)),
+        Some(&r),
+        now(),
+    );
+    let status = status_for(&key(), &d, None, &APIKeyStatus::default(), now());
+    assert_eq!(status.phase, Some(APIKeyPhase::Pending));
+    assert_eq!(status.conditions.len(), 5);
+    let true_ones: Vec<_> = status
+        .conditions
+        .iter()
+        .filter(|c| c.status == "True")
+        .map(|c| c.type_.as_str())
+        .collect();
+    assert_eq!(true_ones, ["Pending"]);
+    assert!(status.secret_ref.is_none());
+    assert_eq!(
+        status.limits.unwrap().daily,
+        Some(10),
+        "prospective limits are shown while pending"
+    );
+}

@@ -1,0 +1,123 @@
+//! A small in-memory index from "things that change" to the objects that must be reconciled
+//! when they do, so a watch event reaches exactly the affected objects.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::Mutex;
+
+use kube::Resource;
+use kube::runtime::reflector::ObjectRef;
+
+/// Maps keys (a route, a product, ...) to the objects of kind `V` that depend on them.
+pub struct RefIndex<K, V: Resource<DynamicType = ()>> {
+    inner: Mutex<Maps<K, V>>,
+}
+
+struct Maps<K, V: Resource<DynamicType = ()>> {
+    forward: HashMap<K, HashSet<ObjectRef<V>>>,
+    backward: HashMap<ObjectRef<V>, HashSet<K>>,
+}
+
+impl<K, V: Resource<DynamicType = ()>> Default for RefIndex<K, V> {
+    fn default() -> Self {
+        Self {
+            inner: Mutex::new(Maps {
+                forward: HashMap::new(),
+                backward: HashMap::new(),
+            }),
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> RefIndex<K, V> {
+    /// Records that `object` depends on exactly `keys`, replacing what it depended on before.
+    pub fn set(&self, object: ObjectRef<V>, keys: impl IntoIterator<Item = K>) {
+        let mut maps = self.inner.lock().expect("index lock");
+        maps.unlink(&object);
+        for key in keys {
+            maps.link(key, object.clone());
+        }
+    }
+
+    /// Records that `object` also depends on `key`.
+    pub fn add(&self, key: K, object: ObjectRef<V>) {
+        self.inner.lock().expect("index lock").link(key, object);
+    }
+
+    /// Forgets `object`.
+    pub fn remove(&self, object: &ObjectRef<V>) {
+        self.inner.lock().expect("index lock").unlink(object);
+    }
+
+    /// Forgets `key` and every link to it.
+    pub fn remove_key(&self, key: &K) {
+        let mut maps = self.inner.lock().expect("index lock");
+        for object in maps.forward.remove(key).unwrap_or_default() {
+            if let Some(keys) = maps.backward.get_mut(&object) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    maps.backward.remove(&object);
+                }
+            }
+        }
+    }
+
+    /// The objects that depend on `key`.
+    pub fn lookup(&self, key: &K) -> Vec<ObjectRef<V>> {
+        let maps = self.inner.lock().expect("index lock");
+        maps.forward
+            .get(key)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> Maps<K, V> {
+    fn link(&mut self, key: K, object: ObjectRef<V>) {
+        self.forward
+            .entry(key.clone())
+            .or_default()
+            .insert(object.clone());
+        self.backward.entry(object).or_default().insert(key);
+    }
+
+    fn unlink(&mut self, object: &ObjectRef<V>) {
+        for key in self.backward.remove(object).unwrap_or_default() {
+            if let Some(set) = self.forward.get_mut(&key) {
+                set.remove(object);
+                if set.is_empty() {
+                    self.forward.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::APIProduct;
+
+    #[test]
+    fn set_replaces_and_remove_forgets() {
+        let index = RefIndex::<&str, APIProduct>::default();
+        let p = ObjectRef::<APIProduct>::new("p").within("ns");
+        let q = ObjectRef::<APIProduct>::new("q").within("ns");
+        index.set(p.clone(), ["route-a", "gw"]);
+        index.set(q.clone(), ["gw"]);
+        assert_eq!(index.lookup(&"route-a"), [p.clone()]);
+        assert_eq!(index.lookup(&"gw").len(), 2);
+        index.set(p.clone(), ["route-b"]);
+        assert!(index.lookup(&"route-a").is_empty());
+        assert_eq!(index.lookup(&"gw"), [q.clone()]);
+        index.add("gw", p.clone());
+        assert_eq!(index.lookup(&"gw").len(), 2);
+        index.remove(&p);
+        assert!(index.lookup(&"route-b").is_empty());
+        assert_eq!(index.lookup(&"gw"), [q.clone()]);
+        index.remove_key(&"gw");
+        assert!(index.lookup(&"gw").is_empty());
+        index.set(q.clone(), ["route-c"]);
+        assert_eq!(index.lookup(&"route-c"), [q]);
+    }
+}

@@ -1,0 +1,588 @@
+//! The controller: APIProduct discovery and the APIKey state machine with its Secrets.
+//!
+//! Every replica runs the leader election; only the leader runs the reconcilers, so two replicas
+//! never both write. Watches on routes, policies, products and devportal's own Secrets (selected by
+//! label) reach the affected objects through in-memory indexes.
+
+mod apikey;
+mod index;
+pub mod lease;
+mod product;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, future};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{PartialObjectMeta, Patch, PatchParams};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+pub use apikey::{Decision, FINALIZER, decide};
+use index::RefIndex;
+use lease::LeaseConfig;
+
+use crate::discovery::{Caches, Fetcher, Target};
+use crate::keys;
+use crate::resources::gateway::HTTPRoute;
+use crate::resources::kuadrant::{AuthPolicy, PlanPolicy};
+use crate::resources::{APIKey, APIProduct};
+use crate::secrets;
+use crate::{Error, Result};
+
+/// Field manager of every write the controller makes.
+pub const FIELD_MANAGER: &str = "devportal-controller";
+
+/// Command-line arguments of the controller.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ControllerArgs {
+    /// Namespace for enforcement Secrets of AuthPolicies whose apiKey rule has `allNamespaces: true`.
+    #[arg(
+        long,
+        env = "DEVPORTAL_ENFORCEMENT_NAMESPACE",
+        default_value = "kuadrant-system"
+    )]
+    pub enforcement_namespace: String,
+
+    /// Prefix of generated keys (`<prefix>_...`), so secret scanners can find leaked keys.
+    #[arg(long, env = "DEVPORTAL_KEY_PREFIX", default_value = keys::DEFAULT_PREFIX)]
+    pub key_prefix: String,
+
+    /// Largest OpenAPI or OIDC discovery document fetched, in bytes.
+    #[arg(long, env = "DEVPORTAL_FETCH_MAX_BYTES", default_value_t = 512 * 1024)]
+    pub fetch_max_bytes: usize,
+
+    /// Attempts per fetch before giving up until the next reconcile.
+    #[arg(long, env = "DEVPORTAL_FETCH_ATTEMPTS", default_value_t = 4)]
+    pub fetch_attempts: u32,
+
+    /// How often a fetched OpenAPI document is refreshed (Go duration, e.g. `1h`).
+    #[arg(long, env = "DEVPORTAL_OPENAPI_REFRESH", default_value = "1h", value_parser = parse_duration)]
+    pub openapi_refresh: Duration,
+
+    /// How often every object is reconciled even without a change.
+    #[arg(long, env = "DEVPORTAL_RESYNC", default_value = "30m", value_parser = parse_duration)]
+    pub resync: Duration,
+
+    /// Reconciles run at once per controller.
+    #[arg(long, env = "DEVPORTAL_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: u16,
+
+    /// Leader election.
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+}
+
+/// Command-line arguments of the leader election.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LeaseArgs {
+    /// Name of the coordination.k8s.io Lease.
+    #[arg(
+        long = "lease-name",
+        env = "DEVPORTAL_LEASE_NAME",
+        default_value = "devportal-controller"
+    )]
+    pub name: String,
+
+    /// Namespace of the Lease (the pod's own namespace).
+    #[arg(
+        long = "lease-namespace",
+        env = "POD_NAMESPACE",
+        default_value = "devportal-system"
+    )]
+    pub namespace: String,
+
+    /// This replica's identity (the pod name); a random one when unset.
+    #[arg(long = "lease-identity", env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// How long the lease is valid without renewal.
+    #[arg(long = "lease-duration", env = "DEVPORTAL_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// The leader steps down after failing to renew for this long.
+    #[arg(long = "lease-renew-deadline", env = "DEVPORTAL_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub renew_deadline: Duration,
+
+    /// How often to try to acquire or renew the lease.
+    #[arg(long = "lease-retry-period", env = "DEVPORTAL_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub retry_period: Duration,
+}
+
+/// Parses a Go-style duration such as `90s`, `15m` or `1h30m`.
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let parsed: kube::core::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    Duration::try_from(parsed).map_err(|e| format!("{e}"))
+}
+
+impl LeaseArgs {
+    fn config(&self) -> Result<LeaseConfig> {
+        if self.renew_deadline >= self.duration || self.retry_period >= self.renew_deadline {
+            return Err(Error::Config(
+                "need lease-retry-period < lease-renew-deadline < lease-duration".into(),
+            ));
+        }
+        let identity = self.identity.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "devportal".into());
+            let mut suffix = [0u8; 4];
+            // A failing random source only makes the identity less unique.
+            let _ = getrandom::fill(&mut suffix);
+            format!("{host}-{}", u32::from_be_bytes(suffix))
+        });
+        Ok(LeaseConfig {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            identity,
+            duration: self.duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+        })
+    }
+}
+
+/// Settings the reconcilers read.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// See [`ControllerArgs::enforcement_namespace`].
+    pub enforcement_namespace: String,
+    /// See [`ControllerArgs::key_prefix`].
+    pub key_prefix: String,
+    /// See [`ControllerArgs::openapi_refresh`].
+    pub openapi_refresh: Duration,
+    /// See [`ControllerArgs::resync`].
+    pub resync: Duration,
+}
+
+/// Runs the controller until `shutdown` is cancelled: leader election always, reconcilers while
+/// leading. On shutdown in-flight reconciles finish, then the Lease is released.
+pub async fn run(args: ControllerArgs, client: Client, shutdown: CancellationToken) -> Result<()> {
+    if !keys::valid_prefix(&args.key_prefix) {
+        return Err(Error::Config(format!(
+            "--key-prefix {:?} must be 1-16 lowercase letters or digits",
+            args.key_prefix
+        )));
+    }
+    let lease = args.lease.config()?;
+    let identity = lease.identity.clone();
+    let (leader_tx, mut leader_rx) = watch::channel(false);
+    let release = CancellationToken::new();
+    let election = tokio::spawn(lease::run(
+        client.clone(),
+        lease,
+        leader_tx,
+        release.clone(),
+    ));
+
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            changed = leader_rx.wait_for(|leading| *leading) => if changed.is_err() { break },
+        }
+        let term = shutdown.child_token();
+        let mut lost = leader_rx.clone();
+        let controllers = run_controllers(client.clone(), &args, identity.clone(), term.clone());
+        tokio::pin!(controllers);
+        tokio::select! {
+            result = &mut controllers => result?,
+            _ = lost.wait_for(|leading| !*leading) => {
+                tracing::warn!("lost leadership: stopping reconcilers");
+                term.cancel();
+            }
+        }
+        if shutdown.is_cancelled() {
+            break;
+        }
+    }
+    release.cancel();
+    election
+        .await
+        .map_err(|e| Error::Config(format!("leader election task: {e}")))?;
+    Ok(())
+}
+
+/// Everything the reconcilers share.
+pub struct Context {
+    client: Client,
+    config: Settings,
+    caches: Caches,
+    key_product_cache: Store<APIProduct>,
+    secret_cache: Store<PartialObjectMeta<Secret>>,
+    targets: RefIndex<Target, APIProduct>,
+    key_products: RefIndex<ObjectRef<APIProduct>, APIKey>,
+    key_secrets: RefIndex<ObjectRef<APIKey>, PartialObjectMeta<Secret>>,
+    recorder: Recorder,
+    fetcher: Fetcher,
+    oidc: Mutex<HashMap<String, (Instant, std::result::Result<String, String>)>>,
+    failures: Mutex<HashMap<String, u32>>,
+    stopping: CancellationToken,
+    ready: Vec<Box<dyn Fn() -> future::BoxFuture<'static, ()> + Send + Sync>>,
+}
+
+impl Context {
+    /// Waits until every watch cache has its initial list. Fails when the controllers stop first:
+    /// the caches are fed by the controllers' own watches, which stop with them.
+    async fn wait_synced(&self) -> Result<()> {
+        tokio::select! {
+            _ = future::join_all(self.ready.iter().map(|wait| wait())) => Ok(()),
+            () = self.stopping.cancelled() => Err(Error::ShuttingDown),
+        }
+    }
+
+    /// Server-side-applies `status` on `object` with the controller's field manager.
+    async fn apply_status<K, S>(&self, object: &K, status: &S) -> Result<()>
+    where
+        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        S: Serialize,
+    {
+        let api =
+            Api::<K>::namespaced(self.client.clone(), &object.namespace().unwrap_or_default());
+        let patch = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &object.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Server-side-applies a whole Secret.
+    async fn apply_secret(&self, api: &Api<Secret>, secret: &Secret) -> Result<()> {
+        api.patch(
+            secret.metadata.name.as_deref().unwrap_or_default(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(secret),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The Secrets devportal wrote for `key` that the cache still holds.
+    fn secrets_of(&self, key: &APIKey) -> Vec<ObjectRef<PartialObjectMeta<Secret>>> {
+        self.key_secrets
+            .lookup(&ObjectRef::from_obj(key))
+            .into_iter()
+            .filter(|s| self.secret_cache.get(s).is_some())
+            .collect()
+    }
+
+    fn secret_role(&self, secret: &ObjectRef<PartialObjectMeta<Secret>>) -> Option<String> {
+        let cached = self.secret_cache.get(secret)?;
+        cached
+            .metadata
+            .labels
+            .as_ref()?
+            .get(secrets::ROLE_LABEL)
+            .cloned()
+    }
+
+    async fn delete_secret(&self, secret: &ObjectRef<PartialObjectMeta<Secret>>) -> Result<()> {
+        let api = Api::<Secret>::namespaced(
+            self.client.clone(),
+            secret.namespace.as_deref().unwrap_or_default(),
+        );
+        apikey::delete_ignoring_missing(&api, &secret.name).await
+    }
+
+    /// The OIDC token endpoint of `issuer`, cached for a few minutes (failures for less).
+    async fn token_endpoint(&self, issuer: &str) -> Result<String> {
+        const KEEP_OK: Duration = Duration::from_secs(600);
+        const KEEP_ERR: Duration = Duration::from_secs(20);
+        if let Some((at, outcome)) = self.oidc.lock().expect("oidc cache").get(issuer) {
+            let keep = if outcome.is_ok() { KEEP_OK } else { KEEP_ERR };
+            if at.elapsed() < keep {
+                return outcome.clone().map_err(Error::Invalid);
+            }
+        }
+        let outcome = self
+            .fetcher
+            .token_endpoint(issuer)
+            .await
+            .map_err(|e| e.to_string());
+        self.oidc
+            .lock()
+            .expect("oidc cache")
+            .insert(issuer.to_string(), (Instant::now(), outcome.clone()));
+        outcome.map_err(Error::Invalid)
+    }
+
+    /// Records a Kubernetes Event about `object`. Events are best effort: a failure is logged.
+    async fn publish_event<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        note: &str,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.to_string(),
+            note: Some(note.chars().take(1000).collect()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::warn!(%error, "could not record an event");
+        }
+    }
+
+    fn backoff(&self, object: String) -> Action {
+        let mut failures = self.failures.lock().expect("failure counts");
+        let count = failures.entry(object).or_insert(0);
+        *count = (*count + 1).min(9);
+        Action::requeue(Duration::from_millis(500 << *count).min(Duration::from_secs(300)))
+    }
+
+    fn succeeded(&self, object: &str) {
+        self.failures.lock().expect("failure counts").remove(object);
+    }
+}
+
+fn strip<K: Resource>(object: &mut K) {
+    object.meta_mut().managed_fields = None;
+    if let Some(annotations) = object.meta_mut().annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
+}
+
+async fn run_controllers(
+    client: Client,
+    args: &ControllerArgs,
+    identity: String,
+    term: CancellationToken,
+) -> Result<()> {
+    tracing::info!("leading: starting the APIProduct and APIKey controllers");
+    let everything = watcher::Config::default();
+    let (routes, routes_writer) = reflector::store::<HTTPRoute>();
+    let (auth_policies, auth_writer) = reflector::store::<AuthPolicy>();
+    let (plan_policies, plan_writer) = reflector::store::<PlanPolicy>();
+    let (products, products_writer) = reflector::store::<APIProduct>();
+    let (key_products, key_products_writer) = reflector::store::<APIProduct>();
+    let (keys, keys_writer) = reflector::store::<APIKey>();
+    let (secret_cache, secrets_writer) = reflector::store::<PartialObjectMeta<Secret>>();
+
+    let routes_stream = watcher(Api::<HTTPRoute>::all(client.clone()), everything.clone())
+        .default_backoff()
+        .modify(strip)
+        .reflect(routes_writer)
+        .touched_objects();
+    let auth_stream = watcher(Api::<AuthPolicy>::all(client.clone()), everything.clone())
+        .default_backoff()
+        .modify(strip)
+        .reflect(auth_writer)
+        .touched_objects();
+    let plan_stream = watcher(Api::<PlanPolicy>::all(client.clone()), everything.clone())
+        .default_backoff()
+        .modify(strip)
+        .reflect(plan_writer)
+        .touched_objects();
+    let products_stream = watcher(Api::<APIProduct>::all(client.clone()), everything.clone())
+        .default_backoff()
+        .modify(strip)
+        .reflect(products_writer)
+        .applied_objects()
+        // Our own status writes do not change the generation and need no reconcile.
+        .predicate_filter(predicates::generation, Default::default());
+    let key_products_stream = watcher(Api::<APIProduct>::all(client.clone()), everything.clone())
+        .default_backoff()
+        .modify(strip)
+        .reflect(key_products_writer)
+        .touched_objects();
+    let keys_stream = watcher(Api::<APIKey>::all(client.clone()), everything.clone())
+        .default_backoff()
+        .modify(strip)
+        .reflect(keys_writer)
+        .applied_objects();
+    let secrets_stream = watcher(
+        Api::<PartialObjectMeta<Secret>>::all(client.clone()),
+        watcher::Config::default().labels(secrets::MANAGED_SELECTOR),
+    )
+    .default_backoff()
+    .modify(strip)
+    .reflect(secrets_writer)
+    .touched_objects();
+
+    let stores_ready: Vec<Box<dyn Fn() -> future::BoxFuture<'static, ()> + Send + Sync>> = vec![
+        ready_fn(routes.clone()),
+        ready_fn(auth_policies.clone()),
+        ready_fn(plan_policies.clone()),
+        ready_fn(products.clone()),
+        ready_fn(key_products.clone()),
+        ready_fn(keys.clone()),
+        ready_fn(secret_cache.clone()),
+    ];
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        config: Settings {
+            enforcement_namespace: args.enforcement_namespace.clone(),
+            key_prefix: args.key_prefix.clone(),
+            openapi_refresh: args.openapi_refresh,
+            resync: args.resync,
+        },
+        caches: Caches {
+            routes,
+            auth_policies,
+            plan_policies,
+        },
+        key_product_cache: key_products,
+        secret_cache,
+        targets: RefIndex::default(),
+        key_products: RefIndex::default(),
+        key_secrets: RefIndex::default(),
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "devportal".into(),
+                instance: Some(identity),
+            },
+        ),
+        fetcher: Fetcher::new(
+            args.fetch_max_bytes,
+            args.fetch_attempts,
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+        )?,
+        oidc: Mutex::default(),
+        failures: Mutex::default(),
+        stopping: term.clone(),
+        ready: stores_ready,
+    });
+
+    let config = ControllerConfig::default().concurrency(args.concurrency);
+    let policy_targets = Arc::new(Mutex::new(
+        HashMap::<(String, String, String), Target>::new(),
+    ));
+    let product_controller = Controller::for_stream(products_stream, products)
+        .with_config(config.clone())
+        .watches_stream(routes_stream, {
+            let ctx = ctx.clone();
+            move |route: HTTPRoute| {
+                ctx.targets.lookup(&Target {
+                    kind: "HTTPRoute".into(),
+                    namespace: route.namespace().unwrap_or_default(),
+                    name: route.name_any(),
+                })
+            }
+        })
+        .watches_stream(auth_stream, policy_mapper(ctx.clone(), policy_targets.clone(), |p: &AuthPolicy| &p.spec.target_ref))
+        .watches_stream(plan_stream, policy_mapper(ctx.clone(), policy_targets, |p: &PlanPolicy| &p.spec.target_ref))
+        .graceful_shutdown_on(term.clone().cancelled_owned())
+        .run(
+            |product, ctx: Arc<Context>| async move {
+                let id = format!("APIProduct/{}", ObjectRef::from_obj(&*product));
+                let result = product::reconcile(product, ctx.clone()).await;
+                if result.is_ok() {
+                    ctx.succeeded(&id);
+                }
+                result
+            },
+            |product, error, ctx| {
+                tracing::warn!(product = %ObjectRef::from_obj(&*product), %error, "APIProduct reconcile failed");
+                ctx.backoff(format!("APIProduct/{}", ObjectRef::from_obj(&*product)))
+            },
+            ctx.clone(),
+        )
+        .for_each(|_| future::ready(()));
+
+    let key_controller = Controller::for_stream(keys_stream, keys)
+        .with_config(config)
+        .watches_stream(key_products_stream, {
+            let ctx = ctx.clone();
+            move |product: APIProduct| ctx.key_products.lookup(&ObjectRef::from_obj(&product))
+        })
+        .watches_stream(secrets_stream, {
+            let ctx = ctx.clone();
+            move |secret: PartialObjectMeta<Secret>| {
+                let owner = secrets::owner_key(&secret.metadata)
+                    .map(|(namespace, name)| ObjectRef::<APIKey>::new(&name).within(&namespace));
+                if let Some(owner) = &owner {
+                    ctx.key_secrets.add(owner.clone(), ObjectRef::from_obj(&secret));
+                }
+                owner
+            }
+        })
+        .graceful_shutdown_on(term.cancelled_owned())
+        .run(
+            |key, ctx: Arc<Context>| async move {
+                let id = format!("APIKey/{}", ObjectRef::from_obj(&*key));
+                let result = apikey::reconcile(key, ctx.clone()).await;
+                if result.is_ok() {
+                    ctx.succeeded(&id);
+                }
+                result
+            },
+            |key, error, ctx| {
+                tracing::warn!(key = %ObjectRef::from_obj(&*key), %error, "APIKey reconcile failed");
+                ctx.backoff(format!("APIKey/{}", ObjectRef::from_obj(&*key)))
+            },
+            ctx,
+        )
+        .for_each(|_| future::ready(()));
+
+    future::join(product_controller, key_controller).await;
+    tracing::info!("controllers stopped");
+    Ok(())
+}
+
+fn ready_fn<K>(store: Store<K>) -> Box<dyn Fn() -> future::BoxFuture<'static, ()> + Send + Sync>
+where
+    K: Resource + Clone + Send + Sync + 'static,
+    K::DynamicType: Clone + Eq + std::hash::Hash + Send + Sync,
+{
+    Box::new(move || {
+        let store = store.clone();
+        Box::pin(async move {
+            // The writer lives as long as the controllers; if it is gone, so are they.
+            let _ = store.wait_until_ready().await;
+        })
+    })
+}
+
+/// Maps a policy event to the products on its target — and on its previous target, so products
+/// a policy was moved away from are reconciled too.
+fn policy_mapper<P>(
+    ctx: Arc<Context>,
+    previous: Arc<Mutex<HashMap<(String, String, String), Target>>>,
+    target_of: fn(&P) -> &crate::resources::kuadrant::PolicyTargetRef,
+) -> impl Fn(P) -> Vec<ObjectRef<APIProduct>>
+where
+    P: Resource<DynamicType = ()>,
+{
+    move |policy: P| {
+        let namespace = policy.meta().namespace.clone().unwrap_or_default();
+        let id = (
+            P::kind(&()).to_string(),
+            namespace.clone(),
+            policy.meta().name.clone().unwrap_or_default(),
+        );
+        let current = Target::of_policy(target_of(&policy), &namespace);
+        let mut remembered = previous.lock().expect("policy targets");
+        let before = match &current {
+            Some(target) => remembered.insert(id, target.clone()),
+            None => remembered.remove(&id),
+        };
+        drop(remembered);
+        let mut products: Vec<_> = current
+            .iter()
+            .chain(before.iter())
+            .flat_map(|t| ctx.targets.lookup(t))
+            .collect();
+        products.sort_by_key(|p| p.to_string());
+        products.dedup();
+        products
+    }
+}

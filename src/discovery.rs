@@ -1,0 +1,320 @@
+//! Finding what a product runs on: its HTTPRoute, the PlanPolicy and AuthPolicy in force, and the
+//! documents they point at (OIDC discovery, OpenAPI).
+//!
+//! [`resolve`] works on the controller's watch caches only; [`Fetcher`] does the HTTP fetches with
+//! a size cap and retries with backoff.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::resources::gateway::HTTPRoute;
+use crate::resources::kuadrant::{
+    ApiKeyAuth, AuthPolicy, AuthenticationRule, Credentials, PlanPolicy, PolicyTargetRef,
+};
+use crate::resources::{APIProduct, DiscoveredAuthScheme, DiscoveredPlan};
+use crate::{Error, Result};
+
+/// Gateway API's group, the only group policies may target here.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+
+/// The watch caches discovery reads.
+#[derive(Clone)]
+pub struct Caches {
+    /// Every HTTPRoute.
+    pub routes: Store<HTTPRoute>,
+    /// Every AuthPolicy.
+    pub auth_policies: Store<AuthPolicy>,
+    /// Every PlanPolicy.
+    pub plan_policies: Store<PlanPolicy>,
+}
+
+/// An object a policy can target: `kind` (`HTTPRoute` or `Gateway`), namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Target {
+    /// `HTTPRoute` or `Gateway`.
+    pub kind: String,
+    /// Namespace of the target.
+    pub namespace: String,
+    /// Name of the target.
+    pub name: String,
+}
+
+impl Target {
+    /// What a policy in `namespace` targets, if it targets a Gateway API object.
+    pub fn of_policy(target: &PolicyTargetRef, namespace: &str) -> Option<Self> {
+        (target.group == GATEWAY_GROUP).then(|| Target {
+            kind: target.kind.clone(),
+            namespace: namespace.to_string(),
+            name: target.name.clone(),
+        })
+    }
+}
+
+/// What a product resolved to in the caches.
+#[derive(Clone, Debug, Default)]
+pub struct Resolution {
+    /// The product's HTTPRoute, if it exists.
+    pub route: Option<Arc<HTTPRoute>>,
+    /// The PlanPolicy in force (route-level, else gateway-level).
+    pub plan_policy: Option<Arc<PlanPolicy>>,
+    /// The enforced AuthPolicy in force (route-level, else gateway-level).
+    pub auth_policy: Option<Arc<AuthPolicy>>,
+    /// Every object whose changes can change this resolution, for the watch index.
+    pub watched: Vec<Target>,
+}
+
+impl Resolution {
+    /// The tiers and limits of the PlanPolicy, in its order, first occurrence of a tier winning.
+    pub fn plans(&self) -> Vec<DiscoveredPlan> {
+        let mut plans: Vec<DiscoveredPlan> = Vec::new();
+        for plan in self.plan_policy.iter().flat_map(|p| &p.spec.plans) {
+            if !plans.iter().any(|p| p.tier == plan.tier) {
+                plans.push(DiscoveredPlan {
+                    tier: plan.tier.clone(),
+                    limits: plan.limits.clone(),
+                });
+            }
+        }
+        plans
+    }
+
+    /// The AuthPolicy's authentication rules in force, in name order.
+    pub fn auth_scheme(&self) -> Option<DiscoveredAuthScheme> {
+        self.auth_policy.as_ref().map(|p| DiscoveredAuthScheme {
+            authentication: p.spec.effective_authentication(),
+        })
+    }
+
+    /// The first API-key rule (in name order) and the AuthPolicy's namespace.
+    pub fn api_key_rule(&self) -> Option<(ApiKeyAuth, Option<Credentials>, String)> {
+        let policy = self.auth_policy.as_ref()?;
+        policy
+            .spec
+            .effective_authentication()
+            .into_values()
+            .find_map(|rule: AuthenticationRule| {
+                rule.api_key.map(|auth| {
+                    (
+                        auth,
+                        rule.credentials,
+                        policy.namespace().unwrap_or_default(),
+                    )
+                })
+            })
+    }
+
+    /// The issuer of the first JWT rule (in name order), if any.
+    pub fn jwt_issuer(&self) -> Option<String> {
+        let policy = self.auth_policy.as_ref()?;
+        policy
+            .spec
+            .effective_authentication()
+            .into_values()
+            .find_map(|rule| rule.jwt.and_then(|j| j.issuer_url))
+    }
+
+    /// The host name consumers call: the route's first hostname.
+    pub fn hostname(&self) -> Option<String> {
+        self.route.as_ref()?.spec.hostnames.first().cloned()
+    }
+}
+
+/// Resolves `product` against the caches: its route, then the policies attached to the route,
+/// else to the route's parent Gateways. Route-level policies win; among policies at the same
+/// level the oldest wins (then the name), so the choice is stable.
+pub fn resolve(product: &APIProduct, caches: &Caches) -> Resolution {
+    let namespace = product.namespace().unwrap_or_default();
+    let route_name = &product.spec.target_ref.name;
+    let route_target = Target {
+        kind: "HTTPRoute".into(),
+        namespace: namespace.clone(),
+        name: route_name.clone(),
+    };
+    let route = caches
+        .routes
+        .get(&ObjectRef::new(route_name).within(&namespace));
+    let gateways: Vec<Target> = route
+        .iter()
+        .flat_map(|r| &r.spec.parent_refs)
+        .filter(|p| p.is_gateway())
+        .map(|p| Target {
+            kind: "Gateway".into(),
+            namespace: p.namespace.clone().unwrap_or_else(|| namespace.clone()),
+            name: p.name.clone(),
+        })
+        .collect();
+    let mut levels = vec![vec![route_target.clone()]];
+    if !gateways.is_empty() {
+        levels.push(gateways.clone());
+    }
+    let plan_policy = pick(
+        &caches.plan_policies,
+        &levels,
+        |p: &PlanPolicy| &p.spec.target_ref,
+        |_| true,
+    );
+    let auth_policy = pick(
+        &caches.auth_policies,
+        &levels,
+        |p: &AuthPolicy| &p.spec.target_ref,
+        AuthPolicy::is_enforced,
+    );
+    let mut watched = vec![route_target];
+    watched.extend(gateways);
+    Resolution {
+        route,
+        plan_policy,
+        auth_policy,
+        watched,
+    }
+}
+
+fn pick<P>(
+    store: &Store<P>,
+    levels: &[Vec<Target>],
+    target_of: impl Fn(&P) -> &PolicyTargetRef,
+    usable: impl Fn(&P) -> bool,
+) -> Option<Arc<P>>
+where
+    P: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    levels.iter().find_map(|level| {
+        let mut candidates = store.state_filter(|p| {
+            usable(p)
+                && p.meta().deletion_timestamp.is_none()
+                && Target::of_policy(
+                    target_of(p),
+                    p.meta().namespace.as_deref().unwrap_or_default(),
+                )
+                .is_some_and(|t| level.contains(&t))
+        });
+        candidates.sort_by(|a, b| {
+            (&a.meta().creation_timestamp, &a.meta().name)
+                .cmp(&(&b.meta().creation_timestamp, &b.meta().name))
+        });
+        candidates.into_iter().next()
+    })
+}
+
+/// HTTP fetches for discovery: bounded in size and time, retried with exponential backoff.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    max_bytes: usize,
+    attempts: u32,
+    first_backoff: Duration,
+}
+
+impl Fetcher {
+    /// A fetcher that reads at most `max_bytes` per document and tries `attempts` times, waiting
+    /// `first_backoff`, then twice that, and so on between attempts.
+    pub fn new(
+        max_bytes: usize,
+        attempts: u32,
+        first_backoff: Duration,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .user_agent(concat!("devportal/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            client,
+            max_bytes,
+            attempts: attempts.max(1),
+            first_backoff,
+        })
+    }
+
+    /// Fetches `url` as text, retrying failures (connection errors and 5xx/429) with backoff.
+    /// An oversized document or a 4xx answer fails at once: retrying would not help.
+    pub async fn fetch(&self, url: &str) -> Result<String> {
+        let mut delay = self.first_backoff;
+        let mut attempt = 1;
+        loop {
+            match self.fetch_once(url).await {
+                Ok(body) => return Ok(body),
+                Err((retryable, reason)) if retryable && attempt < self.attempts => {
+                    tracing::debug!(%url, attempt, %reason, "fetch failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                    attempt += 1;
+                }
+                Err((_, reason)) => {
+                    return Err(Error::Fetch {
+                        url: url.to_string(),
+                        reason: if attempt > 1 {
+                            format!("{reason} (after {attempt} attempts)")
+                        } else {
+                            reason
+                        },
+                    });
+                }
+            }
+        }
+    }
+
+    async fn fetch_once(&self, url: &str) -> Result<String, (bool, String)> {
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| (true, e.to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            let retryable = status.is_server_error() || status.as_u16() == 429;
+            return Err((retryable, format!("HTTP {status}")));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_bytes as u64)
+        {
+            return Err((
+                false,
+                format!("document larger than the {} byte limit", self.max_bytes),
+            ));
+        }
+        let mut body = Vec::new();
+        let mut chunks = response.bytes_stream();
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|e| (true, e.to_string()))?;
+            if body.len() + chunk.len() > self.max_bytes {
+                return Err((
+                    false,
+                    format!("document larger than the {} byte limit", self.max_bytes),
+                ));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8(body).map_err(|_| (false, "document is not UTF-8 text".to_string()))
+    }
+
+    /// The `token_endpoint` of the OIDC issuer at `issuer`.
+    pub async fn token_endpoint(&self, issuer: &str) -> Result<String> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let body = self.fetch(&url).await?;
+        let document: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| Error::Fetch {
+                url: url.clone(),
+                reason: format!("not a JSON document: {e}"),
+            })?;
+        document
+            .get("token_endpoint")
+            .and_then(|v| v.as_str())
+            .map(str::to_string)
+            .ok_or_else(|| Error::Fetch {
+                url,
+                reason: "the discovery document has no token_endpoint".into(),
+            })
+    }
+}

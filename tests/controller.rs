@@ -1,0 +1,867 @@
+//! The controller against the real control plane (garbage collector running): discovery, the
+//! approval state machine and the two API-key Secrets. One controller process serves every test in
+//! this binary; each test works in its own namespace.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::get;
+use devportal::keys;
+use devportal::resources::gateway::HTTPRoute;
+use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
+use devportal::resources::{
+    APIKey, APIKeyPhase, APIProduct, ApprovalMode, Documentation, LocalSecretRef, RequestedBy,
+};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// The controller shared by every test in this binary.
+fn controller() -> &'static Devportal {
+    static CONTROLLER: OnceLock<Devportal> = OnceLock::new();
+    CONTROLLER.get_or_init(|| Devportal::controller(&["--lease-name", "controller-tests"], &[]))
+}
+
+/// A namespace with an exposed, accepted route `toystore`, a PlanPolicy (gold, silver) and an
+/// enforced AuthPolicy on it, and an APIProduct `toys` in `mode`.
+async fn published(prefix: &str, mode: ApprovalMode) -> (TestNamespace, Client) {
+    controller();
+    let ns = TestNamespace::new(prefix).await;
+    let admin = control_plane().client(Persona::Admin).await;
+    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
+        .create(&PostParams::default(), &fixtures::route("toystore"))
+        .await
+        .unwrap();
+    accept_route(&admin, &ns.name, "toystore").await;
+    Api::<PlanPolicy>::namespaced(admin.clone(), &ns.name)
+        .create(
+            &PostParams::default(),
+            &fixtures::plan_policy("plans", "toystore"),
+        )
+        .await
+        .unwrap();
+    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
+        .create(
+            &PostParams::default(),
+            &fixtures::auth_policy("auth", "toystore"),
+        )
+        .await
+        .unwrap();
+    enforce_policy(&admin, &ns.name, "auth").await;
+    let mut product = fixtures::product("toys", "toystore");
+    product.spec.approval_mode = mode;
+    Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name)
+        .create(&PostParams::default(), &product)
+        .await
+        .unwrap();
+    (ns, admin)
+}
+
+fn true_condition(type_: &str) -> serde_json::Value {
+    json!({"type": type_, "status": "True", "reason": type_, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"})
+}
+
+async fn accept_route(admin: &Client, ns: &str, name: &str) {
+    Api::<HTTPRoute>::namespaced(admin.clone(), ns)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"parents": [{
+                "parentRef": {"name": "external", "namespace": "gateway-system"},
+                "controllerName": "example.com/gateway",
+                "conditions": [true_condition("Accepted")]
+            }]}})),
+        )
+        .await
+        .unwrap();
+}
+
+async fn enforce_policy(admin: &Client, ns: &str, name: &str) {
+    Api::<AuthPolicy>::namespaced(admin.clone(), ns)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "conditions": [true_condition("Accepted"), true_condition("Enforced")]
+            }})),
+        )
+        .await
+        .unwrap();
+}
+
+/// Creates a key as the consumer, with requestedBy set as the webhook would.
+async fn request_key(
+    ns: &str,
+    name: &str,
+    tier: &str,
+    customize: impl FnOnce(&mut APIKey),
+) -> Api<APIKey> {
+    let consumer = Api::<APIKey>::namespaced(control_plane().client(Persona::Consumer).await, ns);
+    let mut key = fixtures::key(name, "toys", tier);
+    key.spec.requested_by = Some(RequestedBy {
+        user_id: "consumer".into(),
+        email: None,
+    });
+    customize(&mut key);
+    consumer
+        .create(&PostParams::default(), &key)
+        .await
+        .expect("consumer creates a key");
+    consumer
+}
+
+async fn wait_phase(keys: &Api<APIKey>, name: &str, phase: APIKeyPhase) -> APIKey {
+    eventually(&format!("{name} to be {phase:?}"), WAIT, || async {
+        keys.get(name)
+            .await
+            .ok()
+            .filter(|k| k.status.as_ref().and_then(|s| s.phase) == Some(phase))
+    })
+    .await
+}
+
+/// devportal's Secrets for the key `ns/name`, as the admin sees them: (role, Secret).
+async fn secrets_of(admin: &Client, ns: &str, name: &str) -> Vec<(String, Secret)> {
+    let all = Api::<Secret>::all(admin.clone())
+        .list(&ListParams::default().labels("devportal.kuadrant.io/managed=true"))
+        .await
+        .unwrap();
+    let reference = format!("{ns}/{name}");
+    all.items
+        .into_iter()
+        .filter(|s| {
+            s.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("devportal.kuadrant.io/apikey"))
+                == Some(&reference)
+        })
+        .map(|s| {
+            (
+                s.metadata.labels.as_ref().unwrap()["devportal.kuadrant.io/role"].clone(),
+                s,
+            )
+        })
+        .collect()
+}
+
+fn value(secret: &Secret) -> String {
+    String::from_utf8(secret.data.as_ref().unwrap()["api_key"].0.clone()).unwrap()
+}
+
+fn annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
+    secret
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
+async fn wait_secrets(admin: &Client, ns: &str, name: &str, count: usize) -> Vec<(String, Secret)> {
+    eventually(
+        &format!("{count} Secret(s) for {ns}/{name}"),
+        WAIT,
+        || async {
+            let found = secrets_of(admin, ns, name).await;
+            (found.len() == count).then_some(found)
+        },
+    )
+    .await
+}
+
+fn enforcement(secrets: &[(String, Secret)]) -> &Secret {
+    &secrets
+        .iter()
+        .find(|(role, _)| role == "enforcement")
+        .expect("an enforcement Secret")
+        .1
+}
+
+fn consumer(secrets: &[(String, Secret)]) -> &Secret {
+    &secrets
+        .iter()
+        .find(|(role, _)| role == "consumer")
+        .expect("a consumer Secret")
+        .1
+}
+
+#[tokio::test]
+async fn automatic_product_approves_and_writes_both_secrets() {
+    let (ns, admin) = published("auto", ApprovalMode::Automatic).await;
+    let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
+    let key = wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
+    let status = key.status.unwrap();
+    assert_eq!(status.api_hostname.as_deref(), Some("toystore.example.com"));
+    assert_eq!(status.limits.unwrap().daily, Some(100));
+    assert_eq!(
+        status
+            .auth_scheme
+            .unwrap()
+            .credentials
+            .unwrap()
+            .authorization_header
+            .unwrap()
+            .prefix
+            .as_deref(),
+        Some("APIKEY")
+    );
+    let reference = status.secret_ref.expect("status names the consumer Secret");
+    assert_eq!(
+        (reference.name.as_str(), reference.key.as_str()),
+        ("mine-apikey", "api_key")
+    );
+
+    let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
+    let enforced = enforcement(&secrets);
+    let labels = enforced.metadata.labels.as_ref().unwrap();
+    assert_eq!(
+        labels["app"], "toystore",
+        "the AuthPolicy selector's labels"
+    );
+    assert_eq!(labels["authorino.kuadrant.io/managed-by"], "authorino");
+    assert_eq!(
+        enforced.metadata.namespace.as_deref(),
+        Some(ns.name.as_str()),
+        "the AuthPolicy's namespace"
+    );
+    assert_eq!(
+        annotation(enforced, "secret.kuadrant.io/plan-id"),
+        Some("gold")
+    );
+    assert_eq!(
+        annotation(enforced, "secret.kuadrant.io/user-id"),
+        Some("consumer")
+    );
+    assert_eq!(annotation(enforced, "secret.kuadrant.io/expires-at"), None);
+    let copy = consumer(&secrets);
+    assert_eq!(copy.metadata.name.as_deref(), Some("mine-apikey"));
+    assert_eq!(
+        copy.metadata.owner_references.as_ref().unwrap()[0].name,
+        "mine"
+    );
+    let key_value = value(enforced);
+    assert_eq!(value(copy), key_value, "both Secrets hold the same key");
+    assert!(
+        key_value.starts_with("dpk_") && keys::verify(&key_value),
+        "well-formed key with a valid checksum"
+    );
+
+    // The consumer reads their copy with their own RBAC.
+    let readable =
+        Api::<Secret>::namespaced(control_plane().client(Persona::Consumer).await, &ns.name)
+            .get("mine-apikey")
+            .await
+            .expect("the consumer reads their Secret");
+    assert_eq!(value(&readable), key_value);
+
+    // The key value appears nowhere but in the two Secrets.
+    let key = keys.get("mine").await.unwrap();
+    assert!(
+        !serde_json::to_string(&key).unwrap().contains(&key_value),
+        "not in the APIKey"
+    );
+    let events = control_plane().kubectl(
+        Persona::Admin,
+        &["get", "events", "-n", &ns.name, "-o", "yaml"],
+        None,
+    );
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        events.contains("approves keys automatically"),
+        "an Approved event: {events}"
+    );
+    assert!(!events.contains(&key_value), "not in Events");
+    assert!(
+        !controller().log_text().contains(&key_value),
+        "not in the controller's log"
+    );
+}
+
+#[tokio::test]
+async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
+    let (ns, admin) = published("manual", ApprovalMode::Manual).await;
+    let keys = request_key(&ns.name, "mine", "silver", |_| {}).await;
+    let pending = wait_phase(&keys, "mine", APIKeyPhase::Pending).await;
+    assert!(pending.status.unwrap().secret_ref.is_none());
+    assert!(
+        secrets_of(&admin, &ns.name, "mine").await.is_empty(),
+        "no Secret while pending"
+    );
+
+    let owner = Api::<APIKey>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
+    let review = |approved: bool| {
+        json!({"spec": {"approval": {"approved": approved, "reviewedBy": "owner",
+        "reviewedAt": Timestamp::now().to_string(), "reason": if approved { "welcome" } else { "abuse" }}}})
+    };
+    owner
+        .patch("mine", &PatchParams::default(), &Patch::Merge(review(true)))
+        .await
+        .expect("the owner approves");
+    let approved = wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
+    assert_eq!(
+        approved.status.unwrap().reviewed_by.as_deref(),
+        Some("owner")
+    );
+    let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
+    assert_eq!(
+        annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id"),
+        Some("silver")
+    );
+
+    owner
+        .patch(
+            "mine",
+            &PatchParams::default(),
+            &Patch::Merge(review(false)),
+        )
+        .await
+        .expect("the owner rejects");
+    let rejected_at = Instant::now();
+    wait_secrets(&admin, &ns.name, "mine", 0).await;
+    println!(
+        "enforcement Secret gone {:?} after the rejection was written",
+        rejected_at.elapsed()
+    );
+    let rejected = wait_phase(&keys, "mine", APIKeyPhase::Rejected).await;
+    let condition = rejected
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.status == "True")
+        .unwrap();
+    assert_eq!(condition.type_, "Rejected");
+    assert_eq!(condition.message, "rejected by owner: abuse");
+}
+
+#[tokio::test]
+async fn tier_change_updates_the_plan_annotation_and_keeps_the_key() {
+    let (ns, admin) = published("tier", ApprovalMode::Automatic).await;
+    let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
+    wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
+    let before = wait_secrets(&admin, &ns.name, "mine", 2).await;
+    keys.patch(
+        "mine",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"planTier": "silver"}})),
+    )
+    .await
+    .unwrap();
+    let after = eventually("the plan annotation to follow the tier", WAIT, || async {
+        let secrets = secrets_of(&admin, &ns.name, "mine").await;
+        (secrets.len() == 2
+            && annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id") == Some("silver"))
+        .then_some(secrets)
+    })
+    .await;
+    assert_eq!(
+        value(enforcement(&after)),
+        value(enforcement(&before)),
+        "same key, new tier"
+    );
+    let key = eventually("limits of the new tier", WAIT, || async {
+        keys.get("mine").await.ok().filter(|k| {
+            k.status
+                .as_ref()
+                .and_then(|s| s.limits.as_ref())
+                .and_then(|l| l.daily)
+                == Some(10)
+        })
+    })
+    .await;
+    assert_eq!(key.status.unwrap().phase, Some(APIKeyPhase::Approved));
+}
+
+#[tokio::test]
+async fn expiry_is_acted_on_at_expires_at() {
+    let (ns, admin) = published("expiry", ApprovalMode::Automatic).await;
+    // The apiserver keeps whole seconds.
+    let expires =
+        Timestamp::from_second((Timestamp::now() + SignedDuration::from_secs(4)).as_second())
+            .unwrap();
+    let keys = request_key(&ns.name, "short", "gold", |k| {
+        k.spec.expires_at = Some(Time(expires))
+    })
+    .await;
+    wait_phase(&keys, "short", APIKeyPhase::Approved).await;
+    let secrets = wait_secrets(&admin, &ns.name, "short", 2).await;
+    assert_eq!(
+        annotation(enforcement(&secrets), "secret.kuadrant.io/expires-at"),
+        Some(expires.to_string().as_str())
+    );
+    wait_phase(&keys, "short", APIKeyPhase::Expired).await;
+    let lag = Timestamp::now().duration_since(expires);
+    wait_secrets(&admin, &ns.name, "short", 0).await;
+    println!(
+        "expired {lag:?} after expiresAt, Secrets gone {:?} after expiresAt",
+        Timestamp::now().duration_since(expires)
+    );
+    assert!(lag.is_positive(), "never before expiresAt");
+}
+
+#[tokio::test]
+async fn deleting_the_product_fails_its_keys_and_removes_their_secrets() {
+    let (ns, admin) = published("gone", ApprovalMode::Automatic).await;
+    let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
+    wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
+    wait_secrets(&admin, &ns.name, "mine", 2).await;
+    Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name)
+        .delete("toys", &DeleteParams::default())
+        .await
+        .unwrap();
+    let failed = wait_phase(&keys, "mine", APIKeyPhase::Failed).await;
+    let status = failed.status.unwrap();
+    let condition = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Failed")
+        .unwrap();
+    assert_eq!(condition.reason, "ProductNotFound");
+    assert!(status.secret_ref.is_none());
+    wait_secrets(&admin, &ns.name, "mine", 0).await;
+}
+
+#[tokio::test]
+async fn removing_a_tier_from_the_plan_policy_fails_its_keys() {
+    let (ns, admin) = published("plans", ApprovalMode::Automatic).await;
+    let gold = request_key(&ns.name, "gold-key", "gold", |_| {}).await;
+    request_key(&ns.name, "silver-key", "silver", |_| {}).await;
+    wait_phase(&gold, "gold-key", APIKeyPhase::Approved).await;
+    wait_phase(&gold, "silver-key", APIKeyPhase::Approved).await;
+    Api::<PlanPolicy>::namespaced(admin.clone(), &ns.name)
+        .patch(
+            "plans",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"plans": [
+                {"tier": "silver", "limits": {"daily": 10}}
+            ]}})),
+        )
+        .await
+        .unwrap();
+    let failed = wait_phase(&gold, "gold-key", APIKeyPhase::Failed).await;
+    let message = &failed
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Failed")
+        .unwrap()
+        .message;
+    assert!(
+        message.contains("tier \"gold\" is not offered") && message.contains("offered: silver"),
+        "{message}"
+    );
+    wait_secrets(&admin, &ns.name, "gold-key", 0).await;
+    assert_eq!(
+        wait_phase(&gold, "silver-key", APIKeyPhase::Approved)
+            .await
+            .spec
+            .plan_tier,
+        "silver"
+    );
+    wait_secrets(&admin, &ns.name, "silver-key", 2).await;
+    let product = Api::<APIProduct>::namespaced(admin.clone(), &ns.name)
+        .get("toys")
+        .await
+        .unwrap();
+    assert_eq!(
+        product.status.unwrap().plan_tiers.as_deref(),
+        Some("silver")
+    );
+}
+
+#[tokio::test]
+async fn all_namespaces_rule_puts_the_secret_in_the_enforcement_namespace() {
+    let (ns, admin) = published("allns", ApprovalMode::Automatic).await;
+    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
+        .patch(
+            "auth",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"rules": {"authentication": {
+                "api-key-users": {"apiKey": {"allNamespaces": true}}
+            }}}})),
+        )
+        .await
+        .unwrap();
+    eventually("the product to see allNamespaces", WAIT, || async {
+        let product = Api::<APIProduct>::namespaced(admin.clone(), &ns.name)
+            .get("toys")
+            .await
+            .ok()?;
+        let scheme = product.status?.discovered_auth_scheme?;
+        scheme.authentication["api-key-users"]
+            .api_key
+            .as_ref()?
+            .all_namespaces
+            .then_some(())
+    })
+    .await;
+    let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
+    wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
+    let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
+    assert_eq!(
+        enforcement(&secrets).metadata.namespace.as_deref(),
+        Some("kuadrant-system")
+    );
+    assert_eq!(
+        consumer(&secrets).metadata.namespace.as_deref(),
+        Some(ns.name.as_str())
+    );
+}
+
+#[tokio::test]
+async fn deleting_the_key_removes_both_secrets() {
+    let (ns, admin) = published("delete", ApprovalMode::Automatic).await;
+    let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
+    let key = wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
+    assert!(
+        key.metadata
+            .finalizers
+            .unwrap()
+            .contains(&"devportal.kuadrant.io/secrets".to_string())
+    );
+    wait_secrets(&admin, &ns.name, "mine", 2).await;
+    keys.delete("mine", &DeleteParams::default()).await.unwrap();
+    wait_secrets(&admin, &ns.name, "mine", 0).await;
+    eventually("the key to be gone", WAIT, || async {
+        keys.get_opt("mine").await.unwrap().is_none().then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key() {
+    let (ns, admin) = published("restore", ApprovalMode::Automatic).await;
+    let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
+    wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
+    let original = value(enforcement(
+        &wait_secrets(&admin, &ns.name, "mine", 2).await,
+    ));
+    let secrets = Api::<Secret>::namespaced(admin.clone(), &ns.name);
+    secrets
+        .delete("mine-apikey", &DeleteParams::default())
+        .await
+        .unwrap();
+    let restored = eventually("the consumer Secret to come back", WAIT, || async {
+        secrets.get_opt("mine-apikey").await.unwrap()
+    })
+    .await;
+    assert_eq!(value(&restored), original);
+    let enforcement_name = enforcement(&secrets_of(&admin, &ns.name, "mine").await)
+        .metadata
+        .name
+        .clone()
+        .unwrap();
+    secrets
+        .delete(&enforcement_name, &DeleteParams::default())
+        .await
+        .unwrap();
+    let restored = eventually("the enforcement Secret to come back", WAIT, || async {
+        secrets.get_opt(&enforcement_name).await.unwrap()
+    })
+    .await;
+    assert_eq!(value(&restored), original);
+}
+
+#[tokio::test]
+async fn bring_your_own_key_is_read_not_written() {
+    let (ns, admin) = published("byo", ApprovalMode::Automatic).await;
+    let mine = "my-own-key-value-0123456789";
+    let own = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("own".into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(
+            "api_key".to_string(),
+            ByteString(mine.as_bytes().to_vec()),
+        )])),
+        ..Secret::default()
+    };
+    let keys = request_key(&ns.name, "byo", "gold", |k| {
+        k.spec.secret_ref = Some(LocalSecretRef { name: "own".into() })
+    })
+    .await;
+    let failed = wait_phase(&keys, "byo", APIKeyPhase::Failed).await;
+    let condition = failed
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Failed")
+        .unwrap();
+    assert_eq!(condition.reason, "SecretNotFound", "{}", condition.message);
+    Api::<Secret>::namespaced(admin.clone(), &ns.name)
+        .create(&PostParams::default(), &own)
+        .await
+        .unwrap();
+    keys.patch(
+        "byo",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"nudge": "1"}}})),
+    )
+    .await
+    .unwrap();
+    let approved = wait_phase(&keys, "byo", APIKeyPhase::Approved).await;
+    assert_eq!(approved.status.unwrap().secret_ref.unwrap().name, "own");
+    let secrets = wait_secrets(&admin, &ns.name, "byo", 1).await;
+    assert_eq!(value(enforcement(&secrets)), mine);
+    let untouched = Api::<Secret>::namespaced(admin, &ns.name)
+        .get("own")
+        .await
+        .unwrap();
+    assert!(
+        untouched.metadata.labels.is_none(),
+        "the consumer's own Secret is not modified"
+    );
+}
+
+/// A local HTTP server for discovery documents: a fine OIDC issuer, an OpenAPI document, an
+/// oversized one, and one that fails twice before it works.
+async fn documents() -> (String, Arc<AtomicU32>) {
+    let flaky_calls = Arc::new(AtomicU32::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let issuer = base.clone();
+    let calls = flaky_calls.clone();
+    let app = Router::new()
+        .route(
+            "/.well-known/openid-configuration",
+            get(move || async move {
+                axum::Json(json!({"issuer": issuer, "token_endpoint": format!("{issuer}/token")}))
+            }),
+        )
+        .route(
+            "/openapi.json",
+            get(|| async { r#"{"openapi":"3.0.3","info":{"title":"toys","version":"1"}}"# }),
+        )
+        .route("/huge.json", get(|| async { "x".repeat(600 * 1024) }))
+        .route(
+            "/flaky.json",
+            get(move || {
+                let calls = calls.clone();
+                async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) < 2 {
+                        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
+                    } else {
+                        (StatusCode::OK, r#"{"openapi":"3.1.0"}"#.to_string())
+                    }
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (base, flaky_calls)
+}
+
+#[tokio::test]
+async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
+    let (base, flaky_calls) = documents().await;
+    let (ns, admin) = published("docs", ApprovalMode::Automatic).await;
+    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
+        .patch(
+            "auth",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"rules": {"authentication": {
+                "sso": {"jwt": {"issuerUrl": base}}
+            }}}})),
+        )
+        .await
+        .unwrap();
+    let owner =
+        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
+    let set_doc = |path: &str| {
+        let docs = Documentation {
+            openapi_spec_url: Some(format!("{base}{path}")),
+            ..Documentation::default()
+        };
+        json!({"spec": {"documentation": docs}})
+    };
+    owner
+        .patch(
+            "toys",
+            &PatchParams::default(),
+            &Patch::Merge(set_doc("/openapi.json")),
+        )
+        .await
+        .unwrap();
+    let condition = |p: &APIProduct, t: &str| {
+        p.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .cloned()
+    };
+    let product = eventually("OIDC and OpenAPI discovery", WAIT, || async {
+        let p = owner.get("toys").await.ok()?;
+        (condition(&p, "OIDCDiscovered")?.status == "True"
+            && condition(&p, "OpenAPISpecReady")?.status == "True")
+            .then_some(p)
+    })
+    .await;
+    let status = product.status.clone().unwrap();
+    assert_eq!(
+        status.oidc_discovery.unwrap().token_endpoint,
+        Some(format!("{base}/token"))
+    );
+    assert!(status.openapi.unwrap().raw.contains("\"title\":\"toys\""));
+    assert_eq!(condition(&product, "Ready").unwrap().status, "True");
+
+    owner
+        .patch(
+            "toys",
+            &PatchParams::default(),
+            &Patch::Merge(set_doc("/huge.json")),
+        )
+        .await
+        .unwrap();
+    let product = eventually("the oversized document to be refused", WAIT, || async {
+        let p = owner.get("toys").await.ok()?;
+        let c = condition(&p, "OpenAPISpecReady")?;
+        (c.status == "False" && c.reason == "FetchFailed").then_some(p)
+    })
+    .await;
+    assert!(
+        condition(&product, "OpenAPISpecReady")
+            .unwrap()
+            .message
+            .contains("larger than the 524288 byte limit")
+    );
+    assert!(
+        product.status.unwrap().openapi.is_none(),
+        "a document of an older spec is not kept"
+    );
+
+    owner
+        .patch(
+            "toys",
+            &PatchParams::default(),
+            &Patch::Merge(set_doc("/flaky.json")),
+        )
+        .await
+        .unwrap();
+    let product = eventually("the flaky document after retries", WAIT, || async {
+        let p = owner.get("toys").await.ok()?;
+        (condition(&p, "OpenAPISpecReady")?.status == "True").then_some(p)
+    })
+    .await;
+    assert_eq!(
+        product.status.unwrap().openapi.unwrap().raw,
+        r#"{"openapi":"3.1.0"}"#
+    );
+    assert_eq!(
+        flaky_calls.load(Ordering::SeqCst),
+        3,
+        "two failures, then success, in one reconcile"
+    );
+}
+
+#[tokio::test]
+async fn product_status_reports_a_missing_route_and_policies() {
+    controller();
+    let ns = TestNamespace::new("missing").await;
+    let owner =
+        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
+    owner
+        .create(
+            &PostParams::default(),
+            &fixtures::product("toys", "nowhere"),
+        )
+        .await
+        .unwrap();
+    let product = eventually("status on a product without a route", WAIT, || async {
+        owner.get("toys").await.ok().filter(|p| p.status.is_some())
+    })
+    .await;
+    let status = product.status.unwrap();
+    let by_type: BTreeMap<_, _> = status
+        .conditions
+        .iter()
+        .map(|c| (c.type_.as_str(), (c.status.as_str(), c.reason.as_str())))
+        .collect();
+    assert_eq!(by_type["Ready"], ("False", "RouteNotFound"));
+    assert_eq!(by_type["PlanPolicyDiscovered"], ("False", "NotFound"));
+    assert_eq!(by_type["AuthPolicyDiscovered"], ("False", "NotFound"));
+    assert_eq!(by_type["OIDCDiscovered"], ("False", "NoJWTIssuer"));
+    assert_eq!(by_type["OpenAPISpecReady"], ("False", "NotConfigured"));
+    assert_eq!(status.observed_generation, Some(1));
+
+    // A route that appears later is picked up through the index, without touching the product.
+    let admin = control_plane().client(Persona::Admin).await;
+    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
+        .create(&PostParams::default(), &fixtures::route("nowhere"))
+        .await
+        .unwrap();
+    accept_route(&admin, &ns.name, "nowhere").await;
+    eventually("the route to be noticed", WAIT, || async {
+        let p = owner.get("toys").await.ok()?;
+        let ready = p
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")?;
+        (ready.reason == "PlanPolicyNotFound").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gateway_level_policies_apply_when_the_route_has_none() {
+    controller();
+    let ns = TestNamespace::new("gateway").await;
+    let admin = control_plane().client(Persona::Admin).await;
+    let mut route = fixtures::route("toystore");
+    route.spec.parent_refs[0].namespace = None; // the Gateway lives in the route's namespace
+    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
+        .create(&PostParams::default(), &route)
+        .await
+        .unwrap();
+    accept_route(&admin, &ns.name, "toystore").await;
+    let mut plans = fixtures::plan_policy("gateway-plans", "unused");
+    plans.spec.target_ref.kind = "Gateway".into();
+    plans.spec.target_ref.name = "external".into();
+    Api::<PlanPolicy>::namespaced(admin.clone(), &ns.name)
+        .create(&PostParams::default(), &plans)
+        .await
+        .unwrap();
+    let owner =
+        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
+    owner
+        .create(
+            &PostParams::default(),
+            &fixtures::product("toys", "toystore"),
+        )
+        .await
+        .unwrap();
+    eventually("gateway-level plans", WAIT, || async {
+        let p = owner.get("toys").await.ok()?;
+        (p.status?.plan_tiers.as_deref() == Some("gold,silver")).then_some(())
+    })
+    .await;
+    // A route-level PlanPolicy wins over the gateway's.
+    let mut route_plans = fixtures::plan_policy("route-plans", "toystore");
+    route_plans.spec.plans.truncate(1);
+    Api::<PlanPolicy>::namespaced(admin, &ns.name)
+        .create(&PostParams::default(), &route_plans)
+        .await
+        .unwrap();
+    eventually("route-level plans to win", WAIT, || async {
+        let p = owner.get("toys").await.ok()?;
+        (p.status?.plan_tiers.as_deref() == Some("gold")).then_some(())
+    })
+    .await;
+}

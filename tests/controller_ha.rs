@@ -1,0 +1,304 @@
+//! The controller across process deaths: a crash between writing the Secrets and writing status,
+//! and two replicas behind one Lease. The tests here run one at a time: each starts its own
+//! controllers, which would otherwise reconcile each other's keys.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use devportal::resources::gateway::HTTPRoute;
+use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
+use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, RequestedBy};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client};
+use serde_json::json;
+use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
+use tokio::sync::Mutex;
+
+const WAIT: Duration = Duration::from_secs(30);
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
+
+fn condition(type_: &str) -> serde_json::Value {
+    json!({"type": type_, "status": "True", "reason": type_, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"})
+}
+
+/// A namespace with a route, plans, an enforced AuthPolicy and an automatic product `toys`.
+async fn published(prefix: &str) -> (TestNamespace, Client) {
+    let ns = TestNamespace::new(prefix).await;
+    let admin = control_plane().client(Persona::Admin).await;
+    let routes = Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name);
+    routes
+        .create(&PostParams::default(), &fixtures::route("toystore"))
+        .await
+        .unwrap();
+    routes
+        .patch_status(
+            "toystore",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"parents": [{
+            "parentRef": {"name": "external"}, "controllerName": "example.com/gateway",
+            "conditions": [condition("Accepted")]}]}})),
+        )
+        .await
+        .unwrap();
+    Api::<PlanPolicy>::namespaced(admin.clone(), &ns.name)
+        .create(
+            &PostParams::default(),
+            &fixtures::plan_policy("plans", "toystore"),
+        )
+        .await
+        .unwrap();
+    let policies = Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name);
+    policies
+        .create(
+            &PostParams::default(),
+            &fixtures::auth_policy("auth", "toystore"),
+        )
+        .await
+        .unwrap();
+    policies
+        .patch_status(
+            "auth",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+            "conditions": [condition("Accepted"), condition("Enforced")]}})),
+        )
+        .await
+        .unwrap();
+    let mut product = fixtures::product("toys", "toystore");
+    product.spec.approval_mode = ApprovalMode::Automatic;
+    Api::<APIProduct>::namespaced(admin.clone(), &ns.name)
+        .create(&PostParams::default(), &product)
+        .await
+        .unwrap();
+    (ns, admin)
+}
+
+async fn request(ns: &str, name: &str) -> Api<APIKey> {
+    let keys = Api::<APIKey>::namespaced(control_plane().client(Persona::Consumer).await, ns);
+    let mut key = fixtures::key(name, "toys", "gold");
+    key.spec.requested_by = Some(RequestedBy {
+        user_id: "consumer".into(),
+        email: None,
+    });
+    keys.create(&PostParams::default(), &key).await.unwrap();
+    keys
+}
+
+async fn enforcement_secrets(admin: &Client, ns: &str, key: &str) -> Vec<Secret> {
+    let reference = format!("{ns}/{key}");
+    Api::<Secret>::all(admin.clone())
+        .list(&ListParams::default().labels("devportal.kuadrant.io/role=enforcement"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|s| {
+            s.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("devportal.kuadrant.io/apikey"))
+                == Some(&reference)
+        })
+        .collect()
+}
+
+fn value(secret: &Secret) -> Vec<u8> {
+    secret.data.as_ref().unwrap()["api_key"].0.clone()
+}
+
+async fn phase(keys: &Api<APIKey>, name: &str) -> Option<APIKeyPhase> {
+    keys.get(name).await.ok()?.status?.phase
+}
+
+#[tokio::test]
+async fn a_crash_between_secret_and_status_neither_duplicates_nor_loses_the_key() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (ns, admin) = published("crash").await;
+    let lease = ["--lease-name", "crash-test"];
+    let mut crashing = Devportal::controller(&lease, &[("DEVPORTAL_CRASH_AT", "after-secrets")]);
+    let keys = request(&ns.name, "mine").await;
+    let exit = crashing
+        .wait_exit(WAIT)
+        .expect("the controller dies at the crash point");
+    assert_eq!(exit.code(), Some(86), "{}", crashing.log_text());
+    let written = enforcement_secrets(&admin, &ns.name, "mine").await;
+    assert_eq!(written.len(), 1, "the Secret was written before the crash");
+    assert_eq!(phase(&keys, "mine").await, None, "the status was not");
+    let before = value(&written[0]);
+
+    let _restarted = Devportal::controller(&lease, &[]);
+    eventually("the key to be approved after the restart", WAIT, || async {
+        (phase(&keys, "mine").await == Some(APIKeyPhase::Approved)).then_some(())
+    })
+    .await;
+    let after = enforcement_secrets(&admin, &ns.name, "mine").await;
+    assert_eq!(after.len(), 1, "still exactly one enforcement Secret");
+    assert_eq!(
+        value(&after[0]),
+        before,
+        "the same key, not a regenerated one"
+    );
+    let copy = Api::<Secret>::namespaced(admin, &ns.name)
+        .get("mine-apikey")
+        .await
+        .unwrap();
+    assert_eq!(value(&copy), before);
+}
+
+async fn holder(admin: &Client, lease: &str) -> Option<String> {
+    Api::<Lease>::namespaced(admin.clone(), "devportal-system")
+        .get_opt(lease)
+        .await
+        .ok()??
+        .spec?
+        .holder_identity
+}
+
+/// The reporting instances of the Events recorded about `key`.
+async fn reporters(admin: &Client, ns: &str, key: &str) -> Vec<String> {
+    Api::<Event>::namespaced(admin.clone(), ns)
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(key))
+        .filter_map(|e| e.reporting_instance)
+        .collect()
+}
+
+#[tokio::test]
+async fn two_replicas_one_writer_and_the_standby_takes_over() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (ns, admin) = published("replicas").await;
+    let lease = "replicas-test";
+    let args = |identity: &'static str| {
+        vec![
+            "--lease-name",
+            lease,
+            "--lease-identity",
+            identity,
+            "--lease-duration",
+            "4s",
+            "--lease-renew-deadline",
+            "3s",
+            "--lease-retry-period",
+            "500ms",
+        ]
+    };
+    let mut first = Devportal::controller(
+        &args("replica-a"),
+        &[(
+            "DEVPORTAL_LOG",
+            "info,devportal=debug,kube_runtime=debug,kube_client=debug",
+        )],
+    );
+    eventually("replica-a to lead", WAIT, || async {
+        (holder(&admin, lease).await.as_deref() == Some("replica-a")).then_some(())
+    })
+    .await;
+    let second = Devportal::controller(
+        &args("replica-b"),
+        &[(
+            "DEVPORTAL_LOG",
+            "info,devportal=debug,kube_runtime=debug,kube_client=debug",
+        )],
+    );
+
+    let keys = request(&ns.name, "first").await;
+    eventually("the first key to be approved", WAIT, || async {
+        (phase(&keys, "first").await == Some(APIKeyPhase::Approved)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        reporters(&admin, &ns.name, "first").await,
+        ["replica-a"],
+        "only the leader writes"
+    );
+    assert!(
+        !second.log_text().contains("became leader"),
+        "the standby stays idle"
+    );
+    assert_eq!(holder(&admin, lease).await.as_deref(), Some("replica-a"));
+
+    first.kill();
+    let killed_at = Instant::now();
+    eventually("replica-b to take over", WAIT, || async {
+        (holder(&admin, lease).await.as_deref() == Some("replica-b")).then_some(())
+    })
+    .await;
+    let takeover = killed_at.elapsed();
+    println!("standby took over {takeover:?} after the leader was killed (lease duration 4s)");
+    assert!(
+        takeover < Duration::from_secs(4) + Duration::from_secs(3),
+        "within one lease duration, plus polling slack: {takeover:?}"
+    );
+
+    let keys = request(&ns.name, "second").await;
+    eventually(
+        "the second key to be approved by the new leader",
+        WAIT,
+        || async { (phase(&keys, "second").await == Some(APIKeyPhase::Approved)).then_some(()) },
+    )
+    .await;
+    assert_eq!(reporters(&admin, &ns.name, "second").await, ["replica-b"]);
+    assert_eq!(
+        enforcement_secrets(&admin, &ns.name, "second").await.len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn graceful_shutdown_releases_the_lease_for_an_immediate_takeover() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let admin = control_plane().client(Persona::Admin).await;
+    let lease = "release-test";
+    let args = |identity: &'static str| {
+        vec![
+            "--lease-name",
+            lease,
+            "--lease-identity",
+            identity,
+            "--lease-duration",
+            "15s",
+            "--lease-renew-deadline",
+            "10s",
+            "--lease-retry-period",
+            "500ms",
+        ]
+    };
+    let mut first = Devportal::controller(&args("leaving"), &[]);
+    eventually("the first replica to lead", WAIT, || async {
+        (holder(&admin, lease).await.as_deref() == Some("leaving")).then_some(())
+    })
+    .await;
+    let _second = Devportal::controller(&args("staying"), &[]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let status = first
+        .terminate(Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("SIGTERM did not stop it:\n{}", first.log_text()));
+    assert!(
+        status.success(),
+        "SIGTERM exits 0: {status}\n{}",
+        first.log_text()
+    );
+    assert!(first.log_text().contains("released the lease"));
+    let stopped = Instant::now();
+    eventually("the standby to take over", WAIT, || async {
+        (holder(&admin, lease).await.as_deref() == Some("staying")).then_some(())
+    })
+    .await;
+    println!(
+        "takeover after a graceful stop: {:?} (lease duration 15s)",
+        stopped.elapsed()
+    );
+    assert!(
+        stopped.elapsed() < Duration::from_secs(15),
+        "well before the lease would have expired"
+    );
+}
