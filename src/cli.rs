@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use tokio_util::sync::CancellationToken;
+
+use crate::webhook::WebhookArgs;
 use crate::{Result, crds};
 
 /// devportal: API products and API keys for Kubernetes gateways.
@@ -24,6 +27,16 @@ pub struct Cli {
 pub enum Command {
     /// Print devportal's CustomResourceDefinitions, or write or check them in a directory.
     Crds(CrdsArgs),
+    /// Serve the admission webhook over HTTPS until SIGTERM or SIGINT.
+    Webhook(WebhookCommand),
+}
+
+/// Arguments of `devportal webhook`.
+#[derive(Debug, Args)]
+pub struct WebhookCommand {
+    /// The webhook's settings.
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
 }
 
 /// Arguments of `devportal crds`.
@@ -50,6 +63,36 @@ impl Cli {
                     Ok(())
                 }
             },
+            Command::Webhook(args) => {
+                let client = kube::Client::try_default().await?;
+                let shutdown = cancel_on_signal();
+                crate::webhook::run(args.webhook, client, shutdown).await
+            }
         }
     }
+}
+
+/// A token cancelled on the first SIGTERM or SIGINT.
+fn cancel_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let terminated = async {
+            match term.as_mut() {
+                Some(term) => {
+                    term.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminated => {}
+        }
+        tracing::info!("shutdown signal received");
+        cancel.cancel();
+    });
+    token
 }

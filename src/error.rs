@@ -29,6 +29,23 @@ pub enum Error {
     /// Checked-in generated files differ from what the code generates.
     #[error("{0}")]
     Drift(String),
+
+    /// A TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+
+    /// A network listener could not be set up or failed.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+
+    /// The watch caches stopped before they were synced.
+    #[error("watch caches: {0}")]
+    Cache(String),
 }
 
 impl Error {
@@ -40,6 +57,9 @@ impl Error {
             Error::Yaml(_) => "yaml",
             Error::Io { .. } => "io",
             Error::Drift(_) => "drift",
+            Error::Tls(_) => "tls",
+            Error::Listen { .. } => "listen",
+            Error::Cache(_) => "cache",
         }
     }
 }

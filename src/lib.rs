@@ -1,12 +1,14 @@
 //! devportal: a Kubernetes-native developer portal back end.
 //!
 //! API owners publish [`resources::APIProduct`]s on top of Gateway API routes; consumers request
-//! [`resources::APIKey`]s. This crate holds the resource models, the CRD generator and the CLI that
-//! the `devportal` binary runs.
+//! [`resources::APIKey`]s. This crate holds the resource models, the CRD generator, the admission
+//! webhook ([`webhook`]) and the CLI that the `devportal` binary runs.
 
 pub mod cli;
 pub mod crds;
 pub mod error;
 pub mod resources;
+pub mod tls;
+pub mod webhook;
 
 pub use error::{Error, Result};
