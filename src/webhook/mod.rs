@@ -9,6 +9,8 @@
 pub mod cache;
 pub mod cluster;
 pub mod decide;
+#[cfg(test)]
+mod handler_tests;
 pub mod keyindex;
 pub mod review;
 pub mod server;
