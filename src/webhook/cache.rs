@@ -2,7 +2,8 @@
 //!
 //! APIProducts and HTTPRoutes are mirrored by reflectors; APIKeys feed a [`KeyIndex`] of live-key
 //! counts. A product or route missing from its cache is fetched once live, so an object created a
-//! moment ago, whose watch event is still in flight, is never wrongly rejected. Ownership is a
+//! moment ago, whose watch event is still in flight, is never wrongly rejected; the decisions also
+//! re-read live before denying on what a cached (possibly stale) copy says. Ownership is a
 //! SubjectAccessReview, the one live call an approval costs.
 
 use std::fmt::Debug;
@@ -21,7 +22,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, Read};
 use super::keyindex::KeyIndex;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::{APIKey, APIProduct, GROUP};
@@ -124,12 +125,14 @@ impl KubeCluster {
         Ok(())
     }
 
-    /// The cached object, or one live GET when the cache does not have it (yet).
-    async fn cached_or_live<K>(
+    /// The cached object, or one live GET when the cache does not have it (yet) or `read` asks
+    /// for a live one.
+    async fn lookup<K>(
         &self,
         store: &Store<K>,
         namespace: &str,
         name: &str,
+        read: Read,
     ) -> Result<Option<Arc<K>>>
     where
         K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
@@ -137,7 +140,9 @@ impl KubeCluster {
             + DeserializeOwned
             + Debug,
     {
-        if let Some(object) = store.get(&ObjectRef::new(name).within(namespace)) {
+        if read == Read::Cached
+            && let Some(object) = store.get(&ObjectRef::new(name).within(namespace))
+        {
             return Ok(Some(object));
         }
         let live = Api::<K>::namespaced(self.client.clone(), namespace)
@@ -148,12 +153,22 @@ impl KubeCluster {
 }
 
 impl Cluster for KubeCluster {
-    async fn product(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIProduct>>> {
-        self.cached_or_live(&self.products, namespace, name).await
+    async fn product(
+        &self,
+        namespace: &str,
+        name: &str,
+        read: Read,
+    ) -> Result<Option<Arc<APIProduct>>> {
+        self.lookup(&self.products, namespace, name, read).await
     }
 
-    async fn route(&self, namespace: &str, name: &str) -> Result<Option<Arc<HTTPRoute>>> {
-        self.cached_or_live(&self.routes, namespace, name).await
+    async fn route(
+        &self,
+        namespace: &str,
+        name: &str,
+        read: Read,
+    ) -> Result<Option<Arc<HTTPRoute>>> {
+        self.lookup(&self.routes, namespace, name, read).await
     }
 
     fn live_keys(&self, user: &str, namespace: &str, product: &str) -> usize {

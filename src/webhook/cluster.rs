@@ -16,6 +16,15 @@ use crate::Result;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::{APIKey, APIProduct};
 
+/// How fresh a lookup must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// From the watch cache, falling back to a live read on a miss.
+    Cached,
+    /// Live from the API server, to confirm a denial a stale cache entry would cause.
+    Live,
+}
+
 /// Lookups behind the admission decisions.
 pub trait Cluster: Send + Sync + 'static {
     /// The APIProduct `namespace/name`, if it exists.
@@ -23,6 +32,7 @@ pub trait Cluster: Send + Sync + 'static {
         &self,
         namespace: &str,
         name: &str,
+        read: Read,
     ) -> impl Future<Output = Result<Option<Arc<APIProduct>>>> + Send;
 
     /// The HTTPRoute `namespace/name`, if it exists.
@@ -30,6 +40,7 @@ pub trait Cluster: Send + Sync + 'static {
         &self,
         namespace: &str,
         name: &str,
+        read: Read,
     ) -> impl Future<Output = Result<Option<Arc<HTTPRoute>>>> + Send;
 
     /// How many live APIKeys `user` holds for the product `namespace/product`.
@@ -98,14 +109,19 @@ impl MemoryCluster {
 }
 
 impl Cluster for MemoryCluster {
-    async fn product(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIProduct>>> {
+    async fn product(
+        &self,
+        namespace: &str,
+        name: &str,
+        _: Read,
+    ) -> Result<Option<Arc<APIProduct>>> {
         Ok(self
             .products
             .get(&(namespace.to_string(), name.to_string()))
             .cloned())
     }
 
-    async fn route(&self, namespace: &str, name: &str) -> Result<Option<Arc<HTTPRoute>>> {
+    async fn route(&self, namespace: &str, name: &str, _: Read) -> Result<Option<Arc<HTTPRoute>>> {
         Ok(self
             .routes
             .get(&(namespace.to_string(), name.to_string()))

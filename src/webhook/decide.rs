@@ -12,7 +12,7 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, Read};
 use crate::resources::{
     APIKey, APIKeyPhase, APIKeySpec, APIProduct, GROUP, PublishStatus, RequestedBy,
 };
@@ -387,7 +387,9 @@ fn changed_request_fields(old: &APIKeySpec, new: &APIKeySpec) -> Vec<&'static st
     changed
 }
 
-/// The product exists, is Published (or the user owns it) and offers the requested tier.
+/// The product exists, is Published (or the user owns it) and offers the requested tier. A denial
+/// based on the cached copy is confirmed with a live read first, so a product published or given
+/// plans a moment ago is not refused on stale data.
 async fn check_product<C: Cluster>(
     cluster: &C,
     approvers: &mut Approvers<'_, C>,
@@ -395,8 +397,26 @@ async fn check_product<C: Cluster>(
     name: &str,
     tier: &str,
 ) -> Checked {
+    let cached = product_checks(cluster, approvers, namespace, name, tier, Read::Cached).await;
+    match cached {
+        Err(Verdict {
+            reason: Reason::ProductNotPublished | Reason::NoPlans | Reason::UnknownTier,
+            ..
+        }) => product_checks(cluster, approvers, namespace, name, tier, Read::Live).await,
+        other => other,
+    }
+}
+
+async fn product_checks<C: Cluster>(
+    cluster: &C,
+    approvers: &mut Approvers<'_, C>,
+    namespace: &str,
+    name: &str,
+    tier: &str,
+    read: Read,
+) -> Checked {
     let product = cluster
-        .product(namespace, name)
+        .product(namespace, name, read)
         .await
         .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?
         .ok_or_else(|| {
@@ -688,7 +708,26 @@ pub async fn validate_product<C: Cluster>(cluster: &C, change: Change<'_, APIPro
         return Verdict::deny(Reason::BadRequest, "the APIProduct has no namespace");
     };
     let route_name = product.spec.target_ref.name.as_str();
-    let route = match cluster.route(namespace, route_name).await {
+    // A route annotated a moment ago may still be unannotated in the cache: confirm live.
+    for read in [Read::Cached, Read::Live] {
+        match route_verdict(cluster, namespace, route_name, read).await {
+            Verdict {
+                reason: Reason::RouteNotExposed,
+                ..
+            } if read == Read::Cached => continue,
+            verdict => return verdict,
+        }
+    }
+    Verdict::allow(Reason::Allowed)
+}
+
+async fn route_verdict<C: Cluster>(
+    cluster: &C,
+    namespace: &str,
+    route_name: &str,
+    read: Read,
+) -> Verdict {
+    let route = match cluster.route(namespace, route_name, read).await {
         Ok(route) => route,
         Err(e) => return lookup_failed(&format!("HTTPRoute {namespace}/{route_name}"), e),
     };

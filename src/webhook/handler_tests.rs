@@ -8,7 +8,7 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, MemoryCluster};
+use super::cluster::{Cluster, MemoryCluster, Read};
 use super::decide::{Policy, Reason};
 use super::review::{Endpoint, Reply, Webhook, recover_uid};
 use crate::resources::APIKey;
@@ -995,10 +995,10 @@ fn uid_recovery_reads_only_a_plausible_uid() {
 struct Unreachable;
 
 impl Cluster for Unreachable {
-    async fn product(&self, _: &str, _: &str) -> crate::Result<Option<Arc<APIProduct>>> {
+    async fn product(&self, _: &str, _: &str, _: Read) -> crate::Result<Option<Arc<APIProduct>>> {
         Err(crate::Error::Cache("connection refused".into()))
     }
-    async fn route(&self, _: &str, _: &str) -> crate::Result<Option<Arc<HTTPRoute>>> {
+    async fn route(&self, _: &str, _: &str, _: Read) -> crate::Result<Option<Arc<HTTPRoute>>> {
         Err(crate::Error::Cache("connection refused".into()))
     }
     fn live_keys(&self, _: &str, _: &str, _: &str) -> usize {
