@@ -13,6 +13,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the fixture
 
 pub mod fixtures;
+pub mod https;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
