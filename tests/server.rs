@@ -167,12 +167,13 @@ async fn rotating_the_certificate_files_swaps_the_certificate_without_dropping_c
 
     let mut open = client.connect(running.addr).await.expect("TLS connection");
     assert_eq!(open.peer_certificate, der(&first.cert));
-    let (status, body) = open
+    let reply = open
         .request("POST", "/validate/apikeys", key_review())
         .await
         .unwrap();
-    assert_eq!(status, 200);
-    assert_eq!(response_of(&body)["allowed"], true);
+    assert_eq!(reply.status, 200);
+    assert_eq!(response_of(&reply.body)["allowed"], true);
+    assert!(reply.server_ms.is_some(), "the Server-Timing header is set");
 
     volume.write(&second);
     let mut rotated = false;
@@ -187,12 +188,12 @@ async fn rotating_the_certificate_files_swaps_the_certificate_without_dropping_c
     assert!(rotated, "new handshakes get the new certificate");
 
     // The connection opened before the rotation still serves requests.
-    let (status, body) = open
+    let reply = open
         .request("POST", "/validate/apikeys", key_review())
         .await
         .expect("the old connection survives the rotation");
-    assert_eq!(status, 200);
-    assert_eq!(response_of(&body)["uid"], "u-1");
+    assert_eq!(reply.status, 200);
+    assert_eq!(response_of(&reply.body)["uid"], "u-1");
 
     running.shutdown.cancel();
     running.server.await.expect("server drains and stops");
@@ -206,31 +207,31 @@ async fn the_body_cap_readiness_and_shutdown_behave_over_https() {
     let client = Https::trusting(&[&first.cert]);
     let mut conn = client.connect(running.addr).await.unwrap();
 
-    let (status, body) = conn.request("GET", "/readyz", String::new()).await.unwrap();
-    assert_eq!((status, body.as_slice()), (200, &b"ok\n"[..]));
+    let reply = conn.request("GET", "/readyz", String::new()).await.unwrap();
+    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"ok\n"[..]));
 
     // Oversized, with the uid up front as the API server writes it: a denial the user can read.
     let padded = format!(
         r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{"uid":"big-1","object":"{}"}}}}"#,
         "x".repeat(10_000)
     );
-    let (status, body) = conn
+    let reply = conn
         .request("POST", "/validate/apikeys", padded)
         .await
         .unwrap();
-    assert_eq!(status, 200);
-    let response = response_of(&body);
+    assert_eq!(reply.status, 200);
+    let response = response_of(&reply.body);
     assert_eq!(response["uid"], "big-1");
     assert_eq!(response["status"]["code"], 413);
 
     // Garbage gets a 400 with an AdmissionReview body.
     let mut conn = client.connect(running.addr).await.unwrap();
-    let (status, body) = conn
+    let reply = conn
         .request("POST", "/mutate/apikeys", "{not json".into())
         .await
         .unwrap();
-    assert_eq!(status, 400);
-    assert_eq!(response_of(&body)["allowed"], false);
+    assert_eq!(reply.status, 400);
+    assert_eq!(response_of(&reply.body)["allowed"], false);
 
     running.shutdown.cancel();
     running.server.await.expect("server stops");

@@ -97,6 +97,7 @@ async fn admit<C: Cluster>(
     endpoint: Endpoint,
     body: Body,
 ) -> Response {
+    let started = std::time::Instant::now();
     let read = tokio::time::timeout(READ_TIMEOUT, read_capped(body, state.max_body_bytes)).await;
     let reply = match read {
         Ok(Ok(bytes)) => {
@@ -123,9 +124,12 @@ async fn admit<C: Cluster>(
         }
     };
     log(&reply);
+    // Time spent in devportal (body read, decision, encoding), for clients and load tests.
+    let timing = format!("admit;dur={:.3}", started.elapsed().as_secs_f64() * 1e3);
     Response::builder()
         .status(reply.http_status)
         .header(header::CONTENT_TYPE, "application/json")
+        .header("server-timing", timing)
         .body(Body::from(reply.body))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

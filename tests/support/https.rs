@@ -74,6 +74,16 @@ impl Https {
     }
 }
 
+/// A response read whole.
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: Vec<u8>,
+    /// The `dur` of the `Server-Timing` header, in milliseconds.
+    pub server_ms: Option<f64>,
+}
+
 impl Connection {
     /// Sends one request on this connection and reads the whole response.
     pub async fn request(
@@ -81,7 +91,7 @@ impl Connection {
         method: &str,
         path: &str,
         body: String,
-    ) -> hyper::Result<(u16, Vec<u8>)> {
+    ) -> hyper::Result<Reply> {
         self.sender.ready().await?;
         let request = hyper::Request::builder()
             .method(method)
@@ -92,7 +102,17 @@ impl Connection {
             .expect("valid request");
         let response = self.sender.send_request(request).await?;
         let status = response.status().as_u16();
+        let server_ms = response
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split("dur=").nth(1))
+            .and_then(|v| v.parse().ok());
         let bytes = response.into_body().collect().await?.to_bytes();
-        Ok((status, bytes.to_vec()))
+        Ok(Reply {
+            status,
+            body: bytes.to_vec(),
+            server_ms,
+        })
     }
 }
