@@ -289,6 +289,9 @@ cmd_run() {
 cmd_status() {
   if api_ready; then
     echo "running: https://127.0.0.1:$API_PORT (state in $DIR)"
+    if [ -n "${WEBHOOK_PORT:-}" ] && alive devportal; then
+      echo "devportal webhook: https://127.0.0.1:$WEBHOOK_PORT (log: $LOGS/devportal.log)"
+    fi
   else
     echo "not running ($DIR)"; return 1
   fi
