@@ -43,6 +43,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A call did not finish in time.
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+
     /// The watch caches stopped before they were synced.
     #[error("watch caches: {0}")]
     Cache(String),
@@ -60,6 +64,7 @@ impl Error {
             Error::Tls(_) => "tls",
             Error::Listen { .. } => "listen",
             Error::Cache(_) => "cache",
+            Error::Timeout(_) => "timeout",
         }
     }
 }

@@ -7,7 +7,9 @@
 //! SubjectAccessReview, the one live call an approval costs.
 
 use std::fmt::Debug;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::authentication::v1::UserInfo;
@@ -27,6 +29,21 @@ use super::keyindex::KeyIndex;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::{APIKey, APIProduct, GROUP};
 use crate::{Error, Result};
+
+/// A live call must answer within this time: the API server gives the whole admission at most
+/// `timeoutSeconds` (5 s), and a late answer is as good as none.
+const LIVE_CALL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Bounds a live API call by [`LIVE_CALL_TIMEOUT`].
+async fn bounded<T>(
+    what: &'static str,
+    call: impl Future<Output = std::result::Result<T, kube::Error>>,
+) -> Result<T> {
+    match tokio::time::timeout(LIVE_CALL_TIMEOUT, call).await {
+        Ok(result) => Ok(result?),
+        Err(_) => Err(Error::Timeout(what)),
+    }
+}
 
 /// The cluster as seen through watch caches, plus live fallbacks.
 #[derive(Clone)]
@@ -145,9 +162,8 @@ impl KubeCluster {
         {
             return Ok(Some(object));
         }
-        let live = Api::<K>::namespaced(self.client.clone(), namespace)
-            .get_opt(name)
-            .await?;
+        let api = Api::<K>::namespaced(self.client.clone(), namespace);
+        let live = bounded("live GET", api.get_opt(name)).await?;
         Ok(live.map(Arc::new))
     }
 }
@@ -194,9 +210,12 @@ impl Cluster for KubeCluster {
             },
             ..SubjectAccessReview::default()
         };
-        let answer = Api::<SubjectAccessReview>::all(self.client.clone())
-            .create(&PostParams::default(), &review)
-            .await?;
+        let api = Api::<SubjectAccessReview>::all(self.client.clone());
+        let answer = bounded(
+            "SubjectAccessReview",
+            api.create(&PostParams::default(), &review),
+        )
+        .await?;
         Ok(answer.status.is_some_and(|s| s.allowed))
     }
 }
