@@ -245,6 +245,13 @@ async fn bad_references_are_refused_with_actionable_messages() {
     let stderr =
         stderr_of_failure(&cp().kubectl(Persona::Consumer, &["apply", "-f", "-"], Some(&manifest)));
     assert!(stderr.contains("choose one of: gold, silver"), "{stderr}");
+    // Schema errors still read as the API server's own, with the webhooks registered.
+    let stderr = stderr_of_failure(&cp().kubectl(
+        Persona::Consumer,
+        &["apply", "-f", "-"],
+        Some(&manifest.replace("  planTier: bronze\n", "")),
+    ));
+    assert!(stderr.contains("spec.planTier: Required value"), "{stderr}");
     keys(client(Persona::Admin).await, &ns.name)
         .create(
             &PostParams::default(),

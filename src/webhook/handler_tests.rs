@@ -1045,3 +1045,26 @@ async fn a_failed_lookup_denies_with_a_server_error() {
     let (reply, _) = send(&webhook, Endpoint::ValidateProducts, &body).await;
     assert_eq!(reply.outcome.reason, Reason::LookupFailed);
 }
+
+#[tokio::test]
+async fn schema_errors_are_left_to_the_api_server_by_the_mutating_webhook() {
+    // Mutating admission runs before schema validation: an object missing a required field is
+    // let through untouched (the API server then reports the field), while the validating webhook,
+    // which runs after schema validation, refuses anything it cannot read.
+    let mut object = key("toys", "gold", None);
+    object["spec"].as_object_mut().unwrap().remove("planTier");
+    let body = serde_json::to_vec(&review("CREATE", user("consumer"), object, None)).unwrap();
+    let (reply, response) = raw(Endpoint::MutateKeys, &body).await;
+    assert_eq!(reply.outcome.reason, Reason::NotApplicable);
+    assert_eq!(response["allowed"], true);
+    assert_eq!(response["uid"], UID);
+    assert!(response.get("patch").is_none());
+    let (reply, response) = raw(Endpoint::ValidateKeys, &body).await;
+    assert_eq!(reply.outcome.reason, Reason::BadRequest);
+    assert!(
+        response["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `planTier`")
+    );
+}

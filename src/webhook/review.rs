@@ -360,10 +360,34 @@ fn bad_body<K: Resource<DynamicType = ()>>(
             kind.kind,
             kind.group
         )
+    } else if let (Endpoint::MutateKeys, Some(uid)) = (endpoint, uid) {
+        // A well-formed review whose object does not match the schema (a required field missing,
+        // say): mutating admission runs before schema validation, which rejects the object with
+        // the API server's own field-level message. Nothing to stamp; the validating webhook,
+        // after schema validation, stays the enforcement point.
+        return untouched(endpoint, uid);
     } else {
         format!("the AdmissionReview does not decode: {err}")
     };
     bad(endpoint, uid, "unknown", &message)
+}
+
+/// Allows request `uid` without a patch.
+fn untouched(endpoint: Endpoint, uid: &str) -> Reply {
+    let mut response = AdmissionResponse::invalid("");
+    response.uid = uid.into();
+    response.types = v1_types();
+    response.allowed = true;
+    response.result = Status::success();
+    Reply {
+        http_status: 200,
+        body: serde_json::to_vec(&response.into_review()).unwrap_or_default(),
+        outcome: Outcome {
+            endpoint,
+            operation: "unknown",
+            reason: Reason::NotApplicable,
+        },
+    }
 }
 
 fn respond<K: Resource>(
