@@ -10,11 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use devportal::resources::APIProduct;
+use devportal::resources::gateway::HTTPRoute;
 use devportal::tls::{CertFiles, ReloadingCert};
-use devportal::webhook::cluster::MemoryCluster;
+use devportal::webhook::cluster::{Cluster, MemoryCluster, Read};
 use devportal::webhook::decide::Policy;
 use devportal::webhook::review::Webhook;
 use devportal::webhook::server;
+use k8s_openapi::api::authentication::v1::UserInfo;
 use serde_json::{Value, json};
 use support::https::Https;
 use tokio::task::JoinHandle;
@@ -104,17 +106,29 @@ struct Running {
     server: JoinHandle<()>,
 }
 
-async fn start(files: CertFiles, max_body_bytes: usize) -> Running {
-    let product: APIProduct = serde_json::from_value(json!({
+fn product() -> APIProduct {
+    serde_json::from_value(json!({
         "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
         "metadata": {"name": "toys", "namespace": "apps"},
         "spec": {"displayName": "Toys", "publishStatus": "Published",
                  "targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}},
         "status": {"discoveredPlans": [{"tier": "gold", "limits": {}}]}
     }))
-    .unwrap();
+    .unwrap()
+}
+
+async fn start(files: CertFiles, max_body_bytes: usize) -> Running {
+    start_with(
+        files,
+        max_body_bytes,
+        MemoryCluster::default().with_product(product()),
+    )
+    .await
+}
+
+async fn start_with<C: Cluster>(files: CertFiles, max_body_bytes: usize, cluster: C) -> Running {
     let webhook = Arc::new(Webhook::new(
-        MemoryCluster::default().with_product(product),
+        cluster,
         Policy {
             max_keys_per_user_per_product: 5,
             max_key_lifetime: Duration::from_secs(86_400),
@@ -239,4 +253,52 @@ async fn the_body_cap_readiness_and_shutdown_behave_over_https() {
         client.connect(running.addr).await.is_err(),
         "nothing listens after shutdown"
     );
+}
+
+/// A cluster whose product lookups take a while, like a slow live read.
+struct Slow(Duration);
+
+impl Cluster for Slow {
+    async fn product(
+        &self,
+        _: &str,
+        _: &str,
+        _: Read,
+    ) -> devportal::Result<Option<Arc<APIProduct>>> {
+        tokio::time::sleep(self.0).await;
+        Ok(Some(Arc::new(product())))
+    }
+    async fn route(&self, _: &str, _: &str, _: Read) -> devportal::Result<Option<Arc<HTTPRoute>>> {
+        Ok(None)
+    }
+    fn live_keys(&self, _: &str, _: &str, _: &str) -> usize {
+        0
+    }
+    async fn may_approve(&self, _: &UserInfo, _: &str, _: &str) -> devportal::Result<bool> {
+        Ok(false)
+    }
+}
+
+#[tokio::test]
+async fn shutdown_drains_admissions_in_flight() {
+    let first = pair();
+    let volume = SecretVolume::new(&first);
+    let running = start_with(volume.files(), 1 << 20, Slow(Duration::from_millis(500))).await;
+    let mut conn = Https::trusting(&[&first.cert])
+        .connect(running.addr)
+        .await
+        .unwrap();
+    let in_flight = tokio::spawn(async move {
+        conn.request("POST", "/validate/apikeys", key_review())
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    running.shutdown.cancel();
+    let reply = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(reply.status, 200);
+    assert_eq!(response_of(&reply.body)["allowed"], true);
+    running.server.await.expect("server stops after draining");
 }
