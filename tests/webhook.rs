@@ -95,6 +95,23 @@ async fn a_spoofed_requester_is_replaced_and_kubectl_warns() {
          spec:\n  apiProductRef: {{name: toys}}\n  planTier: gold\n  requestedBy: {{userId: admin, email: boss@example.com}}\n",
         ns.name
     );
+    // A server-side dry run shows the stamped object and stores nothing.
+    let dry = stdout_of(&cp().kubectl(
+        Persona::Consumer,
+        &[
+            "apply",
+            "--dry-run=server",
+            "-o",
+            "jsonpath={.spec.requestedBy.userId}",
+            "-f",
+            "-",
+        ],
+        Some(&manifest),
+    ));
+    assert_eq!(dry, "consumer");
+    let consumer = keys(client(Persona::Consumer).await, &ns.name);
+    assert!(consumer.get_opt("mine").await.unwrap().is_none());
+
     let output = cp().kubectl(Persona::Consumer, &["apply", "-f", "-"], Some(&manifest));
     stdout_of(&output);
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -104,10 +121,7 @@ async fn a_spoofed_requester_is_replaced_and_kubectl_warns() {
         ),
         "{stderr}"
     );
-    let stored = keys(client(Persona::Consumer).await, &ns.name)
-        .get("mine")
-        .await
-        .unwrap();
+    let stored = consumer.get("mine").await.unwrap();
     assert_eq!(
         stored.spec.requested_by,
         Some(RequestedBy {
