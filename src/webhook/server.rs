@@ -28,6 +28,8 @@ use super::review::{Endpoint, Reply, Webhook};
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Request headers, and separately the request body, must arrive within this time.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this many connections are served at once; further ones wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 2048;
 /// How long shutdown waits for in-flight admissions before giving up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 
@@ -171,7 +173,15 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(READ_TIMEOUT);
     let builder = Arc::new(builder);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         let (tcp, _peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -190,6 +200,7 @@ pub async fn serve(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
+            let _slot = slot;
             let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(tls)) => tls,
                 Ok(Err(err)) => {
