@@ -8,8 +8,9 @@ export DEVPORTAL_LOCAL_DIR ?= $(CURDIR)/target/local
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-up: ## start the local control plane in the background, install CRDs and RBAC (idempotent)
-	hack/local-cluster.sh up
+up: ## build devportal, start the local control plane and `devportal run` (webhook and controller) in the background, install CRDs, RBAC and the webhook configurations (idempotent)
+	$(CARGO) build
+	DEVPORTAL_BIN=$(CURDIR)/target/debug/devportal hack/local-cluster.sh up
 
 down: ## stop everything `make up` started
 	hack/local-cluster.sh down

@@ -18,6 +18,10 @@
 #   DEVPORTAL_CP_CACHE   binary cache shared by every clone (default: ~/.cache/devportal/controlplane)
 #   DEVPORTAL_AUDIT_LOG  when set, the apiserver writes an audit log of every write the controller
 #                        identity makes to this file (benchmarks count API writes with it)
+#   DEVPORTAL_BIN        path to a built `devportal` binary: `up` and `run` then also start
+#                        `devportal run` (webhook and controller) on a free 127.0.0.1 port as the
+#                        controller identity, wait until it is ready and register webhooks/ with it
+#                        (restarted on every `up`)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -171,10 +175,39 @@ install_resources() {
   "${kubectl[@]}" apply --server-side --force-conflicts -f "$ROOT/hack/local/rbac-bindings.yaml" >/dev/null
 }
 
+# devportal itself (webhook and controller), as the controller identity, with a dev certificate.
+start_devportal() {
+  [ -n "${DEVPORTAL_BIN:-}" ] || return 0
+  [ -x "$DEVPORTAL_BIN" ] || die "DEVPORTAL_BIN=$DEVPORTAL_BIN is not an executable"
+  stop_proc devportal
+  [ -f "$PKI/webhook/tls.crt" ] || "$ROOT/certs/gen.sh" "$PKI/webhook" >/dev/null
+  local port
+  port=$(free_port)
+  sed -i '/^WEBHOOK_PORT=/d' "$RUN/state.env"
+  echo "WEBHOOK_PORT=$port" >>"$RUN/state.env"
+  start_proc devportal env KUBECONFIG="$KUBECONFIGS/controller" DEVPORTAL_LOG="${DEVPORTAL_LOG:-info}" \
+    "$DEVPORTAL_BIN" run --listen "127.0.0.1:$port" \
+    --tls-cert-file "$PKI/webhook/tls.crt" --tls-key-file "$PKI/webhook/tls.key"
+  wait_for "devportal" 60 devportal \
+    curl -fsS --max-time 1 --cacert "$PKI/webhook/ca.crt" "https://127.0.0.1:$port/readyz" -o /dev/null
+  register_webhooks "https://127.0.0.1:$port"
+  log "devportal (webhook and controller) ready on https://127.0.0.1:$port (log: $LOGS/devportal.log)"
+}
+
+register_webhooks() { # base URL
+  local ca file
+  ca=$(base64 -w0 <"$PKI/webhook/ca.crt")
+  for file in "$ROOT"/webhooks/*.yaml; do
+    sed -e "s|\${WEBHOOK_URL}|$1|g" -e "s|\${CA_BUNDLE}|$ca|g" "$file"
+    echo "---"
+  done | "$BIN/kubectl" --kubeconfig "$KUBECONFIGS/admin" apply --server-side --force-conflicts -f - >/dev/null
+}
+
 cmd_up() {
   if api_ready; then
     log "already running on https://127.0.0.1:$API_PORT ($DIR)"
     install_resources
+    start_devportal
     return 0
   fi
   cmd_down quiet
@@ -229,6 +262,7 @@ AUDIT
   alive kube-controller-manager || { tail -n 30 "$LOGS/kube-controller-manager.log" >&2; die "kube-controller-manager exited"; }
 
   install_resources
+  start_devportal
   log "ready in $((SECONDS - start))s: https://127.0.0.1:$API_PORT, kubeconfigs in $KUBECONFIGS/ (${USERS[*]})"
 }
 
@@ -272,6 +306,9 @@ cmd_run() {
 cmd_status() {
   if api_ready; then
     echo "running: https://127.0.0.1:$API_PORT (state in $DIR)"
+    if [ -n "${WEBHOOK_PORT:-}" ] && alive devportal; then
+      echo "devportal webhook: https://127.0.0.1:$WEBHOOK_PORT (log: $LOGS/devportal.log)"
+    fi
   else
     echo "not running ($DIR)"; return 1
   fi

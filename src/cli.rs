@@ -1,11 +1,14 @@
-//! Command-line interface of the `devportal` binary.
+//! Command-line interface of the `devportal` binary: one subcommand per role, each role's flags
+//! flattened from its own module, environment variables as fallbacks.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::controller::{self, ControllerArgs};
+use crate::webhook::{self, WebhookArgs};
 use crate::{Result, crds};
 
 /// devportal: API products and API keys for Kubernetes gateways.
@@ -24,10 +27,41 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run both roles in one process: the admission webhook and the controller.
+    Run(RunCommand),
+    /// Run the controller only: product discovery, key approval and API-key Secrets.
+    Controller(ControllerCommand),
+    /// Serve the admission webhook only, over HTTPS until SIGTERM or SIGINT.
+    Webhook(WebhookCommand),
     /// Print devportal's CustomResourceDefinitions, or write or check them in a directory.
     Crds(CrdsArgs),
-    /// Run the controller: product discovery, key approval and API-key Secrets.
-    Controller(ControllerArgs),
+}
+
+/// Arguments of `devportal run`.
+#[derive(Debug, Args)]
+pub struct RunCommand {
+    /// The webhook's settings.
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
+    /// The controller's settings.
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+}
+
+/// Arguments of `devportal controller`.
+#[derive(Debug, Args)]
+pub struct ControllerCommand {
+    /// The controller's settings.
+    #[command(flatten)]
+    pub controller: ControllerArgs,
+}
+
+/// Arguments of `devportal webhook`.
+#[derive(Debug, Args)]
+pub struct WebhookCommand {
+    /// The webhook's settings.
+    #[command(flatten)]
+    pub webhook: WebhookArgs,
 }
 
 /// Arguments of `devportal crds`.
@@ -56,7 +90,31 @@ impl Cli {
             },
             Command::Controller(args) => {
                 let client = kube::Client::try_default().await?;
-                controller::run(args, client, shutdown_on_signal()).await
+                controller::run(args.controller, client, shutdown_on_signal()).await
+            }
+            Command::Webhook(args) => {
+                let client = kube::Client::try_default().await?;
+                webhook::run(args.webhook, client, shutdown_on_signal()).await
+            }
+            Command::Run(args) => {
+                let client = kube::Client::try_default().await?;
+                let shutdown = shutdown_on_signal();
+                // Either role failing stops the other: a half-running devportal is worse than a
+                // restarted one.
+                let stop_all = shutdown.clone();
+                let webhook = async {
+                    let result = webhook::run(args.webhook, client.clone(), shutdown.clone()).await;
+                    stop_all.cancel();
+                    result
+                };
+                let controller = async {
+                    let result =
+                        controller::run(args.controller, client.clone(), shutdown.clone()).await;
+                    shutdown.cancel();
+                    result
+                };
+                let (webhook, controller) = tokio::join!(webhook, controller);
+                webhook.and(controller)
             }
         }
     }
@@ -82,4 +140,51 @@ fn shutdown_on_signal() -> CancellationToken {
         trigger.cancel();
     });
     token
+}
+
+/// Parses a duration flag such as `500ms`, `30s`, `5m`, `12h` or `365d`.
+pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("{s:?} has no unit; use ms, s, m, h or d (for example 365d)"))?;
+    let (number, unit) = s.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{s:?} does not start with a whole number"))?;
+    let seconds = match unit {
+        "ms" => return Ok(Duration::from_millis(n)),
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {s:?}; use ms, s, m, h or d"
+            ));
+        }
+    };
+    n.checked_mul(seconds)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_refuse_nonsense() {
+        assert_eq!(
+            parse_duration("365d"),
+            Ok(Duration::from_secs(365 * 86_400))
+        );
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3_600)));
+        assert!(parse_duration("365").unwrap_err().contains("no unit"));
+        assert!(parse_duration("5y").unwrap_err().contains("unknown unit"));
+        assert!(parse_duration("d").is_err());
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
 }

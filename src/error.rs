@@ -54,6 +54,26 @@ pub enum Error {
     /// Adding or removing the APIKey finalizer failed.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// A TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+
+    /// A network listener could not be set up or failed.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+
+    /// A call did not finish in time.
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+
+    /// The watch caches stopped before they were synced.
+    #[error("watch caches: {0}")]
+    Cache(String),
 }
 
 impl Error {
@@ -70,6 +90,10 @@ impl Error {
             Error::Invalid(_) => "invalid",
             Error::ShuttingDown => "shutting_down",
             Error::Finalizer(_) => "finalizer",
+            Error::Tls(_) => "tls",
+            Error::Listen { .. } => "listen",
+            Error::Cache(_) => "cache",
+            Error::Timeout(_) => "timeout",
         }
     }
 }

@@ -1,8 +1,8 @@
 //! devportal: a Kubernetes-native developer portal back end.
 //!
 //! API owners publish [`resources::APIProduct`]s on top of Gateway API routes; consumers request
-//! [`resources::APIKey`]s. This crate holds the resource models, the CRD generator and the CLI that
-//! the `devportal` binary runs.
+//! [`resources::APIKey`]s. This crate holds the resource models, the CRD generator, the admission
+//! webhook ([`webhook`]) and the CLI that the `devportal` binary runs.
 
 pub mod cli;
 pub mod conditions;
@@ -13,5 +13,7 @@ pub mod error;
 pub mod keys;
 pub mod resources;
 pub mod secrets;
+pub mod tls;
+pub mod webhook;
 
 pub use error::{Error, Result};

@@ -64,11 +64,11 @@ pub struct ControllerArgs {
     pub fetch_attempts: u32,
 
     /// How often a fetched OpenAPI document is refreshed (Go duration, e.g. `1h`).
-    #[arg(long, env = "DEVPORTAL_OPENAPI_REFRESH", default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, env = "DEVPORTAL_OPENAPI_REFRESH", default_value = "1h", value_parser = crate::cli::parse_duration)]
     pub openapi_refresh: Duration,
 
     /// How often every object is reconciled even without a change.
-    #[arg(long, env = "DEVPORTAL_RESYNC", default_value = "30m", value_parser = parse_duration)]
+    #[arg(long, env = "DEVPORTAL_RESYNC", default_value = "30m", value_parser = crate::cli::parse_duration)]
     pub resync: Duration,
 
     /// Reconciles run at once per controller.
@@ -104,22 +104,16 @@ pub struct LeaseArgs {
     pub identity: Option<String>,
 
     /// How long the lease is valid without renewal.
-    #[arg(long = "lease-duration", env = "DEVPORTAL_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long = "lease-duration", env = "DEVPORTAL_LEASE_DURATION", default_value = "15s", value_parser = crate::cli::parse_duration)]
     pub duration: Duration,
 
     /// The leader steps down after failing to renew for this long.
-    #[arg(long = "lease-renew-deadline", env = "DEVPORTAL_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long = "lease-renew-deadline", env = "DEVPORTAL_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = crate::cli::parse_duration)]
     pub renew_deadline: Duration,
 
     /// How often to try to acquire or renew the lease.
-    #[arg(long = "lease-retry-period", env = "DEVPORTAL_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long = "lease-retry-period", env = "DEVPORTAL_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = crate::cli::parse_duration)]
     pub retry_period: Duration,
-}
-
-/// Parses a Go-style duration such as `90s`, `15m` or `1h30m`.
-pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
-    let parsed: kube::core::Duration = text.parse().map_err(|e| format!("{e}"))?;
-    Duration::try_from(parsed).map_err(|e| format!("{e}"))
 }
 
 impl LeaseArgs {

@@ -6,9 +6,14 @@
 //! (no process, no port left) when the test binary exits, however it exits. Set
 //! `DEVPORTAL_TEST_KUBECONFIGS` to a directory holding kubeconfigs named after the personas to run
 //! the same tests against an existing cluster instead.
+//!
+//! A test binary uses either [`control_plane`] (the bare control plane) or
+//! [`control_plane_with_devportal`] (the same, plus this crate's `devportal` binary serving the
+//! admission webhook and registered with the API server), never both.
 #![allow(dead_code)] // each test binary uses a different part of the fixture
 
 pub mod fixtures;
+pub mod https;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -54,6 +59,8 @@ impl Persona {
 pub struct ControlPlane {
     kubeconfigs: PathBuf,
     kubectl: PathBuf,
+    /// Whether devportal runs alongside (always assumed for an external cluster).
+    devportal: bool,
     /// Where processes started by tests keep logs and pid files.
     state: PathBuf,
     /// The supervising script; its stdin stays open for as long as this process lives.
@@ -67,62 +74,82 @@ pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shared control plane, started on first call.
+/// The shared bare control plane, started on first call (or the one this binary already started).
+pub fn control_plane() -> &'static ControlPlane {
+    CONTROL_PLANE.get_or_init(|| start(None))
+}
+
+/// The shared control plane with `devportal run` (webhook registered, controller leading) running,
+/// started on first call.
+pub fn control_plane_with_devportal() -> &'static ControlPlane {
+    let cp = CONTROL_PLANE.get_or_init(|| start(Some(Path::new(env!("CARGO_BIN_EXE_devportal")))));
+    assert!(
+        cp.devportal,
+        "this test binary already started a control plane without devportal"
+    );
+    cp
+}
+
 // The supervisor is deliberately never waited for: it lives as long as this process, and reaps
 // itself when our end of its stdin closes at exit.
 #[allow(clippy::zombie_processes)]
-pub fn control_plane() -> &'static ControlPlane {
-    CONTROL_PLANE.get_or_init(|| {
-        if let Ok(dir) = std::env::var("DEVPORTAL_TEST_KUBECONFIGS") {
-            let state = repo_root()
+fn start(devportal: Option<&Path>) -> ControlPlane {
+    if let Ok(dir) = std::env::var("DEVPORTAL_TEST_KUBECONFIGS") {
+        return ControlPlane {
+            kubeconfigs: dir.into(),
+            kubectl: "kubectl".into(),
+            devportal: true,
+            state: repo_root()
                 .join("target/local/tests")
-                .join(format!("external-{}", std::process::id()));
+                .join(format!("external-{}", std::process::id())),
+            _supervisor: None,
+        };
+    }
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "test".into());
+    let state = repo_root()
+        .join("target/local/tests")
+        .join(format!("{binary}-{}", std::process::id()));
+    let mut command = Command::new(repo_root().join("hack/local-cluster.sh"));
+    command
+        .arg("run")
+        .env("DEVPORTAL_LOCAL_DIR", &state)
+        .env_remove("DEVPORTAL_BIN");
+    if let Some(bin) = devportal {
+        command.env("DEVPORTAL_BIN", bin);
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("hack/local-cluster.sh starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = stdout
+            .read_line(&mut line)
+            .expect("read from hack/local-cluster.sh");
+        if n == 0 {
+            let status = child.wait().expect("wait for hack/local-cluster.sh");
+            panic!(
+                "the local control plane failed to start ({status}); logs in {}",
+                state.join("logs").display()
+            );
+        }
+        if let Some(dir) = line.trim().strip_prefix("READY ") {
             return ControlPlane {
                 kubeconfigs: dir.into(),
-                kubectl: "kubectl".into(),
+                kubectl: state.join("bin/kubectl"),
+                devportal: devportal.is_some(),
                 state,
-                _supervisor: None,
+                _supervisor: Some(Mutex::new((child, stdout))),
             };
         }
-        let binary = std::env::current_exe()
-            .ok()
-            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-            .unwrap_or_else(|| "test".into());
-        let state = repo_root()
-            .join("target/local/tests")
-            .join(format!("{binary}-{}", std::process::id()));
-        let mut child = Command::new(repo_root().join("hack/local-cluster.sh"))
-            .arg("run")
-            .env("DEVPORTAL_LOCAL_DIR", &state)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("hack/local-cluster.sh starts");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        loop {
-            line.clear();
-            let n = stdout
-                .read_line(&mut line)
-                .expect("read from hack/local-cluster.sh");
-            if n == 0 {
-                let status = child.wait().expect("wait for hack/local-cluster.sh");
-                panic!(
-                    "the local control plane failed to start ({status}); logs in {}",
-                    state.join("logs").display()
-                );
-            }
-            if let Some(dir) = line.trim().strip_prefix("READY ") {
-                return ControlPlane {
-                    kubeconfigs: dir.into(),
-                    kubectl: state.join("bin/kubectl"),
-                    state,
-                    _supervisor: Some(Mutex::new((child, stdout))),
-                };
-            }
-        }
-    })
+    }
 }
 
 impl ControlPlane {
@@ -276,6 +303,18 @@ pub struct TestNamespace {
 impl TestNamespace {
     /// Creates a fresh namespace as the admin and binds the personas in it.
     pub async fn new(prefix: &str) -> Self {
+        Self::with_bindings(
+            prefix,
+            &[
+                ("devportal-api-owner", &["owner"]),
+                ("devportal-api-consumer", &["consumer", "consumer2"]),
+            ],
+        )
+        .await
+    }
+
+    /// Creates a fresh namespace as the admin with only the given (ClusterRole, users) bindings.
+    pub async fn with_bindings(prefix: &str, roles: &[(&str, &[&str])]) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let cp = control_plane();
         let admin = cp.client(Persona::Admin).await;
@@ -304,10 +343,7 @@ impl TestNamespace {
             .await
             .expect("namespace created");
         let bindings = Api::<RoleBinding>::namespaced(admin, &name);
-        for (role, users) in [
-            ("devportal-api-owner", &["owner"][..]),
-            ("devportal-api-consumer", &["consumer", "consumer2"][..]),
-        ] {
+        for &(role, users) in roles {
             let binding = RoleBinding {
                 metadata: ObjectMeta {
                     name: Some(role.into()),

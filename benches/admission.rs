@@ -1,0 +1,48 @@
+//! The admission handler, decode → decide → encode, for a typical APIKey CREATE served from an
+//! in-memory cache: `cargo bench --bench admission`.
+
+#[path = "fixtures.rs"]
+mod fixtures;
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use devportal::resources::APIProduct;
+use devportal::webhook::cluster::MemoryCluster;
+use devportal::webhook::decide::Policy;
+use devportal::webhook::review::{Endpoint, Webhook};
+use k8s_openapi::jiff::Timestamp;
+
+fn admission(c: &mut Criterion) {
+    let product: APIProduct = serde_json::from_value(fixtures::product()).expect("product");
+    let webhook = Webhook::new(
+        MemoryCluster::default().with_product(product),
+        Policy {
+            max_keys_per_user_per_product: 5,
+            max_key_lifetime: Duration::from_secs(365 * 86_400),
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+
+    let mut group = c.benchmark_group("apikey_create");
+    for endpoint in [Endpoint::MutateKeys, Endpoint::ValidateKeys] {
+        let body = fixtures::key_create_review(endpoint == Endpoint::ValidateKeys);
+        group.throughput(Throughput::Bytes(body.len() as u64));
+        group.bench_function(endpoint.path().trim_start_matches('/'), |b| {
+            b.to_async(&runtime).iter(|| async {
+                let reply = webhook
+                    .admit(endpoint, black_box(&body), Timestamp::now())
+                    .await;
+                assert!(reply.outcome.reason.allows());
+                black_box(reply.body)
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, admission);
+criterion_main!(benches);

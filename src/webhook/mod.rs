@@ -1,0 +1,121 @@
+//! The admission webhook (`devportal webhook`): a mutating and a validating webhook for APIKeys and
+//! a validating webhook for APIProducts, served over HTTPS.
+//!
+//! - [`decide`]: the invariants, as pure functions over a [`cluster::Cluster`];
+//! - [`review`]: AdmissionReview v1 decoding, dispatch and encoding;
+//! - [`cache`]: the watch caches behind the lookups;
+//! - [`server`]: axum over hyper and rustls, with certificate reload and graceful drain.
+
+pub mod cache;
+pub mod cluster;
+pub mod decide;
+#[cfg(test)]
+mod handler_tests;
+pub mod keyindex;
+pub mod review;
+pub mod server;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::tls::{CertFiles, ReloadingCert};
+use crate::{Error, Result};
+
+/// Arguments of the webhook, flattened into every subcommand that runs it.
+#[derive(Clone, Debug, Args)]
+pub struct WebhookArgs {
+    /// Address the HTTPS server listens on.
+    #[arg(
+        long = "listen",
+        env = "DEVPORTAL_WEBHOOK_LISTEN",
+        default_value = "0.0.0.0:8443"
+    )]
+    pub listen: SocketAddr,
+
+    /// PEM certificate chain the webhook serves (reloaded when the file changes).
+    #[arg(
+        long,
+        env = "DEVPORTAL_TLS_CERT_FILE",
+        default_value = "/etc/devportal/tls/tls.crt"
+    )]
+    pub tls_cert_file: PathBuf,
+
+    /// PEM private key of the certificate (reloaded when the file changes).
+    #[arg(
+        long,
+        env = "DEVPORTAL_TLS_KEY_FILE",
+        default_value = "/etc/devportal/tls/tls.key"
+    )]
+    pub tls_key_file: PathBuf,
+
+    /// How often to check the certificate files for changes (`5s`, `1m`).
+    #[arg(long, env = "DEVPORTAL_TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = crate::cli::parse_duration)]
+    pub tls_reload_interval: Duration,
+
+    /// At most this many live APIKeys (Pending or Approved) per requester per product.
+    #[arg(
+        long,
+        env = "DEVPORTAL_MAX_KEYS_PER_USER_PER_PRODUCT",
+        default_value_t = 5
+    )]
+    pub max_keys_per_user_per_product: usize,
+
+    /// Longest allowed distance from now to an APIKey's `expiresAt` (`365d`, `720h`).
+    #[arg(long, env = "DEVPORTAL_MAX_KEY_LIFETIME", default_value = "365d", value_parser = crate::cli::parse_duration)]
+    pub max_key_lifetime: Duration,
+
+    /// Largest AdmissionReview body accepted, in bytes. Objects are at most about 1.5 MiB in etcd
+    /// and an UPDATE carries two of them.
+    #[arg(long, env = "DEVPORTAL_WEBHOOK_MAX_BODY_BYTES", default_value_t = 4 << 20)]
+    pub max_body_bytes: usize,
+}
+
+impl WebhookArgs {
+    /// The limits the decisions enforce.
+    pub fn policy(&self) -> decide::Policy {
+        decide::Policy {
+            max_keys_per_user_per_product: self.max_keys_per_user_per_product,
+            max_key_lifetime: self.max_key_lifetime,
+        }
+    }
+}
+
+/// Runs the webhook until `shutdown` is cancelled: loads the certificate, syncs the watch caches,
+/// then binds the HTTPS listener (so a bound port means ready) and serves, draining in-flight
+/// admissions on the way out.
+pub async fn run(
+    args: WebhookArgs,
+    client: kube::Client,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let cert = Arc::new(ReloadingCert::load(CertFiles {
+        cert: args.tls_cert_file.clone(),
+        key: args.tls_key_file.clone(),
+    })?);
+    let tls = Arc::new(cert.server_config()?);
+
+    let cluster = cache::KubeCluster::start(client, &shutdown);
+    tracing::info!("waiting for the apiproducts, httproutes and apikeys caches to sync");
+    tokio::select! {
+        synced = cluster.wait_until_ready() => synced?,
+        _ = shutdown.cancelled() => return Ok(()),
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|source| Error::Listen {
+            addr: args.listen,
+            source,
+        })?;
+    tracing::info!(listen = %args.listen, "caches synced; serving admission reviews");
+    tokio::spawn(cert.watch(args.tls_reload_interval, shutdown.clone()));
+    let webhook = Arc::new(review::Webhook::new(cluster, args.policy()));
+    let app = server::router(webhook, args.max_body_bytes, shutdown.clone());
+    server::serve(listener, tls, app, shutdown).await;
+    Ok(())
+}

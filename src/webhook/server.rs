@@ -1,0 +1,230 @@
+//! The HTTPS server: axum routes over hyper, TLS by rustls with a reloading certificate, and a
+//! graceful drain of in-flight admissions on shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use k8s_openapi::jiff::Timestamp;
+use rustls::ServerConfig;
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::cluster::Cluster;
+use super::review::{Endpoint, Reply, Webhook};
+
+/// A TLS handshake must finish within this time.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request headers, and separately the request body, must arrive within this time.
+const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// At most this many connections are served at once; further ones wait in the listen backlog.
+const MAX_CONNECTIONS: usize = 2048;
+/// How long shutdown waits for in-flight admissions before giving up on them.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+
+struct AppState<C> {
+    webhook: Arc<Webhook<C>>,
+    max_body_bytes: usize,
+    shutdown: CancellationToken,
+}
+
+/// The routes: one POST path per [`Endpoint`] and `GET /readyz`.
+pub fn router<C: Cluster>(
+    webhook: Arc<Webhook<C>>,
+    max_body_bytes: usize,
+    shutdown: CancellationToken,
+) -> Router {
+    let state = Arc::new(AppState {
+        webhook,
+        max_body_bytes,
+        shutdown,
+    });
+    let mut router = Router::new().route("/readyz", get(readyz::<C>));
+    for endpoint in Endpoint::ALL {
+        router = router.route(
+            endpoint.path(),
+            post(move |state: State<Arc<AppState<C>>>, body: Body| admit(state, endpoint, body)),
+        );
+    }
+    router.with_state(state)
+}
+
+async fn readyz<C: Cluster>(State(state): State<Arc<AppState<C>>>) -> (StatusCode, &'static str) {
+    if state.shutdown.is_cancelled() {
+        (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+    } else {
+        (StatusCode::OK, "ok\n")
+    }
+}
+
+/// Why a body could not be read whole.
+enum BodyError {
+    /// Over the cap; what was read of it.
+    TooLarge(Vec<u8>),
+    /// The client failed or stalled.
+    Read(String),
+}
+
+/// Reads at most `limit` bytes of `body`.
+async fn read_capped(body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+    let mut body = body;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                let room = limit - bytes.len();
+                bytes.extend_from_slice(&data[..room]);
+                return Err(BodyError::TooLarge(bytes));
+            }
+            bytes.extend_from_slice(&data);
+        }
+    }
+    Ok(bytes)
+}
+
+async fn admit<C: Cluster>(
+    State(state): State<Arc<AppState<C>>>,
+    endpoint: Endpoint,
+    body: Body,
+) -> Response {
+    let started = std::time::Instant::now();
+    let read = tokio::time::timeout(READ_TIMEOUT, read_capped(body, state.max_body_bytes)).await;
+    let reply = match read {
+        Ok(Ok(bytes)) => {
+            state
+                .webhook
+                .admit(endpoint, &bytes, Timestamp::now())
+                .await
+        }
+        Ok(Err(BodyError::TooLarge(prefix))) => {
+            state
+                .webhook
+                .too_large(endpoint, &prefix, state.max_body_bytes)
+        }
+        Ok(Err(BodyError::Read(err))) => {
+            tracing::debug!(error = %err, "reading an admission request failed");
+            return (StatusCode::BAD_REQUEST, "could not read the request body\n").into_response();
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time\n",
+            )
+                .into_response();
+        }
+    };
+    log(&reply);
+    // Time spent in devportal (body read, decision, encoding), for clients and load tests.
+    let timing = format!("admit;dur={:.3}", started.elapsed().as_secs_f64() * 1e3);
+    Response::builder()
+        .status(reply.http_status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header("server-timing", timing)
+        .body(Body::from(reply.body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn log(reply: &Reply) {
+    let o = reply.outcome;
+    if o.reason.allows() {
+        tracing::debug!(
+            resource = o.endpoint.resource(),
+            path = o.endpoint.path(),
+            operation = o.operation,
+            reason = o.reason.as_str(),
+            "admitted"
+        );
+    } else {
+        tracing::info!(
+            resource = o.endpoint.resource(),
+            path = o.endpoint.path(),
+            operation = o.operation,
+            reason = o.reason.as_str(),
+            "denied"
+        );
+    }
+}
+
+/// Serves `app` over TLS on `listener` until `shutdown` is cancelled, then stops accepting and
+/// waits (up to a bound) for in-flight requests to finish.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    app: Router,
+    shutdown: CancellationToken,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let graceful = GracefulShutdown::new();
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT);
+    let builder = Arc::new(builder);
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
+        let (tcp, _peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %err, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let service = TowerToHyperService::new(app.clone());
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(err)) => {
+                    tracing::debug!(error = %err, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            let conn = builder.serve_connection(TokioIo::new(tls), service);
+            if let Err(err) = watcher.watch(conn).await {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!(
+        connections = graceful.count(),
+        "draining in-flight admissions"
+    );
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("webhook server stopped"),
+        _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("gave up waiting for connections to drain"),
+    }
+}

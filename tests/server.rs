@@ -1,0 +1,304 @@
+//! The HTTPS server in-process, with an in-memory cluster: certificate rotation under a running
+//! server (including a Secret volume's `..data` symlink swap) without dropping open connections,
+//! the body cap, readiness and graceful shutdown.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use devportal::resources::APIProduct;
+use devportal::resources::gateway::HTTPRoute;
+use devportal::tls::{CertFiles, ReloadingCert};
+use devportal::webhook::cluster::{Cluster, MemoryCluster, Read};
+use devportal::webhook::decide::Policy;
+use devportal::webhook::review::Webhook;
+use devportal::webhook::server;
+use k8s_openapi::api::authentication::v1::UserInfo;
+use serde_json::{Value, json};
+use support::https::Https;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+struct Pair {
+    cert: String,
+    key: String,
+}
+
+fn pair() -> Pair {
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .expect("certificate generated");
+    Pair {
+        cert: generated.cert.pem(),
+        key: generated.signing_key.serialize_pem(),
+    }
+}
+
+fn der(pem: &str) -> Vec<u8> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .unwrap()
+        .to_vec()
+}
+
+/// A directory laid out like a mounted Secret: `tls.crt -> ..data/tls.crt`, `..data -> ..<version>`.
+struct SecretVolume {
+    dir: PathBuf,
+    version: u32,
+}
+
+impl SecretVolume {
+    fn new(pair: &Pair) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "devportal-secret-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut volume = SecretVolume { dir, version: 0 };
+        volume.write(pair);
+        for file in ["tls.crt", "tls.key"] {
+            std::os::unix::fs::symlink(Path::new("..data").join(file), volume.dir.join(file))
+                .unwrap();
+        }
+        volume
+    }
+
+    /// Writes a new version and swaps `..data` to it atomically, as the kubelet does.
+    fn write(&mut self, pair: &Pair) {
+        self.version += 1;
+        let version = format!("..v{}", self.version);
+        let target = self.dir.join(&version);
+        std::fs::create_dir_all(&target).unwrap();
+        std::fs::write(target.join("tls.crt"), &pair.cert).unwrap();
+        std::fs::write(target.join("tls.key"), &pair.key).unwrap();
+        let tmp = self.dir.join("..data_tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&version, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+        if self.version > 1 {
+            std::fs::remove_dir_all(self.dir.join(format!("..v{}", self.version - 1))).unwrap();
+        }
+    }
+
+    fn files(&self) -> CertFiles {
+        CertFiles {
+            cert: self.dir.join("tls.crt"),
+            key: self.dir.join("tls.key"),
+        }
+    }
+}
+
+impl Drop for SecretVolume {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Running {
+    addr: SocketAddr,
+    shutdown: CancellationToken,
+    server: JoinHandle<()>,
+}
+
+fn product() -> APIProduct {
+    serde_json::from_value(json!({
+        "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
+        "metadata": {"name": "toys", "namespace": "apps"},
+        "spec": {"displayName": "Toys", "publishStatus": "Published",
+                 "targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}},
+        "status": {"discoveredPlans": [{"tier": "gold", "limits": {}}]}
+    }))
+    .unwrap()
+}
+
+async fn start(files: CertFiles, max_body_bytes: usize) -> Running {
+    start_with(
+        files,
+        max_body_bytes,
+        MemoryCluster::default().with_product(product()),
+    )
+    .await
+}
+
+async fn start_with<C: Cluster>(files: CertFiles, max_body_bytes: usize, cluster: C) -> Running {
+    let webhook = Arc::new(Webhook::new(
+        cluster,
+        Policy {
+            max_keys_per_user_per_product: 5,
+            max_key_lifetime: Duration::from_secs(86_400),
+        },
+    ));
+    let cert = Arc::new(ReloadingCert::load(files).expect("certificate loads"));
+    let tls = Arc::new(cert.server_config().unwrap());
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cert.watch(Duration::from_millis(50), shutdown.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = server::router(webhook, max_body_bytes, shutdown.clone());
+    let server = tokio::spawn(server::serve(listener, tls, app, shutdown.clone()));
+    Running {
+        addr,
+        shutdown,
+        server,
+    }
+}
+
+fn key_review() -> String {
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "u-1",
+            "kind": {"group": "devportal.kuadrant.io", "version": "v1alpha1", "kind": "APIKey"},
+            "resource": {"group": "devportal.kuadrant.io", "version": "v1alpha1", "resource": "apikeys"},
+            "namespace": "apps", "operation": "CREATE",
+            "userInfo": {"username": "consumer"},
+            "object": {"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
+                       "metadata": {"name": "k", "namespace": "apps"},
+                       "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold",
+                                "requestedBy": {"userId": "consumer"}}},
+            "oldObject": null
+        }
+    })
+    .to_string()
+}
+
+fn response_of(body: &[u8]) -> Value {
+    serde_json::from_slice::<Value>(body).expect("JSON reply")["response"].clone()
+}
+
+#[tokio::test]
+async fn rotating_the_certificate_files_swaps_the_certificate_without_dropping_connections() {
+    let (first, second) = (pair(), pair());
+    let mut volume = SecretVolume::new(&first);
+    let running = start(volume.files(), 1 << 20).await;
+    let client = Https::trusting(&[&first.cert, &second.cert]);
+
+    let mut open = client.connect(running.addr).await.expect("TLS connection");
+    assert_eq!(open.peer_certificate, der(&first.cert));
+    let reply = open
+        .request("POST", "/validate/apikeys", key_review())
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    assert_eq!(response_of(&reply.body)["allowed"], true);
+    assert!(reply.server_ms.is_some(), "the Server-Timing header is set");
+
+    volume.write(&second);
+    let mut rotated = false;
+    for _ in 0..200 {
+        let fresh = client.connect(running.addr).await.expect("TLS connection");
+        if fresh.peer_certificate == der(&second.cert) {
+            rotated = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(rotated, "new handshakes get the new certificate");
+
+    // The connection opened before the rotation still serves requests.
+    let reply = open
+        .request("POST", "/validate/apikeys", key_review())
+        .await
+        .expect("the old connection survives the rotation");
+    assert_eq!(reply.status, 200);
+    assert_eq!(response_of(&reply.body)["uid"], "u-1");
+
+    running.shutdown.cancel();
+    running.server.await.expect("server drains and stops");
+}
+
+#[tokio::test]
+async fn the_body_cap_readiness_and_shutdown_behave_over_https() {
+    let first = pair();
+    let volume = SecretVolume::new(&first);
+    let running = start(volume.files(), 4096).await;
+    let client = Https::trusting(&[&first.cert]);
+    let mut conn = client.connect(running.addr).await.unwrap();
+
+    let reply = conn.request("GET", "/readyz", String::new()).await.unwrap();
+    assert_eq!((reply.status, reply.body.as_slice()), (200, &b"ok\n"[..]));
+
+    // Oversized, with the uid up front as the API server writes it: a denial the user can read.
+    let padded = format!(
+        r#"{{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{{"uid":"big-1","object":"{}"}}}}"#,
+        "x".repeat(10_000)
+    );
+    let reply = conn
+        .request("POST", "/validate/apikeys", padded)
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    let response = response_of(&reply.body);
+    assert_eq!(response["uid"], "big-1");
+    assert_eq!(response["status"]["code"], 413);
+
+    // Garbage gets a 400 with an AdmissionReview body.
+    let mut conn = client.connect(running.addr).await.unwrap();
+    let reply = conn
+        .request("POST", "/mutate/apikeys", "{not json".into())
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 400);
+    assert_eq!(response_of(&reply.body)["allowed"], false);
+
+    running.shutdown.cancel();
+    running.server.await.expect("server stops");
+    assert!(
+        client.connect(running.addr).await.is_err(),
+        "nothing listens after shutdown"
+    );
+}
+
+/// A cluster whose product lookups take a while, like a slow live read.
+struct Slow(Duration);
+
+impl Cluster for Slow {
+    async fn product(
+        &self,
+        _: &str,
+        _: &str,
+        _: Read,
+    ) -> devportal::Result<Option<Arc<APIProduct>>> {
+        tokio::time::sleep(self.0).await;
+        Ok(Some(Arc::new(product())))
+    }
+    async fn route(&self, _: &str, _: &str, _: Read) -> devportal::Result<Option<Arc<HTTPRoute>>> {
+        Ok(None)
+    }
+    fn live_keys(&self, _: &str, _: &str, _: &str) -> usize {
+        0
+    }
+    async fn may_approve(&self, _: &UserInfo, _: &str, _: &str) -> devportal::Result<bool> {
+        Ok(false)
+    }
+}
+
+#[tokio::test]
+async fn shutdown_drains_admissions_in_flight() {
+    let first = pair();
+    let volume = SecretVolume::new(&first);
+    let running = start_with(volume.files(), 1 << 20, Slow(Duration::from_millis(500))).await;
+    let mut conn = Https::trusting(&[&first.cert])
+        .connect(running.addr)
+        .await
+        .unwrap();
+    let in_flight = tokio::spawn(async move {
+        conn.request("POST", "/validate/apikeys", key_review())
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    running.shutdown.cancel();
+    let reply = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered");
+    assert_eq!(reply.status, 200);
+    assert_eq!(response_of(&reply.body)["allowed"], true);
+    running.server.await.expect("server stops after draining");
+}

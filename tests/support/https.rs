@@ -1,0 +1,118 @@
+//! A minimal HTTPS/1.1 keep-alive client for tests and the load benchmark: one TLS connection,
+//! many requests, and the certificate the server presented.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper_util::rt::TokioIo;
+use rustls::RootCertStore;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+/// Connects to a webhook trusting the given PEM certificates.
+#[derive(Clone)]
+pub struct Https {
+    connector: TlsConnector,
+}
+
+/// One keep-alive connection.
+pub struct Connection {
+    sender: SendRequest<String>,
+    /// DER of the leaf certificate the server presented.
+    pub peer_certificate: Vec<u8>,
+}
+
+impl Https {
+    /// A client trusting every certificate in `pems` as a root.
+    pub fn trusting(pems: &[&str]) -> Self {
+        let mut roots = RootCertStore::empty();
+        for pem in pems {
+            for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                roots
+                    .add(cert.expect("PEM certificate"))
+                    .expect("root added");
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("protocol versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        // Every connection does a full handshake, so it sees the certificate served right now.
+        config.resumption = rustls::client::Resumption::disabled();
+        Https {
+            connector: TlsConnector::from(Arc::new(config)),
+        }
+    }
+
+    /// Opens a TLS connection to `addr` (verified as `127.0.0.1`) speaking HTTP/1.1.
+    pub async fn connect(&self, addr: SocketAddr) -> std::io::Result<Connection> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let name = ServerName::IpAddress(addr.ip().into());
+        let tls = self.connector.connect(name, tcp).await?;
+        let peer_certificate = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first())
+            .map(|c| c.to_vec())
+            .unwrap_or_default();
+        let (sender, conn) = http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(conn);
+        Ok(Connection {
+            sender,
+            peer_certificate,
+        })
+    }
+}
+
+/// A response read whole.
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: Vec<u8>,
+    /// The `dur` of the `Server-Timing` header, in milliseconds.
+    pub server_ms: Option<f64>,
+}
+
+impl Connection {
+    /// Sends one request on this connection and reads the whole response.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: String,
+    ) -> hyper::Result<Reply> {
+        self.sender.ready().await?;
+        let request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "127.0.0.1")
+            .header("content-type", "application/json")
+            .body(body)
+            .expect("valid request");
+        let response = self.sender.send_request(request).await?;
+        let status = response.status().as_u16();
+        let server_ms = response
+            .headers()
+            .get("server-timing")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split("dur=").nth(1))
+            .and_then(|v| v.parse().ok());
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok(Reply {
+            status,
+            body: bytes.to_vec(),
+            server_ms,
+        })
+    }
+}
