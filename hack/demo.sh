@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: the main job end to end on the local control plane. Starts it, publishes a product
-# as the API owner, requests a key as the consumer, and shows what the apiserver holds.
-# Stops everything at the end unless KEEP=1.
+# `make demo`: the whole story on the local control plane. Starts it with devportal (webhook and
+# controller), publishes an API as its owner, requests a key as a consumer, shows the webhook
+# correcting a spoofed requester and refusing a self-approval, approves the key as the owner, and
+# shows the resulting Secret (key redacted) and the metrics. Stops everything unless KEEP=1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${DEVPORTAL_LOCAL_DIR:-$ROOT/target/local}
@@ -9,15 +10,18 @@ export DEVPORTAL_LOCAL_DIR=$DIR
 KUBECTL=$DIR/bin/kubectl
 as() { local user=$1; shift; "$KUBECTL" --kubeconfig "$DIR/kubeconfigs/$user" "$@"; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+say() { printf '   %s\n' "$*"; }
+started=$SECONDS
 
 if [ "${KEEP:-0}" != 1 ]; then
   trap '"$ROOT/hack/local-cluster.sh" down' EXIT
 fi
 
-step "Starting the local control plane (etcd, kube-apiserver, kube-controller-manager)"
-"$ROOT/hack/local-cluster.sh" up
+step "Build devportal and start the local control plane with it (webhook + controller)"
+(cd "$ROOT" && cargo build --quiet)
+DEVPORTAL_BIN=$ROOT/target/debug/devportal "$ROOT/hack/local-cluster.sh" up
 
-step "Platform engineer: namespaces and persona bindings"
+step "Platform engineer (admin): namespaces, persona bindings, an exposed route, plans and API-key auth"
 for ns in toystore consumer-team; do
   as admin create namespace "$ns" --dry-run=client -o yaml | as admin apply -f - >/dev/null
 done
@@ -25,24 +29,55 @@ as admin create rolebinding owner --clusterrole devportal-api-owner --user owner
   --dry-run=client -o yaml | as admin apply -f - >/dev/null
 as admin create rolebinding consumer --clusterrole devportal-api-consumer --user consumer -n consumer-team \
   --dry-run=client -o yaml | as admin apply -f - >/dev/null
-echo "owner may manage products in 'toystore'; consumer may request keys in 'consumer-team'"
-
-step "Platform engineer: an exposed HTTPRoute with PlanPolicy and AuthPolicy; API owner: the APIProduct"
 as admin apply -f "$ROOT/examples/platform.yaml"
-as owner apply -f "$ROOT/examples/apiproduct.yaml"
+# No gateway or Kuadrant runs here: stand in for them by writing the status they would write.
+as admin patch httproute toystore -n toystore --subresource=status --type=merge -p \
+  '{"status":{"parents":[{"parentRef":{"name":"external","namespace":"gateway-system"},"controllerName":"example.com/gateway","conditions":[{"type":"Accepted","status":"True","reason":"Accepted","message":"","lastTransitionTime":"2026-01-01T00:00:00Z"}]}]}}' >/dev/null
+as admin patch authpolicy toystore-auth -n toystore --subresource=status --type=merge -p \
+  '{"status":{"conditions":[{"type":"Accepted","status":"True","reason":"Accepted"},{"type":"Enforced","status":"True","reason":"Enforced"}]}}' >/dev/null
+say "(the gateway's and Kuadrant's status is simulated: the route is Accepted, the AuthPolicy Enforced)"
 
-step "Consumer: browse products in every namespace"
+step "API owner: publish the Toy Store API (manual approval)"
+as owner apply -f "$ROOT/examples/apiproduct.yaml"
+as owner wait apiproduct/toystore -n toystore --for=condition=PlanPolicyDiscovered --timeout=30s >/dev/null
 as consumer get apiproducts -A
 
-step "Consumer: request a key"
-as consumer apply -f "$ROOT/examples/apikey.yaml"
+step "Consumer: request a key, claiming to be someone else"
+sed 's/userId: consumer/userId: someone-else/' "$ROOT/examples/apikey.yaml" | as consumer apply -f - 2>&1 | sed 's/^/   /'
+say "stored requester: $(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.spec.requestedBy.userId}')"
 as consumer get apikeys -n consumer-team
 
-step "Consumer: the key request as stored"
-as consumer get apikey my-toystore-key -n consumer-team -o yaml
+step "Consumer: try to approve their own key"
+if out=$(as consumer patch apikey my-toystore-key -n consumer-team --type=merge \
+    -p '{"spec":{"approval":{"approved":true}}}' 2>&1); then
+  echo "unexpected: self-approval was allowed"; exit 1
+fi
+say "${out}"
 
+step "API owner: approve the key"
+as owner patch apikey my-toystore-key -n consumer-team --type=merge \
+  -p '{"spec":{"approval":{"approved":true,"reason":"welcome"}}}'
+as consumer wait apikey/my-toystore-key -n consumer-team --for=jsonpath='{.status.phase}'=Approved --timeout=30s >/dev/null
+as consumer get apikeys -n consumer-team
+say "reviewed by: $(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.status.reviewedBy}')"
+
+step "Consumer: the key's Secret (value redacted)"
+secret=$(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.status.secretRef.name}')
+as consumer get secret "$secret" -n consumer-team -o go-template='name: {{.metadata.name}}{{"\n"}}data:{{"\n"}}{{range $k, $v := .data}}  {{$k}}: <redacted, {{len $v}} base64 chars>{{"\n"}}{{end}}'
+key=$(as consumer get secret "$secret" -n consumer-team -o jsonpath='{.data.api_key}' | base64 -d)
+say "the key starts with ${key%%_*}_ and passes its checksum: $("$ROOT/target/debug/devportal" verify-key --stdin <<<"$key")"
+unset key
+step "Gateway side: the enforcement Secret Authorino matches (labels and annotations)"
+as admin get secrets -n toystore -l devportal.kuadrant.io/role=enforcement \
+  -o custom-columns='NAME:.metadata.name,PLAN:.metadata.annotations.secret\.kuadrant\.io/plan-id,USER:.metadata.annotations.secret\.kuadrant\.io/user-id,APP:.metadata.labels.app'
+
+step "Metrics"
+. "$DIR/run/state.env"
+say "Prometheus metrics: http://127.0.0.1:$ADMIN_PORT/metrics  (health: /livez, /readyz)"
+curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^devportal_(admission_requests_total|apikeys|leader|secrets_written_total)' | sed 's/^/   /'
+
+step "Done in $((SECONDS - started))s"
 if [ "${KEEP:-0}" = 1 ]; then
-  step "Left running (KEEP=1)"
   "$ROOT/hack/local-cluster.sh" env
-  echo "# stop with: make down"
+  echo "# left running (KEEP=1); stop with: make down"
 fi

@@ -181,17 +181,18 @@ start_devportal() {
   [ -x "$DEVPORTAL_BIN" ] || die "DEVPORTAL_BIN=$DEVPORTAL_BIN is not an executable"
   stop_proc devportal
   [ -f "$PKI/webhook/tls.crt" ] || "$ROOT/certs/gen.sh" "$PKI/webhook" >/dev/null
-  local port
+  local port admin
   port=$(free_port)
-  sed -i '/^WEBHOOK_PORT=/d' "$RUN/state.env"
-  echo "WEBHOOK_PORT=$port" >>"$RUN/state.env"
+  admin=$(free_port)
+  sed -i '/^WEBHOOK_PORT=/d; /^ADMIN_PORT=/d' "$RUN/state.env"
+  printf 'WEBHOOK_PORT=%s\nADMIN_PORT=%s\n' "$port" "$admin" >>"$RUN/state.env"
   start_proc devportal env KUBECONFIG="$KUBECONFIGS/controller" DEVPORTAL_LOG="${DEVPORTAL_LOG:-info}" \
-    "$DEVPORTAL_BIN" run --listen "127.0.0.1:$port" \
+    "$DEVPORTAL_BIN" run --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
     --tls-cert-file "$PKI/webhook/tls.crt" --tls-key-file "$PKI/webhook/tls.key"
-  wait_for "devportal" 60 devportal \
-    curl -fsS --max-time 1 --cacert "$PKI/webhook/ca.crt" "https://127.0.0.1:$port/readyz" -o /dev/null
+  wait_for "devportal /readyz" 60 devportal \
+    curl -fsS --max-time 1 "http://127.0.0.1:$admin/readyz" -o /dev/null
   register_webhooks "https://127.0.0.1:$port"
-  log "devportal (webhook and controller) ready on https://127.0.0.1:$port (log: $LOGS/devportal.log)"
+  log "devportal (webhook and controller) ready: webhook https://127.0.0.1:$port, metrics http://127.0.0.1:$admin/metrics (log: $LOGS/devportal.log)"
 }
 
 register_webhooks() { # base URL
@@ -307,7 +308,7 @@ cmd_status() {
   if api_ready; then
     echo "running: https://127.0.0.1:$API_PORT (state in $DIR)"
     if [ -n "${WEBHOOK_PORT:-}" ] && alive devportal; then
-      echo "devportal webhook: https://127.0.0.1:$WEBHOOK_PORT (log: $LOGS/devportal.log)"
+      echo "devportal webhook: https://127.0.0.1:$WEBHOOK_PORT, metrics: http://127.0.0.1:${ADMIN_PORT:-?}/metrics (log: $LOGS/devportal.log)"
     fi
   else
     echo "not running ($DIR)"; return 1

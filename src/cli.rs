@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::{self, AdminArgs, Telemetry};
 use crate::controller::{self, ControllerArgs};
 use crate::webhook::{self, WebhookArgs};
 use crate::{Result, crds};
@@ -35,11 +36,25 @@ pub enum Command {
     Webhook(WebhookCommand),
     /// Print devportal's CustomResourceDefinitions, or write or check them in a directory.
     Crds(CrdsArgs),
+    /// Check a key's format and checksum offline. Reads the key from stdin, never from the
+    /// command line, so it stays out of shell history and process lists.
+    VerifyKey(VerifyKeyArgs),
+}
+
+/// Arguments of `devportal verify-key`.
+#[derive(Debug, Args)]
+pub struct VerifyKeyArgs {
+    /// Read the key from standard input (the only source, stated for clarity in scripts).
+    #[arg(long, default_value_t = true)]
+    pub stdin: bool,
 }
 
 /// Arguments of `devportal run`.
 #[derive(Debug, Args)]
 pub struct RunCommand {
+    /// The admin port.
+    #[command(flatten)]
+    pub admin: AdminArgs,
     /// The webhook's settings.
     #[command(flatten)]
     pub webhook: WebhookArgs,
@@ -51,6 +66,9 @@ pub struct RunCommand {
 /// Arguments of `devportal controller`.
 #[derive(Debug, Args)]
 pub struct ControllerCommand {
+    /// The admin port.
+    #[command(flatten)]
+    pub admin: AdminArgs,
     /// The controller's settings.
     #[command(flatten)]
     pub controller: ControllerArgs,
@@ -59,6 +77,9 @@ pub struct ControllerCommand {
 /// Arguments of `devportal webhook`.
 #[derive(Debug, Args)]
 pub struct WebhookCommand {
+    /// The admin port.
+    #[command(flatten)]
+    pub admin: AdminArgs,
     /// The webhook's settings.
     #[command(flatten)]
     pub webhook: WebhookArgs,
@@ -88,35 +109,95 @@ impl Cli {
                     Ok(())
                 }
             },
+            Command::VerifyKey(_) => {
+                let mut key = String::new();
+                std::io::stdin()
+                    .read_line(&mut key)
+                    .map_err(|source| crate::Error::Io {
+                        path: "stdin".into(),
+                        source,
+                    })?;
+                if crate::keys::verify(key.trim()) {
+                    println!("valid");
+                    Ok(())
+                } else {
+                    Err(crate::Error::Invalid(
+                        "not a well-formed devportal key (format or checksum)".into(),
+                    ))
+                }
+            }
             Command::Controller(args) => {
-                let client = kube::Client::try_default().await?;
-                controller::run(args.controller, client, shutdown_on_signal()).await
+                with_admin(&args.admin, |client, telemetry, shutdown| {
+                    controller::run(args.controller, client, telemetry, shutdown)
+                })
+                .await
             }
             Command::Webhook(args) => {
-                let client = kube::Client::try_default().await?;
-                webhook::run(args.webhook, client, shutdown_on_signal()).await
+                with_admin(&args.admin, |client, telemetry, shutdown| {
+                    webhook::run(args.webhook, client, telemetry, shutdown)
+                })
+                .await
             }
             Command::Run(args) => {
-                let client = kube::Client::try_default().await?;
-                let shutdown = shutdown_on_signal();
-                // Either role failing stops the other: a half-running devportal is worse than a
-                // restarted one.
-                let stop_all = shutdown.clone();
-                let webhook = async {
-                    let result = webhook::run(args.webhook, client.clone(), shutdown.clone()).await;
-                    stop_all.cancel();
-                    result
-                };
-                let controller = async {
-                    let result =
-                        controller::run(args.controller, client.clone(), shutdown.clone()).await;
-                    shutdown.cancel();
-                    result
-                };
-                let (webhook, controller) = tokio::join!(webhook, controller);
-                webhook.and(controller)
+                with_admin(&args.admin, |client, telemetry, shutdown| async move {
+                    // Either role failing stops the other: a half-running devportal is worse
+                    // than a restarted one.
+                    let webhook = async {
+                        let result = webhook::run(
+                            args.webhook,
+                            client.clone(),
+                            telemetry.clone(),
+                            shutdown.clone(),
+                        )
+                        .await;
+                        shutdown.cancel();
+                        result
+                    };
+                    let controller = async {
+                        let result = controller::run(
+                            args.controller,
+                            client.clone(),
+                            telemetry.clone(),
+                            shutdown.clone(),
+                        )
+                        .await;
+                        shutdown.cancel();
+                        result
+                    };
+                    let (webhook, controller) = tokio::join!(webhook, controller);
+                    webhook.and(controller)
+                })
+                .await
             }
         }
+    }
+}
+
+/// Runs `roles` with a client, the telemetry and the shutdown signal, serving the admin port
+/// alongside until the roles have finished draining.
+async fn with_admin<F, Fut>(args: &AdminArgs, roles: F) -> Result<()>
+where
+    F: FnOnce(kube::Client, Telemetry, CancellationToken) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let client = kube::Client::try_default().await?;
+    let telemetry = Telemetry::default();
+    let listener = admin::bind(args).await?;
+    let shutdown = shutdown_on_signal();
+    let done = CancellationToken::new();
+    let admin = tokio::spawn(admin::serve(
+        listener,
+        telemetry.clone(),
+        shutdown.clone(),
+        done.clone(),
+    ));
+    let result = roles(client, telemetry, shutdown).await;
+    done.cancel();
+    match admin.await {
+        Ok(served) => result.and(served),
+        Err(join) => result.and(Err(crate::Error::Config(format!(
+            "admin server task: {join}"
+        )))),
     }
 }
 

@@ -4,6 +4,8 @@
 //! [`resources::APIKey`]s. This crate holds the resource models, the CRD generator, the admission
 //! webhook ([`webhook`]) and the CLI that the `devportal` binary runs.
 
+pub mod admin;
+pub mod certs;
 pub mod cli;
 pub mod conditions;
 pub mod controller;
@@ -11,6 +13,7 @@ pub mod crds;
 pub mod discovery;
 pub mod error;
 pub mod keys;
+pub mod metrics;
 pub mod resources;
 pub mod secrets;
 pub mod tls;

@@ -190,24 +190,12 @@ async fn two_replicas_one_writer_and_the_standby_takes_over() {
             "500ms",
         ]
     };
-    let mut first = Devportal::controller(
-        &args("replica-a"),
-        &[(
-            "DEVPORTAL_LOG",
-            "info,devportal=debug,kube_runtime=debug,kube_client=debug",
-        )],
-    );
+    let mut first = Devportal::controller(&args("replica-a"), &[]);
     eventually("replica-a to lead", WAIT, || async {
         (holder(&admin, lease).await.as_deref() == Some("replica-a")).then_some(())
     })
     .await;
-    let second = Devportal::controller(
-        &args("replica-b"),
-        &[(
-            "DEVPORTAL_LOG",
-            "info,devportal=debug,kube_runtime=debug,kube_client=debug",
-        )],
-    );
+    let second = Devportal::controller(&args("replica-b"), &[]);
 
     let keys = request(&ns.name, "first").await;
     eventually("the first key to be approved", WAIT, || async {

@@ -140,7 +140,12 @@ async fn start_with<C: Cluster>(files: CertFiles, max_body_bytes: usize, cluster
     tokio::spawn(cert.watch(Duration::from_millis(50), shutdown.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = server::router(webhook, max_body_bytes, shutdown.clone());
+    let app = server::router(
+        webhook,
+        max_body_bytes,
+        std::sync::Arc::new(devportal::metrics::Metrics::new()),
+        shutdown.clone(),
+    );
     let server = tokio::spawn(server::serve(listener, tls, app, shutdown.clone()));
     Running {
         addr,

@@ -214,6 +214,12 @@ async fn apply(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
         ctx.apply_status(&*key, &status).await?;
     }
     if previous.phase != Some(decision.phase) {
+        if decision.phase == APIKeyPhase::Approved
+            && let Some(created) = &key.metadata.creation_timestamp
+            && let Ok(waited) = Duration::try_from(now.duration_since(created.0))
+        {
+            ctx.metrics.controller.approved_after(waited);
+        }
         let type_ = match decision.phase {
             APIKeyPhase::Failed => EventType::Warning,
             _ => EventType::Normal,
@@ -373,13 +379,18 @@ async fn ensure_secrets(
     };
 
     if !own_secret && (!consumer_ok || consumer_value.as_ref() != Some(&value)) {
-        ctx.apply_secret(&consumer_api, &secrets::consumer_secret(key, &value))
-            .await?;
+        ctx.apply_secret(
+            &consumer_api,
+            &secrets::consumer_secret(key, &value),
+            "consumer",
+        )
+        .await?;
     }
     if !enforcement_ok || enforcement_value.as_ref() != Some(&value) {
         ctx.apply_secret(
             &enforcement_api,
             &secrets::enforcement_secret(key, &target, &value),
+            "enforcement",
         )
         .await?;
     }
@@ -400,7 +411,9 @@ async fn cleanup(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
     let namespace = key.namespace().unwrap_or_default();
     if key.spec.secret_ref.is_none() {
         let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
-        delete_ignoring_missing(&api, &secrets::consumer_secret_name(&key)).await?;
+        if delete_ignoring_missing(&api, &secrets::consumer_secret_name(&key)).await? {
+            ctx.metrics.controller.secret_deleted("consumer");
+        }
     }
     let key_ref = ObjectRef::from_obj(&*key);
     ctx.key_products.remove(&key_ref);
@@ -408,11 +421,11 @@ async fn cleanup(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
     Ok(Action::await_change())
 }
 
-/// Deletes a Secret; a Secret already gone is fine.
-pub async fn delete_ignoring_missing(api: &Api<Secret>, name: &str) -> Result<()> {
+/// Deletes a Secret; a Secret already gone is fine. Says whether this call deleted it.
+pub async fn delete_ignoring_missing(api: &Api<Secret>, name: &str) -> Result<bool> {
     match api.delete(name, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
         Err(e) => Err(e.into()),
     }
 }

@@ -32,14 +32,17 @@ pub struct LeaseConfig {
     pub retry_period: Duration,
 }
 
-/// Runs the election until `stop` is cancelled, publishing leadership on `leader`. On stop a held
-/// Lease is released so a standby takes over at once.
+/// Runs the election until `stop` is cancelled, publishing leadership on `leader`; `first_round`
+/// runs once the first attempt has settled whether this replica leads. On stop a held Lease is
+/// released so a standby takes over at once.
 pub async fn run(
     client: Client,
     config: LeaseConfig,
     leader: watch::Sender<bool>,
     stop: CancellationToken,
+    first_round: impl FnOnce(),
 ) {
+    let mut first_round = Some(first_round);
     let api = Api::<Lease>::namespaced(client, &config.namespace);
     let mut observed: Option<(String, Instant)> = None;
     let mut last_renew: Option<Instant> = None;
@@ -67,6 +70,9 @@ pub async fn run(
                     leader.send_replace(false);
                 }
             }
+        }
+        if let Some(done) = first_round.take() {
+            done();
         }
         tokio::select! {
             () = stop.cancelled() => break,

@@ -29,13 +29,18 @@ pub use apikey::{Decision, FINALIZER, decide};
 use index::RefIndex;
 use lease::LeaseConfig;
 
+use crate::admin::Telemetry;
 use crate::discovery::{Caches, Fetcher, Target};
 use crate::keys;
+use crate::metrics::Metrics;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy};
-use crate::resources::{APIKey, APIProduct};
+use crate::resources::{APIKey, APIKeyPhase, APIProduct};
 use crate::secrets;
 use crate::{Error, Result};
+
+/// The controller's name in readiness reports.
+const HEALTH_COMPONENT: &str = "controller";
 
 /// Field manager of every write the controller makes.
 pub const FIELD_MANAGER: &str = "devportal-controller";
@@ -156,7 +161,12 @@ pub struct Settings {
 
 /// Runs the controller until `shutdown` is cancelled: leader election always, reconcilers while
 /// leading. On shutdown in-flight reconciles finish, then the Lease is released.
-pub async fn run(args: ControllerArgs, client: Client, shutdown: CancellationToken) -> Result<()> {
+pub async fn run(
+    args: ControllerArgs,
+    client: Client,
+    telemetry: Telemetry,
+    shutdown: CancellationToken,
+) -> Result<()> {
     if !keys::valid_prefix(&args.key_prefix) {
         return Err(Error::Config(format!(
             "--key-prefix {:?} must be 1-16 lowercase letters or digits",
@@ -167,21 +177,32 @@ pub async fn run(args: ControllerArgs, client: Client, shutdown: CancellationTok
     let identity = lease.identity.clone();
     let (leader_tx, mut leader_rx) = watch::channel(false);
     let release = CancellationToken::new();
+    telemetry.health.register(HEALTH_COMPONENT);
+    let health = telemetry.health.clone();
     let election = tokio::spawn(lease::run(
         client.clone(),
         lease,
         leader_tx,
         release.clone(),
+        move || health.set_ready(HEALTH_COMPONENT, true),
     ));
+    let metrics = telemetry.metrics.clone();
 
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             changed = leader_rx.wait_for(|leading| *leading) => if changed.is_err() { break },
         }
+        metrics.controller.set_leader(true);
         let term = shutdown.child_token();
         let mut lost = leader_rx.clone();
-        let controllers = run_controllers(client.clone(), &args, identity.clone(), term.clone());
+        let controllers = run_controllers(
+            client.clone(),
+            &args,
+            identity.clone(),
+            metrics.clone(),
+            term.clone(),
+        );
         tokio::pin!(controllers);
         tokio::select! {
             result = &mut controllers => result?,
@@ -190,6 +211,7 @@ pub async fn run(args: ControllerArgs, client: Client, shutdown: CancellationTok
                 term.cancel();
             }
         }
+        metrics.controller.set_leader(false);
         if shutdown.is_cancelled() {
             break;
         }
@@ -200,6 +222,12 @@ pub async fn run(args: ControllerArgs, client: Client, shutdown: CancellationTok
         .map_err(|e| Error::Config(format!("leader election task: {e}")))?;
     Ok(())
 }
+
+/// A cached OIDC discovery: when it was fetched and the token endpoint or the error.
+type OidcOutcome = (Instant, std::result::Result<String, String>);
+
+/// A policy by kind, namespace and name, remembered with the target it last pointed at.
+type PolicyTargets = Arc<Mutex<HashMap<(String, String, String), Target>>>;
 
 /// Everything the reconcilers share.
 pub struct Context {
@@ -213,18 +241,20 @@ pub struct Context {
     key_secrets: RefIndex<ObjectRef<APIKey>, PartialObjectMeta<Secret>>,
     recorder: Recorder,
     fetcher: Fetcher,
-    oidc: Mutex<HashMap<String, (Instant, std::result::Result<String, String>)>>,
+    oidc: Mutex<HashMap<String, OidcOutcome>>,
     failures: Mutex<HashMap<String, u32>>,
+    metrics: Arc<Metrics>,
     stopping: CancellationToken,
-    ready: Vec<Box<dyn Fn() -> future::BoxFuture<'static, ()> + Send + Sync>>,
+    synced: watch::Receiver<bool>,
 }
 
 impl Context {
-    /// Waits until every watch cache has its initial list. Fails when the controllers stop first:
-    /// the caches are fed by the controllers' own watches, which stop with them.
+    /// Waits until every watch cache the reconcilers read has its initial list. Fails when the
+    /// controllers stop first: the caches are fed by the controllers' own watches.
     async fn wait_synced(&self) -> Result<()> {
+        let mut synced = self.synced.clone();
         tokio::select! {
-            _ = future::join_all(self.ready.iter().map(|wait| wait())) => Ok(()),
+            result = synced.wait_for(|ready| *ready) => result.map(|_| ()).map_err(|_| Error::ShuttingDown),
             () = self.stopping.cancelled() => Err(Error::ShuttingDown),
         }
     }
@@ -254,14 +284,20 @@ impl Context {
         Ok(())
     }
 
-    /// Server-side-applies a whole Secret.
-    async fn apply_secret(&self, api: &Api<Secret>, secret: &Secret) -> Result<()> {
+    /// Server-side-applies a whole Secret of `role` (`enforcement` or `consumer`).
+    async fn apply_secret(
+        &self,
+        api: &Api<Secret>,
+        secret: &Secret,
+        role: &'static str,
+    ) -> Result<()> {
         api.patch(
             secret.metadata.name.as_deref().unwrap_or_default(),
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(secret),
         )
         .await?;
+        self.metrics.controller.secret_written(role);
         Ok(())
     }
 
@@ -285,11 +321,18 @@ impl Context {
     }
 
     async fn delete_secret(&self, secret: &ObjectRef<PartialObjectMeta<Secret>>) -> Result<()> {
+        let role = match self.secret_role(secret).as_deref() {
+            Some("enforcement") => "enforcement",
+            _ => "consumer",
+        };
         let api = Api::<Secret>::namespaced(
             self.client.clone(),
             secret.namespace.as_deref().unwrap_or_default(),
         );
-        apikey::delete_ignoring_missing(&api, &secret.name).await
+        if apikey::delete_ignoring_missing(&api, &secret.name).await? {
+            self.metrics.controller.secret_deleted(role);
+        }
+        Ok(())
     }
 
     /// The OIDC token endpoint of `issuer`, cached for a few minutes (failures for less).
@@ -307,6 +350,9 @@ impl Context {
             .token_endpoint(issuer)
             .await
             .map_err(|e| e.to_string());
+        if outcome.is_err() {
+            self.metrics.controller.fetch_failed("oidc");
+        }
         self.oidc
             .lock()
             .expect("oidc cache")
@@ -357,6 +403,7 @@ async fn run_controllers(
     client: Client,
     args: &ControllerArgs,
     identity: String,
+    metrics: Arc<Metrics>,
     term: CancellationToken,
 ) -> Result<()> {
     tracing::info!("leading: starting the APIProduct and APIKey controllers");
@@ -410,15 +457,37 @@ async fn run_controllers(
     .reflect(secrets_writer)
     .touched_objects();
 
-    let stores_ready: Vec<Box<dyn Fn() -> future::BoxFuture<'static, ()> + Send + Sync>> = vec![
-        ready_fn(routes.clone()),
-        ready_fn(auth_policies.clone()),
-        ready_fn(plan_policies.clone()),
-        ready_fn(products.clone()),
-        ready_fn(key_products.clone()),
-        ready_fn(keys.clone()),
-        ready_fn(secret_cache.clone()),
-    ];
+    // One task waits for the caches and tells every reconcile through a watch channel. (A
+    // kube-runtime Store keeps a single waker per readiness signal, so many reconciles waiting
+    // on the same Store directly could miss the wake-up; the controllers' own runners already
+    // wait on their main stores, which is why those two are not waited on here.)
+    let (synced_tx, synced) = watch::channel(false);
+    let caches_synced = {
+        let stores = (
+            routes.clone(),
+            auth_policies.clone(),
+            plan_policies.clone(),
+            key_products.clone(),
+            secret_cache.clone(),
+        );
+        let term = term.clone();
+        async move {
+            let all = async {
+                let _ = stores.0.wait_until_ready().await;
+                let _ = stores.1.wait_until_ready().await;
+                let _ = stores.2.wait_until_ready().await;
+                let _ = stores.3.wait_until_ready().await;
+                let _ = stores.4.wait_until_ready().await;
+            };
+            tokio::select! {
+                () = all => {
+                    tracing::debug!("watch caches synced");
+                    synced_tx.send_replace(true);
+                }
+                () = term.cancelled() => {}
+            }
+        }
+    };
     let ctx = Arc::new(Context {
         client: client.clone(),
         config: Settings {
@@ -452,14 +521,13 @@ async fn run_controllers(
         )?,
         oidc: Mutex::default(),
         failures: Mutex::default(),
+        metrics: metrics.clone(),
         stopping: term.clone(),
-        ready: stores_ready,
+        synced,
     });
 
     let config = ControllerConfig::default().concurrency(args.concurrency);
-    let policy_targets = Arc::new(Mutex::new(
-        HashMap::<(String, String, String), Target>::new(),
-    ));
+    let policy_targets = PolicyTargets::default();
     let product_controller = Controller::for_stream(products_stream, products)
         .with_config(config.clone())
         .watches_stream(routes_stream, {
@@ -478,7 +546,9 @@ async fn run_controllers(
         .run(
             |product, ctx: Arc<Context>| async move {
                 let id = format!("APIProduct/{}", ObjectRef::from_obj(&*product));
+                let started = Instant::now();
                 let result = product::reconcile(product, ctx.clone()).await;
+                ctx.metrics.controller.reconciled("apiproduct", started.elapsed(), result.as_ref().err());
                 if result.is_ok() {
                     ctx.succeeded(&id);
                 }
@@ -490,8 +560,9 @@ async fn run_controllers(
             },
             ctx.clone(),
         )
-        .for_each(|_| future::ready(()));
+        .for_each(log_outcome);
 
+    let phase_counts = count_phases(keys.clone(), metrics.clone(), term.clone());
     let key_controller = Controller::for_stream(keys_stream, keys)
         .with_config(config)
         .watches_stream(key_products_stream, {
@@ -513,7 +584,9 @@ async fn run_controllers(
         .run(
             |key, ctx: Arc<Context>| async move {
                 let id = format!("APIKey/{}", ObjectRef::from_obj(&*key));
+                let started = Instant::now();
                 let result = apikey::reconcile(key, ctx.clone()).await;
+                ctx.metrics.controller.reconciled("apikey", started.elapsed(), result.as_ref().err());
                 if result.is_ok() {
                     ctx.succeeded(&id);
                 }
@@ -525,32 +598,60 @@ async fn run_controllers(
             },
             ctx,
         )
-        .for_each(|_| future::ready(()));
+        .for_each(log_outcome);
 
-    future::join(product_controller, key_controller).await;
+    future::join4(
+        product_controller,
+        key_controller,
+        phase_counts,
+        caches_synced,
+    )
+    .await;
     tracing::info!("controllers stopped");
     Ok(())
 }
 
-fn ready_fn<K>(store: Store<K>) -> Box<dyn Fn() -> future::BoxFuture<'static, ()> + Send + Sync>
+/// Logs what the reconcile loop itself reports: watch failures (retried with backoff) and triggers
+/// for objects no longer in the cache. Reconcile failures are logged by the error policies.
+fn log_outcome<K, E1: std::error::Error, E2: std::error::Error>(
+    outcome: std::result::Result<(ObjectRef<K>, Action), kube::runtime::controller::Error<E1, E2>>,
+) -> future::Ready<()>
 where
-    K: Resource + Clone + Send + Sync + 'static,
-    K::DynamicType: Clone + Eq + std::hash::Hash + Send + Sync,
+    K: Resource,
 {
-    Box::new(move || {
-        let store = store.clone();
-        Box::pin(async move {
-            // The writer lives as long as the controllers; if it is gone, so are they.
-            let _ = store.wait_until_ready().await;
-        })
-    })
+    use kube::runtime::controller::Error as Loop;
+    match outcome {
+        Err(Loop::QueueError(error)) => tracing::warn!(%error, "watch failed; retrying"),
+        Err(Loop::ObjectNotFound(object)) => tracing::debug!(%object, "triggered object is gone"),
+        _ => {}
+    }
+    future::ready(())
+}
+
+/// Publishes how many keys are in each phase every few seconds, while leading.
+async fn count_phases(keys: Store<APIKey>, metrics: Arc<Metrics>, term: CancellationToken) {
+    loop {
+        let mut counts = APIKeyPhase::ALL.map(|phase| (phase, 0i64));
+        for key in keys.state() {
+            if let Some(phase) = key.status.as_ref().and_then(|s| s.phase)
+                && let Some(slot) = counts.iter_mut().find(|(p, _)| *p == phase)
+            {
+                slot.1 += 1;
+            }
+        }
+        metrics.controller.set_keys(counts);
+        tokio::select! {
+            () = term.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
 }
 
 /// Maps a policy event to the products on its target — and on its previous target, so products
 /// a policy was moved away from are reconciled too.
 fn policy_mapper<P>(
     ctx: Arc<Context>,
-    previous: Arc<Mutex<HashMap<(String, String, String), Target>>>,
+    previous: PolicyTargets,
     target_of: fn(&P) -> &crate::resources::kuadrant::PolicyTargetRef,
 ) -> impl Fn(P) -> Vec<ObjectRef<APIProduct>>
 where

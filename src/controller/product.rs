@@ -149,6 +149,7 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
                     }
                     Err(e) => {
                         retry_soon = true;
+                        ctx.metrics.controller.fetch_failed("openapi");
                         // Keep serving the last good document of an unchanged spec.
                         status.openapi = previous.openapi.clone().filter(|_| same_spec);
                         conditions.push(Desired::fails(

@@ -23,6 +23,8 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin::Telemetry;
+use crate::certs::{self, CertArgs};
 use crate::tls::{CertFiles, ReloadingCert};
 use crate::{Error, Result};
 
@@ -73,6 +75,10 @@ pub struct WebhookArgs {
     /// and an UPDATE carries two of them.
     #[arg(long, env = "DEVPORTAL_WEBHOOK_MAX_BODY_BYTES", default_value_t = 4 << 20)]
     pub max_body_bytes: usize,
+
+    /// Self-managed certificates.
+    #[command(flatten)]
+    pub certs: CertArgs,
 }
 
 impl WebhookArgs {
@@ -85,18 +91,33 @@ impl WebhookArgs {
     }
 }
 
+/// The webhook's name in readiness reports.
+const HEALTH_COMPONENT: &str = "webhook";
+
 /// Runs the webhook until `shutdown` is cancelled: loads the certificate, syncs the watch caches,
 /// then binds the HTTPS listener (so a bound port means ready) and serves, draining in-flight
 /// admissions on the way out.
 pub async fn run(
     args: WebhookArgs,
     client: kube::Client,
+    telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<()> {
-    let cert = Arc::new(ReloadingCert::load(CertFiles {
+    telemetry.health.register(HEALTH_COMPONENT);
+    let files = CertFiles {
         cert: args.tls_cert_file.clone(),
         key: args.tls_key_file.clone(),
-    })?);
+    };
+    if args.certs.self_managed_certs {
+        certs::reconcile(&client, &args.certs, &files).await?;
+        tokio::spawn(certs::run(
+            client.clone(),
+            args.certs.clone(),
+            files.clone(),
+            shutdown.clone(),
+        ));
+    }
+    let cert = Arc::new(ReloadingCert::load(files)?);
     let tls = Arc::new(cert.server_config()?);
 
     let cluster = cache::KubeCluster::start(client, &shutdown);
@@ -113,9 +134,15 @@ pub async fn run(
             source,
         })?;
     tracing::info!(listen = %args.listen, "caches synced; serving admission reviews");
+    telemetry.health.set_ready(HEALTH_COMPONENT, true);
     tokio::spawn(cert.watch(args.tls_reload_interval, shutdown.clone()));
     let webhook = Arc::new(review::Webhook::new(cluster, args.policy()));
-    let app = server::router(webhook, args.max_body_bytes, shutdown.clone());
+    let app = server::router(
+        webhook,
+        args.max_body_bytes,
+        telemetry.metrics,
+        shutdown.clone(),
+    );
     server::serve(listener, tls, app, shutdown).await;
     Ok(())
 }

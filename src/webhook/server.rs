@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::cluster::Cluster;
 use super::review::{Endpoint, Reply, Webhook};
+use crate::metrics::{AdmissionLabels, Metrics};
 
 /// A TLS handshake must finish within this time.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,6 +37,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 struct AppState<C> {
     webhook: Arc<Webhook<C>>,
     max_body_bytes: usize,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 }
 
@@ -43,11 +45,13 @@ struct AppState<C> {
 pub fn router<C: Cluster>(
     webhook: Arc<Webhook<C>>,
     max_body_bytes: usize,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) -> Router {
     let state = Arc::new(AppState {
         webhook,
         max_body_bytes,
+        metrics,
         shutdown,
     });
     let mut router = Router::new().route("/readyz", get(readyz::<C>));
@@ -126,8 +130,23 @@ async fn admit<C: Cluster>(
         }
     };
     log(&reply);
+    let took = started.elapsed();
+    let outcome = reply.outcome;
+    state.metrics.admission.observe(
+        AdmissionLabels {
+            resource: outcome.endpoint.resource(),
+            operation: outcome.operation,
+            decision: if outcome.reason.allows() {
+                "allowed"
+            } else {
+                "denied"
+            },
+            reason: outcome.reason.as_str(),
+        },
+        took,
+    );
     // Time spent in devportal (body read, decision, encoding), for clients and load tests.
-    let timing = format!("admit;dur={:.3}", started.elapsed().as_secs_f64() * 1e3);
+    let timing = format!("admit;dur={:.3}", took.as_secs_f64() * 1e3);
     Response::builder()
         .status(reply.http_status)
         .header(header::CONTENT_TYPE, "application/json")

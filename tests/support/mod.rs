@@ -153,6 +153,25 @@ fn start(devportal: Option<&Path>) -> ControlPlane {
 }
 
 impl ControlPlane {
+    /// Base URL of the admin port of the devportal that `control_plane_with_devportal` started
+    /// (or `DEVPORTAL_TEST_ADMIN_URL` for an external cluster).
+    pub fn devportal_admin_url(&self) -> String {
+        if let Ok(url) = std::env::var("DEVPORTAL_TEST_ADMIN_URL") {
+            return url;
+        }
+        let state = std::fs::read_to_string(self.state.join("run/state.env")).expect("state.env");
+        let port = state
+            .lines()
+            .find_map(|l| l.strip_prefix("ADMIN_PORT="))
+            .expect("devportal runs with an admin port (use control_plane_with_devportal)");
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// The directory for this test binary's logs and scratch files.
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
     /// Path of a persona's kubeconfig.
     pub fn kubeconfig(&self, persona: Persona) -> PathBuf {
         self.kubeconfigs.join(persona.name())
@@ -195,6 +214,8 @@ impl ControlPlane {
 pub struct Devportal {
     child: Child,
     pid_file: PathBuf,
+    /// The admin port (`/metrics`, `/livez`, `/readyz`) on 127.0.0.1.
+    pub admin_port: u16,
     /// The process's log file.
     pub log: PathBuf,
 }
@@ -202,6 +223,12 @@ pub struct Devportal {
 impl Devportal {
     /// Starts `devportal controller` with `args` and extra environment `env`.
     pub fn controller(args: &[&str], env: &[(&str, &str)]) -> Self {
+        Self::start("controller", args, env)
+    }
+
+    /// Starts `devportal <subcommand>` as the controller identity, with an admin port of its
+    /// own on 127.0.0.1, `args` and extra environment `env`.
+    pub fn start(subcommand: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let cp = control_plane();
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -209,8 +236,10 @@ impl Devportal {
         std::fs::create_dir_all(cp.state.join("run")).expect("run dir");
         let log = cp.state.join("logs").join(format!("devportal-{n}.log"));
         let out = std::fs::File::create(&log).expect("log file");
+        let admin_port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_devportal"))
-            .arg("controller")
+            .arg(subcommand)
+            .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
             .args(args)
             .env("KUBECONFIG", cp.kubeconfig(Persona::Controller))
             .env("DEVPORTAL_LOG", "info,devportal=debug")
@@ -225,6 +254,7 @@ impl Devportal {
         Devportal {
             child,
             pid_file,
+            admin_port,
             log,
         }
     }
@@ -273,6 +303,14 @@ impl Drop for Devportal {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 /// Polls `check` every 100 ms until it returns `Some`, failing the test with `what` after `timeout`.

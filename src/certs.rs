@@ -1,0 +1,471 @@
+//! Self-managed webhook certificates: devportal keeps its own CA and serving certificate in a
+//! Secret in its namespace, writes the serving pair where the webhook server reads it (the server
+//! reloads it without a restart), and patches the CA into both webhook configurations'
+//! `caBundle`. The serving certificate is renewed when a third of its validity is left; the CA,
+//! valid ten years, is renewed in its last year, and the previous CA stays in the bundle until it
+//! expires so nothing signed by it is rejected during the switch.
+//!
+//! Every replica runs this; writes use the Secret's resourceVersion, so when two replicas race
+//! one wins and the other adopts its result on the next round.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::admissionregistration::v1::{
+    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
+};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use tokio_util::sync::CancellationToken;
+
+use crate::tls::CertFiles;
+use crate::{Error, Result};
+
+const CA_CERT: &str = "ca.crt";
+const CA_KEY: &str = "ca.key";
+const PREVIOUS_CA: &str = "ca-previous.crt";
+const TLS_CERT: &str = "tls.crt";
+const TLS_KEY: &str = "tls.key";
+const CA_NOT_AFTER: &str = "devportal.kuadrant.io/ca-not-after";
+const PREVIOUS_CA_NOT_AFTER: &str = "devportal.kuadrant.io/ca-previous-not-after";
+const SERVING_NOT_AFTER: &str = "devportal.kuadrant.io/serving-not-after";
+const SERVING_NAMES: &str = "devportal.kuadrant.io/serving-names";
+const CA_VALIDITY: SignedDuration = SignedDuration::from_hours(24 * 3650);
+const CA_RENEW_BEFORE: SignedDuration = SignedDuration::from_hours(24 * 365);
+
+/// Command-line arguments of the self-managed certificate mode.
+#[derive(Clone, Debug, clap::Args)]
+pub struct CertArgs {
+    /// Manage the webhook's CA and serving certificate here instead of taking them from
+    /// cert-manager: keep them in --certs-secret, write them to --tls-cert-file/--tls-key-file
+    /// and patch the CA into the webhook configurations.
+    #[arg(long, env = "DEVPORTAL_SELF_MANAGED_CERTS")]
+    pub self_managed_certs: bool,
+
+    /// Secret holding the self-managed CA and serving certificate.
+    #[arg(
+        long,
+        env = "DEVPORTAL_CERTS_SECRET",
+        default_value = "devportal-webhook-tls"
+    )]
+    pub certs_secret: String,
+
+    /// Namespace of that Secret (the pod's own).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "devportal-system")]
+    pub certs_namespace: String,
+
+    /// Name of the webhook's Service; the certificate is issued for its DNS names.
+    #[arg(long, env = "DEVPORTAL_WEBHOOK_SERVICE", default_value = "devportal")]
+    pub webhook_service: String,
+
+    /// Name of the Mutating- and ValidatingWebhookConfiguration whose caBundle is kept current.
+    #[arg(
+        long,
+        env = "DEVPORTAL_WEBHOOK_CONFIGURATION",
+        default_value = "devportal"
+    )]
+    pub webhook_configuration: String,
+
+    /// Validity of a serving certificate; it is renewed when a third of it is left.
+    #[arg(long, env = "DEVPORTAL_CERT_VALIDITY", default_value = "90d", value_parser = crate::cli::parse_duration)]
+    pub cert_validity: Duration,
+
+    /// How often the certificate and the caBundles are checked.
+    #[arg(long, env = "DEVPORTAL_CERT_CHECK_INTERVAL", default_value = "1h", value_parser = crate::cli::parse_duration)]
+    pub cert_check_interval: Duration,
+}
+
+impl CertArgs {
+    /// The DNS names the Service answers to inside the cluster.
+    pub fn dns_names(&self) -> Vec<String> {
+        let (svc, ns) = (&self.webhook_service, &self.certs_namespace);
+        vec![
+            svc.clone(),
+            format!("{svc}.{ns}"),
+            format!("{svc}.{ns}.svc"),
+            format!("{svc}.{ns}.svc.cluster.local"),
+        ]
+    }
+}
+
+/// Keeps the certificate current until `shutdown`, checking every `cert_check_interval` (and
+/// sooner after a failure).
+pub async fn run(client: Client, args: CertArgs, files: CertFiles, shutdown: CancellationToken) {
+    loop {
+        let wait = match reconcile(&client, &args, &files).await {
+            Ok(()) => args.cert_check_interval,
+            Err(error) => {
+                tracing::warn!(%error, "self-managed certificate check failed; retrying");
+                Duration::from_secs(30)
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One round: make sure the Secret holds a valid CA and serving certificate (issuing or renewing
+/// them), write the serving pair to `files`, and patch the CA bundle into the webhook
+/// configurations.
+pub async fn reconcile(client: &Client, args: &CertArgs, files: &CertFiles) -> Result<()> {
+    let secrets = Api::<Secret>::namespaced(client.clone(), &args.certs_namespace);
+    let now = Timestamp::now();
+    let secret = match secrets.get_opt(&args.certs_secret).await? {
+        Some(current) => match renew(&current, args, now)? {
+            Some(renewed) => match secrets
+                .replace(&args.certs_secret, &PostParams::default(), &renewed)
+                .await
+            {
+                Ok(written) => {
+                    tracing::info!(secret = %args.certs_secret, "renewed the webhook certificate");
+                    written
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    secrets.get(&args.certs_secret).await?
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => current,
+        },
+        None => {
+            let fresh = issue_all(args, now)?;
+            match secrets.create(&PostParams::default(), &fresh).await {
+                Ok(written) => {
+                    tracing::info!(secret = %args.certs_secret, "issued a webhook CA and certificate");
+                    written
+                }
+                Err(kube::Error::Api(s)) if s.code == 409 => {
+                    secrets.get(&args.certs_secret).await?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let data = secret.data.unwrap_or_default();
+    let get = |key: &str| {
+        data.get(key)
+            .map(|b| b.0.clone())
+            .ok_or_else(|| Error::Invalid(format!("Secret {} has no {key}", args.certs_secret)))
+    };
+    write_if_changed(&files.key, &get(TLS_KEY)?)?;
+    write_if_changed(&files.cert, &get(TLS_CERT)?)?;
+    let mut bundle = get(CA_CERT)?;
+    if let Some(previous) = data.get(PREVIOUS_CA) {
+        bundle.extend_from_slice(&previous.0);
+    }
+    patch_ca_bundles(client, &args.webhook_configuration, &bundle).await
+}
+
+/// The Secret with whatever needs renewing renewed, or `None` when everything is current.
+fn renew(current: &Secret, args: &CertArgs, now: Timestamp) -> Result<Option<Secret>> {
+    let annotations = current.metadata.annotations.clone().unwrap_or_default();
+    let data = current.data.clone().unwrap_or_default();
+    let ca_until = when(&annotations, CA_NOT_AFTER);
+    let previous_until = when(&annotations, PREVIOUS_CA_NOT_AFTER);
+    let names = args.dns_names().join(",");
+    let ca_due = ca_until.is_none_or(|t| t - CA_RENEW_BEFORE <= now)
+        || !data.contains_key(CA_KEY)
+        || !data.contains_key(CA_CERT);
+    let serving_left = validity(args)? / 3;
+    let serving_due = when(&annotations, SERVING_NOT_AFTER).is_none_or(|t| t - serving_left <= now)
+        || annotations.get(SERVING_NAMES) != Some(&names);
+    if !ca_due && !serving_due {
+        return Ok(None);
+    }
+    let mut next = current.clone();
+    let mut data = data;
+    let mut annotations = annotations;
+    if ca_due {
+        // Keep the outgoing CA in the bundle while certificates it signed may still be served.
+        if let (Some(old), Some(until)) = (data.get(CA_CERT).cloned(), ca_until)
+            && until > now
+        {
+            data.insert(PREVIOUS_CA.into(), old);
+            annotations.insert(PREVIOUS_CA_NOT_AFTER.into(), until.to_string());
+        }
+        let (ca_cert, ca_key, until) = issue_ca(now)?;
+        data.insert(CA_CERT.into(), ByteString(ca_cert.into_bytes()));
+        data.insert(CA_KEY.into(), ByteString(ca_key.into_bytes()));
+        annotations.insert(CA_NOT_AFTER.into(), until.to_string());
+    }
+    if !ca_due && previous_until.is_some_and(|t| t <= now) {
+        data.remove(PREVIOUS_CA);
+        annotations.remove(PREVIOUS_CA_NOT_AFTER);
+    }
+    let ca_key = String::from_utf8(data[CA_KEY].0.clone()).map_err(|_| {
+        Error::Invalid(format!("Secret {}: {CA_KEY} is not PEM", args.certs_secret))
+    })?;
+    let (cert, key, until) = issue_serving(&ca_key, &args.dns_names(), validity(args)?, now)?;
+    data.insert(TLS_CERT.into(), ByteString(cert.into_bytes()));
+    data.insert(TLS_KEY.into(), ByteString(key.into_bytes()));
+    annotations.insert(SERVING_NOT_AFTER.into(), until.to_string());
+    annotations.insert(SERVING_NAMES.into(), names);
+    next.data = Some(data);
+    next.metadata.annotations = Some(annotations);
+    Ok(Some(next))
+}
+
+fn when(annotations: &BTreeMap<String, String>, key: &str) -> Option<Timestamp> {
+    annotations.get(key).and_then(|t| t.parse().ok())
+}
+
+fn validity(args: &CertArgs) -> Result<SignedDuration> {
+    SignedDuration::try_from(args.cert_validity)
+        .map_err(|e| Error::Config(format!("--cert-validity: {e}")))
+}
+
+fn issue_all(args: &CertArgs, now: Timestamp) -> Result<Secret> {
+    let empty = Secret {
+        metadata: ObjectMeta {
+            name: Some(args.certs_secret.clone()),
+            namespace: Some(args.certs_namespace.clone()),
+            labels: Some(BTreeMap::from([(
+                "app.kubernetes.io/part-of".into(),
+                "devportal".into(),
+            )])),
+            ..ObjectMeta::default()
+        },
+        type_: Some("kubernetes.io/tls".into()),
+        ..Secret::default()
+    };
+    Ok(renew(&empty, args, now)?.expect("an empty Secret always needs issuing"))
+}
+
+fn ca_params(now: Timestamp) -> Result<CertificateParams> {
+    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(cert_error)?;
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, "devportal-webhook-ca");
+    params.distinguished_name = name;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params.not_before = offset(now - SignedDuration::from_mins(5))?;
+    params.not_after = offset(now + CA_VALIDITY)?;
+    Ok(params)
+}
+
+/// A new CA: certificate PEM, key PEM, expiry.
+fn issue_ca(now: Timestamp) -> Result<(String, String, Timestamp)> {
+    let key = KeyPair::generate().map_err(cert_error)?;
+    let cert = ca_params(now)?.self_signed(&key).map_err(cert_error)?;
+    Ok((cert.pem(), key.serialize_pem(), now + CA_VALIDITY))
+}
+
+/// A serving certificate for `names` signed by the CA whose key is `ca_key`.
+fn issue_serving(
+    ca_key: &str,
+    names: &[String],
+    validity: SignedDuration,
+    now: Timestamp,
+) -> Result<(String, String, Timestamp)> {
+    let ca_key = KeyPair::from_pem(ca_key).map_err(cert_error)?;
+    // The CA certificate itself is not needed: same subject and key give a matching issuer.
+    let issuer = Issuer::new(ca_params(now)?, ca_key);
+    let mut params = CertificateParams::new(names.to_vec()).map_err(cert_error)?;
+    let mut name = DistinguishedName::new();
+    name.push(
+        DnType::CommonName,
+        names.first().cloned().unwrap_or_default(),
+    );
+    params.distinguished_name = name;
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+    ];
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
+    params.not_before = offset(now - SignedDuration::from_mins(5))?;
+    params.not_after = offset(now + validity)?;
+    let key = KeyPair::generate().map_err(cert_error)?;
+    let cert = params.signed_by(&key, &issuer).map_err(cert_error)?;
+    Ok((cert.pem(), key.serialize_pem(), now + validity))
+}
+
+fn offset(t: Timestamp) -> Result<time::OffsetDateTime> {
+    time::OffsetDateTime::from_unix_timestamp(t.as_second()).map_err(|e| Error::Tls(e.to_string()))
+}
+
+fn cert_error(e: rcgen::Error) -> Error {
+    Error::Tls(format!("issuing a certificate: {e}"))
+}
+
+/// Replaces `path` atomically (write beside it, then rename) when its content differs.
+fn write_if_changed(path: &Path, content: &[u8]) -> Result<()> {
+    if std::fs::read(path).is_ok_and(|current| current == content) {
+        return Ok(());
+    }
+    let io = |source| Error::Io {
+        path: path.into(),
+        source,
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let staging = path.with_extension("devportal-new");
+    std::fs::write(&staging, content).map_err(io)?;
+    std::fs::rename(&staging, path).map_err(io)
+}
+
+async fn patch_ca_bundles(client: &Client, name: &str, bundle: &[u8]) -> Result<()> {
+    let mutating = Api::<MutatingWebhookConfiguration>::all(client.clone());
+    match mutating.get_opt(name).await? {
+        Some(mut config) => {
+            let mut changed = false;
+            for webhook in config.webhooks.iter_mut().flatten() {
+                if webhook
+                    .client_config
+                    .ca_bundle
+                    .as_ref()
+                    .map(|b| b.0.as_slice())
+                    != Some(bundle)
+                {
+                    webhook.client_config.ca_bundle = Some(ByteString(bundle.to_vec()));
+                    changed = true;
+                }
+            }
+            if changed {
+                mutating
+                    .replace(name, &PostParams::default(), &config)
+                    .await?;
+                tracing::info!(
+                    configuration = name,
+                    "patched the caBundle of the mutating webhooks"
+                );
+            }
+        }
+        None => tracing::warn!(
+            configuration = name,
+            "MutatingWebhookConfiguration not found; caBundle not set"
+        ),
+    }
+    let validating = Api::<ValidatingWebhookConfiguration>::all(client.clone());
+    match validating.get_opt(name).await? {
+        Some(mut config) => {
+            let mut changed = false;
+            for webhook in config.webhooks.iter_mut().flatten() {
+                if webhook
+                    .client_config
+                    .ca_bundle
+                    .as_ref()
+                    .map(|b| b.0.as_slice())
+                    != Some(bundle)
+                {
+                    webhook.client_config.ca_bundle = Some(ByteString(bundle.to_vec()));
+                    changed = true;
+                }
+            }
+            if changed {
+                validating
+                    .replace(name, &PostParams::default(), &config)
+                    .await?;
+                tracing::info!(
+                    configuration = name,
+                    "patched the caBundle of the validating webhooks"
+                );
+            }
+        }
+        None => tracing::warn!(
+            configuration = name,
+            "ValidatingWebhookConfiguration not found; caBundle not set"
+        ),
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls_pki_types::pem::PemObject;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        certs: CertArgs,
+    }
+
+    fn args(validity: &str) -> CertArgs {
+        Flags::parse_from(["test", "--self-managed-certs", "--cert-validity", validity]).certs
+    }
+
+    #[test]
+    fn issues_then_leaves_alone_then_renews_in_the_last_third() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let args = args("90d");
+        let issued = issue_all(&args, now).unwrap();
+        let data = issued.data.as_ref().unwrap();
+        for key in [CA_CERT, CA_KEY, TLS_CERT, TLS_KEY] {
+            assert!(data.contains_key(key), "{key}");
+        }
+        assert!(
+            renew(&issued, &args, now + SignedDuration::from_hours(24 * 59))
+                .unwrap()
+                .is_none()
+        );
+        let renewed = renew(&issued, &args, now + SignedDuration::from_hours(24 * 61))
+            .unwrap()
+            .expect("renewed");
+        let after = renewed.data.as_ref().unwrap();
+        assert_ne!(after[TLS_CERT], data[TLS_CERT]);
+        assert_eq!(after[CA_CERT], data[CA_CERT], "the CA is kept");
+        assert!(!after.contains_key(PREVIOUS_CA));
+    }
+
+    #[test]
+    fn renewing_the_ca_keeps_the_old_one_in_the_bundle_until_it_expires() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let args = args("90d");
+        let issued = issue_all(&args, now).unwrap();
+        let late = now + CA_VALIDITY - SignedDuration::from_hours(24 * 300);
+        let renewed = renew(&issued, &args, late).unwrap().expect("the CA is due");
+        let data = renewed.data.as_ref().unwrap();
+        assert_eq!(data[PREVIOUS_CA], issued.data.as_ref().unwrap()[CA_CERT]);
+        assert_ne!(data[CA_CERT], data[PREVIOUS_CA]);
+        let expired = renew(
+            &renewed,
+            &args,
+            now + CA_VALIDITY + SignedDuration::from_hours(1),
+        )
+        .unwrap()
+        .expect("serving due");
+        assert!(!expired.data.as_ref().unwrap().contains_key(PREVIOUS_CA));
+    }
+
+    #[test]
+    fn the_serving_certificate_chains_to_the_stored_ca() {
+        let now = Timestamp::now();
+        let args = args("90d");
+        let issued = issue_all(&args, now).unwrap();
+        let data = issued.data.unwrap();
+        let pem = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in rustls_pki_types::CertificateDer::pem_slice_iter(pem(CA_CERT).as_bytes()) {
+            roots.add(ca.unwrap()).unwrap();
+        }
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            roots.into(),
+            rustls::crypto::ring::default_provider().into(),
+        )
+        .build()
+        .unwrap();
+        let leaf = rustls_pki_types::CertificateDer::pem_slice_iter(pem(TLS_CERT).as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let name =
+            rustls_pki_types::ServerName::try_from("devportal.devportal-system.svc").unwrap();
+        verifier
+            .verify_server_cert(&leaf, &[], &name, &[], rustls_pki_types::UnixTime::now())
+            .expect("the serving certificate verifies against the CA for the Service name");
+    }
+}

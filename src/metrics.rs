@@ -1,0 +1,350 @@
+//! Prometheus metrics: one registry, a sub-registry (and name prefix) per subsystem, label values
+//! from small fixed sets only (never object names).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::resources::APIKeyPhase;
+
+/// Every metric devportal exports, registered under the `devportal_` prefix.
+pub struct Metrics {
+    registry: Registry,
+    /// The admission webhook's metrics (`devportal_admission_*`).
+    pub admission: AdmissionMetrics,
+    /// The controller's metrics (`devportal_*`).
+    pub controller: ControllerMetrics,
+}
+
+/// Labels of one admission.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AdmissionLabels {
+    /// `apikeys` or `apiproducts`.
+    pub resource: &'static str,
+    /// `CREATE`, `UPDATE`, ... or `unknown`.
+    pub operation: &'static str,
+    /// `allowed` or `denied`.
+    pub decision: &'static str,
+    /// Why, from the webhook's fixed set of reasons.
+    pub reason: &'static str,
+}
+
+/// A label naming a resource.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabel {
+    /// `apikeys` or `apiproducts`.
+    pub resource: &'static str,
+}
+
+/// The admission webhook's metrics.
+pub struct AdmissionMetrics {
+    requests: Family<AdmissionLabels, Counter>,
+    duration: Family<ResourceLabel, Histogram>,
+}
+
+impl AdmissionMetrics {
+    /// Records one admission and how long devportal took over it.
+    pub fn observe(&self, labels: AdmissionLabels, took: Duration) {
+        self.duration
+            .get_or_create(&ResourceLabel {
+                resource: labels.resource,
+            })
+            .observe(took.as_secs_f64());
+        self.requests.get_or_create(&labels).inc();
+    }
+}
+
+/// Labels of one reconcile.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileLabels {
+    /// `apiproduct` or `apikey`.
+    pub controller: &'static str,
+    /// `success` or `error`.
+    pub result: &'static str,
+}
+
+/// Labels of one reconcile error.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// `apiproduct` or `apikey`.
+    pub controller: &'static str,
+    /// The error's [`crate::Error::metric_label`].
+    pub error: &'static str,
+}
+
+/// A label naming a controller.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ControllerLabel {
+    /// `apiproduct` or `apikey`.
+    pub controller: &'static str,
+}
+
+/// A label naming a key phase.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabel {
+    /// `Pending`, `Approved`, `Rejected`, `Expired` or `Failed`.
+    pub phase: &'static str,
+}
+
+/// A label naming which of a key's two Secrets.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RoleLabel {
+    /// `enforcement` or `consumer`.
+    pub role: &'static str,
+}
+
+/// A label naming what discovery fetched.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FetchLabel {
+    /// `oidc` or `openapi`.
+    pub kind: &'static str,
+}
+
+/// The controller's metrics.
+pub struct ControllerMetrics {
+    reconciles: Family<ReconcileLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+    duration: Family<ControllerLabel, Histogram>,
+    keys: Family<PhaseLabel, Gauge>,
+    approval_latency: Histogram,
+    secrets_written: Family<RoleLabel, Counter>,
+    secrets_deleted: Family<RoleLabel, Counter>,
+    fetch_failures: Family<FetchLabel, Counter>,
+    leader: Gauge,
+}
+
+impl ControllerMetrics {
+    /// Records one reconcile of `controller` that took `took`; `error` when it failed.
+    pub fn reconciled(
+        &self,
+        controller: &'static str,
+        took: Duration,
+        error: Option<&crate::Error>,
+    ) {
+        self.duration
+            .get_or_create(&ControllerLabel { controller })
+            .observe(took.as_secs_f64());
+        let result = if error.is_some() { "error" } else { "success" };
+        self.reconciles
+            .get_or_create(&ReconcileLabels { controller, result })
+            .inc();
+        if let Some(error) = error {
+            self.errors
+                .get_or_create(&ErrorLabels {
+                    controller,
+                    error: error.metric_label(),
+                })
+                .inc();
+        }
+    }
+
+    /// Sets how many keys are in each phase.
+    pub fn set_keys(&self, counts: [(APIKeyPhase, i64); 5]) {
+        for (phase, count) in counts {
+            self.keys
+                .get_or_create(&PhaseLabel {
+                    phase: phase.as_str(),
+                })
+                .set(count);
+        }
+    }
+
+    /// Records the time from a key's request to its approval.
+    pub fn approved_after(&self, waited: Duration) {
+        self.approval_latency.observe(waited.as_secs_f64());
+    }
+
+    /// Counts a Secret write.
+    pub fn secret_written(&self, role: &'static str) {
+        self.secrets_written
+            .get_or_create(&RoleLabel { role })
+            .inc();
+    }
+
+    /// Counts a Secret deletion.
+    pub fn secret_deleted(&self, role: &'static str) {
+        self.secrets_deleted
+            .get_or_create(&RoleLabel { role })
+            .inc();
+    }
+
+    /// Counts a failed discovery fetch.
+    pub fn fetch_failed(&self, kind: &'static str) {
+        self.fetch_failures
+            .get_or_create(&FetchLabel { kind })
+            .inc();
+    }
+
+    /// Sets whether this replica leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("devportal");
+        let admission = AdmissionMetrics {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+            }),
+        };
+        {
+            let sub = registry.sub_registry_with_prefix("admission");
+            sub.register(
+                "requests",
+                "AdmissionReviews answered, by resource, operation, decision and reason",
+                admission.requests.clone(),
+            );
+            sub.register_with_unit(
+                "duration",
+                "Time devportal spent on one AdmissionReview (read, decide, encode)",
+                prometheus_client::registry::Unit::Seconds,
+                admission.duration.clone(),
+            );
+        }
+        let controller = ControllerMetrics {
+            reconciles: Family::default(),
+            errors: Family::default(),
+            duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 16))
+            }),
+            keys: Family::default(),
+            approval_latency: Histogram::new(exponential_buckets(0.05, 2.0, 20)),
+            secrets_written: Family::default(),
+            secrets_deleted: Family::default(),
+            fetch_failures: Family::default(),
+            leader: Gauge::default(),
+        };
+        registry.register(
+            "reconcile",
+            "Reconciles, by controller and result",
+            controller.reconciles.clone(),
+        );
+        {
+            let sub = registry.sub_registry_with_prefix("reconcile");
+            sub.register(
+                "errors",
+                "Failed reconciles, by controller and error",
+                controller.errors.clone(),
+            );
+            sub.register_with_unit(
+                "duration",
+                "Time one reconcile took, by controller",
+                prometheus_client::registry::Unit::Seconds,
+                controller.duration.clone(),
+            );
+        }
+        registry.register(
+            "apikeys",
+            "APIKeys by phase, as the leader sees them",
+            controller.keys.clone(),
+        );
+        registry.register_with_unit(
+            "approval_latency",
+            "Time from an APIKey's creation to its approval",
+            prometheus_client::registry::Unit::Seconds,
+            controller.approval_latency.clone(),
+        );
+        {
+            let sub = registry.sub_registry_with_prefix("secrets");
+            sub.register(
+                "written",
+                "API-key Secrets created or updated, by role",
+                controller.secrets_written.clone(),
+            );
+            sub.register(
+                "deleted",
+                "API-key Secrets deleted, by role",
+                controller.secrets_deleted.clone(),
+            );
+        }
+        registry.register(
+            "discovery_fetch_failures",
+            "OIDC discovery and OpenAPI fetches that failed after retries, by kind",
+            controller.fetch_failures.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 when this replica holds the controller Lease",
+            controller.leader.clone(),
+        );
+        Self {
+            registry,
+            admission,
+            controller,
+        }
+    }
+
+    /// The metrics in the Prometheus text exposition format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_every_metric_with_bounded_labels() {
+        let metrics = Metrics::new();
+        metrics.admission.observe(
+            AdmissionLabels {
+                resource: "apikeys",
+                operation: "CREATE",
+                decision: "allowed",
+                reason: "allowed",
+            },
+            Duration::from_micros(300),
+        );
+        metrics
+            .controller
+            .reconciled("apikey", Duration::from_millis(3), None);
+        metrics.controller.reconciled(
+            "apikey",
+            Duration::from_millis(3),
+            Some(&crate::Error::ShuttingDown),
+        );
+        metrics
+            .controller
+            .set_keys(APIKeyPhase::ALL.map(|p| (p, 1)));
+        metrics.controller.approved_after(Duration::from_secs(2));
+        metrics.controller.secret_written("enforcement");
+        metrics.controller.secret_deleted("consumer");
+        metrics.controller.fetch_failed("openapi");
+        metrics.controller.set_leader(true);
+        let text = metrics.encode();
+        for line in [
+            "devportal_admission_requests_total{resource=\"apikeys\",operation=\"CREATE\",decision=\"allowed\",reason=\"allowed\"} 1",
+            "devportal_admission_duration_seconds_count{resource=\"apikeys\"} 1",
+            "devportal_reconcile_total{controller=\"apikey\",result=\"success\"} 1",
+            "devportal_reconcile_errors_total{controller=\"apikey\",error=\"shutting_down\"} 1",
+            "devportal_reconcile_duration_seconds_count{controller=\"apikey\"} 2",
+            "devportal_apikeys{phase=\"Approved\"} 1",
+            "devportal_approval_latency_seconds_count 1",
+            "devportal_secrets_written_total{role=\"enforcement\"} 1",
+            "devportal_secrets_deleted_total{role=\"consumer\"} 1",
+            "devportal_discovery_fetch_failures_total{kind=\"openapi\"} 1",
+            "devportal_leader 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+}
