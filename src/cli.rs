@@ -29,11 +29,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run both roles in one process: the admission webhook and the controller.
-    Run(RunCommand),
+    Run(Box<RunCommand>),
     /// Run the controller only: product discovery, key approval and API-key Secrets.
-    Controller(ControllerCommand),
+    Controller(Box<ControllerCommand>),
     /// Serve the admission webhook only, over HTTPS until SIGTERM or SIGINT.
-    Webhook(WebhookCommand),
+    Webhook(Box<WebhookCommand>),
     /// Print devportal's CustomResourceDefinitions, or write or check them in a directory.
     Crds(CrdsArgs),
     /// Check a key's format and checksum offline. Reads the key from stdin, never from the
@@ -127,24 +127,31 @@ impl Cli {
                 }
             }
             Command::Controller(args) => {
+                let args = *args;
                 with_admin(&args.admin, |client, telemetry, shutdown| {
                     controller::run(args.controller, client, telemetry, shutdown)
                 })
                 .await
             }
             Command::Webhook(args) => {
+                let args = *args;
                 with_admin(&args.admin, |client, telemetry, shutdown| {
                     webhook::run(args.webhook, client, telemetry, shutdown)
                 })
                 .await
             }
             Command::Run(args) => {
-                with_admin(&args.admin, |client, telemetry, shutdown| async move {
+                let RunCommand {
+                    admin,
+                    webhook: webhook_args,
+                    controller: controller_args,
+                } = *args;
+                with_admin(&admin, |client, telemetry, shutdown| async move {
                     // Either role failing stops the other: a half-running devportal is worse
                     // than a restarted one.
                     let webhook = async {
                         let result = webhook::run(
-                            args.webhook,
+                            webhook_args,
                             client.clone(),
                             telemetry.clone(),
                             shutdown.clone(),
@@ -155,7 +162,7 @@ impl Cli {
                     };
                     let controller = async {
                         let result = controller::run(
-                            args.controller,
+                            controller_args,
                             client.clone(),
                             telemetry.clone(),
                             shutdown.clone(),
