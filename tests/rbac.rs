@@ -53,7 +53,11 @@ fn expect_can_i(persona: Persona, cases: &[(bool, &[&str])]) {
             *expected,
             "{} {} `kubectl auth can-i {}`",
             persona.name(),
-            if *expected { "should pass" } else { "should fail" },
+            if *expected {
+                "should pass"
+            } else {
+                "should fail"
+            },
             args.join(" ")
         );
     }
@@ -154,10 +158,16 @@ async fn a_consumer_requests_keys_in_their_namespace_and_only_browses_products()
             (true, &["get", APIPRODUCTS, "-n", other]),
             (false, &["create", APIKEYS, "-n", other]),
             (false, &["create", APIPRODUCTS, "-n", mine]),
-            (false, &["approve", &format!("{APIPRODUCTS}/toys"), "-n", mine]),
+            (
+                false,
+                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", mine],
+            ),
             (false, &["create", "secrets", "-n", mine]),
             (false, &["get", "secrets", "-n", other]),
-            (false, &["create", "subjectaccessreviews.authorization.k8s.io"]),
+            (
+                false,
+                &["create", "subjectaccessreviews.authorization.k8s.io"],
+            ),
         ],
     );
 
@@ -233,14 +243,20 @@ async fn an_owner_publishes_and_approves_only_in_their_namespace() {
         Persona::Owner,
         &[
             (true, &["create", APIPRODUCTS, "-n", mine]),
-            (true, &["approve", &format!("{APIPRODUCTS}/toys"), "-n", mine]),
+            (
+                true,
+                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", mine],
+            ),
             (true, &["list", APIPRODUCTS, "--all-namespaces"]),
             // Reviewing keys in consumers' namespaces (devportal-key-reviewer, cluster-wide locally):
             // the webhook then lets the owner change only approvals of keys for their products.
             (true, &["patch", APIKEYS, "-n", other]),
             (false, &["create", APIKEYS, "-n", other]),
             (false, &["create", APIPRODUCTS, "-n", other]),
-            (false, &["approve", &format!("{APIPRODUCTS}/toys"), "-n", other]),
+            (
+                false,
+                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", other],
+            ),
             (false, &["get", "secrets", "-n", mine]),
         ],
     );
@@ -306,10 +322,19 @@ async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
     expect_can_i(
         Persona::Owner,
         &[
-            (true, &["approve", &format!("{APIPRODUCTS}/toys"), "-n", name]),
+            (
+                true,
+                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", name],
+            ),
             (true, &["patch", &format!("{APIPRODUCTS}/toys"), "-n", name]),
-            (false, &["approve", &format!("{APIPRODUCTS}/games"), "-n", name]),
-            (false, &["patch", &format!("{APIPRODUCTS}/games"), "-n", name]),
+            (
+                false,
+                &["approve", &format!("{APIPRODUCTS}/games"), "-n", name],
+            ),
+            (
+                false,
+                &["patch", &format!("{APIPRODUCTS}/games"), "-n", name],
+            ),
             (false, &["create", APIPRODUCTS, "-n", name]),
         ],
     );
@@ -324,7 +349,9 @@ async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
         .expect("the owner edits the product they own");
     assert_forbidden(
         "the owner editing a product they do not own",
-        owner.patch("games", &PatchParams::default(), &describe).await,
+        owner
+            .patch("games", &PatchParams::default(), &describe)
+            .await,
     );
 }
 
@@ -348,12 +375,29 @@ async fn an_api_admin_may_approve_and_manage_anything_but_no_secrets() {
     ));
     let as_user = format!("--as={user}");
     let results: Vec<(bool, Vec<String>)> = [
-        (true, vec!["approve", &format!("{APIPRODUCTS}/anything"), "-n", &ns.name]),
+        (
+            true,
+            vec![
+                "approve",
+                &format!("{APIPRODUCTS}/anything"),
+                "-n",
+                &ns.name,
+            ],
+        ),
         (true, vec!["approve", APIPRODUCTS, "--all-namespaces"]),
         (true, vec!["delete", APIPRODUCTS, "-n", "default"]),
         (true, vec!["update", APIKEYS, "--all-namespaces"]),
         (false, vec!["get", "secrets", "-n", &ns.name]),
-        (false, vec!["patch", "apikeys.devportal.kuadrant.io/x", "--subresource=status", "-n", &ns.name]),
+        (
+            false,
+            vec![
+                "patch",
+                "apikeys.devportal.kuadrant.io/x",
+                "--subresource=status",
+                "-n",
+                &ns.name,
+            ],
+        ),
     ]
     .into_iter()
     .map(|(expected, mut args)| {
@@ -406,32 +450,108 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
             (true, &["patch", "secrets", "-n", name]),
             (true, &["delete", "secrets", "-n", name]),
             (true, &["watch", "secrets", "--all-namespaces"]),
-            (true, &["patch", APIKEYS, "--subresource=status", "-n", name]),
-            (true, &["patch", APIPRODUCTS, "--subresource=status", "-n", name]),
+            (
+                true,
+                &["patch", APIKEYS, "--subresource=status", "-n", name],
+            ),
+            (
+                true,
+                &["patch", APIPRODUCTS, "--subresource=status", "-n", name],
+            ),
             (true, &["patch", APIKEYS, "-n", name]),
-            (true, &["update", APIKEYS, "--subresource=finalizers", "-n", name]),
-            (true, &["watch", "httproutes.gateway.networking.k8s.io", "--all-namespaces"]),
-            (true, &["watch", "authpolicies.kuadrant.io", "--all-namespaces"]),
-            (true, &["watch", "planpolicies.extensions.kuadrant.io", "--all-namespaces"]),
+            (
+                true,
+                &["update", APIKEYS, "--subresource=finalizers", "-n", name],
+            ),
+            (
+                true,
+                &[
+                    "watch",
+                    "httproutes.gateway.networking.k8s.io",
+                    "--all-namespaces",
+                ],
+            ),
+            (
+                true,
+                &["watch", "authpolicies.kuadrant.io", "--all-namespaces"],
+            ),
+            (
+                true,
+                &[
+                    "watch",
+                    "planpolicies.extensions.kuadrant.io",
+                    "--all-namespaces",
+                ],
+            ),
             (true, &["create", "events.events.k8s.io", "-n", name]),
-            (true, &["create", "subjectaccessreviews.authorization.k8s.io"]),
-            (true, &["update", "leases.coordination.k8s.io", "-n", SYSTEM_NAMESPACE]),
-            (true, &["create", "leases.coordination.k8s.io", "-n", SYSTEM_NAMESPACE]),
+            (
+                true,
+                &["create", "subjectaccessreviews.authorization.k8s.io"],
+            ),
+            (
+                true,
+                &[
+                    "update",
+                    "leases.coordination.k8s.io",
+                    "-n",
+                    SYSTEM_NAMESPACE,
+                ],
+            ),
+            (
+                true,
+                &[
+                    "create",
+                    "leases.coordination.k8s.io",
+                    "-n",
+                    SYSTEM_NAMESPACE,
+                ],
+            ),
             (true, &["get", "mutatingwebhookconfigurations/devportal"]),
-            (true, &["patch", "validatingwebhookconfigurations/devportal"]),
+            (
+                true,
+                &["patch", "validatingwebhookconfigurations/devportal"],
+            ),
             // and no more:
             (false, &["update", "leases.coordination.k8s.io", "-n", name]),
-            (false, &["create", "leases.coordination.k8s.io", "-n", "kube-system"]),
-            (false, &["delete", "leases.coordination.k8s.io", "-n", SYSTEM_NAMESPACE]),
-            (false, &["patch", "mutatingwebhookconfigurations/someone-else"]),
+            (
+                false,
+                &["create", "leases.coordination.k8s.io", "-n", "kube-system"],
+            ),
+            (
+                false,
+                &[
+                    "delete",
+                    "leases.coordination.k8s.io",
+                    "-n",
+                    SYSTEM_NAMESPACE,
+                ],
+            ),
+            (
+                false,
+                &["patch", "mutatingwebhookconfigurations/someone-else"],
+            ),
             (false, &["create", "validatingwebhookconfigurations"]),
             (false, &["create", APIKEYS, "-n", name]),
             (false, &["delete", APIKEYS, "-n", name]),
             (false, &["update", APIPRODUCTS, "-n", name]),
-            (false, &["approve", &format!("{APIPRODUCTS}/toys"), "-n", name]),
-            (false, &["create", "httproutes.gateway.networking.k8s.io", "-n", name]),
+            (
+                false,
+                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", name],
+            ),
+            (
+                false,
+                &["create", "httproutes.gateway.networking.k8s.io", "-n", name],
+            ),
             (false, &["create", "pods", "-n", name]),
-            (false, &["create", "rolebindings.rbac.authorization.k8s.io", "-n", name]),
+            (
+                false,
+                &[
+                    "create",
+                    "rolebindings.rbac.authorization.k8s.io",
+                    "-n",
+                    name,
+                ],
+            ),
         ],
     );
 
@@ -627,11 +747,8 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
             ],
             None,
         );
-        let theirs = control_plane().kubectl(
-            Persona::Controller,
-            &["get", kind, "-o", "name"],
-            None,
-        );
+        let theirs =
+            control_plane().kubectl(Persona::Controller, &["get", kind, "-o", "name"], None);
         stdout_of(&ours);
         assert!(
             String::from_utf8_lossy(&theirs.stderr).contains("forbidden"),
@@ -639,11 +756,7 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
         );
     }
     for kind in created_here {
-        stdout_of(&control_plane().kubectl(
-            Persona::Admin,
-            &["delete", kind, "devportal"],
-            None,
-        ));
+        stdout_of(&control_plane().kubectl(Persona::Admin, &["delete", kind, "devportal"], None));
     }
 }
 
@@ -738,11 +851,17 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
     assert_eq!(spec["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
     let pod = &spec["template"]["spec"];
     let labels = &spec["template"]["metadata"]["labels"];
-    assert_eq!(&spec["selector"]["matchLabels"]["app.kubernetes.io/name"], &labels["app.kubernetes.io/name"]);
+    assert_eq!(
+        &spec["selector"]["matchLabels"]["app.kubernetes.io/name"],
+        &labels["app.kubernetes.io/name"]
+    );
     assert_eq!(pod["serviceAccountName"], "devportal");
     assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() >= 10);
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     let spread: Vec<&str> = pod["topologySpreadConstraints"]
         .as_array()
         .expect("topology spread")
@@ -767,7 +886,12 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["name"].as_str().unwrap(), p["containerPort"].as_i64().unwrap()))
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["containerPort"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(ports, BTreeMap::from([("https", 8443), ("http", 8080)]));
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
@@ -778,7 +902,12 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|e| (e["name"].as_str().unwrap(), &e["valueFrom"]["fieldRef"]["fieldPath"]))
+        .map(|e| {
+            (
+                e["name"].as_str().unwrap(),
+                &e["valueFrom"]["fieldRef"]["fieldPath"],
+            )
+        })
         .collect();
     assert_eq!(env["POD_NAME"], "metadata.name");
     assert_eq!(env["POD_NAMESPACE"], "metadata.namespace");
@@ -795,7 +924,10 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
             );
         }
     }
-    assert_eq!(container["volumeMounts"][0]["mountPath"], "/etc/devportal/tls");
+    assert_eq!(
+        container["volumeMounts"][0]["mountPath"],
+        "/etc/devportal/tls"
+    );
     let volume = &pod["volumes"][0];
     assert_eq!(volume["name"], container["volumeMounts"][0]["name"]);
     assert_eq!(volume["secret"]["secretName"], "devportal-webhook-tls");
@@ -888,7 +1020,10 @@ async fn the_optional_components_add_cert_manager_and_monitoring() {
     assert_eq!(container["image"], "registry.example.com/devportal:v9");
     let args = strings(&container["args"]);
     assert!(!args.contains(&"--self-managed-certs"), "{args:?}");
-    assert!(args.contains(&"--tls-cert-file=/etc/devportal/tls/tls.crt"), "{args:?}");
+    assert!(
+        args.contains(&"--tls-cert-file=/etc/devportal/tls/tls.crt"),
+        "{args:?}"
+    );
     let volume = &deployment["spec"]["template"]["spec"]["volumes"][0];
     assert_eq!(volume["secret"]["secretName"], "devportal-webhook-tls");
     assert_eq!(volume["secret"]["optional"], false);
@@ -902,10 +1037,12 @@ async fn the_optional_components_add_cert_manager_and_monitoring() {
     );
     let issuer = certificate["spec"]["issuerRef"]["name"].as_str().unwrap();
     find(&objects, "Issuer", issuer);
-    for kind in ["MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"] {
+    for kind in [
+        "MutatingWebhookConfiguration",
+        "ValidatingWebhookConfiguration",
+    ] {
         assert_eq!(
-            find(&objects, kind, "devportal")["metadata"]["annotations"]
-                ["cert-manager.io/inject-ca-from"],
+            find(&objects, kind, "devportal")["metadata"]["annotations"]["cert-manager.io/inject-ca-from"],
             "devportal-system/devportal-webhook"
         );
     }
@@ -924,7 +1061,11 @@ async fn the_optional_components_add_cert_manager_and_monitoring() {
     );
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], "/metrics");
     let rules = find(&objects, "PrometheusRule", "devportal");
-    assert!(rules["spec"]["groups"].as_array().is_some_and(|g| !g.is_empty()));
+    assert!(
+        rules["spec"]["groups"]
+            .as_array()
+            .is_some_and(|g| !g.is_empty())
+    );
 }
 
 #[tokio::test]
@@ -970,8 +1111,7 @@ async fn the_api_server_accepts_the_manifests() {
     ));
     let rendered = render("manifests");
     assert_eq!(
-        find(&rendered, "Namespace", SYSTEM_NAMESPACE)["metadata"]["labels"]
-            ["pod-security.kubernetes.io/enforce"],
+        find(&rendered, "Namespace", SYSTEM_NAMESPACE)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
         "restricted"
     );
     let template = &find(&rendered, "Deployment", "devportal")["spec"]["template"];
