@@ -22,7 +22,7 @@ use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostPa
 use kube::{Api, Client};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use support::{Persona, TestNamespace, control_plane, fixtures, stdout_of};
+use support::{Persona, TestNamespace, control_plane, eventually, fixtures, stdout_of};
 
 const SYSTEM_NAMESPACE: &str = "devportal-system";
 const APIPRODUCTS: &str = "apiproducts.devportal.kuadrant.io";
@@ -98,6 +98,17 @@ fn assert_forbidden<T: std::fmt::Debug>(what: &str, result: Result<T, kube::Erro
         Err(kube::Error::Api(status)) if status.code == 403 => {}
         other => panic!("{what}: expected 403 Forbidden, got {other:?}"),
     }
+}
+
+/// Waits (bounded) until the API server's RBAC authorizer, which reads bindings from a watch
+/// cache, has seen a binding just made: until `kubectl auth can-i <args>` says yes.
+async fn binding_in_effect(persona: Persona, args: &[&str]) {
+    eventually(
+        &format!("`kubectl auth can-i {}` to pass", args.join(" ")),
+        std::time::Duration::from_secs(10),
+        || async { can_i(persona, args).then_some(()) },
+    )
+    .await;
 }
 
 async fn client(persona: Persona) -> Client {
@@ -308,6 +319,8 @@ async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
             Some(&object.to_string()),
         ));
     }
+    let toys = format!("{APIPRODUCTS}/toys");
+    binding_in_effect(Persona::Owner, &["approve", &toys, "-n", name]).await;
     let admin = Api::<APIProduct>::namespaced(client(Persona::Admin).await, name);
     for product in ["toys", "games"] {
         admin
@@ -374,6 +387,7 @@ async fn an_api_admin_may_approve_and_manage_anything_but_no_secrets() {
         None,
     ));
     let as_user = format!("--as={user}");
+    binding_in_effect(Persona::Admin, &["approve", APIPRODUCTS, "-A", &as_user]).await;
     let results: Vec<(bool, Vec<String>)> = [
         (
             true,
