@@ -4,7 +4,7 @@
 # Usage: certs/gen.sh <out-dir> [extra DNS name...]
 #   Writes ca.crt, ca.key, tls.crt and tls.key into <out-dir>. The serving certificate is valid for
 #   127.0.0.1, localhost and any extra DNS names given (for example
-#   devportal-webhook.devportal-system.svc for an in-cluster Service). Existing files are replaced.
+#   devportal.devportal-system.svc for the in-cluster Service). Existing files are replaced.
 #   Put ca.crt, base64-encoded, into the webhook configurations' caBundle.
 set -euo pipefail
 
