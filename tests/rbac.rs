@@ -944,7 +944,10 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
     );
     let volume = &pod["volumes"][0];
     assert_eq!(volume["name"], container["volumeMounts"][0]["name"]);
-    assert_eq!(volume["secret"]["secretName"], "devportal-webhook-tls");
+    assert_eq!(
+        volume["emptyDir"]["medium"], "Memory",
+        "self-managed mode writes the serving pair to memory, never to the node's disk"
+    );
 
     // The Service and PDB select the pods; the Service exposes the webhook on 443.
     let service = find(&objects, "Service", "devportal");

@@ -7,7 +7,8 @@ mod support;
 use std::time::Duration;
 
 use devportal::resources::gateway::HTTPRoute;
-use devportal::resources::{APIKey, APIProduct, PublishStatus, RequestedBy};
+use devportal::resources::kuadrant::{AuthPolicy, Plan, PlanPolicy};
+use devportal::resources::{APIKey, APIProduct, ApprovalMode, Limits, PublishStatus, RequestedBy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -32,36 +33,85 @@ async fn client(persona: Persona) -> Client {
     cp().client(persona).await
 }
 
-/// An exposed route and a product on it (created by the admin), with `tiers` as its discovered
-/// plans (written by devportal's identity, as the controller would).
+/// An exposed, accepted route with a PlanPolicy offering `tiers` and an enforced API-key
+/// AuthPolicy (created by the admin, their status written as a gateway and Kuadrant would), and a
+/// manually approved product on it. Returns once devportal's controller has discovered the plans.
 async fn publish(ns: &str, name: &str, status: PublishStatus, tiers: &[&str]) {
     let admin = client(Persona::Admin).await;
     let route = format!("{name}-route");
-    Api::<HTTPRoute>::namespaced(admin.clone(), ns)
+    let condition = |t: &str| json!({"type": t, "status": "True", "reason": t, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"});
+    let routes = Api::<HTTPRoute>::namespaced(admin.clone(), ns);
+    routes
         .create(&PostParams::default(), &fixtures::route(&route))
         .await
         .expect("route created");
+    routes
+        .patch_status(
+            &route,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"parents": [{"parentRef": {"name": "external"},
+                "controllerName": "example.com/gateway", "conditions": [condition("Accepted")]}]}}),
+            ),
+        )
+        .await
+        .expect("route accepted");
+    let mut plans = fixtures::plan_policy(&format!("{name}-plans"), &route);
+    plans.spec.plans = tiers
+        .iter()
+        .map(|t| Plan {
+            tier: (*t).into(),
+            predicate: None,
+            limits: Limits {
+                daily: Some(100),
+                ..Limits::default()
+            },
+        })
+        .collect();
+    Api::<PlanPolicy>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &plans)
+        .await
+        .expect("plans created");
+    let policies = Api::<AuthPolicy>::namespaced(admin.clone(), ns);
+    let auth = format!("{name}-auth");
+    policies
+        .create(
+            &PostParams::default(),
+            &fixtures::auth_policy(&auth, &route),
+        )
+        .await
+        .expect("auth policy created");
+    policies
+        .patch_status(
+            &auth,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"status": {"conditions": [condition("Accepted"), condition("Enforced")]}}),
+            ),
+        )
+        .await
+        .expect("auth policy enforced");
     let mut product = fixtures::product(name, &route);
     product.spec.publish_status = status;
-    Api::<APIProduct>::namespaced(admin, ns)
+    product.spec.approval_mode = ApprovalMode::Manual;
+    let products = Api::<APIProduct>::namespaced(admin, ns);
+    products
         .create(&PostParams::default(), &product)
         .await
         .expect("product on an exposed route is admitted");
-    let plans: Vec<_> = tiers
-        .iter()
-        .map(|t| json!({"tier": t, "limits": {"daily": 100}}))
-        .collect();
-    Api::<APIProduct>::namespaced(client(Persona::Controller).await, ns)
-        .patch_status(
-            name,
-            &PatchParams::apply("devportal-test").force(),
-            &Patch::Apply(json!({
-                "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
-                "status": {"discoveredPlans": plans}
-            })),
-        )
-        .await
-        .expect("status written");
+    let expected = tiers.join(",");
+    for _ in 0..300 {
+        let tiers = products
+            .get(name)
+            .await
+            .ok()
+            .and_then(|p| p.status?.plan_tiers);
+        if tiers.as_deref() == Some(expected.as_str()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("devportal's controller did not discover the plans of {ns}/{name}");
 }
 
 fn keys(client: Client, ns: &str) -> Api<APIKey> {
