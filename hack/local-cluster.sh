@@ -328,8 +328,16 @@ cmd_sweep() {
     DEVPORTAL_LOCAL_DIR=$d "$0" down >/dev/null 2>&1 || true
   done
   left=$(pgrep -af "$DIR/tests/" || true)
-  [ -z "$left" ] || die "processes left behind by tests:
+  if [ -n "$left" ]; then
+    # Only a test process killed with SIGKILL (or a supervisor killed by hand) can orphan these.
+    log "warning: stopping processes an earlier, aborted run left behind:
 $left"
+    pkill -TERM -f "$DIR/tests/" || true
+    sleep 2
+    pkill -KILL -f "$DIR/tests/" || true
+    sleep 0.5
+    ! pgrep -f "$DIR/tests/" >/dev/null || die "could not stop processes under $DIR/tests"
+  fi
   rm -rf "$DIR/tests"
 }
 
