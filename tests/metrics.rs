@@ -264,3 +264,33 @@ async fn readyz_and_livez_answer_on_the_admin_port() {
         assert_eq!(response.status(), 200, "{path}");
     }
 }
+
+#[test]
+fn promtool_accepts_the_shipped_alert_rules() {
+    let rule: serde_json::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            support::repo_root().join("manifests/monitoring/prometheusrule.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rule["kind"], "PrometheusRule");
+    let dir = std::env::temp_dir().join(format!("devportal-rules-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let rules = dir.join("rules.yaml");
+    // A PrometheusRule's spec is a Prometheus rules file.
+    std::fs::write(&rules, serde_yaml::to_string(&rule["spec"]).unwrap()).unwrap();
+    let out = Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&rules)
+        .output()
+        .expect("promtool runs");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "promtool check rules: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
