@@ -179,24 +179,10 @@ pub fn owner_key(meta: &ObjectMeta) -> Option<(String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{APIKeySpec, APIProductRef, LocalSecretRef};
+    use crate::resources::{APIKeySpec, LocalSecretRef};
 
     fn key(ns: &str, name: &str) -> APIKey {
-        let mut key = APIKey::new(
-            name,
-            APIKeySpec {
-                api_product_ref: APIProductRef {
-                    name: "toys".into(),
-                    namespace: None,
-                },
-                plan_tier: "gold".into(),
-                use_case: None,
-                requested_by: None,
-                expires_at: None,
-                secret_ref: None,
-                approval: None,
-            },
-        );
+        let mut key = APIKey::new(name, APIKeySpec::new("toys", "gold"));
         key.metadata.namespace = Some(ns.into());
         key.metadata.uid = Some("0f9e2b1c-uid".into());
         key

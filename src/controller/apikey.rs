@@ -210,10 +210,14 @@ async fn apply(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
 
     let previous = key.status.clone().unwrap_or_default();
     let status = status_for(&key, &decision, secret_ref, &previous, now);
-    if key.status.as_ref() != Some(&status) {
+    // A reconcile triggered by our own Secret writes can see the key before our status write
+    // reached the cache; the same status for the same object version was already written.
+    let handled = ctx.written.already(&key, &status);
+    if key.status.as_ref() != Some(&status) && !handled {
         ctx.apply_status(&*key, &status).await?;
+        ctx.written.remember(&key, &status);
     }
-    if previous.phase != Some(decision.phase) {
+    if previous.phase != Some(decision.phase) && !handled {
         if decision.phase == APIKeyPhase::Approved
             && let Some(created) = &key.metadata.creation_timestamp
             && let Ok(waited) = Duration::try_from(now.duration_since(created.0))
@@ -353,14 +357,20 @@ async fn ensure_secrets(
         return Ok(Ok(reference));
     }
 
-    // Find the key value: the consumer's own Secret, else an existing copy, else a new key.
-    let consumer_value = consumer_api
-        .get_opt(&consumer_name)
-        .await?
-        .as_ref()
-        .and_then(secrets::value_of);
+    // Find the key value: the consumer's own Secret, else an existing copy, else a new key. Live
+    // reads, not the cache: a Secret written a moment ago must be found, never regenerated.
+    let consumer_current = consumer_api.get_opt(&consumer_name).await?;
+    let consumer_value = consumer_current.as_ref().and_then(secrets::value_of);
     let enforcement_current = enforcement_api.get_opt(&enforcement_name).await?;
     let enforcement_value = enforcement_current.as_ref().and_then(secrets::value_of);
+    // The cache may lag behind our own writes; what the live objects say settles it.
+    let live_ok = |current: &Option<Secret>, desired| {
+        current
+            .as_ref()
+            .is_some_and(|s| secrets::metadata_matches(&s.metadata, desired))
+    };
+    let consumer_ok = consumer_ok || live_ok(&consumer_current, &desired_consumer);
+    let enforcement_ok = enforcement_ok || live_ok(&enforcement_current, &desired_enforcement);
     let value = if own_secret {
         match consumer_value.clone() {
             Some(v) => v,
@@ -416,6 +426,7 @@ async fn cleanup(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
         }
     }
     let key_ref = ObjectRef::from_obj(&*key);
+    ctx.written.forget(&key);
     ctx.key_products.remove(&key_ref);
     ctx.key_secrets.remove_key(&key_ref);
     Ok(Action::await_change())

@@ -2,11 +2,15 @@
 //! when they do, so a watch event reaches exactly the affected objects.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::Hash;
+use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
+
+use crate::resources::{APIKey, APIKeyStatus};
 
 /// Maps keys (a route, a product, ...) to the objects of kind `V` that depend on them.
 pub struct RefIndex<K, V: Resource<DynamicType = ()>> {
@@ -93,6 +97,60 @@ impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> Maps<K, V> {
     }
 }
 
+/// Which status the controller last wrote for each key, and from which version of the key, so a
+/// reconcile that sees the same (stale) version again does not write the same status twice.
+#[derive(Default)]
+pub struct WrittenStatus {
+    by_uid: Mutex<HashMap<String, (String, u64)>>,
+}
+
+impl WrittenStatus {
+    /// Whether `status` (timestamps aside) was already written from this version of `key`.
+    pub fn already(&self, key: &APIKey, status: &APIKeyStatus) -> bool {
+        let (Some(uid), Some(version)) = (
+            key.metadata.uid.as_ref(),
+            key.metadata.resource_version.as_ref(),
+        ) else {
+            return false;
+        };
+        self.by_uid.lock().expect("written lock").get(uid)
+            == Some(&(version.clone(), fingerprint(status)))
+    }
+
+    /// Records that `status` was written from this version of `key`.
+    pub fn remember(&self, key: &APIKey, status: &APIKeyStatus) {
+        if let (Some(uid), Some(version)) = (
+            key.metadata.uid.clone(),
+            key.metadata.resource_version.clone(),
+        ) {
+            self.by_uid
+                .lock()
+                .expect("written lock")
+                .insert(uid, (version, fingerprint(status)));
+        }
+    }
+
+    /// Forgets a deleted key.
+    pub fn forget(&self, key: &APIKey) {
+        if let Some(uid) = &key.metadata.uid {
+            self.by_uid.lock().expect("written lock").remove(uid);
+        }
+    }
+}
+
+/// A hash of a status without its condition timestamps.
+fn fingerprint(status: &APIKeyStatus) -> u64 {
+    let mut status = status.clone();
+    for condition in &mut status.conditions {
+        condition.last_transition_time = Time(Timestamp::UNIX_EPOCH);
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(&status)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +177,40 @@ mod tests {
         assert!(index.lookup(&"gw").is_empty());
         index.set(q.clone(), ["route-c"]);
         assert_eq!(index.lookup(&"route-c"), [q]);
+    }
+
+    #[test]
+    fn a_status_is_written_once_per_object_version() {
+        use crate::resources::{APIKeyPhase, APIKeySpec};
+        let mut key = APIKey::new("k", APIKeySpec::new("p", "gold"));
+        key.metadata.uid = Some("uid-1".into());
+        key.metadata.resource_version = Some("10".into());
+        let status = APIKeyStatus {
+            phase: Some(APIKeyPhase::Approved),
+            ..APIKeyStatus::default()
+        };
+        let written = WrittenStatus::default();
+        assert!(!written.already(&key, &status));
+        written.remember(&key, &status);
+        assert!(
+            written.already(&key, &status),
+            "the same stale version again"
+        );
+        let other = APIKeyStatus {
+            phase: Some(APIKeyPhase::Rejected),
+            ..APIKeyStatus::default()
+        };
+        assert!(
+            !written.already(&key, &other),
+            "a different status is written"
+        );
+        key.metadata.resource_version = Some("11".into());
+        assert!(
+            !written.already(&key, &status),
+            "a newer version is compared afresh"
+        );
+        written.forget(&key);
+        key.metadata.resource_version = Some("10".into());
+        assert!(!written.already(&key, &status));
     }
 }

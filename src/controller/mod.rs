@@ -26,7 +26,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use apikey::{Decision, FINALIZER, decide};
-use index::RefIndex;
+use index::{RefIndex, WrittenStatus};
 use lease::LeaseConfig;
 
 use crate::admin::Telemetry;
@@ -239,6 +239,7 @@ pub struct Context {
     targets: RefIndex<Target, APIProduct>,
     key_products: RefIndex<ObjectRef<APIProduct>, APIKey>,
     key_secrets: RefIndex<ObjectRef<APIKey>, PartialObjectMeta<Secret>>,
+    written: WrittenStatus,
     recorder: Recorder,
     fetcher: Fetcher,
     oidc: Mutex<HashMap<String, OidcOutcome>>,
@@ -506,6 +507,7 @@ async fn run_controllers(
         targets: RefIndex::default(),
         key_products: RefIndex::default(),
         key_secrets: RefIndex::default(),
+        written: WrittenStatus::default(),
         recorder: Recorder::new(
             client.clone(),
             Reporter {

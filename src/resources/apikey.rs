@@ -209,6 +209,24 @@ pub struct KeyAuthScheme {
     pub credentials: Option<Credentials>,
 }
 
+impl APIKeySpec {
+    /// A request for `tier` of the product `product` in the key's own namespace.
+    pub fn new(product: impl Into<String>, tier: impl Into<String>) -> Self {
+        Self {
+            api_product_ref: APIProductRef {
+                name: product.into(),
+                namespace: None,
+            },
+            plan_tier: tier.into(),
+            use_case: None,
+            requested_by: None,
+            expires_at: None,
+            secret_ref: None,
+            approval: None,
+        }
+    }
+}
+
 impl APIKey {
     /// Namespace of the referenced product: `spec.apiProductRef.namespace`, else the key's own.
     pub fn product_namespace(&self) -> Option<&str> {

@@ -125,28 +125,17 @@ fn live_owner(key: &APIKey) -> Option<Owner> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{APIKeySpec, APIKeyStatus, APIProductRef, RequestedBy};
+    use crate::resources::{APIKeySpec, APIKeyStatus, RequestedBy};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     fn key(name: &str, user: &str, product: &str, phase: Option<APIKeyPhase>) -> APIKey {
-        let mut key = APIKey::new(
-            name,
-            APIKeySpec {
-                api_product_ref: APIProductRef {
-                    name: product.into(),
-                    namespace: Some("apps".into()),
-                },
-                plan_tier: "gold".into(),
-                use_case: None,
-                requested_by: Some(RequestedBy {
-                    user_id: user.into(),
-                    email: None,
-                }),
-                expires_at: None,
-                secret_ref: None,
-                approval: None,
-            },
-        );
+        let mut spec = APIKeySpec::new(product, "gold");
+        spec.api_product_ref.namespace = Some("apps".into());
+        spec.requested_by = Some(RequestedBy {
+            user_id: user.into(),
+            email: None,
+        });
+        let mut key = APIKey::new(name, spec);
         key.metadata.namespace = Some("team".into());
         key.status = phase.map(|phase| APIKeyStatus {
             phase: Some(phase),

@@ -6,8 +6,8 @@ use devportal::resources::kuadrant::{
     HeaderPrefix, Plan, PlanPolicy, PlanPolicySpec, PolicyTargetRef,
 };
 use devportal::resources::{
-    APIKey, APIKeySpec, APIProduct, APIProductRef, APIProductSpec, ApprovalMode, HTTPRouteRef,
-    Limits, PublishStatus,
+    APIKey, APIKeySpec, APIProduct, APIProductSpec, ApprovalMode, HTTPRouteRef, Limits,
+    PublishStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
@@ -118,16 +118,8 @@ pub fn key(name: &str, product: &str, tier: &str) -> APIKey {
     APIKey::new(
         name,
         APIKeySpec {
-            api_product_ref: APIProductRef {
-                name: product.into(),
-                namespace: None,
-            },
-            plan_tier: tier.into(),
             use_case: Some("integration test".into()),
-            requested_by: None,
-            expires_at: None,
-            secret_ref: None,
-            approval: None,
+            ..APIKeySpec::new(product, tier)
         },
     )
 }

@@ -10,8 +10,7 @@ use crate::resources::kuadrant::{
     PolicyTargetRef,
 };
 use crate::resources::{
-    APIKeySpec, APIProductRef, APIProductSpec, Approval, HTTPRouteRef, Limits, PublishStatus,
-    RequestedBy,
+    APIKeySpec, APIProductSpec, Approval, HTTPRouteRef, Limits, PublishStatus, RequestedBy,
 };
 
 fn now() -> Timestamp {
@@ -100,24 +99,13 @@ fn resolution(tiers: &[&str], api_key: bool) -> Resolution {
 }
 
 fn key() -> APIKey {
-    let mut k = APIKey::new(
-        "k",
-        APIKeySpec {
-            api_product_ref: APIProductRef {
-                name: "toys".into(),
-                namespace: Some("apps".into()),
-            },
-            plan_tier: "gold".into(),
-            use_case: None,
-            requested_by: Some(RequestedBy {
-                user_id: "consumer".into(),
-                email: None,
-            }),
-            expires_at: None,
-            secret_ref: None,
-            approval: None,
-        },
-    );
+    let mut spec = APIKeySpec::new("toys", "gold");
+    spec.api_product_ref.namespace = Some("apps".into());
+    spec.requested_by = Some(RequestedBy {
+        user_id: "consumer".into(),
+        email: None,
+    });
+    let mut k = APIKey::new("k", spec);
     k.metadata.namespace = Some("team".into());
     k
 }
