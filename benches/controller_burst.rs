@@ -72,12 +72,20 @@ async fn publish(admin: &Client, ns: &str) {
         .unwrap();
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
+/// A memory figure of process `pid` from /proc, in KiB: `VmHWM` (peak) or `VmRSS` (now).
+fn memory_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| {
+            v.trim_start_matches(':')
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
@@ -179,7 +187,8 @@ async fn run(n: usize, audit: &std::path::Path) {
     // Let trailing status writes land before counting.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = writes(audit);
-    let rss = peak_rss_kib(controller.pid());
+    let peak = memory_kib(controller.pid(), "VmHWM");
+    let now = memory_kib(controller.pid(), "VmRSS");
 
     let mut per_kind = Vec::new();
     let mut sum = 0;
@@ -209,6 +218,7 @@ async fn run(n: usize, audit: &std::path::Path) {
     for line in per_kind {
         println!("    {line}");
     }
-    println!("  controller peak RSS      {:.1} MiB", rss as f64 / 1024.0);
+    println!("  controller peak RSS      {:.1} MiB", peak as f64 / 1024.0);
+    println!("  controller RSS after     {:.1} MiB", now as f64 / 1024.0);
     let _ = std::fs::remove_file(audit);
 }

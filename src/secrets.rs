@@ -148,8 +148,53 @@ pub fn value_of(secret: &Secret) -> Option<ApiKeyValue> {
     (!text.trim().is_empty()).then(|| ApiKeyValue::from_secret(text.trim().to_string()))
 }
 
-/// Whether `actual`'s labels and annotations include everything `desired` sets.
+/// Key under which a compacted cache entry keeps the fingerprint of the labels and annotations
+/// it dropped. Only ever set in the controller's memory, never on the API server.
+const CACHED_FINGERPRINT: &str = "devportal.kuadrant.io/cached-metadata";
+
+/// A hash of a Secret's labels and annotations.
+fn fingerprint(meta: &ObjectMeta) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    meta.labels.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    format!("{:016x}", hasher.finish())
+}
+
+/// Shrinks the metadata of a cached devportal Secret to what lookups need (its role and the key
+/// it belongs to) plus a fingerprint of the labels and annotations it carried, which
+/// [`metadata_matches`] compares instead. Two Secrets per key make this the bulk of the cache.
+pub fn compact_cached(meta: &mut ObjectMeta) {
+    let sum = fingerprint(meta);
+    let role = meta
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(ROLE_LABEL))
+        .cloned();
+    let owner = meta
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(APIKEY_ANNOTATION))
+        .cloned();
+    meta.labels = role.map(|role| BTreeMap::from([(ROLE_LABEL.to_string(), role)]));
+    let mut annotations = BTreeMap::from([(CACHED_FINGERPRINT.to_string(), sum)]);
+    if let Some(owner) = owner {
+        annotations.insert(APIKEY_ANNOTATION.into(), owner);
+    }
+    meta.annotations = Some(annotations);
+}
+
+/// Whether `actual`'s labels and annotations include everything `desired` sets. For a compacted
+/// cache entry, whether they were exactly `desired`'s (a Secret someone else also labelled reads
+/// as different, and the controller then checks the live object).
 pub fn metadata_matches(actual: &ObjectMeta, desired: &ObjectMeta) -> bool {
+    if let Some(sum) = actual
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(CACHED_FINGERPRINT))
+    {
+        return *sum == fingerprint(desired);
+    }
     let contains = |have: &Option<BTreeMap<String, String>>,
                     want: &Option<BTreeMap<String, String>>| {
         want.iter()
@@ -241,6 +286,25 @@ mod tests {
             name: "mine".into(),
         });
         assert_eq!(consumer_secret_name(&own), "mine");
+    }
+
+    #[test]
+    fn compacted_cache_entries_compare_by_fingerprint() {
+        let value = ApiKeyValue::from_secret("v".into());
+        let desired = enforcement_secret(&key("team", "k"), &target(), &value).metadata;
+        let mut cached = desired.clone();
+        compact_cached(&mut cached);
+        assert_eq!(
+            cached.labels.as_ref().unwrap().len(),
+            1,
+            "only the role label is kept"
+        );
+        assert_eq!(owner_key(&cached), Some(("team".into(), "k".into())));
+        assert!(metadata_matches(&cached, &desired));
+        let mut other_tier = target();
+        other_tier.tier = "silver".into();
+        let changed = enforcement_secret(&key("team", "k"), &other_tier, &value).metadata;
+        assert!(!metadata_matches(&cached, &changed));
     }
 
     #[test]

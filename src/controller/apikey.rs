@@ -8,12 +8,12 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::DeleteParams;
 use kube::runtime::controller::Action;
-use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
 use super::Context;
+use super::index::plain_ref;
 use crate::conditions::{Desired, merge};
 use crate::discovery::{Resolution, resolve};
 use crate::keys::{self, ApiKeyValue};
@@ -185,7 +185,7 @@ pub async fn reconcile(key: Arc<APIKey>, ctx: Arc<Context>) -> Result<Action> {
 }
 
 async fn apply(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
-    let key_ref = ObjectRef::from_obj(&*key);
+    let key_ref = plain_ref(&*key);
     let product_ref = ObjectRef::<APIProduct>::new(&key.spec.api_product_ref.name)
         .within(key.product_namespace().unwrap_or_default());
     ctx.key_products.set(key_ref, [product_ref.clone()]);
@@ -224,11 +224,8 @@ async fn apply(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
         {
             ctx.metrics.controller.approved_after(waited);
         }
-        let type_ = match decision.phase {
-            APIKeyPhase::Failed => EventType::Warning,
-            _ => EventType::Normal,
-        };
-        ctx.publish_event(&*key, type_, decision.phase.as_str(), &decision.message)
+        let warning = decision.phase == APIKeyPhase::Failed;
+        ctx.publish_event(&*key, warning, decision.phase.as_str(), &decision.message)
             .await;
     }
 
@@ -425,7 +422,7 @@ async fn cleanup(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
             ctx.metrics.controller.secret_deleted("consumer");
         }
     }
-    let key_ref = ObjectRef::from_obj(&*key);
+    let key_ref = plain_ref(&*key);
     ctx.written.forget(&key);
     ctx.key_products.remove(&key_ref);
     ctx.key_secrets.remove_key(&key_ref);

@@ -12,6 +12,17 @@ use kube::runtime::reflector::ObjectRef;
 
 use crate::resources::{APIKey, APIKeyStatus};
 
+/// A reference to `object` by namespace and name only. `ObjectRef::from_obj` also copies the
+/// resourceVersion and uid, which equality ignores but the indexes would keep for every entry.
+pub fn plain_ref<V: Resource<DynamicType = ()>>(object: &V) -> ObjectRef<V> {
+    let meta = object.meta();
+    let reference = ObjectRef::new(meta.name.as_deref().unwrap_or_default());
+    match meta.namespace.as_deref() {
+        Some(namespace) => reference.within(namespace),
+        None => reference,
+    }
+}
+
 /// Maps keys (a route, a product, ...) to the objects of kind `V` that depend on them.
 pub struct RefIndex<K, V: Resource<DynamicType = ()>> {
     inner: Mutex<Maps<K, V>>,

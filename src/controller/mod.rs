@@ -15,9 +15,11 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, future};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -26,7 +28,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use apikey::{Decision, FINALIZER, decide};
-use index::{RefIndex, WrittenStatus};
+use index::{RefIndex, WrittenStatus, plain_ref};
 use lease::LeaseConfig;
 
 use crate::admin::Telemetry;
@@ -240,7 +242,8 @@ pub struct Context {
     key_products: RefIndex<ObjectRef<APIProduct>, APIKey>,
     key_secrets: RefIndex<ObjectRef<APIKey>, PartialObjectMeta<Secret>>,
     written: WrittenStatus,
-    recorder: Recorder,
+    /// This replica's identity, the `reportingInstance` of its Events.
+    identity: String,
     fetcher: Fetcher,
     oidc: Mutex<HashMap<String, OidcOutcome>>,
     failures: Mutex<HashMap<String, u32>>,
@@ -305,7 +308,7 @@ impl Context {
     /// The Secrets devportal wrote for `key` that the cache still holds.
     fn secrets_of(&self, key: &APIKey) -> Vec<ObjectRef<PartialObjectMeta<Secret>>> {
         self.key_secrets
-            .lookup(&ObjectRef::from_obj(key))
+            .lookup(&plain_ref(key))
             .into_iter()
             .filter(|s| self.secret_cache.get(s).is_some())
             .collect()
@@ -362,21 +365,48 @@ impl Context {
     }
 
     /// Records a Kubernetes Event about `object`. Events are best effort: a failure is logged.
+    /// Records a Kubernetes Event about `object`. Events are best effort: a failure is logged.
+    /// Events are created directly rather than through kube's `Recorder`, which keeps every
+    /// recent event in memory to aggregate repeats: the controller emits one per transition, so
+    /// there is nothing to aggregate, and at thousands of keys that cache was most of its memory.
     async fn publish_event<K: Resource<DynamicType = ()>>(
         &self,
         object: &K,
-        type_: EventType,
+        warning: bool,
         reason: &str,
         note: &str,
     ) {
+        let regarding = object.object_ref(&());
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let now = Timestamp::now();
         let event = Event {
-            type_,
-            reason: reason.to_string(),
+            metadata: kube::api::ObjectMeta {
+                // As kubectl and client-go name events: the object's name and a unique suffix.
+                name: Some(format!(
+                    "{}.{:x}",
+                    regarding.name.as_deref().unwrap_or("object"),
+                    now.as_nanosecond()
+                )),
+                namespace: Some(namespace.clone()),
+                ..kube::api::ObjectMeta::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(if warning { "Warning" } else { "Normal" }.into()),
+            reason: Some(reason.into()),
             note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
+            action: Some("Reconcile".into()),
+            reporting_controller: Some("devportal.kuadrant.io/controller".into()),
+            reporting_instance: Some(self.identity.chars().take(128).collect()),
+            regarding: Some(regarding),
+            ..Event::default()
         };
-        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+        if let Err(error) = Api::<Event>::namespaced(self.client.clone(), &namespace)
+            .create(&kube::api::PostParams::default(), &event)
+            .await
+        {
             tracing::warn!(%error, "could not record an event");
         }
     }
@@ -393,11 +423,25 @@ impl Context {
     }
 }
 
+/// Drops what no reconcile reads from a cached object, to keep the caches small.
 fn strip<K: Resource>(object: &mut K) {
-    object.meta_mut().managed_fields = None;
-    if let Some(annotations) = object.meta_mut().annotations.as_mut() {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
     }
+}
+
+/// The cached Secret metadata needs only names, labels and annotations (compared with what the
+/// Secrets should carry); there are two Secrets per key, so the rest is worth dropping.
+fn strip_secret(secret: &mut PartialObjectMeta<Secret>) {
+    let meta = &mut secret.metadata;
+    meta.managed_fields = None;
+    meta.owner_references = None;
+    meta.creation_timestamp = None;
+    meta.uid = None;
+    meta.generate_name = None;
+    secrets::compact_cached(meta);
 }
 
 async fn run_controllers(
@@ -454,7 +498,7 @@ async fn run_controllers(
         watcher::Config::default().labels(secrets::MANAGED_SELECTOR),
     )
     .default_backoff()
-    .modify(strip)
+    .modify(strip_secret)
     .reflect(secrets_writer)
     .touched_objects();
 
@@ -508,13 +552,7 @@ async fn run_controllers(
         key_products: RefIndex::default(),
         key_secrets: RefIndex::default(),
         written: WrittenStatus::default(),
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "devportal".into(),
-                instance: Some(identity),
-            },
-        ),
+        identity,
         fetcher: Fetcher::new(
             args.fetch_max_bytes,
             args.fetch_attempts,
@@ -577,7 +615,7 @@ async fn run_controllers(
                 let owner = secrets::owner_key(&secret.metadata)
                     .map(|(namespace, name)| ObjectRef::<APIKey>::new(&name).within(&namespace));
                 if let Some(owner) = &owner {
-                    ctx.key_secrets.add(owner.clone(), ObjectRef::from_obj(&secret));
+                    ctx.key_secrets.add(owner.clone(), plain_ref(&secret));
                 }
                 owner
             }

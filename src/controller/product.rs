@@ -8,9 +8,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
+use super::index::plain_ref;
 use crate::Result;
 use crate::conditions::{Desired, merge};
 use crate::discovery::{Resolution, resolve};
@@ -35,7 +35,7 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
     ctx.wait_synced().await?;
     let resolution = resolve(&product, &ctx.caches);
     ctx.targets
-        .set(ObjectRef::from_obj(&*product), resolution.watched.clone());
+        .set(plain_ref(&*product), resolution.watched.clone());
     let previous = product.status.clone().unwrap_or_default();
     let now = Timestamp::now();
 
