@@ -3,12 +3,6 @@ use clap::Parser;
 use devportal::cli::Cli;
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc returns freed memory to the OS and fragments less than the system allocator under
-/// many small, short-lived allocations across threads (watch events, reconciles): it keeps the
-/// controller's resident memory close to what its caches actually hold.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
