@@ -12,58 +12,24 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use devportal::resources::gateway::HTTPRoute;
-use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
 use devportal::resources::{APIKey, APIProduct, ApprovalMode, RequestedBy};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{PartialObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{PartialObjectMeta, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client};
-use serde_json::json;
 use support::{Devportal, Persona, TestNamespace, control_plane, fixtures};
 
 const TIMEOUT: Duration = Duration::from_secs(900);
 
-fn condition(type_: &str) -> serde_json::Value {
-    json!({"type": type_, "status": "True", "reason": type_, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"})
-}
-
 async fn publish(admin: &Client, ns: &str) {
-    let routes = Api::<HTTPRoute>::namespaced(admin.clone(), ns);
-    routes
-        .create(&PostParams::default(), &fixtures::route("toystore"))
-        .await
-        .unwrap();
-    routes
-        .patch_status("toystore", &PatchParams::default(), &Patch::Merge(json!({"status": {"parents": [{
-            "parentRef": {"name": "external"}, "controllerName": "example.com/gateway", "conditions": [condition("Accepted")]}]}})))
-        .await
-        .unwrap();
-    Api::<PlanPolicy>::namespaced(admin.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &fixtures::plan_policy("plans", "toystore"),
-        )
-        .await
-        .unwrap();
-    let policies = Api::<AuthPolicy>::namespaced(admin.clone(), ns);
-    policies
-        .create(
-            &PostParams::default(),
-            &fixtures::auth_policy("auth", "toystore"),
-        )
-        .await
-        .unwrap();
-    policies
-        .patch_status(
-            "auth",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {
-            "conditions": [condition("Accepted"), condition("Enforced")]}})),
-        )
-        .await
-        .unwrap();
+    fixtures::platform(
+        admin,
+        ns,
+        fixtures::plan_policy("plans", "toystore"),
+        fixtures::auth_policy("auth", "toystore"),
+    )
+    .await;
     let mut product = fixtures::product("toys", "toystore");
     product.spec.approval_mode = ApprovalMode::Automatic;
     Api::<APIProduct>::namespaced(admin.clone(), ns)

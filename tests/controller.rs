@@ -41,26 +41,13 @@ async fn published(prefix: &str, mode: ApprovalMode) -> (TestNamespace, Client) 
     controller();
     let ns = TestNamespace::new(prefix).await;
     let admin = control_plane().client(Persona::Admin).await;
-    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &fixtures::route("toystore"))
-        .await
-        .unwrap();
-    accept_route(&admin, &ns.name, "toystore").await;
-    Api::<PlanPolicy>::namespaced(admin.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &fixtures::plan_policy("plans", "toystore"),
-        )
-        .await
-        .unwrap();
-    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &fixtures::auth_policy("auth", "toystore"),
-        )
-        .await
-        .unwrap();
-    enforce_policy(&admin, &ns.name, "auth").await;
+    fixtures::platform(
+        &admin,
+        &ns.name,
+        fixtures::plan_policy("plans", "toystore"),
+        fixtures::auth_policy("auth", "toystore"),
+    )
+    .await;
     let mut product = fixtures::product("toys", "toystore");
     product.spec.approval_mode = mode;
     Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name)
@@ -68,38 +55,6 @@ async fn published(prefix: &str, mode: ApprovalMode) -> (TestNamespace, Client) 
         .await
         .unwrap();
     (ns, admin)
-}
-
-fn true_condition(type_: &str) -> serde_json::Value {
-    json!({"type": type_, "status": "True", "reason": type_, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"})
-}
-
-async fn accept_route(admin: &Client, ns: &str, name: &str) {
-    Api::<HTTPRoute>::namespaced(admin.clone(), ns)
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"parents": [{
-                "parentRef": {"name": "external", "namespace": "gateway-system"},
-                "controllerName": "example.com/gateway",
-                "conditions": [true_condition("Accepted")]
-            }]}})),
-        )
-        .await
-        .unwrap();
-}
-
-async fn enforce_policy(admin: &Client, ns: &str, name: &str) {
-    Api::<AuthPolicy>::namespaced(admin.clone(), ns)
-        .patch_status(
-            name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {
-                "conditions": [true_condition("Accepted"), true_condition("Enforced")]
-            }})),
-        )
-        .await
-        .unwrap();
 }
 
 /// Creates a key as the consumer, with requestedBy set as the webhook would.
@@ -806,7 +761,7 @@ async fn product_status_reports_a_missing_route_and_policies() {
         .create(&PostParams::default(), &fixtures::route("nowhere"))
         .await
         .unwrap();
-    accept_route(&admin, &ns.name, "nowhere").await;
+    fixtures::accept_route(&admin, &ns.name, "nowhere").await;
     eventually("the route to be noticed", WAIT, || async {
         let p = owner.get("toys").await.ok()?;
         let ready = p
@@ -830,7 +785,7 @@ async fn gateway_level_policies_apply_when_the_route_has_none() {
         .create(&PostParams::default(), &route)
         .await
         .unwrap();
-    accept_route(&admin, &ns.name, "toystore").await;
+    fixtures::accept_route(&admin, &ns.name, "toystore").await;
     let mut plans = fixtures::plan_policy("gateway-plans", "unused");
     plans.spec.target_ref.kind = "Gateway".into();
     plans.spec.target_ref.name = "external".into();

@@ -6,68 +6,29 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use devportal::resources::gateway::HTTPRoute;
-use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
 use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, RequestedBy};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
-use serde_json::json;
 use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
 use tokio::sync::Mutex;
 
 const WAIT: Duration = Duration::from_secs(30);
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-fn condition(type_: &str) -> serde_json::Value {
-    json!({"type": type_, "status": "True", "reason": type_, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"})
-}
-
 /// A namespace with a route, plans, an enforced AuthPolicy and an automatic product `toys`.
 async fn published(prefix: &str) -> (TestNamespace, Client) {
     let ns = TestNamespace::new(prefix).await;
     let admin = control_plane().client(Persona::Admin).await;
-    let routes = Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name);
-    routes
-        .create(&PostParams::default(), &fixtures::route("toystore"))
-        .await
-        .unwrap();
-    routes
-        .patch_status(
-            "toystore",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"parents": [{
-            "parentRef": {"name": "external"}, "controllerName": "example.com/gateway",
-            "conditions": [condition("Accepted")]}]}})),
-        )
-        .await
-        .unwrap();
-    Api::<PlanPolicy>::namespaced(admin.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &fixtures::plan_policy("plans", "toystore"),
-        )
-        .await
-        .unwrap();
-    let policies = Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name);
-    policies
-        .create(
-            &PostParams::default(),
-            &fixtures::auth_policy("auth", "toystore"),
-        )
-        .await
-        .unwrap();
-    policies
-        .patch_status(
-            "auth",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {
-            "conditions": [condition("Accepted"), condition("Enforced")]}})),
-        )
-        .await
-        .unwrap();
+    fixtures::platform(
+        &admin,
+        &ns.name,
+        fixtures::plan_policy("plans", "toystore"),
+        fixtures::auth_policy("auth", "toystore"),
+    )
+    .await;
     let mut product = fixtures::product("toys", "toystore");
     product.spec.approval_mode = ApprovalMode::Automatic;
     Api::<APIProduct>::namespaced(admin.clone(), &ns.name)

@@ -6,8 +6,6 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use devportal::resources::gateway::HTTPRoute;
-use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
 use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -88,10 +86,6 @@ impl Drop for Prometheus {
     }
 }
 
-fn condition(type_: &str) -> serde_json::Value {
-    json!({"type": type_, "status": "True", "reason": type_, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"})
-}
-
 #[tokio::test]
 async fn prometheus_sees_admissions_reconciles_and_approval_latency() {
     let cp = control_plane_with_devportal();
@@ -108,40 +102,13 @@ async fn prometheus_sees_admissions_reconciles_and_approval_latency() {
     // The approval flow: a platform, a manual product, a key request, an owner's approval.
     let ns = TestNamespace::new("metrics").await;
     let admin = cp.client(Persona::Admin).await;
-    let routes = Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name);
-    routes
-        .create(&PostParams::default(), &fixtures::route("toystore"))
-        .await
-        .unwrap();
-    routes
-        .patch_status("toystore", &PatchParams::default(), &Patch::Merge(json!({"status": {"parents": [{
-            "parentRef": {"name": "external"}, "controllerName": "example.com/gateway", "conditions": [condition("Accepted")]}]}})))
-        .await
-        .unwrap();
-    Api::<PlanPolicy>::namespaced(admin.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &fixtures::plan_policy("plans", "toystore"),
-        )
-        .await
-        .unwrap();
-    let policies = Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name);
-    policies
-        .create(
-            &PostParams::default(),
-            &fixtures::auth_policy("auth", "toystore"),
-        )
-        .await
-        .unwrap();
-    policies
-        .patch_status(
-            "auth",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {
-            "conditions": [condition("Accepted"), condition("Enforced")]}})),
-        )
-        .await
-        .unwrap();
+    fixtures::platform(
+        &admin,
+        &ns.name,
+        fixtures::plan_policy("plans", "toystore"),
+        fixtures::auth_policy("auth", "toystore"),
+    )
+    .await;
     let products = Api::<APIProduct>::namespaced(cp.client(Persona::Owner).await, &ns.name);
     let mut product = fixtures::product("toys", "toystore");
     product.spec.approval_mode = ApprovalMode::Manual;

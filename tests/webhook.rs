@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use devportal::resources::gateway::HTTPRoute;
-use devportal::resources::kuadrant::{AuthPolicy, Plan, PlanPolicy};
+use devportal::resources::kuadrant::Plan;
 use devportal::resources::{APIKey, APIProduct, ApprovalMode, Limits, PublishStatus, RequestedBy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -39,23 +39,6 @@ async fn client(persona: Persona) -> Client {
 async fn publish(ns: &str, name: &str, status: PublishStatus, tiers: &[&str]) {
     let admin = client(Persona::Admin).await;
     let route = format!("{name}-route");
-    let condition = |t: &str| json!({"type": t, "status": "True", "reason": t, "message": "", "lastTransitionTime": "2026-01-01T00:00:00Z"});
-    let routes = Api::<HTTPRoute>::namespaced(admin.clone(), ns);
-    routes
-        .create(&PostParams::default(), &fixtures::route(&route))
-        .await
-        .expect("route created");
-    routes
-        .patch_status(
-            &route,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"status": {"parents": [{"parentRef": {"name": "external"},
-                "controllerName": "example.com/gateway", "conditions": [condition("Accepted")]}]}}),
-            ),
-        )
-        .await
-        .expect("route accepted");
     let mut plans = fixtures::plan_policy(&format!("{name}-plans"), &route);
     plans.spec.plans = tiers
         .iter()
@@ -68,29 +51,8 @@ async fn publish(ns: &str, name: &str, status: PublishStatus, tiers: &[&str]) {
             },
         })
         .collect();
-    Api::<PlanPolicy>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &plans)
-        .await
-        .expect("plans created");
-    let policies = Api::<AuthPolicy>::namespaced(admin.clone(), ns);
-    let auth = format!("{name}-auth");
-    policies
-        .create(
-            &PostParams::default(),
-            &fixtures::auth_policy(&auth, &route),
-        )
-        .await
-        .expect("auth policy created");
-    policies
-        .patch_status(
-            &auth,
-            &PatchParams::default(),
-            &Patch::Merge(
-                json!({"status": {"conditions": [condition("Accepted"), condition("Enforced")]}}),
-            ),
-        )
-        .await
-        .expect("auth policy enforced");
+    let auth = fixtures::auth_policy(&format!("{name}-auth"), &route);
+    fixtures::platform(&admin, ns, plans, auth).await;
     let mut product = fixtures::product(name, &route);
     product.spec.publish_status = status;
     product.spec.approval_mode = ApprovalMode::Manual;

@@ -10,6 +10,8 @@ use devportal::resources::{
     PublishStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client};
 
 /// An HTTPRoute attached to Gateway `external`, marked as publishable.
 pub fn route(name: &str) -> HTTPRoute {
@@ -122,4 +124,61 @@ pub fn key(name: &str, product: &str, tier: &str) -> APIKey {
             ..APIKeySpec::new(product, tier)
         },
     )
+}
+
+/// A condition of `type_` that holds, as gateways and Kuadrant write them.
+pub fn true_condition(type_: &str) -> serde_json::Value {
+    serde_json::json!({"type": type_, "status": "True", "reason": type_, "message": "",
+                       "lastTransitionTime": "2026-01-01T00:00:00Z"})
+}
+
+/// Writes the status a gateway writes once it accepts HTTPRoute `name`.
+pub async fn accept_route(admin: &Client, ns: &str, name: &str) {
+    Api::<HTTPRoute>::namespaced(admin.clone(), ns)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {"parents": [{
+                "parentRef": {"name": "external", "namespace": "gateway-system"},
+                "controllerName": "example.com/gateway",
+                "conditions": [true_condition("Accepted")]
+            }]}})),
+        )
+        .await
+        .expect("route status written");
+}
+
+/// Writes the status Kuadrant writes once AuthPolicy `name` is accepted and enforced.
+pub async fn enforce_auth_policy(admin: &Client, ns: &str, name: &str) {
+    Api::<AuthPolicy>::namespaced(admin.clone(), ns)
+        .patch_status(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"status": {
+                "conditions": [true_condition("Accepted"), true_condition("Enforced")]
+            }})),
+        )
+        .await
+        .expect("policy status written");
+}
+
+/// What a platform engineer provides, as the admin: the exposed route `plans` targets, accepted
+/// by its gateway, with `plans` and the enforced `auth` on it.
+pub async fn platform(admin: &Client, ns: &str, plans: PlanPolicy, auth: AuthPolicy) {
+    let route_name = plans.spec.target_ref.name.clone();
+    Api::<HTTPRoute>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &route(&route_name))
+        .await
+        .expect("route created");
+    accept_route(admin, ns, &route_name).await;
+    Api::<PlanPolicy>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &plans)
+        .await
+        .expect("plan policy created");
+    let auth_name = auth.metadata.name.clone().unwrap_or_default();
+    Api::<AuthPolicy>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &auth)
+        .await
+        .expect("auth policy created");
+    enforce_auth_policy(admin, ns, &auth_name).await;
 }
