@@ -22,6 +22,8 @@
 #                        `devportal run` (webhook and controller) on a free 127.0.0.1 port as the
 #                        controller identity, wait until it is ready and register webhooks/ with it
 #                        (restarted on every `up`)
+#   DEVPORTAL_ROLE       the subcommand DEVPORTAL_BIN runs: `run` (default) or `webhook` (webhook
+#                        only, for benchmarks that run the controller as a process of their own)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -187,12 +189,12 @@ start_devportal() {
   sed -i '/^WEBHOOK_PORT=/d; /^ADMIN_PORT=/d' "$RUN/state.env"
   printf 'WEBHOOK_PORT=%s\nADMIN_PORT=%s\n' "$port" "$admin" >>"$RUN/state.env"
   start_proc devportal env KUBECONFIG="$KUBECONFIGS/controller" DEVPORTAL_LOG="${DEVPORTAL_LOG:-info}" \
-    "$DEVPORTAL_BIN" run --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
+    "$DEVPORTAL_BIN" "${DEVPORTAL_ROLE:-run}" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
     --tls-cert-file "$PKI/webhook/tls.crt" --tls-key-file "$PKI/webhook/tls.key"
   wait_for "devportal /readyz" 60 devportal \
     curl -fsS --max-time 1 "http://127.0.0.1:$admin/readyz" -o /dev/null
   register_webhooks "https://127.0.0.1:$port"
-  log "devportal (webhook and controller) ready: webhook https://127.0.0.1:$port, metrics http://127.0.0.1:$admin/metrics (log: $LOGS/devportal.log)"
+  log "devportal ${DEVPORTAL_ROLE:-run} ready: webhook https://127.0.0.1:$port, metrics http://127.0.0.1:$admin/metrics (log: $LOGS/devportal.log)"
 }
 
 register_webhooks() { # base URL

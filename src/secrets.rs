@@ -30,6 +30,25 @@ pub const USER_ANNOTATION: &str = "secret.kuadrant.io/user-id";
 /// Annotation carrying the expiry time, when the key has one.
 pub const EXPIRES_ANNOTATION: &str = "secret.kuadrant.io/expires-at";
 
+/// Which of the two Secrets: the value of [`ROLE_LABEL`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The Secret Authorino matches, in the AuthPolicy's namespace.
+    Enforcement,
+    /// The Secret the consumer reads, in the key's namespace.
+    Consumer,
+}
+
+impl Role {
+    /// The label value, also the metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Enforcement => "enforcement",
+            Role::Consumer => "consumer",
+        }
+    }
+}
+
 /// Where the enforcement Secret of a key lives, and how Authorino finds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Enforcement {
@@ -87,7 +106,7 @@ pub fn enforcement_secret(key: &APIKey, target: &Enforcement, value: &ApiKeyValu
     let mut labels = target.selector_labels.clone();
     labels.insert(AUTHORINO_LABEL.0.into(), AUTHORINO_LABEL.1.into());
     labels.insert(MANAGED_LABEL.into(), "true".into());
-    labels.insert(ROLE_LABEL.into(), "enforcement".into());
+    labels.insert(ROLE_LABEL.into(), Role::Enforcement.as_str().into());
     let mut annotations = BTreeMap::from([
         (APIKEY_ANNOTATION.to_string(), key_reference(key)),
         (PLAN_ANNOTATION.to_string(), target.tier.clone()),
@@ -116,7 +135,7 @@ pub fn consumer_secret(key: &APIKey, value: &ApiKeyValue) -> Secret {
             namespace: key.metadata.namespace.clone(),
             labels: Some(BTreeMap::from([
                 (MANAGED_LABEL.to_string(), "true".to_string()),
-                (ROLE_LABEL.to_string(), "consumer".to_string()),
+                (ROLE_LABEL.to_string(), Role::Consumer.as_str().to_string()),
             ])),
             annotations: Some(BTreeMap::from([(
                 APIKEY_ANNOTATION.to_string(),
@@ -148,53 +167,19 @@ pub fn value_of(secret: &Secret) -> Option<ApiKeyValue> {
     (!text.trim().is_empty()).then(|| ApiKeyValue::from_secret(text.trim().to_string()))
 }
 
-/// Key under which a compacted cache entry keeps the fingerprint of the labels and annotations
-/// it dropped. Only ever set in the controller's memory, never on the API server.
-const CACHED_FINGERPRINT: &str = "devportal.kuadrant.io/cached-metadata";
-
-/// A hash of a Secret's labels and annotations.
-fn fingerprint(meta: &ObjectMeta) -> String {
+/// A hash of a Secret's labels and annotations: the controller's cache keeps this instead of the
+/// maps and compares it with the hash of what the Secret should carry.
+pub fn fingerprint(meta: &ObjectMeta) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     meta.labels.hash(&mut hasher);
     meta.annotations.hash(&mut hasher);
-    format!("{:016x}", hasher.finish())
+    hasher.finish()
 }
 
-/// Shrinks the metadata of a cached devportal Secret to what lookups need (its role and the key
-/// it belongs to) plus a fingerprint of the labels and annotations it carried, which
-/// [`metadata_matches`] compares instead. Two Secrets per key make this the bulk of the cache.
-pub fn compact_cached(meta: &mut ObjectMeta) {
-    let sum = fingerprint(meta);
-    let role = meta
-        .labels
-        .as_ref()
-        .and_then(|l| l.get(ROLE_LABEL))
-        .cloned();
-    let owner = meta
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(APIKEY_ANNOTATION))
-        .cloned();
-    meta.labels = role.map(|role| BTreeMap::from([(ROLE_LABEL.to_string(), role)]));
-    let mut annotations = BTreeMap::from([(CACHED_FINGERPRINT.to_string(), sum)]);
-    if let Some(owner) = owner {
-        annotations.insert(APIKEY_ANNOTATION.into(), owner);
-    }
-    meta.annotations = Some(annotations);
-}
-
-/// Whether `actual`'s labels and annotations include everything `desired` sets. For a compacted
-/// cache entry, whether they were exactly `desired`'s (a Secret someone else also labelled reads
-/// as different, and the controller then checks the live object).
+/// Whether `actual`'s labels and annotations include everything `desired` sets, and no expiry
+/// annotation `desired` dropped.
 pub fn metadata_matches(actual: &ObjectMeta, desired: &ObjectMeta) -> bool {
-    if let Some(sum) = actual
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(CACHED_FINGERPRINT))
-    {
-        return *sum == fingerprint(desired);
-    }
     let contains = |have: &Option<BTreeMap<String, String>>,
                     want: &Option<BTreeMap<String, String>>| {
         want.iter()
@@ -214,11 +199,22 @@ pub fn metadata_matches(actual: &ObjectMeta, desired: &ObjectMeta) -> bool {
         && !stale_expiry
 }
 
-/// Which APIKey (`namespace`, `name`) a devportal Secret belongs to, from its annotation.
-pub fn owner_key(meta: &ObjectMeta) -> Option<(String, String)> {
-    let reference = meta.annotations.as_ref()?.get(APIKEY_ANNOTATION)?;
-    let (namespace, name) = reference.split_once('/')?;
-    Some((namespace.to_string(), name.to_string()))
+/// The role of a devportal Secret, from its [`ROLE_LABEL`].
+pub fn role_of(meta: &ObjectMeta) -> Option<Role> {
+    match meta.labels.as_ref()?.get(ROLE_LABEL)?.as_str() {
+        "enforcement" => Some(Role::Enforcement),
+        "consumer" => Some(Role::Consumer),
+        _ => None,
+    }
+}
+
+/// `namespace/name` of the APIKey a devportal Secret belongs to, from its [`APIKEY_ANNOTATION`].
+pub fn owner_reference(meta: &ObjectMeta) -> Option<&str> {
+    meta.annotations
+        .as_ref()?
+        .get(APIKEY_ANNOTATION)
+        .map(String::as_str)
+        .filter(|r| r.split_once('/').is_some())
 }
 
 #[cfg(test)]
@@ -289,22 +285,18 @@ mod tests {
     }
 
     #[test]
-    fn compacted_cache_entries_compare_by_fingerprint() {
+    fn fingerprints_tell_metadata_apart_and_roles_and_owners_are_read() {
         let value = ApiKeyValue::from_secret("v".into());
         let desired = enforcement_secret(&key("team", "k"), &target(), &value).metadata;
-        let mut cached = desired.clone();
-        compact_cached(&mut cached);
-        assert_eq!(
-            cached.labels.as_ref().unwrap().len(),
-            1,
-            "only the role label is kept"
-        );
-        assert_eq!(owner_key(&cached), Some(("team".into(), "k".into())));
-        assert!(metadata_matches(&cached, &desired));
+        assert_eq!(fingerprint(&desired), fingerprint(&desired.clone()));
         let mut other_tier = target();
         other_tier.tier = "silver".into();
         let changed = enforcement_secret(&key("team", "k"), &other_tier, &value).metadata;
-        assert!(!metadata_matches(&cached, &changed));
+        assert_ne!(fingerprint(&desired), fingerprint(&changed));
+        assert_eq!(role_of(&desired), Some(Role::Enforcement));
+        assert_eq!(owner_reference(&desired), Some("team/k"));
+        let consumer = consumer_secret(&key("team", "k"), &value).metadata;
+        assert_eq!(role_of(&consumer), Some(Role::Consumer));
     }
 
     #[test]
@@ -326,6 +318,5 @@ mod tests {
             !metadata_matches(&desired, &without),
             "a removed expiry must be removed"
         );
-        assert_eq!(owner_key(&desired), Some(("team".into(), "k".into())));
     }
 }

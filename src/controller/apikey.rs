@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::DeleteParams;
 use kube::runtime::controller::Action;
@@ -13,7 +14,7 @@ use kube::runtime::reflector::ObjectRef;
 use kube::{Api, Resource, ResourceExt};
 
 use super::Context;
-use super::index::plain_ref;
+use super::cached_key::CachedKey;
 use crate::conditions::{Desired, merge};
 use crate::discovery::{Resolution, resolve};
 use crate::keys::{self, ApiKeyValue};
@@ -22,7 +23,7 @@ use crate::resources::{
     APIKey, APIKeyPhase, APIKeyStatus, APIProduct, ApprovalMode, DiscoveredPlan, KeyAuthScheme,
     SecretKeyRef,
 };
-use crate::secrets::{self, Enforcement};
+use crate::secrets::{self, Enforcement, Role};
 use crate::{Error, Result};
 
 /// Finalizer that guards the cross-namespace enforcement Secret.
@@ -171,24 +172,25 @@ pub fn decide(
 }
 
 /// Reconciles one APIKey, behind the finalizer that guards its cross-namespace Secret.
-pub async fn reconcile(key: Arc<APIKey>, ctx: Arc<Context>) -> Result<Action> {
+pub async fn reconcile(key: Arc<CachedKey>, ctx: Arc<Context>) -> Result<Action> {
     ctx.wait_synced().await?;
-    let api = Api::<APIKey>::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default());
+    let api =
+        Api::<CachedKey>::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default());
     finalizer(&api, FINALIZER, key, |event| async {
         match event {
-            Finalizer::Apply(key) => apply(key, &ctx).await,
-            Finalizer::Cleanup(key) => cleanup(key, &ctx).await,
+            Finalizer::Apply(key) => apply(&key, &ctx).await,
+            Finalizer::Cleanup(key) => cleanup(&key.to_key(), &ctx).await,
         }
     })
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)))
 }
 
-async fn apply(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
-    let key_ref = plain_ref(&*key);
+async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
+    let key = cached.to_key();
     let product_ref = ObjectRef::<APIProduct>::new(&key.spec.api_product_ref.name)
         .within(key.product_namespace().unwrap_or_default());
-    ctx.key_products.set(key_ref, [product_ref.clone()]);
+    ctx.key_products.set(&key, &product_ref);
     let product = ctx.key_product_cache.get(&product_ref);
     let resolution = product.as_ref().map(|p| resolve(p, &ctx.caches));
     let now = Timestamp::now();
@@ -208,16 +210,15 @@ async fn apply(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
     }
     crash_point("after-secrets");
 
-    let previous = key.status.clone().unwrap_or_default();
-    let status = status_for(&key, &decision, secret_ref, &previous, now);
+    let status = status_for(&key, &decision, secret_ref, &cached.conditions(), now);
     // A reconcile triggered by our own Secret writes can see the key before our status write
     // reached the cache; the same status for the same object version was already written.
     let handled = ctx.written.already(&key, &status);
-    if key.status.as_ref() != Some(&status) && !handled {
-        ctx.apply_status(&*key, &status).await?;
+    if !cached.status_is(&status) && !handled {
+        ctx.apply_status(&key, &status).await?;
         ctx.written.remember(&key, &status);
     }
-    if previous.phase != Some(decision.phase) && !handled {
+    if cached.phase() != Some(decision.phase) && !handled {
         if decision.phase == APIKeyPhase::Approved
             && let Some(created) = &key.metadata.creation_timestamp
             && let Ok(waited) = Duration::try_from(now.duration_since(created.0))
@@ -225,7 +226,7 @@ async fn apply(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
             ctx.metrics.controller.approved_after(waited);
         }
         let warning = decision.phase == APIKeyPhase::Failed;
-        ctx.publish_event(&*key, warning, decision.phase.as_str(), &decision.message)
+        ctx.publish_event(&key, warning, decision.phase.as_str(), &decision.message)
             .await;
     }
 
@@ -245,7 +246,7 @@ fn status_for(
     key: &APIKey,
     decision: &Decision,
     secret_ref: Option<SecretKeyRef>,
-    previous: &APIKeyStatus,
+    previous: &[Condition],
     now: Timestamp,
 ) -> APIKeyStatus {
     let conditions = APIKeyPhase::ALL
@@ -265,12 +266,7 @@ fn status_for(
     APIKeyStatus {
         observed_generation: key.metadata.generation,
         phase: Some(decision.phase),
-        conditions: merge(
-            &previous.conditions,
-            conditions,
-            key.metadata.generation,
-            now,
-        ),
+        conditions: merge(previous, conditions, key.metadata.generation, now),
         secret_ref,
         api_hostname: decision.hostname.clone(),
         limits: decision.plan.as_ref().map(|p| p.limits.clone()),
@@ -334,9 +330,8 @@ async fn ensure_secrets(
 
     // Enforcement Secrets of this key left in another namespace (the AuthPolicy moved) go.
     for stale in ctx.secrets_of(key) {
-        let in_place = stale.namespace.as_deref() == Some(target.namespace.as_str())
-            && stale.name == enforcement_name;
-        if !in_place && ctx.secret_role(&stale).as_deref() == Some("enforcement") {
+        let in_place = stale.namespace == target.namespace && stale.name == enforcement_name;
+        if !in_place && stale.role == Role::Enforcement {
             ctx.delete_secret(&stale).await?;
         }
     }
@@ -344,12 +339,15 @@ async fn ensure_secrets(
     let placeholder = ApiKeyValue::from_secret(String::new());
     let desired_enforcement = secrets::enforcement_secret(key, &target, &placeholder).metadata;
     let desired_consumer = secrets::consumer_secret(key, &placeholder).metadata;
-    let cached = |name: &str, ns: &str| ctx.secret_cache.get(&ObjectRef::new(name).within(ns));
-    let enforcement_ok = cached(&enforcement_name, &target.namespace)
-        .is_some_and(|s| secrets::metadata_matches(&s.metadata, &desired_enforcement));
+    let enforcement_ok = ctx
+        .secrets
+        .get(&target.namespace, &enforcement_name)
+        .is_some_and(|s| s.matches(&desired_enforcement));
     let consumer_ok = own_secret
-        || cached(&consumer_name, &namespace)
-            .is_some_and(|s| secrets::metadata_matches(&s.metadata, &desired_consumer));
+        || ctx
+            .secrets
+            .get(&namespace, &consumer_name)
+            .is_some_and(|s| s.matches(&desired_consumer));
     if enforcement_ok && consumer_ok && !own_secret {
         return Ok(Ok(reference));
     }
@@ -389,7 +387,7 @@ async fn ensure_secrets(
         ctx.apply_secret(
             &consumer_api,
             &secrets::consumer_secret(key, &value),
-            "consumer",
+            Role::Consumer,
         )
         .await?;
     }
@@ -397,7 +395,7 @@ async fn ensure_secrets(
         ctx.apply_secret(
             &enforcement_api,
             &secrets::enforcement_secret(key, &target, &value),
-            "enforcement",
+            Role::Enforcement,
         )
         .await?;
     }
@@ -412,20 +410,20 @@ async fn remove_secrets(key: &APIKey, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-async fn cleanup(key: Arc<APIKey>, ctx: &Context) -> Result<Action> {
-    remove_secrets(&key, ctx).await?;
+async fn cleanup(key: &APIKey, ctx: &Context) -> Result<Action> {
+    remove_secrets(key, ctx).await?;
     // Deterministic names cover Secrets the cache has not seen yet.
     let namespace = key.namespace().unwrap_or_default();
     if key.spec.secret_ref.is_none() {
         let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
-        if delete_ignoring_missing(&api, &secrets::consumer_secret_name(&key)).await? {
-            ctx.metrics.controller.secret_deleted("consumer");
+        if delete_ignoring_missing(&api, &secrets::consumer_secret_name(key)).await? {
+            ctx.metrics
+                .controller
+                .secret_deleted(Role::Consumer.as_str());
         }
     }
-    let key_ref = plain_ref(&*key);
-    ctx.written.forget(&key);
-    ctx.key_products.remove(&key_ref);
-    ctx.key_secrets.remove_key(&key_ref);
+    ctx.written.forget(key);
+    ctx.key_products.remove(key);
     Ok(Action::await_change())
 }
 

@@ -10,7 +10,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 
-use crate::resources::{APIKey, APIKeyStatus};
+use super::cached_key::CachedKey;
+use crate::resources::{APIKey, APIKeyStatus, APIProduct};
 
 /// A reference to `object` by namespace and name only. `ObjectRef::from_obj` also copies the
 /// resourceVersion and uid, which equality ignores but the indexes would keep for every entry.
@@ -54,29 +55,6 @@ impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> RefIndex<K, V> {
         }
     }
 
-    /// Records that `object` also depends on `key`.
-    pub fn add(&self, key: K, object: ObjectRef<V>) {
-        self.inner.lock().expect("index lock").link(key, object);
-    }
-
-    /// Forgets `object`.
-    pub fn remove(&self, object: &ObjectRef<V>) {
-        self.inner.lock().expect("index lock").unlink(object);
-    }
-
-    /// Forgets `key` and every link to it.
-    pub fn remove_key(&self, key: &K) {
-        let mut maps = self.inner.lock().expect("index lock");
-        for object in maps.forward.remove(key).unwrap_or_default() {
-            if let Some(keys) = maps.backward.get_mut(&object) {
-                keys.remove(key);
-                if keys.is_empty() {
-                    maps.backward.remove(&object);
-                }
-            }
-        }
-    }
-
     /// The objects that depend on `key`.
     pub fn lookup(&self, key: &K) -> Vec<ObjectRef<V>> {
         let maps = self.inner.lock().expect("index lock");
@@ -108,11 +86,93 @@ impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> Maps<K, V> {
     }
 }
 
+/// Which keys use which product, so a product event reaches exactly its keys. Keys and products
+/// are kept as `namespace/name` strings: an `ObjectRef` and a set per key cost ten times as much at
+/// thousands of keys.
+#[derive(Default)]
+pub struct KeysByProduct {
+    inner: Mutex<ProductKeys>,
+}
+
+#[derive(Default)]
+struct ProductKeys {
+    keys: HashMap<Box<str>, HashSet<Box<str>>>,
+    product_of: HashMap<Box<str>, Box<str>>,
+}
+
+impl ProductKeys {
+    fn unlink(&mut self, key: &str) {
+        if let Some(product) = self.product_of.remove(key)
+            && let Some(keys) = self.keys.get_mut(&product)
+        {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.keys.remove(&product);
+            }
+        }
+    }
+}
+
+impl KeysByProduct {
+    /// Records that `key` uses `product`, replacing the product it used before.
+    pub fn set(&self, key: &APIKey, product: &ObjectRef<APIProduct>) {
+        let key = id(
+            key.metadata.namespace.as_deref(),
+            key.metadata.name.as_deref(),
+        );
+        let product = id(product.namespace.as_deref(), Some(&product.name));
+        let mut maps = self.inner.lock().expect("index lock");
+        if maps.product_of.get(&key) == Some(&product) {
+            return;
+        }
+        maps.unlink(&key);
+        maps.keys
+            .entry(product.clone())
+            .or_default()
+            .insert(key.clone());
+        maps.product_of.insert(key, product);
+    }
+
+    /// Forgets `key`.
+    pub fn remove(&self, key: &APIKey) {
+        let key = id(
+            key.metadata.namespace.as_deref(),
+            key.metadata.name.as_deref(),
+        );
+        self.inner.lock().expect("index lock").unlink(&key);
+    }
+
+    /// The keys that use `product`.
+    pub fn lookup(&self, product: &ObjectRef<APIProduct>) -> Vec<ObjectRef<CachedKey>> {
+        let product = id(product.namespace.as_deref(), Some(&product.name));
+        let maps = self.inner.lock().expect("index lock");
+        maps.keys
+            .get(&product)
+            .into_iter()
+            .flatten()
+            .filter_map(|key| {
+                let (namespace, name) = key.split_once('/')?;
+                Some(ObjectRef::new(name).within(namespace))
+            })
+            .collect()
+    }
+}
+
+fn id(namespace: Option<&str>, name: Option<&str>) -> Box<str> {
+    format!(
+        "{}/{}",
+        namespace.unwrap_or_default(),
+        name.unwrap_or_default()
+    )
+    .into_boxed_str()
+}
+
 /// Which status the controller last wrote for each key, and from which version of the key, so a
 /// reconcile that sees the same (stale) version again does not write the same status twice.
+/// Kept as hashes (of the uid, the resourceVersion and the status): 24 bytes per key.
 #[derive(Default)]
 pub struct WrittenStatus {
-    by_uid: Mutex<HashMap<String, (String, u64)>>,
+    by_uid: Mutex<HashMap<u64, (u64, u64)>>,
 }
 
 impl WrittenStatus {
@@ -124,29 +184,35 @@ impl WrittenStatus {
         ) else {
             return false;
         };
-        self.by_uid.lock().expect("written lock").get(uid)
-            == Some(&(version.clone(), fingerprint(status)))
+        self.by_uid.lock().expect("written lock").get(&hash(uid))
+            == Some(&(hash(version), fingerprint(status)))
     }
 
     /// Records that `status` was written from this version of `key`.
     pub fn remember(&self, key: &APIKey, status: &APIKeyStatus) {
         if let (Some(uid), Some(version)) = (
-            key.metadata.uid.clone(),
-            key.metadata.resource_version.clone(),
+            key.metadata.uid.as_ref(),
+            key.metadata.resource_version.as_ref(),
         ) {
             self.by_uid
                 .lock()
                 .expect("written lock")
-                .insert(uid, (version, fingerprint(status)));
+                .insert(hash(uid), (hash(version), fingerprint(status)));
         }
     }
 
     /// Forgets a deleted key.
     pub fn forget(&self, key: &APIKey) {
         if let Some(uid) = &key.metadata.uid {
-            self.by_uid.lock().expect("written lock").remove(uid);
+            self.by_uid.lock().expect("written lock").remove(&hash(uid));
         }
     }
+}
+
+fn hash(text: &str) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
 
 /// A hash of a status without its condition timestamps.
@@ -168,7 +234,7 @@ mod tests {
     use crate::resources::APIProduct;
 
     #[test]
-    fn set_replaces_and_remove_forgets() {
+    fn set_replaces_what_an_object_depends_on() {
         let index = RefIndex::<&str, APIProduct>::default();
         let p = ObjectRef::<APIProduct>::new("p").within("ns");
         let q = ObjectRef::<APIProduct>::new("q").within("ns");
@@ -179,15 +245,28 @@ mod tests {
         index.set(p.clone(), ["route-b"]);
         assert!(index.lookup(&"route-a").is_empty());
         assert_eq!(index.lookup(&"gw"), std::slice::from_ref(&q));
-        index.add("gw", p.clone());
-        assert_eq!(index.lookup(&"gw").len(), 2);
-        index.remove(&p);
+        index.set(p.clone(), []);
         assert!(index.lookup(&"route-b").is_empty());
-        assert_eq!(index.lookup(&"gw"), std::slice::from_ref(&q));
-        index.remove_key(&"gw");
-        assert!(index.lookup(&"gw").is_empty());
         index.set(q.clone(), ["route-c"]);
+        assert!(index.lookup(&"gw").is_empty());
         assert_eq!(index.lookup(&"route-c"), [q]);
+    }
+
+    #[test]
+    fn keys_follow_their_product() {
+        use crate::resources::APIKeySpec;
+        let index = KeysByProduct::default();
+        let mut key = APIKey::new("k", APIKeySpec::new("toys", "gold"));
+        key.metadata.namespace = Some("team".into());
+        let toys = ObjectRef::<APIProduct>::new("toys").within("apps");
+        let games = ObjectRef::<APIProduct>::new("games").within("apps");
+        index.set(&key, &toys);
+        assert_eq!(index.lookup(&toys), [ObjectRef::new("k").within("team")]);
+        index.set(&key, &games);
+        assert!(index.lookup(&toys).is_empty(), "moved to another product");
+        assert_eq!(index.lookup(&games).len(), 1);
+        index.remove(&key);
+        assert!(index.lookup(&games).is_empty());
     }
 
     #[test]

@@ -5,15 +5,17 @@
 //! label) reach the affected objects through in-memory indexes.
 
 mod apikey;
+mod cached_key;
 mod index;
 pub mod lease;
 mod product;
+mod secret_cache;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{StreamExt, future};
+use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -28,8 +30,10 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 pub use apikey::{Decision, FINALIZER, decide};
-use index::{RefIndex, WrittenStatus, plain_ref};
+use cached_key::CachedKey;
+use index::{KeysByProduct, RefIndex, WrittenStatus};
 use lease::LeaseConfig;
+use secret_cache::{OwnedSecret, SecretCache};
 
 use crate::admin::Telemetry;
 use crate::discovery::{Caches, Fetcher, Target};
@@ -38,7 +42,7 @@ use crate::metrics::Metrics;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy};
 use crate::resources::{APIKey, APIKeyPhase, APIProduct};
-use crate::secrets;
+use crate::secrets::{self, Role};
 use crate::{Error, Result};
 
 /// The controller's name in readiness reports.
@@ -237,10 +241,9 @@ pub struct Context {
     config: Settings,
     caches: Caches,
     key_product_cache: Store<APIProduct>,
-    secret_cache: Store<PartialObjectMeta<Secret>>,
+    secrets: Arc<SecretCache>,
     targets: RefIndex<Target, APIProduct>,
-    key_products: RefIndex<ObjectRef<APIProduct>, APIKey>,
-    key_secrets: RefIndex<ObjectRef<APIKey>, PartialObjectMeta<Secret>>,
+    key_products: KeysByProduct,
     written: WrittenStatus,
     /// This replica's identity, the `reportingInstance` of its Events.
     identity: String,
@@ -288,53 +291,30 @@ impl Context {
         Ok(())
     }
 
-    /// Server-side-applies a whole Secret of `role` (`enforcement` or `consumer`).
-    async fn apply_secret(
-        &self,
-        api: &Api<Secret>,
-        secret: &Secret,
-        role: &'static str,
-    ) -> Result<()> {
+    /// Server-side-applies a whole Secret of `role`.
+    async fn apply_secret(&self, api: &Api<Secret>, secret: &Secret, role: Role) -> Result<()> {
         api.patch(
             secret.metadata.name.as_deref().unwrap_or_default(),
             &PatchParams::apply(FIELD_MANAGER).force(),
             &Patch::Apply(secret),
         )
         .await?;
-        self.metrics.controller.secret_written(role);
+        self.metrics.controller.secret_written(role.as_str());
         Ok(())
     }
 
-    /// The Secrets devportal wrote for `key` that the cache still holds.
-    fn secrets_of(&self, key: &APIKey) -> Vec<ObjectRef<PartialObjectMeta<Secret>>> {
-        self.key_secrets
-            .lookup(&plain_ref(key))
-            .into_iter()
-            .filter(|s| self.secret_cache.get(s).is_some())
-            .collect()
+    /// The Secrets devportal wrote for `key` that the cache holds.
+    fn secrets_of(&self, key: &APIKey) -> Vec<OwnedSecret> {
+        self.secrets.owned_by(
+            key.metadata.namespace.as_deref().unwrap_or_default(),
+            key.metadata.name.as_deref().unwrap_or_default(),
+        )
     }
 
-    fn secret_role(&self, secret: &ObjectRef<PartialObjectMeta<Secret>>) -> Option<String> {
-        let cached = self.secret_cache.get(secret)?;
-        cached
-            .metadata
-            .labels
-            .as_ref()?
-            .get(secrets::ROLE_LABEL)
-            .cloned()
-    }
-
-    async fn delete_secret(&self, secret: &ObjectRef<PartialObjectMeta<Secret>>) -> Result<()> {
-        let role = match self.secret_role(secret).as_deref() {
-            Some("enforcement") => "enforcement",
-            _ => "consumer",
-        };
-        let api = Api::<Secret>::namespaced(
-            self.client.clone(),
-            secret.namespace.as_deref().unwrap_or_default(),
-        );
+    async fn delete_secret(&self, secret: &OwnedSecret) -> Result<()> {
+        let api = Api::<Secret>::namespaced(self.client.clone(), &secret.namespace);
         if apikey::delete_ignoring_missing(&api, &secret.name).await? {
-            self.metrics.controller.secret_deleted(role);
+            self.metrics.controller.secret_deleted(secret.role.as_str());
         }
         Ok(())
     }
@@ -432,18 +412,6 @@ fn strip<K: Resource>(object: &mut K) {
     }
 }
 
-/// The cached Secret metadata needs only names, labels and annotations (compared with what the
-/// Secrets should carry); there are two Secrets per key, so the rest is worth dropping.
-fn strip_secret(secret: &mut PartialObjectMeta<Secret>) {
-    let meta = &mut secret.metadata;
-    meta.managed_fields = None;
-    meta.owner_references = None;
-    meta.creation_timestamp = None;
-    meta.uid = None;
-    meta.generate_name = None;
-    secrets::compact_cached(meta);
-}
-
 async fn run_controllers(
     client: Client,
     args: &ControllerArgs,
@@ -458,8 +426,8 @@ async fn run_controllers(
     let (plan_policies, plan_writer) = reflector::store::<PlanPolicy>();
     let (products, products_writer) = reflector::store::<APIProduct>();
     let (key_products, key_products_writer) = reflector::store::<APIProduct>();
-    let (keys, keys_writer) = reflector::store::<APIKey>();
-    let (secret_cache, secrets_writer) = reflector::store::<PartialObjectMeta<Secret>>();
+    let (keys, keys_writer) = reflector::store::<CachedKey>();
+    let secret_cache = Arc::new(SecretCache::default());
 
     let routes_stream = watcher(Api::<HTTPRoute>::all(client.clone()), everything.clone())
         .default_backoff()
@@ -488,9 +456,8 @@ async fn run_controllers(
         .modify(strip)
         .reflect(key_products_writer)
         .touched_objects();
-    let keys_stream = watcher(Api::<APIKey>::all(client.clone()), everything.clone())
+    let keys_stream = watcher(Api::<CachedKey>::all(client.clone()), everything.clone())
         .default_backoff()
-        .modify(strip)
         .reflect(keys_writer)
         .applied_objects();
     let secrets_stream = watcher(
@@ -498,8 +465,10 @@ async fn run_controllers(
         watcher::Config::default().labels(secrets::MANAGED_SELECTOR),
     )
     .default_backoff()
-    .modify(strip_secret)
-    .reflect(secrets_writer)
+    .inspect_ok({
+        let cache = secret_cache.clone();
+        move |event| cache.apply(event)
+    })
     .touched_objects();
 
     // One task waits for the caches and tells every reconcile through a watch channel. (A
@@ -522,7 +491,7 @@ async fn run_controllers(
                 let _ = stores.1.wait_until_ready().await;
                 let _ = stores.2.wait_until_ready().await;
                 let _ = stores.3.wait_until_ready().await;
-                let _ = stores.4.wait_until_ready().await;
+                stores.4.wait_synced().await;
             };
             tokio::select! {
                 () = all => {
@@ -547,10 +516,9 @@ async fn run_controllers(
             plan_policies,
         },
         key_product_cache: key_products,
-        secret_cache,
+        secrets: secret_cache,
         targets: RefIndex::default(),
-        key_products: RefIndex::default(),
-        key_secrets: RefIndex::default(),
+        key_products: KeysByProduct::default(),
         written: WrittenStatus::default(),
         identity,
         fetcher: Fetcher::new(
@@ -609,16 +577,9 @@ async fn run_controllers(
             let ctx = ctx.clone();
             move |product: APIProduct| ctx.key_products.lookup(&ObjectRef::from_obj(&product))
         })
-        .watches_stream(secrets_stream, {
-            let ctx = ctx.clone();
-            move |secret: PartialObjectMeta<Secret>| {
-                let owner = secrets::owner_key(&secret.metadata)
-                    .map(|(namespace, name)| ObjectRef::<APIKey>::new(&name).within(&namespace));
-                if let Some(owner) = &owner {
-                    ctx.key_secrets.add(owner.clone(), plain_ref(&secret));
-                }
-                owner
-            }
+        .watches_stream(secrets_stream, |secret: PartialObjectMeta<Secret>| {
+            let (namespace, name) = secrets::owner_reference(&secret.metadata)?.split_once('/')?;
+            Some(ObjectRef::<CachedKey>::new(name).within(namespace))
         })
         .graceful_shutdown_on(term.cancelled_owned())
         .run(
@@ -669,11 +630,11 @@ where
 }
 
 /// Publishes how many keys are in each phase every few seconds, while leading.
-async fn count_phases(keys: Store<APIKey>, metrics: Arc<Metrics>, term: CancellationToken) {
+async fn count_phases(keys: Store<CachedKey>, metrics: Arc<Metrics>, term: CancellationToken) {
     loop {
         let mut counts = APIKeyPhase::ALL.map(|phase| (phase, 0i64));
         for key in keys.state() {
-            if let Some(phase) = key.status.as_ref().and_then(|s| s.phase)
+            if let Some(phase) = key.phase()
                 && let Some(slot) = counts.iter_mut().find(|(p, _)| *p == phase)
             {
                 slot.1 += 1;

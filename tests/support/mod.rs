@@ -227,7 +227,9 @@ impl Devportal {
     }
 
     /// Starts `devportal <subcommand>` as the controller identity, with an admin port of its
-    /// own on 127.0.0.1, `args` and extra environment `env`.
+    /// own on 127.0.0.1, `args` and extra environment `env`. With `HEAPTRACK_OUT` set, the
+    /// process runs under `heaptrack -o $HEAPTRACK_OUT` (memory profiles of benchmarks; the pid
+    /// is then heaptrack's).
     pub fn start(subcommand: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let cp = control_plane();
@@ -237,7 +239,15 @@ impl Devportal {
         let log = cp.state.join("logs").join(format!("devportal-{n}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let admin_port = free_port();
-        let child = Command::new(env!("CARGO_BIN_EXE_devportal"))
+        let mut command = match std::env::var("HEAPTRACK_OUT") {
+            Ok(profile) => {
+                let mut heaptrack = Command::new("heaptrack");
+                heaptrack.args(["-o", &profile, env!("CARGO_BIN_EXE_devportal")]);
+                heaptrack
+            }
+            Err(_) => Command::new(env!("CARGO_BIN_EXE_devportal")),
+        };
+        let child = command
             .arg(subcommand)
             .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
             .args(args)

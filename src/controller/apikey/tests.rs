@@ -242,7 +242,7 @@ fn status_has_exactly_one_true_condition_and_no_secret_unless_approved() {
         Some(&r),
         now(),
     );
-    let status = status_for(&key(), &d, None, &APIKeyStatus::default(), now());
+    let status = status_for(&key(), &d, None, &[], now());
     assert_eq!(status.phase, Some(APIKeyPhase::Pending));
     assert_eq!(status.conditions.len(), 5);
     let true_ones: Vec<_> = status

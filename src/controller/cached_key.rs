@@ -1,0 +1,247 @@
+//! The form in which the controller caches APIKeys.
+//!
+//! The reconcile reads a key's spec and a little metadata, and from its status only the phase, the
+//! conditions' transition times and whether the status already is what it would write. A full
+//! APIKey in the watch cache also holds the limits, the authentication scheme, five condition
+//! messages and a dozen more strings; at ten thousand keys that was most of the controller's
+//! memory. [`CachedKey`] is what deserialization of an APIKey produces for the controller's
+//! watch: the same object minus what no reconcile reads, with the status folded into a digest.
+
+use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
+use kube::api::ObjectMeta;
+use kube::core::NamespaceResourceScope;
+use serde::{Deserialize, Serialize};
+
+use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus};
+
+/// An APIKey as the controller caches it. Deserializes from (and serializes as) an APIKey.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(from = "APIKey", into = "APIKey")]
+pub struct CachedKey {
+    metadata: ObjectMeta,
+    spec: APIKeySpec,
+    status: Option<StatusDigest>,
+}
+
+/// What the controller needs to know of a status it did not write in this process.
+#[derive(Clone, Debug, PartialEq)]
+struct StatusDigest {
+    phase: Option<APIKeyPhase>,
+    /// The phase conditions: which holds, and since when.
+    conditions: Vec<(APIKeyPhase, bool, Timestamp)>,
+    /// [`status_fingerprint`] of the whole status.
+    fingerprint: u64,
+}
+
+impl From<APIKey> for CachedKey {
+    fn from(key: APIKey) -> Self {
+        let APIKey {
+            metadata,
+            spec,
+            status,
+            ..
+        } = key;
+        Self {
+            metadata: ObjectMeta {
+                name: metadata.name,
+                namespace: metadata.namespace,
+                uid: metadata.uid,
+                resource_version: metadata.resource_version,
+                generation: metadata.generation,
+                creation_timestamp: metadata.creation_timestamp,
+                deletion_timestamp: metadata.deletion_timestamp,
+                finalizers: metadata.finalizers,
+                ..ObjectMeta::default()
+            },
+            spec,
+            status: status.map(|status| StatusDigest {
+                phase: status.phase,
+                conditions: status
+                    .conditions
+                    .iter()
+                    .filter_map(|c| {
+                        let phase = APIKeyPhase::ALL
+                            .into_iter()
+                            .find(|p| p.as_str() == c.type_)?;
+                        Some((phase, c.status == "True", c.last_transition_time.0))
+                    })
+                    .collect(),
+                fingerprint: status_fingerprint(&status),
+            }),
+        }
+    }
+}
+
+impl From<CachedKey> for APIKey {
+    fn from(cached: CachedKey) -> Self {
+        let mut key = APIKey::new(
+            cached.metadata.name.as_deref().unwrap_or_default(),
+            cached.spec,
+        );
+        key.metadata = cached.metadata;
+        key
+    }
+}
+
+impl CachedKey {
+    /// The key's metadata and spec as an APIKey, without status.
+    pub fn to_key(&self) -> APIKey {
+        self.clone().into()
+    }
+
+    /// The phase its status reports.
+    pub fn phase(&self) -> Option<APIKeyPhase> {
+        self.status.as_ref().and_then(|s| s.phase)
+    }
+
+    /// Its phase conditions with type, status and transition time (reasons and messages are
+    /// not kept): what [`crate::conditions::merge`] needs to keep transition times.
+    pub fn conditions(&self) -> Vec<Condition> {
+        self.status
+            .iter()
+            .flat_map(|s| &s.conditions)
+            .map(|(phase, holds, since)| Condition {
+                type_: phase.as_str().into(),
+                status: if *holds { "True" } else { "False" }.into(),
+                last_transition_time: Time(*since),
+                reason: String::new(),
+                message: String::new(),
+                observed_generation: None,
+            })
+            .collect()
+    }
+
+    /// Whether its status is exactly `status`.
+    pub fn status_is(&self, status: &APIKeyStatus) -> bool {
+        self.status
+            .as_ref()
+            .is_some_and(|s| s.fingerprint == status_fingerprint(status))
+    }
+}
+
+impl Resource for CachedKey {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        APIKey::kind(dt)
+    }
+
+    fn group(dt: &()) -> Cow<'_, str> {
+        APIKey::group(dt)
+    }
+
+    fn version(dt: &()) -> Cow<'_, str> {
+        APIKey::version(dt)
+    }
+
+    fn plural(dt: &()) -> Cow<'_, str> {
+        APIKey::plural(dt)
+    }
+
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
+
+/// A hash of a status as it serializes (condition times at the API's one-second precision).
+fn status_fingerprint(status: &APIKeyStatus) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(status)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conditions::{Desired, merge};
+    use serde_json::json;
+
+    fn served() -> serde_json::Value {
+        json!({
+            "apiVersion": "devportal.kuadrant.io/v1alpha1",
+            "kind": "APIKey",
+            "metadata": {
+                "name": "k", "namespace": "team", "uid": "u-1", "resourceVersion": "42",
+                "generation": 3, "creationTimestamp": "2026-01-01T00:00:00Z",
+                "finalizers": ["devportal.kuadrant.io/secrets"],
+                "labels": {"team": "a"},
+                "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
+            },
+            "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold",
+                     "requestedBy": {"userId": "consumer"}},
+            "status": {
+                "observedGeneration": 3, "phase": "Approved",
+                "conditions": [
+                    {"type": "Pending", "status": "False", "reason": "NotInPhase",
+                     "message": "the key is Approved", "lastTransitionTime": "2026-01-01T00:00:01Z"},
+                    {"type": "Approved", "status": "True", "reason": "AutoApproved",
+                     "message": "approves keys automatically", "lastTransitionTime": "2026-01-01T00:00:01Z"}
+                ],
+                "secretRef": {"name": "k-apikey", "key": "api_key"},
+                "apiHostname": "toys.example.com",
+                "limits": {"daily": 100}
+            }
+        })
+    }
+
+    #[test]
+    fn keeps_what_reconciles_read_and_recognises_its_status() {
+        let full: APIKey = serde_json::from_value(served()).unwrap();
+        let cached: CachedKey = serde_json::from_value(served()).unwrap();
+        assert_eq!(cached.phase(), Some(APIKeyPhase::Approved));
+        assert!(cached.status_is(full.status.as_ref().unwrap()));
+        let mut changed = full.status.clone().unwrap();
+        changed.api_hostname = Some("other.example.com".into());
+        assert!(!cached.status_is(&changed));
+
+        let key = cached.to_key();
+        assert_eq!(key.metadata.uid.as_deref(), Some("u-1"));
+        assert_eq!(key.metadata.generation, Some(3));
+        assert_eq!(key.metadata.finalizers, full.metadata.finalizers);
+        assert_eq!(key.spec, full.spec);
+        assert!(key.status.is_none());
+        assert!(key.metadata.managed_fields.is_none() && key.metadata.labels.is_none());
+        assert_eq!(cached.meta().name.as_deref(), Some("k"));
+        assert_eq!(CachedKey::plural(&()), "apikeys");
+        assert_eq!(
+            CachedKey::api_version(&()),
+            "devportal.kuadrant.io/v1alpha1"
+        );
+    }
+
+    #[test]
+    fn transition_times_survive_the_digest() {
+        let full: APIKey = serde_json::from_value(served()).unwrap();
+        let cached: CachedKey = serde_json::from_value(served()).unwrap();
+        let later: Timestamp = "2026-06-01T00:00:00Z".parse().unwrap();
+        let desired = vec![
+            Desired::fails("Pending", "NotInPhase", "the key is Approved"),
+            Desired::holds("Approved", "AutoApproved", "approves keys automatically"),
+        ];
+        let from_digest = merge(&cached.conditions(), desired.clone(), Some(3), later);
+        let from_full = merge(&full.status.unwrap().conditions, desired, Some(3), later);
+        assert_eq!(from_digest, from_full);
+    }
+
+    #[test]
+    fn a_key_without_status_has_none() {
+        let mut served = served();
+        served.as_object_mut().unwrap().remove("status");
+        let cached: CachedKey = serde_json::from_value(served).unwrap();
+        assert_eq!(cached.phase(), None);
+        assert!(cached.conditions().is_empty());
+        assert!(!cached.status_is(&APIKeyStatus::default()));
+    }
+}
