@@ -228,6 +228,7 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         let warning = decision.phase == APIKeyPhase::Failed;
         ctx.publish_event(&key, warning, decision.phase.as_str(), &decision.message)
             .await;
+        ctx.phase_changed.notify_one();
     }
 
     let until_expiry = key

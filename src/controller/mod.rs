@@ -251,6 +251,8 @@ pub struct Context {
     oidc: Mutex<HashMap<String, OidcOutcome>>,
     failures: Mutex<HashMap<String, u32>>,
     metrics: Arc<Metrics>,
+    /// Signalled when a reconcile moved a key to another phase, so the phase gauge follows soon.
+    phase_changed: tokio::sync::Notify,
     stopping: CancellationToken,
     synced: watch::Receiver<bool>,
 }
@@ -530,6 +532,7 @@ async fn run_controllers(
         oidc: Mutex::default(),
         failures: Mutex::default(),
         metrics: metrics.clone(),
+        phase_changed: tokio::sync::Notify::new(),
         stopping: term.clone(),
         synced,
     });
@@ -570,7 +573,7 @@ async fn run_controllers(
         )
         .for_each(log_outcome);
 
-    let phase_counts = count_phases(keys.clone(), metrics.clone(), term.clone());
+    let phase_counts = count_phases(keys.clone(), ctx.clone(), term.clone());
     let key_controller = Controller::for_stream(keys_stream, keys)
         .with_config(config)
         .watches_stream(key_products_stream, {
@@ -629,8 +632,11 @@ where
     future::ready(())
 }
 
-/// Publishes how many keys are in each phase every few seconds, while leading.
-async fn count_phases(keys: Store<CachedKey>, metrics: Arc<Metrics>, term: CancellationToken) {
+/// Publishes how many keys are in each phase, while leading: shortly after a reconcile changed a
+/// phase (once the watch cache has the new status), and every few seconds regardless.
+async fn count_phases(keys: Store<CachedKey>, ctx: Arc<Context>, term: CancellationToken) {
+    /// Time for the status just written to reach the cache; also bounds the recounts per second.
+    const SETTLE: Duration = Duration::from_millis(300);
     loop {
         let mut counts = APIKeyPhase::ALL.map(|phase| (phase, 0i64));
         for key in keys.state() {
@@ -640,10 +646,11 @@ async fn count_phases(keys: Store<CachedKey>, metrics: Arc<Metrics>, term: Cance
                 slot.1 += 1;
             }
         }
-        metrics.controller.set_keys(counts);
+        ctx.metrics.controller.set_keys(counts);
         tokio::select! {
             () = term.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = ctx.phase_changed.notified() => tokio::time::sleep(SETTLE).await,
         }
     }
 }
