@@ -214,7 +214,11 @@ async fn run(n: usize, webhook: bool, audit: &std::path::Path) {
     for line in per_kind {
         println!("    {line}");
     }
-    println!("  controller peak RSS      {:.1} MiB", peak as f64 / 1024.0);
-    println!("  controller RSS after     {:.1} MiB", now as f64 / 1024.0);
+    if std::env::var_os("HEAPTRACK_OUT").is_some() {
+        println!("  controller memory        see the heaptrack profile (the pid is heaptrack's)");
+    } else {
+        println!("  controller peak RSS      {:.1} MiB", peak as f64 / 1024.0);
+        println!("  controller RSS after     {:.1} MiB", now as f64 / 1024.0);
+    }
     let _ = std::fs::remove_file(audit);
 }

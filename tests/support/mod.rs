@@ -16,6 +16,7 @@ pub mod fixtures;
 pub mod https;
 
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -213,6 +214,8 @@ impl ControlPlane {
 /// drops it; dropping it kills it at once.
 pub struct Devportal {
     child: Child,
+    /// Runs under heaptrack, in a process group of its own (heaptrack forks devportal).
+    profiled: bool,
     pid_file: PathBuf,
     /// The admin port (`/metrics`, `/livez`, `/readyz`) on 127.0.0.1.
     pub admin_port: u16,
@@ -239,13 +242,16 @@ impl Devportal {
         let log = cp.state.join("logs").join(format!("devportal-{n}.log"));
         let out = std::fs::File::create(&log).expect("log file");
         let admin_port = free_port();
-        let mut command = match std::env::var("HEAPTRACK_OUT") {
-            Ok(profile) => {
+        let profile = std::env::var("HEAPTRACK_OUT").ok();
+        let mut command = match &profile {
+            Some(profile) => {
                 let mut heaptrack = Command::new("heaptrack");
-                heaptrack.args(["-o", &profile, env!("CARGO_BIN_EXE_devportal")]);
+                heaptrack
+                    .args(["-o", profile, env!("CARGO_BIN_EXE_devportal")])
+                    .process_group(0);
                 heaptrack
             }
-            Err(_) => Command::new(env!("CARGO_BIN_EXE_devportal")),
+            None => Command::new(env!("CARGO_BIN_EXE_devportal")),
         };
         let child = command
             .arg(subcommand)
@@ -263,14 +269,25 @@ impl Devportal {
         std::fs::write(&pid_file, child.id().to_string()).expect("pid file");
         Devportal {
             child,
+            profiled: profile.is_some(),
             pid_file,
             admin_port,
             log,
         }
     }
 
-    /// Kills the process at once (SIGKILL), as a crashed node would.
+    /// Kills the process at once (SIGKILL), as a crashed node would. Under heaptrack the whole
+    /// process group is stopped, gracefully first so the profile is complete.
     pub fn kill(&mut self) {
+        if self.profiled && self.child.try_wait().ok().flatten().is_none() {
+            let group = format!("-{}", self.child.id());
+            let signal = |name: &str| {
+                let _ = Command::new("kill").args([name, "--", &group]).status();
+            };
+            signal("-TERM");
+            let _ = self.wait_exit(std::time::Duration::from_secs(15));
+            signal("-KILL");
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.pid_file);
