@@ -15,33 +15,17 @@ mod support;
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
-use devportal::resources::{APIKey, APIProduct, ApprovalMode, RequestedBy};
+use devportal::resources::{APIKey, ApprovalMode, RequestedBy};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use kube::Api;
 use kube::api::{PartialObjectMeta, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client};
 use support::{
     Devportal, Persona, TestNamespace, control_plane, control_plane_with_devportal, fixtures,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(900);
-
-async fn publish(admin: &Client, ns: &str) {
-    fixtures::platform(
-        admin,
-        ns,
-        fixtures::plan_policy("plans", "toystore"),
-        fixtures::auth_policy("auth", "toystore"),
-    )
-    .await;
-    let mut product = fixtures::product("toys", "toystore");
-    product.spec.approval_mode = ApprovalMode::Automatic;
-    Api::<APIProduct>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &product)
-        .await
-        .unwrap();
-}
 
 /// A memory figure of process `pid` from /proc, in KiB: `VmHWM` (peak) or `VmRSS` (now).
 fn memory_kib(pid: u32, field: &str) -> u64 {
@@ -111,7 +95,7 @@ async fn run(n: usize, webhook: bool, audit: &std::path::Path) {
     };
     let admin = cp.client(Persona::Admin).await;
     let ns = TestNamespace::new("burst").await;
-    publish(&admin, &ns.name).await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
     let controller =
         Devportal::controller(&["--lease-name", "burst"], &[("DEVPORTAL_LOG", "warn")]);
     // Let it lead and settle on the product before the burst.

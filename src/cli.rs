@@ -149,35 +149,34 @@ impl Cli {
                 with_admin(&admin, |client, telemetry, shutdown| async move {
                     // Either role failing stops the other: a half-running devportal is worse
                     // than a restarted one.
-                    let webhook = async {
-                        let result = webhook::run(
-                            webhook_args,
-                            client.clone(),
-                            telemetry.clone(),
-                            shutdown.clone(),
-                        )
-                        .await;
-                        shutdown.cancel();
-                        result
-                    };
-                    let controller = async {
-                        let result = controller::run(
-                            controller_args,
-                            client.clone(),
-                            telemetry.clone(),
-                            shutdown.clone(),
-                        )
-                        .await;
-                        shutdown.cancel();
-                        result
-                    };
-                    let (webhook, controller) = tokio::join!(webhook, controller);
+                    let (webhook, controller) = tokio::join!(
+                        stop_all_after(
+                            &shutdown,
+                            webhook::run(
+                                webhook_args,
+                                client.clone(),
+                                telemetry.clone(),
+                                shutdown.clone()
+                            )
+                        ),
+                        stop_all_after(
+                            &shutdown,
+                            controller::run(controller_args, client, telemetry, shutdown.clone())
+                        ),
+                    );
                     webhook.and(controller)
                 })
                 .await
             }
         }
     }
+}
+
+/// Awaits one role, then signals shutdown: in `run`, either role ending stops the other.
+async fn stop_all_after<T>(shutdown: &CancellationToken, role: impl Future<Output = T>) -> T {
+    let result = role.await;
+    shutdown.cancel();
+    result
 }
 
 /// Runs `roles` with a client, the telemetry and the shutdown signal, serving the admin port

@@ -41,19 +41,8 @@ async fn published(prefix: &str, mode: ApprovalMode) -> (TestNamespace, Client) 
     controller();
     let ns = TestNamespace::new(prefix).await;
     let admin = control_plane().client(Persona::Admin).await;
-    fixtures::platform(
-        &admin,
-        &ns.name,
-        fixtures::plan_policy("plans", "toystore"),
-        fixtures::auth_policy("auth", "toystore"),
-    )
-    .await;
-    let mut product = fixtures::product("toys", "toystore");
-    product.spec.approval_mode = mode;
-    Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name)
-        .create(&PostParams::default(), &product)
-        .await
-        .unwrap();
+    let owner = control_plane().client(Persona::Owner).await;
+    fixtures::published_product(&admin, &owner, &ns.name, mode).await;
     (ns, admin)
 }
 

@@ -6,7 +6,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, RequestedBy};
+use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode, RequestedBy};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
@@ -22,19 +22,7 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 async fn published(prefix: &str) -> (TestNamespace, Client) {
     let ns = TestNamespace::new(prefix).await;
     let admin = control_plane().client(Persona::Admin).await;
-    fixtures::platform(
-        &admin,
-        &ns.name,
-        fixtures::plan_policy("plans", "toystore"),
-        fixtures::auth_policy("auth", "toystore"),
-    )
-    .await;
-    let mut product = fixtures::product("toys", "toystore");
-    product.spec.approval_mode = ApprovalMode::Automatic;
-    Api::<APIProduct>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &product)
-        .await
-        .unwrap();
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
     (ns, admin)
 }
 

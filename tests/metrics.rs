@@ -102,20 +102,9 @@ async fn prometheus_sees_admissions_reconciles_and_approval_latency() {
     // The approval flow: a platform, a manual product, a key request, an owner's approval.
     let ns = TestNamespace::new("metrics").await;
     let admin = cp.client(Persona::Admin).await;
-    fixtures::platform(
-        &admin,
-        &ns.name,
-        fixtures::plan_policy("plans", "toystore"),
-        fixtures::auth_policy("auth", "toystore"),
-    )
-    .await;
-    let products = Api::<APIProduct>::namespaced(cp.client(Persona::Owner).await, &ns.name);
-    let mut product = fixtures::product("toys", "toystore");
-    product.spec.approval_mode = ApprovalMode::Manual;
-    products
-        .create(&PostParams::default(), &product)
-        .await
-        .unwrap();
+    let owner = cp.client(Persona::Owner).await;
+    fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Manual).await;
+    let products = Api::<APIProduct>::namespaced(owner, &ns.name);
     eventually("the product's plans", WAIT, || async {
         products
             .get("toys")

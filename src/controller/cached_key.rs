@@ -8,7 +8,6 @@
 //! watch: the same object minus what no reconcile reads, with the status folded into a digest.
 
 use std::borrow::Cow;
-use std::hash::{Hash, Hasher};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -153,13 +152,9 @@ impl Resource for CachedKey {
     }
 }
 
-/// A hash of a status as it serializes (condition times at the API's one-second precision).
-fn status_fingerprint(status: &APIKeyStatus) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(status)
-        .unwrap_or_default()
-        .hash(&mut hasher);
-    hasher.finish()
+/// A hash of a status as it serializes.
+pub(super) fn status_fingerprint(status: &APIKeyStatus) -> u64 {
+    super::index::hash(&serde_json::to_string(status).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 
-use super::cached_key::CachedKey;
+use super::cached_key::{CachedKey, status_fingerprint};
 use crate::resources::{APIKey, APIKeyStatus, APIProduct};
 
 /// A reference to `object` by namespace and name only. `ObjectRef::from_obj` also copies the
@@ -209,9 +209,10 @@ impl WrittenStatus {
     }
 }
 
-fn hash(text: &str) -> u64 {
+/// A 64-bit hash of `value` (stable within one build of the controller).
+pub fn hash<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    text.hash(&mut hasher);
+    value.hash(&mut hasher);
     hasher.finish()
 }
 
@@ -221,11 +222,7 @@ fn fingerprint(status: &APIKeyStatus) -> u64 {
     for condition in &mut status.conditions {
         condition.last_transition_time = Time(Timestamp::UNIX_EPOCH);
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(&status)
-        .unwrap_or_default()
-        .hash(&mut hasher);
-    hasher.finish()
+    status_fingerprint(&status)
 }
 
 #[cfg(test)]

@@ -551,24 +551,22 @@ async fn run_controllers(
                 })
             }
         })
-        .watches_stream(auth_stream, policy_mapper(ctx.clone(), policy_targets.clone(), |p: &AuthPolicy| &p.spec.target_ref))
-        .watches_stream(plan_stream, policy_mapper(ctx.clone(), policy_targets, |p: &PlanPolicy| &p.spec.target_ref))
+        .watches_stream(
+            auth_stream,
+            policy_mapper(ctx.clone(), policy_targets.clone(), |p: &AuthPolicy| {
+                &p.spec.target_ref
+            }),
+        )
+        .watches_stream(
+            plan_stream,
+            policy_mapper(ctx.clone(), policy_targets, |p: &PlanPolicy| {
+                &p.spec.target_ref
+            }),
+        )
         .graceful_shutdown_on(term.clone().cancelled_owned())
         .run(
-            |product, ctx: Arc<Context>| async move {
-                let id = format!("APIProduct/{}", ObjectRef::from_obj(&*product));
-                let started = Instant::now();
-                let result = product::reconcile(product, ctx.clone()).await;
-                ctx.metrics.controller.reconciled("apiproduct", started.elapsed(), result.as_ref().err());
-                if result.is_ok() {
-                    ctx.succeeded(&id);
-                }
-                result
-            },
-            |product, error, ctx| {
-                tracing::warn!(product = %ObjectRef::from_obj(&*product), %error, "APIProduct reconcile failed");
-                ctx.backoff(format!("APIProduct/{}", ObjectRef::from_obj(&*product)))
-            },
+            |product, ctx| measured("apiproduct", product, ctx, product::reconcile),
+            retry_later,
             ctx.clone(),
         )
         .for_each(log_outcome);
@@ -586,20 +584,8 @@ async fn run_controllers(
         })
         .graceful_shutdown_on(term.cancelled_owned())
         .run(
-            |key, ctx: Arc<Context>| async move {
-                let id = format!("APIKey/{}", ObjectRef::from_obj(&*key));
-                let started = Instant::now();
-                let result = apikey::reconcile(key, ctx.clone()).await;
-                ctx.metrics.controller.reconciled("apikey", started.elapsed(), result.as_ref().err());
-                if result.is_ok() {
-                    ctx.succeeded(&id);
-                }
-                result
-            },
-            |key, error, ctx| {
-                tracing::warn!(key = %ObjectRef::from_obj(&*key), %error, "APIKey reconcile failed");
-                ctx.backoff(format!("APIKey/{}", ObjectRef::from_obj(&*key)))
-            },
+            |key, ctx| measured("apikey", key, ctx, apikey::reconcile),
+            retry_later,
             ctx,
         )
         .for_each(log_outcome);
@@ -613,6 +599,41 @@ async fn run_controllers(
     .await;
     tracing::info!("controllers stopped");
     Ok(())
+}
+
+/// Runs one reconcile of `object` by `controller` with its metrics, and forgets the object's
+/// failure count when it succeeds.
+async fn measured<K, Fut>(
+    controller: &'static str,
+    object: Arc<K>,
+    ctx: Arc<Context>,
+    reconcile: impl FnOnce(Arc<K>, Arc<Context>) -> Fut,
+) -> Result<Action>
+where
+    K: Resource<DynamicType = ()>,
+    Fut: Future<Output = Result<Action>>,
+{
+    let id = ObjectRef::from_obj(&*object).to_string();
+    let started = Instant::now();
+    let result = reconcile(object, ctx.clone()).await;
+    ctx.metrics
+        .controller
+        .reconciled(controller, started.elapsed(), result.as_ref().err());
+    if result.is_ok() {
+        ctx.succeeded(&id);
+    }
+    result
+}
+
+/// The error policy of both controllers: log, and retry after the object's own backoff.
+fn retry_later<K: Resource<DynamicType = ()>>(
+    object: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let id = ObjectRef::from_obj(&*object);
+    tracing::warn!(object = %id, %error, "reconcile failed");
+    ctx.backoff(id.to_string())
 }
 
 /// Logs what the reconcile loop itself reports: watch failures (retried with backoff) and triggers

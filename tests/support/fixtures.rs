@@ -182,3 +182,22 @@ pub async fn platform(admin: &Client, ns: &str, plans: PlanPolicy, auth: AuthPol
         .expect("auth policy created");
     enforce_auth_policy(admin, ns, &auth_name).await;
 }
+
+/// The usual setup: the platform of [`platform`] with route `toystore`, PlanPolicy `plans` (gold,
+/// silver) and enforced AuthPolicy `auth`, created by `admin`, and on it the APIProduct `toys` in
+/// `mode`, created by `creator` (the owner or the admin).
+pub async fn published_product(admin: &Client, creator: &Client, ns: &str, mode: ApprovalMode) {
+    platform(
+        admin,
+        ns,
+        plan_policy("plans", "toystore"),
+        auth_policy("auth", "toystore"),
+    )
+    .await;
+    let mut toys = product("toys", "toystore");
+    toys.spec.approval_mode = mode;
+    Api::<APIProduct>::namespaced(creator.clone(), ns)
+        .create(&PostParams::default(), &toys)
+        .await
+        .expect("product created");
+}
