@@ -34,10 +34,7 @@ const CA_KEY: &str = "ca.key";
 const PREVIOUS_CA: &str = "ca-previous.crt";
 const TLS_CERT: &str = "tls.crt";
 const TLS_KEY: &str = "tls.key";
-const CA_NOT_AFTER: &str = "devportal.kuadrant.io/ca-not-after";
-const PREVIOUS_CA_NOT_AFTER: &str = "devportal.kuadrant.io/ca-previous-not-after";
-const SERVING_NOT_AFTER: &str = "devportal.kuadrant.io/serving-not-after";
-const SERVING_NAMES: &str = "devportal.kuadrant.io/serving-names";
+use crate::names::certs::{CA_NOT_AFTER, PREVIOUS_CA_NOT_AFTER, SERVING_NAMES, SERVING_NOT_AFTER};
 const CA_VALIDITY: SignedDuration = SignedDuration::from_hours(24 * 3650);
 const CA_RENEW_BEFORE: SignedDuration = SignedDuration::from_hours(24 * 365);
 
@@ -75,11 +72,11 @@ pub struct CertArgs {
     pub webhook_configuration: String,
 
     /// Validity of a serving certificate; it is renewed when a third of it is left.
-    #[arg(long, env = "DEVPORTAL_CERT_VALIDITY", default_value = "90d", value_parser = crate::cli::parse_duration)]
+    #[arg(long, env = "DEVPORTAL_CERT_VALIDITY", default_value = "90d", value_parser = crate::flags::parse_duration)]
     pub cert_validity: Duration,
 
     /// How often the certificate and the caBundles are checked.
-    #[arg(long, env = "DEVPORTAL_CERT_CHECK_INTERVAL", default_value = "1h", value_parser = crate::cli::parse_duration)]
+    #[arg(long, env = "DEVPORTAL_CERT_CHECK_INTERVAL", default_value = "1h", value_parser = crate::flags::parse_duration)]
     pub cert_check_interval: Duration,
 }
 

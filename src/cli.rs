@@ -2,13 +2,13 @@
 //! flattened from its own module, environment variables as fallbacks.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminArgs, Telemetry};
 use crate::controller::{self, ControllerArgs};
+use crate::watches::Watches;
 use crate::webhook::{self, WebhookArgs};
 use crate::{Result, crds};
 
@@ -128,15 +128,22 @@ impl Cli {
             }
             Command::Controller(args) => {
                 let args = *args;
-                with_admin(&args.admin, |client, telemetry, shutdown| {
-                    controller::run(args.controller, client, telemetry, shutdown)
+                with_admin(&args.admin, |client, telemetry, shutdown| async move {
+                    let mut watches = Watches::new(client.clone());
+                    let feeds = controller::Feeds::subscribe(&mut watches);
+                    let synced = watches.start(&shutdown);
+                    controller::run(args.controller, client, feeds, synced, telemetry, shutdown)
+                        .await
                 })
                 .await
             }
             Command::Webhook(args) => {
                 let args = *args;
-                with_admin(&args.admin, |client, telemetry, shutdown| {
-                    webhook::run(args.webhook, client, telemetry, shutdown)
+                with_admin(&args.admin, |client, telemetry, shutdown| async move {
+                    let mut watches = Watches::new(client.clone());
+                    let feeds = webhook::Feeds::subscribe(&mut watches);
+                    watches.start(&shutdown);
+                    webhook::run(args.webhook, client, feeds, telemetry, shutdown).await
                 })
                 .await
             }
@@ -147,6 +154,11 @@ impl Cli {
                     controller: controller_args,
                 } = *args;
                 with_admin(&admin, |client, telemetry, shutdown| async move {
+                    // One set of watches for both roles: each kind is watched once.
+                    let mut watches = Watches::new(client.clone());
+                    let webhook_feeds = webhook::Feeds::subscribe(&mut watches);
+                    let controller_feeds = controller::Feeds::subscribe(&mut watches);
+                    let synced = watches.start(&shutdown);
                     // Either role failing stops the other: a half-running devportal is worse
                     // than a restarted one.
                     let (webhook, controller) = tokio::join!(
@@ -155,13 +167,21 @@ impl Cli {
                             webhook::run(
                                 webhook_args,
                                 client.clone(),
+                                webhook_feeds,
                                 telemetry.clone(),
                                 shutdown.clone()
                             )
                         ),
                         stop_all_after(
                             &shutdown,
-                            controller::run(controller_args, client, telemetry, shutdown.clone())
+                            controller::run(
+                                controller_args,
+                                client,
+                                controller_feeds,
+                                synced,
+                                telemetry,
+                                shutdown.clone()
+                            )
                         ),
                     );
                     webhook.and(controller)
@@ -227,51 +247,4 @@ fn shutdown_on_signal() -> CancellationToken {
         trigger.cancel();
     });
     token
-}
-
-/// Parses a duration flag such as `500ms`, `30s`, `5m`, `12h` or `365d`.
-pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("{s:?} has no unit; use ms, s, m, h or d (for example 365d)"))?;
-    let (number, unit) = s.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{s:?} does not start with a whole number"))?;
-    let seconds = match unit {
-        "ms" => return Ok(Duration::from_millis(n)),
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {s:?}; use ms, s, m, h or d"
-            ));
-        }
-    };
-    n.checked_mul(seconds)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("{s:?} is too long"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse_with_units_and_refuse_nonsense() {
-        assert_eq!(
-            parse_duration("365d"),
-            Ok(Duration::from_secs(365 * 86_400))
-        );
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(12 * 3_600)));
-        assert!(parse_duration("365").unwrap_err().contains("no unit"));
-        assert!(parse_duration("5y").unwrap_err().contains("unknown unit"));
-        assert!(parse_duration("d").is_err());
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("99999999999999999999d").is_err());
-    }
 }

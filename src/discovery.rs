@@ -18,8 +18,7 @@ use crate::resources::kuadrant::{
 use crate::resources::{APIProduct, DiscoveredAuthScheme, DiscoveredPlan};
 use crate::{Error, Result};
 
-/// Gateway API's group, the only group policies may target here.
-pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+pub use crate::names::GATEWAY_GROUP;
 
 /// The watch caches discovery reads.
 #[derive(Clone)]

@@ -96,6 +96,32 @@ impl Error {
             Error::Timeout(_) => "timeout",
         }
     }
+
+    /// Whether retrying soon is likely to succeed: the API server was unreachable, overloaded or
+    /// briefly unavailable (a restart, an etcd election), rather than refusing the request.
+    pub fn is_transient(&self) -> bool {
+        fn transient(error: &kube::Error) -> bool {
+            match error {
+                kube::Error::Api(status) => {
+                    status.code == 429 || status.code == 409 || status.code >= 500
+                }
+                kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+                _ => false,
+            }
+        }
+        match self {
+            Error::Kube(error) => transient(error),
+            Error::Finalizer(boxed) => match boxed.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.is_transient(),
+                kube::runtime::finalizer::Error::AddFinalizer(error)
+                | kube::runtime::finalizer::Error::RemoveFinalizer(error) => transient(error),
+                _ => false,
+            },
+            Error::Timeout(_) => true,
+            _ => false,
+        }
+    }
 }
 
 /// Result with [`Error`].

@@ -10,13 +10,18 @@ pub mod cli;
 pub mod conditions;
 pub mod controller;
 pub mod crds;
+pub mod digest;
 pub mod discovery;
 pub mod error;
+pub mod flags;
 pub mod keys;
+pub mod kube_ext;
 pub mod metrics;
+pub mod names;
 pub mod resources;
 pub mod secrets;
 pub mod tls;
+pub mod watches;
 pub mod webhook;
 
 pub use error::{Error, Result};

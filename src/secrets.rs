@@ -9,26 +9,11 @@ use kube::Resource;
 use kube::api::ObjectMeta;
 
 use crate::keys::ApiKeyValue;
+use crate::names::{
+    API_KEY_DATA, APIKEY_ANNOTATION, AUTHORINO_LABEL, EXPIRES_ANNOTATION, MANAGED_LABEL,
+    PLAN_ANNOTATION, ROLE_LABEL, USER_ANNOTATION,
+};
 use crate::resources::APIKey;
-
-/// The data key that holds the key value in both Secrets.
-pub const DATA_KEY: &str = "api_key";
-/// Label on every Secret devportal writes; its watch selects on it.
-pub const MANAGED_LABEL: &str = "devportal.kuadrant.io/managed";
-/// The label selector matching every Secret devportal writes.
-pub const MANAGED_SELECTOR: &str = "devportal.kuadrant.io/managed=true";
-/// Label telling the two Secrets apart: `enforcement` or `consumer`.
-pub const ROLE_LABEL: &str = "devportal.kuadrant.io/role";
-/// Annotation naming the APIKey (`namespace/name`) a Secret belongs to.
-pub const APIKEY_ANNOTATION: &str = "devportal.kuadrant.io/apikey";
-/// Label Authorino requires on the Secrets it reads.
-pub const AUTHORINO_LABEL: (&str, &str) = ("authorino.kuadrant.io/managed-by", "authorino");
-/// Annotation PlanPolicy predicates match the tier on.
-pub const PLAN_ANNOTATION: &str = "secret.kuadrant.io/plan-id";
-/// Annotation carrying the requester.
-pub const USER_ANNOTATION: &str = "secret.kuadrant.io/user-id";
-/// Annotation carrying the expiry time, when the key has one.
-pub const EXPIRES_ANNOTATION: &str = "secret.kuadrant.io/expires-at";
 
 /// Which of the two Secrets: the value of [`ROLE_LABEL`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -153,7 +138,7 @@ fn secret(metadata: ObjectMeta, value: &ApiKeyValue) -> Secret {
         metadata,
         type_: Some("Opaque".into()),
         data: Some(BTreeMap::from([(
-            DATA_KEY.to_string(),
+            API_KEY_DATA.to_string(),
             ByteString(value.expose().as_bytes().to_vec()),
         )])),
         ..Secret::default()
@@ -162,19 +147,15 @@ fn secret(metadata: ObjectMeta, value: &ApiKeyValue) -> Secret {
 
 /// The key value a Secret holds, if it holds a readable one.
 pub fn value_of(secret: &Secret) -> Option<ApiKeyValue> {
-    let bytes = secret.data.as_ref()?.get(DATA_KEY)?;
+    let bytes = secret.data.as_ref()?.get(API_KEY_DATA)?;
     let text = String::from_utf8(bytes.0.clone()).ok()?;
     (!text.trim().is_empty()).then(|| ApiKeyValue::from_secret(text.trim().to_string()))
 }
 
 /// A hash of a Secret's labels and annotations: the controller's cache keeps this instead of the
 /// maps and compares it with the hash of what the Secret should carry.
-pub fn fingerprint(meta: &ObjectMeta) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    meta.labels.hash(&mut hasher);
-    meta.annotations.hash(&mut hasher);
-    hasher.finish()
+pub fn metadata_digest(meta: &ObjectMeta) -> u64 {
+    crate::digest::digest(&(&meta.labels, &meta.annotations))
 }
 
 /// Whether `actual`'s labels and annotations include everything `desired` sets, and no expiry
@@ -288,11 +269,11 @@ mod tests {
     fn fingerprints_tell_metadata_apart_and_roles_and_owners_are_read() {
         let value = ApiKeyValue::from_secret("v".into());
         let desired = enforcement_secret(&key("team", "k"), &target(), &value).metadata;
-        assert_eq!(fingerprint(&desired), fingerprint(&desired.clone()));
+        assert_eq!(metadata_digest(&desired), metadata_digest(&desired.clone()));
         let mut other_tier = target();
         other_tier.tier = "silver".into();
         let changed = enforcement_secret(&key("team", "k"), &other_tier, &value).metadata;
-        assert_ne!(fingerprint(&desired), fingerprint(&changed));
+        assert_ne!(metadata_digest(&desired), metadata_digest(&changed));
         assert_eq!(role_of(&desired), Some(Role::Enforcement));
         assert_eq!(owner_reference(&desired), Some("team/k"));
         let consumer = consumer_secret(&key("team", "k"), &value).metadata;

@@ -2,7 +2,7 @@
 //! when they do, so a watch event reaches exactly the affected objects.
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::sync::Mutex;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -10,19 +10,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 
-use super::cached_key::{CachedKey, status_fingerprint};
+use crate::digest::digest;
+use crate::resources::cached_key::{CachedKey, status_digest};
 use crate::resources::{APIKey, APIKeyStatus, APIProduct};
-
-/// A reference to `object` by namespace and name only. `ObjectRef::from_obj` also copies the
-/// resourceVersion and uid, which equality ignores but the indexes would keep for every entry.
-pub fn plain_ref<V: Resource<DynamicType = ()>>(object: &V) -> ObjectRef<V> {
-    let meta = object.meta();
-    let reference = ObjectRef::new(meta.name.as_deref().unwrap_or_default());
-    match meta.namespace.as_deref() {
-        Some(namespace) => reference.within(namespace),
-        None => reference,
-    }
-}
 
 /// Maps keys (a route, a product, ...) to the objects of kind `V` that depend on them.
 pub struct RefIndex<K, V: Resource<DynamicType = ()>> {
@@ -184,8 +174,8 @@ impl WrittenStatus {
         ) else {
             return false;
         };
-        self.by_uid.lock().expect("written lock").get(&hash(uid))
-            == Some(&(hash(version), fingerprint(status)))
+        self.by_uid.lock().expect("written lock").get(&digest(uid))
+            == Some(&(digest(version), digest_without_times(status)))
     }
 
     /// Records that `status` was written from this version of `key`.
@@ -197,32 +187,28 @@ impl WrittenStatus {
             self.by_uid
                 .lock()
                 .expect("written lock")
-                .insert(hash(uid), (hash(version), fingerprint(status)));
+                .insert(digest(uid), (digest(version), digest_without_times(status)));
         }
     }
 
     /// Forgets a deleted key.
     pub fn forget(&self, key: &APIKey) {
         if let Some(uid) = &key.metadata.uid {
-            self.by_uid.lock().expect("written lock").remove(&hash(uid));
+            self.by_uid
+                .lock()
+                .expect("written lock")
+                .remove(&digest(uid));
         }
     }
 }
 
-/// A 64-bit hash of `value` (stable within one build of the controller).
-pub fn hash<T: Hash + ?Sized>(value: &T) -> u64 {
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    value.hash(&mut hasher);
-    hasher.finish()
-}
-
-/// A hash of a status without its condition timestamps.
-fn fingerprint(status: &APIKeyStatus) -> u64 {
+/// A digest of a status without its condition timestamps.
+fn digest_without_times(status: &APIKeyStatus) -> u64 {
     let mut status = status.clone();
     for condition in &mut status.conditions {
         condition.last_transition_time = Time(Timestamp::UNIX_EPOCH);
     }
-    status_fingerprint(&status)
+    status_digest(&status)
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ use kube::{Api, Client};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::Result;
+use crate::{Error, Result};
+
+/// How long releasing the Lease at shutdown may take.
+const RELEASE_LIMIT: Duration = Duration::from_secs(3);
 
 /// Where the Lease lives and how it is held.
 #[derive(Clone, Debug)]
@@ -32,23 +35,29 @@ pub struct LeaseConfig {
     pub retry_period: Duration,
 }
 
-/// Runs the election until `stop` is cancelled, publishing leadership on `leader`; `first_round`
-/// runs once the first attempt has settled whether this replica leads. On stop a held Lease is
+/// Runs the election until `stop` is cancelled, publishing leadership on `leader`. Every API
+/// call is bounded in time, so a leader that cannot reach the API server steps down within the
+/// renew deadline and a stop is never held up by a hanging call. On stop a held Lease is
 /// released so a standby takes over at once.
 pub async fn run(
     client: Client,
     config: LeaseConfig,
     leader: watch::Sender<bool>,
     stop: CancellationToken,
-    first_round: impl FnOnce(),
 ) {
-    let mut first_round = Some(first_round);
     let api = Api::<Lease>::namespaced(client, &config.namespace);
     let mut observed: Option<(String, Instant)> = None;
     let mut last_renew: Option<Instant> = None;
     loop {
         let attempt_started = Instant::now();
-        match try_acquire_or_renew(&api, &config, &mut observed).await {
+        let attempt = tokio::select! {
+            () = stop.cancelled() => break,
+            attempt = tokio::time::timeout(
+                config.renew_deadline / 2,
+                try_acquire_or_renew(&api, &config, &mut observed),
+            ) => attempt.unwrap_or(Err(Error::Timeout("lease update"))),
+        };
+        match attempt {
             Ok(true) => {
                 last_renew = Some(attempt_started);
                 if !*leader.borrow() {
@@ -71,9 +80,6 @@ pub async fn run(
                 }
             }
         }
-        if let Some(done) = first_round.take() {
-            done();
-        }
         tokio::select! {
             () = stop.cancelled() => break,
             () = tokio::time::sleep(config.retry_period) => {}
@@ -81,7 +87,8 @@ pub async fn run(
     }
     if *leader.borrow() {
         leader.send_replace(false);
-        match release(&api, &config).await {
+        let released = tokio::time::timeout(RELEASE_LIMIT, release(&api, &config)).await;
+        match released.unwrap_or(Err(Error::Timeout("lease release"))) {
             Ok(()) => tracing::info!(lease = %config.name, "released the lease"),
             Err(error) => {
                 tracing::warn!(lease = %config.name, %error, "could not release the lease")

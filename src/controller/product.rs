@@ -9,30 +9,16 @@ use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
-use super::Context;
-use super::index::plain_ref;
+use super::context::Context;
 use crate::Result;
 use crate::conditions::{Desired, merge};
 use crate::discovery::{Resolution, resolve};
+use crate::kube_ext::plain_ref;
+use crate::names::product_condition as condition;
 use crate::resources::{APIProduct, APIProductStatus, OidcDiscovery, OpenApiStatus};
-
-/// Condition types of an APIProduct.
-pub mod condition {
-    /// Route found and accepted, PlanPolicy and AuthPolicy found.
-    pub const READY: &str = "Ready";
-    /// A PlanPolicy applies.
-    pub const PLAN_POLICY: &str = "PlanPolicyDiscovered";
-    /// An accepted and enforced AuthPolicy applies.
-    pub const AUTH_POLICY: &str = "AuthPolicyDiscovered";
-    /// The JWT issuer's token endpoint is known.
-    pub const OIDC: &str = "OIDCDiscovered";
-    /// The OpenAPI document was fetched.
-    pub const OPENAPI: &str = "OpenAPISpecReady";
-}
 
 /// Reconciles one APIProduct.
 pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action> {
-    ctx.wait_synced().await?;
     let resolution = resolve(&product, &ctx.caches);
     ctx.targets
         .set(plain_ref(&*product), resolution.watched.clone());

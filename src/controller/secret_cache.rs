@@ -3,7 +3,7 @@
 //! A reflector store would keep every Secret's full metadata (two Secrets per key, with label and
 //! annotation maps); the reconciles only ask "does this Secret exist, which role has it, does it
 //! carry what it should, and which Secrets belong to this key". So each Secret is kept as its
-//! `namespace/name`, its role, its owning key and a fingerprint of its labels and annotations,
+//! `namespace/name`, its role, its owning key and a digest of its labels and annotations,
 //! with an index from each key to its Secrets: a few hundred bytes per key instead of kilobytes.
 
 use std::collections::HashMap;
@@ -23,8 +23,8 @@ pub struct CachedSecret {
     pub role: Role,
     /// `namespace/name` of the APIKey it belongs to, from its annotation.
     owner: Option<Arc<str>>,
-    /// [`secrets::fingerprint`] of its labels and annotations.
-    fingerprint: u64,
+    /// [`secrets::metadata_digest`] of its labels and annotations.
+    digest: u64,
 }
 
 impl CachedSecret {
@@ -32,13 +32,13 @@ impl CachedSecret {
         Some(Self {
             role: secrets::role_of(meta)?,
             owner: secrets::owner_reference(meta).map(Arc::from),
-            fingerprint: secrets::fingerprint(meta),
+            digest: secrets::metadata_digest(meta),
         })
     }
 
     /// Whether the Secret carried exactly the labels and annotations of `desired`.
     pub fn matches(&self, desired: &ObjectMeta) -> bool {
-        self.fingerprint == secrets::fingerprint(desired)
+        self.digest == secrets::metadata_digest(desired)
     }
 }
 

@@ -7,7 +7,8 @@
 
 pub mod apikey;
 pub mod apiproduct;
-pub mod common;
+pub mod cached_key;
+mod common;
 pub mod gateway;
 pub mod kuadrant;
 
@@ -21,7 +22,4 @@ pub use apiproduct::{
 };
 pub use common::{CustomLimit, Limits};
 
-/// API group of devportal's own resources.
-pub const GROUP: &str = "devportal.kuadrant.io";
-/// API version of devportal's own resources.
-pub const VERSION: &str = "v1alpha1";
+pub use crate::names::{GROUP, VERSION};

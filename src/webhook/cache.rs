@@ -11,23 +11,25 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
 use kube::api::PostParams;
-use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::cluster::{Cluster, Read};
 use super::keyindex::KeyIndex;
+use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
-use crate::resources::{APIKey, APIProduct, GROUP};
+use crate::resources::{APIProduct, GROUP};
+use crate::watches::{Feed, Watches};
 use crate::{Error, Result};
 
 /// A live call must answer within this time: the API server gives the whole admission at most
@@ -55,68 +57,51 @@ pub struct KubeCluster {
     keys_synced: watch::Receiver<bool>,
 }
 
-/// Runs `stream` until it ends or `shutdown` is cancelled, logging watch errors (the stream backs
-/// off and retries by itself).
-async fn drive<S, T>(
-    what: &'static str,
-    stream: S,
-    shutdown: CancellationToken,
-    mut each: impl FnMut(T),
-) where
-    S: Stream<Item = std::result::Result<T, watcher::Error>>,
-{
-    let mut stream = std::pin::pin!(stream);
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            item = stream.next() => match item {
-                Some(Ok(item)) => each(item),
-                Some(Err(err)) => tracing::warn!(cache = what, error = %err, "watch failed; retrying"),
-                None => return,
-            }
+/// The watches the webhook reads, subscribed before the process starts them.
+pub struct Feeds {
+    products: Store<APIProduct>,
+    routes: Store<HTTPRoute>,
+    keys: Feed<CachedKey>,
+}
+
+impl Feeds {
+    /// Subscribes to APIProducts and HTTPRoutes (stores only) and APIKeys (for the live-keys
+    /// counts).
+    pub fn subscribe(watches: &mut Watches) -> Self {
+        Self {
+            products: watches.products_store(),
+            routes: watches.routes_store(),
+            keys: watches.keys(),
         }
     }
 }
 
-/// Starts a reflector for `K` in all namespaces and returns its store.
-fn mirror<K>(client: &Client, what: &'static str, shutdown: &CancellationToken) -> Store<K>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
-    let (store, writer) = reflector::store();
-    let stream = reflector::reflector(
-        writer,
-        watcher(Api::<K>::all(client.clone()), watcher::Config::default())
-            .default_backoff()
-            .modify(|o| o.managed_fields_mut().clear()),
-    );
-    tokio::spawn(drive(what, stream, shutdown.clone(), |_| {}));
-    store
-}
-
 impl KubeCluster {
-    /// Starts the watches; they run until `shutdown` is cancelled.
-    pub fn start(client: Client, shutdown: &CancellationToken) -> Self {
-        let products = mirror::<APIProduct>(&client, "apiproducts", shutdown);
-        let routes = mirror::<HTTPRoute>(&client, "httproutes", shutdown);
+    /// Answers from `feeds`; the live-keys index follows the APIKey events until `shutdown`.
+    pub fn new(client: Client, feeds: Feeds, shutdown: &CancellationToken) -> Self {
         let keys = Arc::new(KeyIndex::default());
         let (synced_tx, keys_synced) = watch::channel(false);
         let index = keys.clone();
-        let stream = watcher(
-            Api::<APIKey>::all(client.clone()),
-            watcher::Config::default(),
-        )
-        .default_backoff();
-        tokio::spawn(drive("apikeys", stream, shutdown.clone(), move |event| {
-            index.apply(&event);
-            if matches!(event, watcher::Event::InitDone) {
-                synced_tx.send_replace(true);
+        let events = feeds.keys.events();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let mut events = std::pin::pin!(events);
+            loop {
+                let event = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    event = events.next() => event,
+                };
+                let Some(Ok(event)) = event else { return };
+                index.apply(&event);
+                if matches!(event, watcher::Event::InitDone) {
+                    synced_tx.send_replace(true);
+                }
             }
-        }));
+        });
         KubeCluster {
             client,
-            products,
-            routes,
+            products: feeds.products,
+            routes: feeds.routes,
             keys,
             keys_synced,
         }

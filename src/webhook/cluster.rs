@@ -90,7 +90,7 @@ impl MemoryCluster {
 
     /// Adds an existing APIKey, counted by the guardrail when live.
     pub fn with_key(self, key: APIKey) -> Self {
-        self.keys.apply(&watcher::Event::Apply(key));
+        self.keys.apply(&watcher::Event::Apply(key.into()));
         self
     }
 

@@ -13,13 +13,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::cluster::{Cluster, Read};
-use crate::controller::FINALIZER;
+use crate::names::{EXPOSED_ANNOTATION, FINALIZER};
 use crate::resources::{
     APIKey, APIKeyPhase, APIKeySpec, APIProduct, GROUP, PublishStatus, RequestedBy,
 };
-
-/// The annotation a platform engineer puts on an HTTPRoute that API owners may publish.
-pub const EXPOSED_ANNOTATION: &str = "devportal.kuadrant.io/exposed";
 
 /// Limits the webhook enforces, from the command line.
 #[derive(Clone, Debug)]

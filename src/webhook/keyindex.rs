@@ -9,7 +9,10 @@ use std::sync::RwLock;
 
 use kube::runtime::watcher;
 
-use crate::resources::{APIKey, APIKeyPhase};
+use kube::Resource;
+
+use crate::resources::APIKeyPhase;
+use crate::resources::cached_key::CachedKey;
 
 /// The (requester, product namespace, product name) a live key counts against.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -56,7 +59,7 @@ pub struct KeyIndex {
 
 impl KeyIndex {
     /// Applies one watcher event.
-    pub fn apply(&self, event: &watcher::Event<APIKey>) {
+    pub fn apply(&self, event: &watcher::Event<CachedKey>) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         match event {
             watcher::Event::Apply(key) | watcher::Event::Delete(key) => {
@@ -98,17 +101,18 @@ impl KeyIndex {
     }
 }
 
-fn key_name(key: &APIKey) -> Option<KeyName> {
-    Some((key.metadata.namespace.clone()?, key.metadata.name.clone()?))
+fn key_name(key: &CachedKey) -> Option<KeyName> {
+    let meta = key.meta();
+    Some((meta.namespace.clone()?, meta.name.clone()?))
 }
 
 /// The owner a key counts against, if it is live: not being deleted, and Pending, Approved or
 /// not yet given a phase.
-fn live_owner(key: &APIKey) -> Option<Owner> {
-    if key.metadata.deletion_timestamp.is_some() {
+fn live_owner(key: &CachedKey) -> Option<Owner> {
+    if key.meta().deletion_timestamp.is_some() {
         return None;
     }
-    let phase = key.status.as_ref().and_then(|s| s.phase);
+    let phase = key.phase();
     if !matches!(
         phase,
         None | Some(APIKeyPhase::Pending) | Some(APIKeyPhase::Approved)
@@ -116,19 +120,19 @@ fn live_owner(key: &APIKey) -> Option<Owner> {
         return None;
     }
     Some(Owner {
-        user: key.spec.requested_by.as_ref()?.user_id.clone(),
+        user: key.spec().requested_by.as_ref()?.user_id.clone(),
         product_namespace: key.product_namespace()?.into(),
-        product: key.spec.api_product_ref.name.clone(),
+        product: key.spec().api_product_ref.name.clone(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::{APIKeySpec, APIKeyStatus, RequestedBy};
+    use crate::resources::{APIKey, APIKeySpec, APIKeyStatus, RequestedBy};
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-    fn key(name: &str, user: &str, product: &str, phase: Option<APIKeyPhase>) -> APIKey {
+    fn key(name: &str, user: &str, product: &str, phase: Option<APIKeyPhase>) -> CachedKey {
         let mut spec = APIKeySpec::new(product, "gold");
         spec.api_product_ref.namespace = Some("apps".into());
         spec.requested_by = Some(RequestedBy {
@@ -141,7 +145,7 @@ mod tests {
             phase: Some(phase),
             ..APIKeyStatus::default()
         });
-        key
+        key.into()
     }
 
     #[test]
@@ -177,7 +181,7 @@ mod tests {
         )));
         assert_eq!(index.live_keys("alice", "apps", "toys"), 1);
         let mut deleting = key("b", "alice", "toys", Some(APIKeyPhase::Approved));
-        deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+        deleting.meta_mut().deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
         index.apply(&watcher::Event::Apply(deleting));
         assert_eq!(index.live_keys("alice", "apps", "toys"), 0);
         index.apply(&watcher::Event::Delete(key("e", "bob", "toys", None)));

@@ -15,6 +15,8 @@ pub mod keyindex;
 pub mod review;
 pub mod server;
 
+pub use cache::Feeds;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,7 +58,7 @@ pub struct WebhookArgs {
     pub tls_key_file: PathBuf,
 
     /// How often to check the certificate files for changes (`5s`, `1m`).
-    #[arg(long, env = "DEVPORTAL_TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, env = "DEVPORTAL_TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = crate::flags::parse_duration)]
     pub tls_reload_interval: Duration,
 
     /// At most this many live APIKeys (Pending or Approved) per requester per product.
@@ -68,7 +70,7 @@ pub struct WebhookArgs {
     pub max_keys_per_user_per_product: usize,
 
     /// Longest allowed distance from now to an APIKey's `expiresAt` (`365d`, `720h`).
-    #[arg(long, env = "DEVPORTAL_MAX_KEY_LIFETIME", default_value = "365d", value_parser = crate::cli::parse_duration)]
+    #[arg(long, env = "DEVPORTAL_MAX_KEY_LIFETIME", default_value = "365d", value_parser = crate::flags::parse_duration)]
     pub max_key_lifetime: Duration,
 
     /// Largest AdmissionReview body accepted, in bytes. Objects are at most about 1.5 MiB in etcd
@@ -100,6 +102,7 @@ const HEALTH_COMPONENT: &str = "webhook";
 pub async fn run(
     args: WebhookArgs,
     client: kube::Client,
+    feeds: cache::Feeds,
     telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<()> {
@@ -120,7 +123,7 @@ pub async fn run(
     let cert = Arc::new(ReloadingCert::load(files)?);
     let tls = Arc::new(cert.server_config()?);
 
-    let cluster = cache::KubeCluster::start(client, &shutdown);
+    let cluster = cache::KubeCluster::new(client, feeds, &shutdown);
     tracing::info!("waiting for the apiproducts, httproutes and apikeys caches to sync");
     tokio::select! {
         synced = cluster.wait_until_ready() => synced?,

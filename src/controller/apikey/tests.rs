@@ -124,7 +124,7 @@ fn phase(
     product: Option<&APIProduct>,
     resolution: Option<&Resolution>,
 ) -> (APIKeyPhase, &'static str) {
-    let d = decide(key, product, resolution, now());
+    let d = evaluate(key, product, resolution, now());
     (d.phase, d.reason)
 }
 
@@ -141,7 +141,7 @@ fn manual_products_wait_for_approval_and_automatic_ones_approve() {
     );
     let mut approved = key();
     approved.spec.approval = approval(true);
-    let d = decide(
+    let d = evaluate(
         &approved,
         Some(&product(ApprovalMode::Manual)),
         Some(&r),
@@ -170,7 +170,7 @@ fn failed_wins_over_every_other_phase() {
         (APIKeyPhase::Failed, "ProductDeleted")
     );
     let silver_only = resolution(&["silver", "bronze"], true);
-    let d = decide(
+    let d = evaluate(
         &rejected,
         Some(&product(ApprovalMode::Automatic)),
         Some(&silver_only),
@@ -214,7 +214,7 @@ fn rejected_wins_over_expired_which_wins_over_approved() {
         (APIKeyPhase::Expired, "Expired")
     );
     k.spec.approval = approval(false);
-    let d = decide(&k, Some(&automatic), Some(&r), now());
+    let d = evaluate(&k, Some(&automatic), Some(&r), now());
     assert_eq!(
         (d.phase, d.message.as_str()),
         (APIKeyPhase::Rejected, "rejected by owner: because")
@@ -236,7 +236,7 @@ fn rejected_wins_over_expired_which_wins_over_approved() {
 #[test]
 fn status_has_exactly_one_true_condition_and_no_secret_unless_approved() {
     let r = resolution(&["gold"], true);
-    let d = decide(
+    let d = evaluate(
         &key(),
         Some(&product(ApprovalMode::Manual)),
         Some(&r),

@@ -33,8 +33,8 @@ struct StatusDigest {
     phase: Option<APIKeyPhase>,
     /// The phase conditions: which holds, and since when.
     conditions: Vec<(APIKeyPhase, bool, Timestamp)>,
-    /// [`status_fingerprint`] of the whole status.
-    fingerprint: u64,
+    /// [`status_digest`] of the whole status.
+    digest: u64,
 }
 
 impl From<APIKey> for CachedKey {
@@ -70,7 +70,7 @@ impl From<APIKey> for CachedKey {
                         Some((phase, c.status == "True", c.last_transition_time.0))
                     })
                     .collect(),
-                fingerprint: status_fingerprint(&status),
+                digest: status_digest(&status),
             }),
         }
     }
@@ -91,6 +91,20 @@ impl CachedKey {
     /// The key's metadata and spec as an APIKey, without status.
     pub fn to_key(&self) -> APIKey {
         self.clone().into()
+    }
+
+    /// The key's spec.
+    pub fn spec(&self) -> &APIKeySpec {
+        &self.spec
+    }
+
+    /// Namespace of the product it asks for: the reference's, else the key's own.
+    pub fn product_namespace(&self) -> Option<&str> {
+        self.spec
+            .api_product_ref
+            .namespace
+            .as_deref()
+            .or(self.metadata.namespace.as_deref())
     }
 
     /// The phase its status reports.
@@ -119,7 +133,7 @@ impl CachedKey {
     pub fn status_is(&self, status: &APIKeyStatus) -> bool {
         self.status
             .as_ref()
-            .is_some_and(|s| s.fingerprint == status_fingerprint(status))
+            .is_some_and(|s| s.digest == status_digest(status))
     }
 }
 
@@ -153,8 +167,8 @@ impl Resource for CachedKey {
 }
 
 /// A hash of a status as it serializes.
-pub(super) fn status_fingerprint(status: &APIKeyStatus) -> u64 {
-    super::index::hash(&serde_json::to_string(status).unwrap_or_default())
+pub fn status_digest(status: &APIKeyStatus) -> u64 {
+    crate::digest::digest(&serde_json::to_string(status).unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -1,0 +1,180 @@
+//! APIKey reconcile: decide the phase, keep the two Secrets in step while Approved, delete the
+//! enforcement Secret the moment the key leaves Approved, and report it all in status.
+
+mod phase;
+mod secrets;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Api, ResourceExt};
+
+pub use phase::{Evaluation, evaluate};
+
+use super::context::Context;
+use crate::conditions::{Desired, merge};
+use crate::discovery::resolve;
+use crate::kube_ext::delete_ignoring_missing;
+use crate::names::FINALIZER;
+use crate::resources::cached_key::CachedKey;
+use crate::resources::{
+    APIKey, APIKeyPhase, APIKeyStatus, APIProduct, KeyAuthScheme, SecretKeyRef,
+};
+use crate::secrets::Role;
+use crate::{Error, Result};
+
+/// Reconciles one APIKey, behind the finalizer that guards its cross-namespace Secret.
+pub async fn reconcile(key: Arc<CachedKey>, ctx: Arc<Context>) -> Result<Action> {
+    let api =
+        Api::<CachedKey>::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default());
+    finalizer(&api, FINALIZER, key, |event| async {
+        match event {
+            Finalizer::Apply(key) => apply(&key, &ctx).await,
+            Finalizer::Cleanup(key) => cleanup(&key.to_key(), &ctx).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)))
+}
+
+async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
+    let key = cached.to_key();
+    let product_ref = ObjectRef::<APIProduct>::new(&key.spec.api_product_ref.name)
+        .within(key.product_namespace().unwrap_or_default());
+    ctx.key_products.set(&key, &product_ref);
+    let product = ctx.products.get(&product_ref);
+    let resolution = product.as_ref().map(|p| resolve(p, &ctx.caches));
+    let now = Timestamp::now();
+    let mut evaluation = evaluate(&key, product.as_deref(), resolution.as_ref(), now);
+
+    let mut secret_ref = None;
+    if evaluation.phase == APIKeyPhase::Approved {
+        match secrets::ensure_secrets(&key, &evaluation, ctx).await? {
+            Ok(reference) => secret_ref = Some(reference),
+            Err(message) => {
+                evaluation = evaluation.with(APIKeyPhase::Failed, "SecretNotFound", message)
+            }
+        }
+    }
+    if evaluation.phase != APIKeyPhase::Approved {
+        secrets::remove_secrets(&key, ctx).await?;
+    }
+    secrets::crash_point("after-secrets");
+
+    let status = status_for(&key, &evaluation, secret_ref, &cached.conditions(), now);
+    // A reconcile triggered by our own Secret writes can see the key before our status write
+    // reached the cache; the same status for the same object version was already written.
+    let handled = ctx.written.already(&key, &status);
+    if !cached.status_is(&status) && !handled {
+        ctx.apply_status(&key, &status).await?;
+        ctx.written.remember(&key, &status);
+    }
+    if cached.phase() != Some(evaluation.phase) && !handled {
+        if evaluation.phase == APIKeyPhase::Approved
+            && let Some(created) = &key.metadata.creation_timestamp
+            && let Ok(waited) = Duration::try_from(now.duration_since(created.0))
+        {
+            ctx.metrics.controller.approved_after(waited);
+        }
+        let warning = evaluation.phase == APIKeyPhase::Failed;
+        ctx.publish_event(
+            &key,
+            warning,
+            evaluation.phase.as_str(),
+            &evaluation.message,
+        )
+        .await;
+        ctx.phase_changed.notify_one();
+    }
+
+    let until_expiry = key
+        .spec
+        .expires_at
+        .as_ref()
+        .filter(|_| {
+            matches!(
+                evaluation.phase,
+                APIKeyPhase::Approved | APIKeyPhase::Pending
+            )
+        })
+        .and_then(|t| Duration::try_from(t.0.duration_since(now)).ok())
+        .map(|d| d + Duration::from_millis(20));
+    Ok(Action::requeue(
+        until_expiry.map_or(ctx.config.resync, |d| d.min(ctx.config.resync)),
+    ))
+}
+
+fn status_for(
+    key: &APIKey,
+    evaluation: &Evaluation,
+    secret_ref: Option<SecretKeyRef>,
+    previous: &[Condition],
+    now: Timestamp,
+) -> APIKeyStatus {
+    let conditions = APIKeyPhase::ALL
+        .iter()
+        .map(|phase| {
+            if *phase == evaluation.phase {
+                Desired::holds(
+                    phase.as_str(),
+                    evaluation.reason,
+                    evaluation.message.clone(),
+                )
+            } else {
+                Desired::fails(
+                    phase.as_str(),
+                    "NotInPhase",
+                    format!("the key is {}", evaluation.phase.as_str()),
+                )
+            }
+        })
+        .collect();
+    APIKeyStatus {
+        observed_generation: key.metadata.generation,
+        phase: Some(evaluation.phase),
+        conditions: merge(previous, conditions, key.metadata.generation, now),
+        secret_ref,
+        api_hostname: evaluation.hostname.clone(),
+        limits: evaluation.plan.as_ref().map(|p| p.limits.clone()),
+        auth_scheme: evaluation
+            .auth
+            .as_ref()
+            .map(|(auth, credentials, _)| KeyAuthScheme {
+                authentication_spec: auth.clone(),
+                credentials: credentials.clone(),
+            }),
+        reviewed_by: key
+            .spec
+            .approval
+            .as_ref()
+            .and_then(|a| a.reviewed_by.clone()),
+        reviewed_at: key
+            .spec
+            .approval
+            .as_ref()
+            .and_then(|a| a.reviewed_at.clone()),
+    }
+}
+
+async fn cleanup(key: &APIKey, ctx: &Context) -> Result<Action> {
+    secrets::remove_secrets(key, ctx).await?;
+    // Deterministic names cover Secrets the cache has not seen yet.
+    let namespace = key.namespace().unwrap_or_default();
+    if key.spec.secret_ref.is_none() {
+        let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
+        if delete_ignoring_missing(&api, &crate::secrets::consumer_secret_name(key)).await? {
+            ctx.metrics
+                .controller
+                .secret_deleted(Role::Consumer.as_str());
+        }
+    }
+    ctx.written.forget(key);
+    ctx.key_products.remove(key);
+    Ok(Action::await_change())
+}

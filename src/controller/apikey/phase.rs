@@ -1,0 +1,156 @@
+//! The phase rules: what phase a key is in, and why, from the key, its product and what
+//! discovery found.
+
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
+
+use crate::discovery::Resolution;
+use crate::resources::kuadrant::{ApiKeyAuth, Credentials};
+use crate::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, DiscoveredPlan};
+
+/// The outcome of the phase rules for one key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluation {
+    /// The phase.
+    pub phase: APIKeyPhase,
+    /// PascalCase reason for the phase's condition.
+    pub reason: &'static str,
+    /// Human-readable explanation.
+    pub message: String,
+    /// The requested tier's plan, when the product offers it.
+    pub plan: Option<DiscoveredPlan>,
+    /// The API-key rule, its credential location and the AuthPolicy's namespace.
+    pub auth: Option<(ApiKeyAuth, Option<Credentials>, String)>,
+    /// Host name to call the API on.
+    pub hostname: Option<String>,
+}
+
+impl Evaluation {
+    pub(super) fn with(
+        mut self,
+        phase: APIKeyPhase,
+        reason: &'static str,
+        message: String,
+    ) -> Self {
+        self.phase = phase;
+        self.reason = reason;
+        self.message = message;
+        self
+    }
+}
+
+/// Applies the phase rules, in order: Failed > Rejected > Expired > Approved > Pending.
+pub fn evaluate(
+    key: &APIKey,
+    product: Option<&APIProduct>,
+    resolution: Option<&Resolution>,
+    now: Timestamp,
+) -> Evaluation {
+    let product_name = format!(
+        "{}/{}",
+        key.product_namespace().unwrap_or_default(),
+        key.spec.api_product_ref.name
+    );
+    let plans = resolution.map(Resolution::plans).unwrap_or_default();
+    let base = Evaluation {
+        phase: APIKeyPhase::Pending,
+        reason: "",
+        message: String::new(),
+        plan: plans.iter().find(|p| p.tier == key.spec.plan_tier).cloned(),
+        auth: resolution.and_then(Resolution::api_key_rule),
+        hostname: resolution.and_then(Resolution::hostname),
+    };
+    let failed = |reason, message| base.clone().with(APIKeyPhase::Failed, reason, message);
+    let Some(product) = product else {
+        return failed(
+            "ProductNotFound",
+            format!("APIProduct {product_name} does not exist"),
+        );
+    };
+    if product.meta().deletion_timestamp.is_some() {
+        return failed(
+            "ProductDeleted",
+            format!("APIProduct {product_name} is being deleted"),
+        );
+    }
+    if base.plan.is_none() {
+        let offered: Vec<_> = plans.iter().map(|p| p.tier.as_str()).collect();
+        return failed(
+            "TierNotFound",
+            format!(
+                "tier {:?} is not offered by APIProduct {product_name} (offered: {})",
+                key.spec.plan_tier,
+                if offered.is_empty() {
+                    "none".to_string()
+                } else {
+                    offered.join(", ")
+                }
+            ),
+        );
+    }
+    if base.auth.is_none() {
+        return failed(
+            "NoAPIKeyAuth",
+            format!(
+                "no enforced AuthPolicy with an apiKey rule protects APIProduct {product_name}'s route"
+            ),
+        );
+    }
+    if key
+        .spec
+        .requested_by
+        .as_ref()
+        .is_none_or(|r| r.user_id.is_empty())
+    {
+        return failed(
+            "MissingRequester",
+            "spec.requestedBy.userId is empty (the devportal admission webhook sets it)".into(),
+        );
+    }
+    let reviewer = key
+        .spec
+        .approval
+        .as_ref()
+        .and_then(|a| a.reviewed_by.clone())
+        .unwrap_or_else(|| "a reviewer".into());
+    if let Some(approval) = key.spec.approval.as_ref().filter(|a| !a.approved) {
+        let why = approval
+            .reason
+            .as_deref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default();
+        return base.with(
+            APIKeyPhase::Rejected,
+            "Rejected",
+            format!("rejected by {reviewer}{why}"),
+        );
+    }
+    if let Some(expires) = &key.spec.expires_at
+        && expires.0 <= now
+    {
+        return base.with(
+            APIKeyPhase::Expired,
+            "Expired",
+            format!("expired at {}", expires.0),
+        );
+    }
+    if key.spec.approval.as_ref().is_some_and(|a| a.approved) {
+        return base.with(
+            APIKeyPhase::Approved,
+            "Approved",
+            format!("approved by {reviewer}"),
+        );
+    }
+    if product.spec.approval_mode == ApprovalMode::Automatic {
+        return base.with(
+            APIKeyPhase::Approved,
+            "AutoApproved",
+            format!("APIProduct {product_name} approves keys automatically"),
+        );
+    }
+    base.with(
+        APIKeyPhase::Pending,
+        "AwaitingApproval",
+        format!("waiting for an owner of APIProduct {product_name} to approve"),
+    )
+}

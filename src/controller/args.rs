@@ -1,0 +1,134 @@
+//! The controller's flags and the settings its reconcilers read.
+
+use std::time::Duration;
+
+use crate::keys;
+use crate::{Error, Result};
+
+use super::lease::LeaseConfig;
+
+/// Command-line arguments of the controller.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ControllerArgs {
+    /// Namespace for enforcement Secrets of AuthPolicies whose apiKey rule has `allNamespaces: true`.
+    #[arg(
+        long,
+        env = "DEVPORTAL_ENFORCEMENT_NAMESPACE",
+        default_value = "kuadrant-system"
+    )]
+    pub enforcement_namespace: String,
+
+    /// Prefix of generated keys (`<prefix>_...`), so secret scanners can find leaked keys.
+    #[arg(long, env = "DEVPORTAL_KEY_PREFIX", default_value = keys::DEFAULT_PREFIX)]
+    pub key_prefix: String,
+
+    /// Largest OpenAPI or OIDC discovery document fetched, in bytes.
+    #[arg(long, env = "DEVPORTAL_FETCH_MAX_BYTES", default_value_t = 512 * 1024)]
+    pub fetch_max_bytes: usize,
+
+    /// Attempts per fetch before giving up until the next reconcile.
+    #[arg(long, env = "DEVPORTAL_FETCH_ATTEMPTS", default_value_t = 4)]
+    pub fetch_attempts: u32,
+
+    /// How often a fetched OpenAPI document is refreshed (Go duration, e.g. `1h`).
+    #[arg(long, env = "DEVPORTAL_OPENAPI_REFRESH", default_value = "1h", value_parser = crate::flags::parse_duration)]
+    pub openapi_refresh: Duration,
+
+    /// How often every object is reconciled even without a change.
+    #[arg(long, env = "DEVPORTAL_RESYNC", default_value = "30m", value_parser = crate::flags::parse_duration)]
+    pub resync: Duration,
+
+    /// Reconciles run at once per controller.
+    #[arg(long, env = "DEVPORTAL_CONCURRENCY", default_value_t = 32)]
+    pub concurrency: u16,
+
+    /// Leader election.
+    #[command(flatten)]
+    pub lease: LeaseArgs,
+}
+
+/// Command-line arguments of the leader election.
+#[derive(Clone, Debug, clap::Args)]
+pub struct LeaseArgs {
+    /// Name of the coordination.k8s.io Lease.
+    #[arg(
+        long = "lease-name",
+        env = "DEVPORTAL_LEASE_NAME",
+        default_value = "devportal-controller"
+    )]
+    pub name: String,
+
+    /// Namespace of the Lease (the pod's own namespace).
+    #[arg(
+        long = "lease-namespace",
+        env = "POD_NAMESPACE",
+        default_value = "devportal-system"
+    )]
+    pub namespace: String,
+
+    /// This replica's identity (the pod name); a random one when unset.
+    #[arg(long = "lease-identity", env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// How long the lease is valid without renewal.
+    #[arg(long = "lease-duration", env = "DEVPORTAL_LEASE_DURATION", default_value = "15s", value_parser = crate::flags::parse_duration)]
+    pub duration: Duration,
+
+    /// The leader steps down after failing to renew for this long.
+    #[arg(long = "lease-renew-deadline", env = "DEVPORTAL_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = crate::flags::parse_duration)]
+    pub renew_deadline: Duration,
+
+    /// How often to try to acquire or renew the lease.
+    #[arg(long = "lease-retry-period", env = "DEVPORTAL_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = crate::flags::parse_duration)]
+    pub retry_period: Duration,
+}
+
+impl LeaseArgs {
+    /// The election settings, checked for consistency; a random identity when none is given.
+    pub fn config(&self) -> Result<LeaseConfig> {
+        if self.renew_deadline >= self.duration || self.retry_period >= self.renew_deadline {
+            return Err(Error::Config(
+                "need lease-retry-period < lease-renew-deadline < lease-duration".into(),
+            ));
+        }
+        let identity = self.identity.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "devportal".into());
+            let mut suffix = [0u8; 4];
+            // A failing random source only makes the identity less unique.
+            let _ = getrandom::fill(&mut suffix);
+            format!("{host}-{}", u32::from_be_bytes(suffix))
+        });
+        Ok(LeaseConfig {
+            name: self.name.clone(),
+            namespace: self.namespace.clone(),
+            identity,
+            duration: self.duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+        })
+    }
+}
+
+/// Settings the reconcilers read.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// See [`ControllerArgs::enforcement_namespace`].
+    pub enforcement_namespace: String,
+    /// See [`ControllerArgs::key_prefix`].
+    pub key_prefix: String,
+    /// See [`ControllerArgs::openapi_refresh`].
+    pub openapi_refresh: Duration,
+    /// See [`ControllerArgs::resync`].
+    pub resync: Duration,
+}
+
+impl From<&ControllerArgs> for Settings {
+    fn from(args: &ControllerArgs) -> Self {
+        Self {
+            enforcement_namespace: args.enforcement_namespace.clone(),
+            key_prefix: args.key_prefix.clone(),
+            openapi_refresh: args.openapi_refresh,
+            resync: args.resync,
+        }
+    }
+}

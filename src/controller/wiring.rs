@@ -1,0 +1,307 @@
+//! Watches → reconcilers: which events reach which objects, the write gate, and the phase gauge.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PartialObjectMeta;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, predicates};
+use kube::{Client, Resource, ResourceExt};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::args::{ControllerArgs, Settings};
+use super::context::Context;
+use super::index::{KeysByProduct, RefIndex, WrittenStatus};
+use super::reconcile_loop::{log_outcome, measured, on_activation, retry_later};
+use super::secret_cache::SecretCache;
+use super::{apikey, product};
+use crate::Result;
+use crate::admin::Telemetry;
+use crate::discovery::{Caches, Fetcher, Target};
+use crate::resources::cached_key::CachedKey;
+use crate::resources::gateway::HTTPRoute;
+use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
+use crate::resources::{APIKeyPhase, APIProduct};
+use crate::secrets;
+use crate::watches::{Feed, Synced, Watches};
+
+/// The watches the controller reads, subscribed before the process starts them.
+pub struct Feeds {
+    products: Feed<APIProduct>,
+    key_products: Feed<APIProduct>,
+    routes: Feed<HTTPRoute>,
+    auth_policies: Feed<AuthPolicy>,
+    plan_policies: Feed<PlanPolicy>,
+    keys: Feed<CachedKey>,
+    secrets: Feed<PartialObjectMeta<Secret>>,
+}
+
+impl Feeds {
+    /// Subscribes to every kind the controller reads.
+    pub fn subscribe(watches: &mut Watches) -> Self {
+        Self {
+            products: watches.products(),
+            key_products: watches.products(),
+            routes: watches.routes(),
+            auth_policies: watches.auth_policies(),
+            plan_policies: watches.plan_policies(),
+            keys: watches.keys(),
+            secrets: watches.secrets(),
+        }
+    }
+}
+
+/// What decides when the reconcilers may write, and when they stop.
+pub(super) struct Signals {
+    /// Every watch has listed once.
+    pub(super) synced: Synced,
+    /// This replica holds the Lease.
+    pub(super) leader: watch::Receiver<bool>,
+    /// The process is stopping.
+    pub(super) shutdown: CancellationToken,
+}
+
+/// A policy by kind, namespace and name, remembered with the target it last pointed at.
+type PolicyTargets = Arc<Mutex<HashMap<(String, String, String), Target>>>;
+
+/// Runs both reconcilers over `feeds` until shutdown.
+pub(super) async fn run(
+    args: &ControllerArgs,
+    client: Client,
+    feeds: Feeds,
+    signals: Signals,
+    identity: String,
+    telemetry: Telemetry,
+    health_component: &'static str,
+) -> Result<()> {
+    let Feeds {
+        products,
+        key_products,
+        routes,
+        auth_policies,
+        plan_policies,
+        keys,
+        secrets: secret_feed,
+    } = feeds;
+    let secret_cache = Arc::new(SecretCache::default());
+    let active = gate(
+        &signals,
+        secret_cache.clone(),
+        telemetry.clone(),
+        health_component,
+    );
+    let metrics = telemetry.metrics.clone();
+    let ctx = Arc::new(Context {
+        client,
+        config: Settings::from(args),
+        caches: Caches {
+            routes: routes.store.clone(),
+            auth_policies: auth_policies.store.clone(),
+            plan_policies: plan_policies.store.clone(),
+        },
+        products: products.store.clone(),
+        secrets: secret_cache.clone(),
+        targets: RefIndex::default(),
+        key_products: KeysByProduct::default(),
+        written: WrittenStatus::default(),
+        identity,
+        fetcher: Fetcher::new(
+            args.fetch_max_bytes,
+            args.fetch_attempts,
+            Duration::from_millis(200),
+            Duration::from_secs(5),
+        )?,
+        oidc: Mutex::default(),
+        failures: Mutex::default(),
+        metrics,
+        phase_changed: tokio::sync::Notify::new(),
+        active: active.clone(),
+    });
+
+    let config = ControllerConfig::default().concurrency(args.concurrency);
+    let policy_targets = PolicyTargets::default();
+    let product_store = products.store.clone();
+    let product_stream = products
+        .events()
+        .applied_objects()
+        // Our own status writes do not change the generation and need no reconcile.
+        .predicate_filter(predicates::generation, Default::default());
+    let product_controller = Controller::for_stream(product_stream, product_store)
+        .with_config(config.clone())
+        .watches_stream(routes.events().touched_objects(), {
+            let ctx = ctx.clone();
+            move |route: HTTPRoute| {
+                ctx.targets.lookup(&Target {
+                    kind: "HTTPRoute".into(),
+                    namespace: route.namespace().unwrap_or_default(),
+                    name: route.name_any(),
+                })
+            }
+        })
+        .watches_stream(
+            auth_policies.events().touched_objects(),
+            policy_mapper(ctx.clone(), policy_targets.clone(), |p: &AuthPolicy| {
+                &p.spec.target_ref
+            }),
+        )
+        .watches_stream(
+            plan_policies.events().touched_objects(),
+            policy_mapper(ctx.clone(), policy_targets, |p: &PlanPolicy| {
+                &p.spec.target_ref
+            }),
+        )
+        .reconcile_all_on(on_activation(active.clone()))
+        .graceful_shutdown_on(signals.shutdown.clone().cancelled_owned())
+        .run(
+            |product, ctx| measured("apiproduct", product, ctx, product::reconcile),
+            retry_later,
+            ctx.clone(),
+        )
+        .for_each(log_outcome);
+
+    let secret_stream = secret_feed
+        .events()
+        .inspect_ok(move |event| secret_cache.apply(event))
+        .touched_objects();
+    let phase_counts = count_phases(keys.store.clone(), ctx.clone(), signals.shutdown.clone());
+    let key_store = keys.store.clone();
+    let key_controller = Controller::for_stream(keys.events().applied_objects(), key_store)
+        .with_config(config)
+        .watches_stream(key_products.events().touched_objects(), {
+            let ctx = ctx.clone();
+            move |product: APIProduct| ctx.key_products.lookup(&ObjectRef::from_obj(&product))
+        })
+        .watches_stream(secret_stream, |secret: PartialObjectMeta<Secret>| {
+            let (namespace, name) = secrets::owner_reference(&secret.metadata)?.split_once('/')?;
+            Some(ObjectRef::<CachedKey>::new(name).within(namespace))
+        })
+        .reconcile_all_on(on_activation(active))
+        .graceful_shutdown_on(signals.shutdown.clone().cancelled_owned())
+        .run(
+            |key, ctx| measured("apikey", key, ctx, apikey::reconcile),
+            retry_later,
+            ctx,
+        )
+        .for_each(log_outcome);
+
+    futures::future::join3(product_controller, key_controller, phase_counts).await;
+    tracing::info!("controllers stopped");
+    Ok(())
+}
+
+/// The write gate: true while this replica holds the Lease and its caches (the watches and the
+/// Secret cache) have synced. Also reports readiness (caches synced, leader or not) and the
+/// leader gauge.
+fn gate(
+    signals: &Signals,
+    secrets: Arc<SecretCache>,
+    telemetry: Telemetry,
+    health_component: &'static str,
+) -> watch::Receiver<bool> {
+    let (active_tx, active) = watch::channel(false);
+    let synced = signals.synced.clone();
+    let mut leader = signals.leader.clone();
+    let shutdown = signals.shutdown.clone();
+    tokio::spawn(async move {
+        let caches = async {
+            synced.wait().await && {
+                secrets.wait_synced().await;
+                true
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            listed = caches => if !listed { return },
+        }
+        telemetry.health.set_ready(health_component, true);
+        loop {
+            let leading = *leader.borrow_and_update();
+            telemetry.metrics.controller.set_leader(leading);
+            if *active_tx.borrow() != leading {
+                tracing::info!(
+                    active = leading,
+                    "{}",
+                    if leading {
+                        "leading: reconciling everything"
+                    } else {
+                        "not leading: reconcilers idle"
+                    }
+                );
+                active_tx.send_replace(leading);
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                changed = leader.changed() => if changed.is_err() { break },
+            }
+        }
+        active_tx.send_replace(false);
+        telemetry.metrics.controller.set_leader(false);
+    });
+    active
+}
+
+/// Publishes how many keys are in each phase while active: shortly after a reconcile changed a
+/// phase (once the watch cache has the new status), and every few seconds regardless. Replicas
+/// that do not lead report nothing, so a sum over replicas counts every key once.
+async fn count_phases(keys: Store<CachedKey>, ctx: Arc<Context>, shutdown: CancellationToken) {
+    /// Time for the status just written to reach the cache; also bounds the recounts per second.
+    const SETTLE: Duration = Duration::from_millis(300);
+    loop {
+        let mut counts = APIKeyPhase::ALL.map(|phase| (phase, 0i64));
+        if ctx.active() {
+            for key in keys.state() {
+                if let Some(phase) = key.phase()
+                    && let Some(slot) = counts.iter_mut().find(|(p, _)| *p == phase)
+                {
+                    slot.1 += 1;
+                }
+            }
+        }
+        ctx.metrics.controller.set_keys(counts);
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            () = ctx.phase_changed.notified() => tokio::time::sleep(SETTLE).await,
+        }
+    }
+}
+
+/// Maps a policy event to the products on its target — and on its previous target, so products
+/// a policy was moved away from are reconciled too.
+fn policy_mapper<P>(
+    ctx: Arc<Context>,
+    previous: PolicyTargets,
+    target_of: fn(&P) -> &PolicyTargetRef,
+) -> impl Fn(P) -> Vec<ObjectRef<APIProduct>>
+where
+    P: Resource<DynamicType = ()>,
+{
+    move |policy: P| {
+        let namespace = policy.meta().namespace.clone().unwrap_or_default();
+        let id = (
+            P::kind(&()).to_string(),
+            namespace.clone(),
+            policy.meta().name.clone().unwrap_or_default(),
+        );
+        let current = Target::of_policy(target_of(&policy), &namespace);
+        let mut remembered = previous.lock().expect("policy targets");
+        let before = match &current {
+            Some(target) => remembered.insert(id, target.clone()),
+            None => remembered.remove(&id),
+        };
+        drop(remembered);
+        let mut products: Vec<_> = current
+            .iter()
+            .chain(before.iter())
+            .flat_map(|t| ctx.targets.lookup(t))
+            .collect();
+        products.sort_by_key(|p| p.to_string());
+        products.dedup();
+        products
+    }
+}

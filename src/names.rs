@@ -1,0 +1,68 @@
+//! The names everyone shares: API group, labels, annotations, the finalizer, field managers and
+//! condition types. The controller, the webhook and the tests all take them from here, so a name
+//! is written once.
+
+/// API group of devportal's resources.
+pub const GROUP: &str = "devportal.kuadrant.io";
+/// API version of devportal's resources.
+pub const VERSION: &str = "v1alpha1";
+/// `apiVersion` of devportal's resources.
+pub const API_VERSION: &str = "devportal.kuadrant.io/v1alpha1";
+/// API group of Gateway API resources.
+pub const GATEWAY_GROUP: &str = "gateway.networking.k8s.io";
+
+/// Finalizer on every APIKey: the controller removes the key's Secrets (one of them in another
+/// namespace, out of reach of owner references) before the key goes away.
+pub const FINALIZER: &str = "devportal.kuadrant.io/secrets";
+
+/// Field manager of every write the controller makes.
+pub const CONTROLLER_MANAGER: &str = "devportal-controller";
+
+/// Annotation a platform engineer puts on an HTTPRoute that API owners may publish.
+pub const EXPOSED_ANNOTATION: &str = "devportal.kuadrant.io/exposed";
+
+/// Label on every Secret devportal writes; its watch selects on it.
+pub const MANAGED_LABEL: &str = "devportal.kuadrant.io/managed";
+/// The label selector matching every Secret devportal writes.
+pub const MANAGED_SELECTOR: &str = "devportal.kuadrant.io/managed=true";
+/// Label telling the two Secrets apart: `enforcement` or `consumer`.
+pub const ROLE_LABEL: &str = "devportal.kuadrant.io/role";
+/// Annotation naming the APIKey (`namespace/name`) a Secret belongs to.
+pub const APIKEY_ANNOTATION: &str = "devportal.kuadrant.io/apikey";
+
+/// Label Authorino requires on the Secrets it reads (its default `--secret-label-selector`).
+pub const AUTHORINO_LABEL: (&str, &str) = ("authorino.kuadrant.io/managed-by", "authorino");
+/// The data key that holds the key value in both Secrets (the one Authorino reads).
+pub const API_KEY_DATA: &str = "api_key";
+/// Annotation PlanPolicy predicates match the tier on.
+pub const PLAN_ANNOTATION: &str = "secret.kuadrant.io/plan-id";
+/// Annotation carrying the requester.
+pub const USER_ANNOTATION: &str = "secret.kuadrant.io/user-id";
+/// Annotation carrying the expiry time, when the key has one.
+pub const EXPIRES_ANNOTATION: &str = "secret.kuadrant.io/expires-at";
+
+/// Annotations on the self-managed certificate Secret.
+pub mod certs {
+    /// When the CA stops being valid (RFC 3339).
+    pub const CA_NOT_AFTER: &str = "devportal.kuadrant.io/ca-not-after";
+    /// When the previous CA, still trusted during a rotation, stops being valid.
+    pub const PREVIOUS_CA_NOT_AFTER: &str = "devportal.kuadrant.io/ca-previous-not-after";
+    /// When the serving certificate stops being valid.
+    pub const SERVING_NOT_AFTER: &str = "devportal.kuadrant.io/serving-not-after";
+    /// The DNS names the serving certificate was issued for.
+    pub const SERVING_NAMES: &str = "devportal.kuadrant.io/serving-names";
+}
+
+/// Condition types of an APIProduct.
+pub mod product_condition {
+    /// Route found and accepted, PlanPolicy and AuthPolicy found.
+    pub const READY: &str = "Ready";
+    /// A PlanPolicy applies.
+    pub const PLAN_POLICY: &str = "PlanPolicyDiscovered";
+    /// An accepted and enforced AuthPolicy applies.
+    pub const AUTH_POLICY: &str = "AuthPolicyDiscovered";
+    /// The JWT issuer's token endpoint is known.
+    pub const OIDC: &str = "OIDCDiscovered";
+    /// The OpenAPI document was fetched.
+    pub const OPENAPI: &str = "OpenAPISpecReady";
+}

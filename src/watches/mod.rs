@@ -1,0 +1,183 @@
+//! One watch per kind per process, shared by the webhook and the controller.
+//!
+//! Each role asks [`Watches`] for the kinds it reads before anything starts; every kind is then
+//! watched once, whatever number of consumers it has. A kind's events go into its reflector store
+//! (when someone reads one) and then to every subscriber, in order. The watches run on every
+//! replica from start to shutdown, leader or not, so a replica that wins the Lease starts with
+//! full caches; [`Synced`] tells `/readyz` and the reconcilers when every initial list is in.
+//!
+//! A watch whose resource version the API server no longer has (HTTP 410 "too old resource
+//! version", typical after an API server restart) is started over with a fresh list instead of
+//! retrying the same stale version.
+
+mod backoff;
+mod source;
+
+use std::fmt::Debug;
+
+use futures::Stream;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PartialObjectMeta;
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+pub use backoff::WatchBackoff;
+use source::Source;
+pub use source::must_relist;
+
+use crate::names;
+use crate::resources::APIProduct;
+use crate::resources::cached_key::CachedKey;
+use crate::resources::gateway::HTTPRoute;
+use crate::resources::kuadrant::{AuthPolicy, PlanPolicy};
+
+/// The kinds a process watches, and who reads them.
+pub struct Watches {
+    client: Client,
+    products: Source<APIProduct>,
+    routes: Source<HTTPRoute>,
+    auth_policies: Source<AuthPolicy>,
+    plan_policies: Source<PlanPolicy>,
+    keys: Source<CachedKey>,
+    secrets: Source<PartialObjectMeta<Secret>>,
+}
+
+/// A subscriber's view of one kind: the shared store and its own copy of the event stream.
+pub struct Feed<K: Resource<DynamicType = ()> + Clone + 'static> {
+    /// The reflector store every consumer of the kind shares.
+    pub store: Store<K>,
+    events: mpsc::Receiver<watcher::Event<K>>,
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + Send + 'static> Feed<K> {
+    /// The events, in the shape of a watcher stream (errors are handled by the source and never
+    /// reach subscribers), for `touched_objects()` and friends.
+    pub fn events(self) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send {
+        futures::stream::unfold(self.events, |mut events| async move {
+            let event = events.recv().await?;
+            Some((Ok(event), events))
+        })
+    }
+}
+
+/// Resolves to true once every watch of the process has completed its first list.
+#[derive(Clone, Debug)]
+pub struct Synced(watch::Receiver<bool>);
+
+impl Synced {
+    /// Waits until every watch has listed once; false when the process stops first.
+    pub async fn wait(&self) -> bool {
+        self.0.clone().wait_for(|synced| *synced).await.is_ok()
+    }
+
+    /// Whether every watch has listed once.
+    pub fn is_synced(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+impl Watches {
+    /// Nothing is watched until someone subscribes and [`Watches::start`] runs.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            products: Source::new("apiproducts", watcher::Config::default()),
+            routes: Source::new("httproutes", watcher::Config::default()),
+            auth_policies: Source::new("authpolicies", watcher::Config::default()),
+            plan_policies: Source::new("planpolicies", watcher::Config::default()),
+            keys: Source::new("apikeys", watcher::Config::default()),
+            secrets: Source::new(
+                "secrets",
+                watcher::Config::default().labels(names::MANAGED_SELECTOR),
+            ),
+        }
+    }
+
+    /// APIProducts in every namespace.
+    pub fn products(&mut self) -> Feed<APIProduct> {
+        self.products.subscribe()
+    }
+
+    /// The APIProduct store alone, for a consumer that needs no events.
+    pub fn products_store(&mut self) -> Store<APIProduct> {
+        self.products.store()
+    }
+
+    /// The HTTPRoute store alone, for a consumer that needs no events.
+    pub fn routes_store(&mut self) -> Store<HTTPRoute> {
+        self.routes.store()
+    }
+
+    /// HTTPRoutes in every namespace.
+    pub fn routes(&mut self) -> Feed<HTTPRoute> {
+        self.routes.subscribe()
+    }
+
+    /// Kuadrant AuthPolicies in every namespace.
+    pub fn auth_policies(&mut self) -> Feed<AuthPolicy> {
+        self.auth_policies.subscribe()
+    }
+
+    /// Kuadrant PlanPolicies in every namespace.
+    pub fn plan_policies(&mut self) -> Feed<PlanPolicy> {
+        self.plan_policies.subscribe()
+    }
+
+    /// APIKeys in every namespace, in their compact cached form.
+    pub fn keys(&mut self) -> Feed<CachedKey> {
+        self.keys.subscribe()
+    }
+
+    /// The metadata of the Secrets devportal wrote (selected by its managed label).
+    pub fn secrets(&mut self) -> Feed<PartialObjectMeta<Secret>> {
+        self.secrets.subscribe()
+    }
+
+    /// Starts every watch that has a subscriber; they run until `shutdown` is cancelled.
+    pub fn start(self, shutdown: &CancellationToken) -> Synced {
+        let Self {
+            client,
+            products,
+            routes,
+            auth_policies,
+            plan_policies,
+            keys,
+            secrets,
+        } = self;
+        let mut synced = Vec::new();
+        synced.extend(products.spawn(&client, shutdown));
+        synced.extend(routes.spawn(&client, shutdown));
+        synced.extend(auth_policies.spawn(&client, shutdown));
+        synced.extend(plan_policies.spawn(&client, shutdown));
+        synced.extend(keys.spawn(&client, shutdown));
+        synced.extend(secrets.spawn(&client, shutdown));
+        let (all_tx, all_rx) = watch::channel(false);
+        tokio::spawn(async move {
+            for mut each in synced {
+                if each.wait_for(|listed| *listed).await.is_err() {
+                    return;
+                }
+            }
+            tracing::info!("watch caches synced");
+            all_tx.send_replace(true);
+            // Keep the sender alive: readers see `true` until the process exits.
+            all_tx.closed().await;
+        });
+        Synced(all_rx)
+    }
+}
+
+/// What a kind needs to be watched by [`Source`].
+pub trait Watched:
+    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
