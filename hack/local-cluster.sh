@@ -12,6 +12,8 @@
 #   env     print shell exports (KUBECONFIG for admin, the state dir)
 #   sweep   stop every control plane the test fixtures started under $DIR/tests and check that
 #           none of their processes is left
+#   kill NAME [SIGNAL]  stop one component (etcd, kube-apiserver, ...) at once (fault tests)
+#   start NAME          start a stopped component again with its original arguments
 #
 # Environment:
 #   DEVPORTAL_LOCAL_DIR  state directory (default: <repo>/target/local)
@@ -99,7 +101,9 @@ token() { awk -F, -v u="$1" '$2 == u || (u == "controller" && $2 == "'"$CONTROLL
 
 start_proc() { # name, command...
   local name=$1; shift
-  nohup setsid "$@" >"$LOGS/$name.log" 2>&1 </dev/null &
+  # The command is kept so `start NAME` can bring a stopped component back exactly as it was.
+  printf '%q ' "$@" >"$RUN/$name.cmd"
+  nohup setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
   echo $! >"$RUN/$name.pid"
 }
 
@@ -323,6 +327,31 @@ cmd_env() {
   echo "export PATH=$BIN:\$PATH"
 }
 
+cmd_kill() { # component [signal]: stop one component at once, as a crash would (fault tests)
+  local name=${1:?component} signal=${2:-KILL} pid
+  [ -f "$RUN/$name.pid" ] || die "$name is not running under $DIR"
+  pid=$(cat "$RUN/$name.pid")
+  kill -"$signal" "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+  rm -f "$RUN/$name.pid"
+  log "$name stopped with SIG$signal"
+}
+
+cmd_start() { # component: start a stopped component again with its original arguments
+  local name=${1:?component}
+  [ -f "$RUN/$name.cmd" ] || die "no recorded command for $name under $DIR"
+  alive "$name" && die "$name is already running"
+  # shellcheck disable=SC1091
+  . "$RUN/state.env"
+  eval "set -- $(cat "$RUN/$name.cmd")"
+  start_proc "$name" "$@"
+  case $name in
+    etcd) wait_for "etcd" 30 etcd curl -fsS --max-time 1 "http://127.0.0.1:$ETCD_PORT/health" -o /dev/null ;;
+    kube-apiserver) wait_for "kube-apiserver /readyz" 90 kube-apiserver api_ready ;;
+  esac
+  log "$name started again"
+}
+
 cmd_sweep() {
   local d left
   for d in "$DIR"/tests/*/; do
@@ -351,5 +380,7 @@ case ${1:-} in
   status) cmd_status ;;
   env) cmd_env ;;
   sweep) cmd_sweep ;;
-  *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  kill) shift; cmd_kill "$@" ;;
+  start) shift; cmd_start "$@" ;;
+  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

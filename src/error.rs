@@ -114,8 +114,12 @@ impl Error {
             Error::Finalizer(boxed) => match boxed.as_ref() {
                 kube::runtime::finalizer::Error::ApplyFailed(inner)
                 | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.is_transient(),
+                // The finalizer patch tests the list it read; 422 means the key changed meanwhile.
                 kube::runtime::finalizer::Error::AddFinalizer(error)
-                | kube::runtime::finalizer::Error::RemoveFinalizer(error) => transient(error),
+                | kube::runtime::finalizer::Error::RemoveFinalizer(error) => {
+                    transient(error)
+                        || matches!(error, kube::Error::Api(status) if status.code == 422)
+                }
                 _ => false,
             },
             Error::Timeout(_) => true,
