@@ -23,7 +23,8 @@ use crate::{Error, Result};
 #[derive(Clone, Debug, clap::Args)]
 pub struct AdminArgs {
     /// Address of the plain-HTTP admin port (`/metrics`, `/livez`, `/readyz`).
-    #[arg(long, env = "DEVPORTAL_ADMIN_LISTEN", default_value = "0.0.0.0:8080")]
+    /// Defaults to the pod's IP (`POD_IP`) on port 8080, else 127.0.0.1:8080.
+    #[arg(long, env = "DEVPORTAL_ADMIN_LISTEN", default_value_t = crate::flags::default_listen(8080))]
     pub admin_listen: SocketAddr,
 }
 

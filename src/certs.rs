@@ -154,8 +154,8 @@ pub async fn reconcile(client: &Client, args: &CertArgs, files: &CertFiles) -> R
             .map(|b| b.0.clone())
             .ok_or_else(|| Error::Invalid(format!("Secret {} has no {key}", args.certs_secret)))
     };
-    write_if_changed(&files.key, &get(TLS_KEY)?)?;
-    write_if_changed(&files.cert, &get(TLS_CERT)?)?;
+    write_if_changed(&files.key, &get(TLS_KEY)?, 0o600)?;
+    write_if_changed(&files.cert, &get(TLS_CERT)?, 0o644)?;
     let mut bundle = get(CA_CERT)?;
     if let Some(previous) = data.get(PREVIOUS_CA) {
         bundle.extend_from_slice(&previous.0);
@@ -295,8 +295,11 @@ fn cert_error(e: rcgen::Error) -> Error {
     Error::Tls(format!("issuing a certificate: {e}"))
 }
 
-/// Replaces `path` atomically (write beside it, then rename) when its content differs.
-fn write_if_changed(path: &Path, content: &[u8]) -> Result<()> {
+/// Replaces `path` atomically (write beside it, then rename) when its content differs; the file
+/// is created with `mode` (0600 for private keys), never world-readable first.
+fn write_if_changed(path: &Path, content: &[u8], mode: u32) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     if std::fs::read(path).is_ok_and(|current| current == content) {
         return Ok(());
     }
@@ -308,7 +311,14 @@ fn write_if_changed(path: &Path, content: &[u8]) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(io)?;
     }
     let staging = path.with_extension("devportal-new");
-    std::fs::write(&staging, content).map_err(io)?;
+    let _ = std::fs::remove_file(&staging);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&staging)
+        .and_then(|mut file| file.write_all(content))
+        .map_err(io)?;
     std::fs::rename(&staging, path).map_err(io)
 }
 

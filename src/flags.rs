@@ -1,5 +1,6 @@
 //! Parsers for flag values shared by every subcommand.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 /// Parses a duration flag such as `500ms`, `30s`, `5m`, `12h` or `365d`.
@@ -29,9 +30,27 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long"))
 }
 
+/// The default address of a listener on `port`: the pod's own IP when the Downward API provides
+/// it (`POD_IP`), else 127.0.0.1 — never every interface, so a process started by hand on a
+/// workstation is not reachable from the network.
+pub fn default_listen(port: u16) -> SocketAddr {
+    let ip = std::env::var("POD_IP")
+        .ok()
+        .and_then(|ip| ip.parse::<IpAddr>().ok())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    SocketAddr::new(ip, port)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listeners_default_to_loopback_without_a_pod_ip() {
+        if std::env::var_os("POD_IP").is_none() {
+            assert_eq!(default_listen(8443).to_string(), "127.0.0.1:8443");
+        }
+    }
 
     #[test]
     fn durations_parse_with_units_and_refuse_nonsense() {

@@ -124,6 +124,12 @@ async fn self_managed_certificates_are_issued_injected_and_renewed() {
         data(&issued, "tls.crt"),
         "the serving pair is written where the server reads it"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(
+        mode, 0o600,
+        "the private key is readable by its owner only: {mode:o}"
+    );
     let status = eventually("a TLS handshake trusting only the CA", WAIT, || async {
         handshake(port, &ca).await.ok()
     })

@@ -27,11 +27,9 @@ impl Context {
         let now = Timestamp::now();
         let event = Event {
             metadata: kube::api::ObjectMeta {
-                // As kubectl and client-go name events: the object's name and a unique suffix.
-                name: Some(format!(
-                    "{}.{:x}",
+                name: Some(event_name(
                     regarding.name.as_deref().unwrap_or("object"),
-                    now.as_nanosecond()
+                    now.as_nanosecond(),
                 )),
                 namespace: Some(namespace.clone()),
                 ..kube::api::ObjectMeta::default()
@@ -52,5 +50,40 @@ impl Context {
         {
             tracing::warn!(%error, "could not record an event");
         }
+    }
+}
+
+/// An Event name as client-go builds them — the object's name, a dot, a unique hex suffix — that
+/// always fits a DNS subdomain (253 characters, each dot-separated part starting and ending with
+/// a letter or digit), however long the object's name is.
+fn event_name(object: &str, nanos: i128) -> String {
+    let suffix = format!("{:x}", nanos.max(0));
+    let room = 253 - 1 - suffix.len();
+    let mut prefix: String = object.chars().take(room).collect();
+    while prefix.ends_with(|c: char| !c.is_ascii_alphanumeric()) {
+        prefix.pop();
+    }
+    if prefix.is_empty() {
+        prefix.push_str("object");
+    }
+    format!("{prefix}.{suffix}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_fit_for_any_object_name() {
+        let nanos = 1_764_547_200_123_456_789;
+        assert_eq!(event_name("mine", nanos), format!("mine.{nanos:x}"));
+        let long = format!("{}-{}", "a".repeat(240), "b".repeat(12));
+        let name = event_name(&long, nanos);
+        assert!(name.len() <= 253, "{}", name.len());
+        // Truncation never leaves a part ending in '-' or '.'.
+        let cut = format!("{}-{}", "a".repeat(235), "b".repeat(20));
+        let name = event_name(&cut, nanos);
+        assert!(name.len() <= 253);
+        assert!(!name.contains("-."), "{name}");
     }
 }

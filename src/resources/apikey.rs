@@ -3,6 +3,8 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
+
+use super::common::{MULTI_LINE, SINGLE_LINE};
 use serde::{Deserialize, Serialize};
 
 use super::common::Limits;
@@ -52,6 +54,7 @@ pub struct APIKeySpec {
     pub plan_tier: String,
     /// Why the consumer wants access, for the reviewer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024), pattern(MULTI_LINE))]
     pub use_case: Option<String>,
     /// Who asked; stamped by the admission webhook from the request's identity.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,6 +79,7 @@ pub struct APIProductRef {
     pub name: String,
     /// Namespace of the product; the key's own namespace when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63))]
     pub namespace: Option<String>,
 }
 
@@ -84,9 +88,11 @@ pub struct APIProductRef {
 #[serde(rename_all = "camelCase")]
 pub struct RequestedBy {
     /// Kubernetes username of the requester.
+    #[schemars(length(max = 512), pattern(SINGLE_LINE))]
     pub user_id: String,
     /// Contact address of the requester.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256), pattern(SINGLE_LINE))]
     pub email: Option<String>,
 }
 
@@ -107,9 +113,11 @@ pub struct Approval {
     pub approved: bool,
     /// Why, for the consumer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 1024), pattern(MULTI_LINE))]
     pub reason: Option<String>,
     /// Who decided; stamped by the admission webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 512), pattern(SINGLE_LINE))]
     pub reviewed_by: Option<String>,
     /// When they decided; stamped by the admission webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
+
+use super::common::{MULTI_LINE, SINGLE_LINE};
 use serde::{Deserialize, Serialize};
 
 use super::common::Limits;
@@ -53,16 +55,22 @@ use super::kuadrant::AuthenticationRule;
 #[serde(rename_all = "camelCase")]
 pub struct APIProductSpec {
     /// Human-readable name shown in the portal.
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = 256), pattern(SINGLE_LINE))]
     pub display_name: String,
     /// What the API does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 4096), pattern(MULTI_LINE))]
     pub description: Option<String>,
     /// Version label of the API, such as `v1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64), pattern(SINGLE_LINE))]
     pub version: Option<String>,
     /// Free-form tags for browsing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(
+        length(max = 32),
+        inner(length(min = 1, max = 64), pattern(SINGLE_LINE))
+    )]
     pub tags: Vec<String>,
     /// Whether key requests are approved automatically or by an owner.
     #[serde(default)]
@@ -142,18 +150,23 @@ pub struct Documentation {
         rename = "openAPISpecURL",
         skip_serializing_if = "Option::is_none"
     )]
+    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
     pub openapi_spec_url: Option<String>,
     /// URL of a Swagger UI for the API.
     #[serde(default, rename = "swaggerUI", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
     pub swagger_ui: Option<String>,
     /// URL of human-written docs.
     #[serde(default, rename = "docsURL", skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
     pub docs_url: Option<String>,
     /// Source repository.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
     pub git_repository: Option<String>,
     /// Backstage TechDocs reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
     pub techdocs_ref: Option<String>,
 }
 
@@ -163,15 +176,19 @@ pub struct Documentation {
 pub struct Contact {
     /// Owning team.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256), pattern(SINGLE_LINE))]
     pub team: Option<String>,
     /// Contact e-mail address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256), pattern(SINGLE_LINE))]
     pub email: Option<String>,
     /// Slack channel.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 256), pattern(SINGLE_LINE))]
     pub slack: Option<String>,
     /// Any other contact URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
     pub url: Option<String>,
 }
 

@@ -1,6 +1,14 @@
 //! Shapes shared between devportal's resources and the Kuadrant read models.
 
 use schemars::JsonSchema;
+
+/// Schema pattern for one line of free text: no control characters (a BEL or an escape sequence
+/// would reach every terminal that runs `kubectl get`) and no bidirectional overrides (which make
+/// text read differently from what it is). Go regexp syntax, as the API server evaluates it.
+pub const SINGLE_LINE: &str = r"^[^\p{Cc}\x{202A}-\x{202E}\x{2066}-\x{2069}]*$";
+
+/// Like [`SINGLE_LINE`], but line breaks and tabs are allowed.
+pub const MULTI_LINE: &str = r"^[^\x00-\x08\x0B-\x1F\x7F-\x9F\x{202A}-\x{202E}\x{2066}-\x{2069}]*$";
 use serde::{Deserialize, Serialize};
 
 /// Rate limits of one plan tier, as a Kuadrant `PlanPolicy` declares them.

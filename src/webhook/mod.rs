@@ -33,11 +33,12 @@ use crate::{Error, Result};
 /// Arguments of the webhook, flattened into every subcommand that runs it.
 #[derive(Clone, Debug, Args)]
 pub struct WebhookArgs {
-    /// Address the HTTPS server listens on.
+    /// Address the HTTPS server listens on: the pod's IP (`POD_IP`) on port 8443 by default,
+    /// else 127.0.0.1:8443.
     #[arg(
         long = "listen",
         env = "DEVPORTAL_WEBHOOK_LISTEN",
-        default_value = "0.0.0.0:8443"
+        default_value_t = crate::flags::default_listen(8443)
     )]
     pub listen: SocketAddr,
 

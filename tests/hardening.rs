@@ -1,0 +1,154 @@
+//! Attacks on what the API server stores and shows, performed through the real kube-apiserver as
+//! the persona who would try them: control and bidirectional-override characters in free text,
+//! oversized fields, and APIKey names too long for a naive Event name. See docs/security.md.
+
+mod support;
+
+use std::time::Duration;
+
+use devportal::resources::{APIKey, APIProduct, ApprovalMode, RequestedBy};
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+use support::{Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn client(persona: Persona) -> Client {
+    control_plane_with_devportal().client(persona).await
+}
+
+/// The API server's refusal of `product`, created as the owner.
+async fn refused_product(ns: &str, product: APIProduct) -> String {
+    let owner = client(Persona::Owner).await;
+    match Api::<APIProduct>::namespaced(owner, ns)
+        .create(&PostParams::default(), &product)
+        .await
+    {
+        Ok(_) => panic!("the API server stored {:?}", product.spec),
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 422, "{status:?}");
+            status.message
+        }
+        Err(other) => panic!("unexpected error: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn an_owner_cannot_store_control_or_bidi_characters_in_a_product() {
+    control_plane_with_devportal();
+    let ns = TestNamespace::new("ctl-chars").await;
+    let admin = client(Persona::Admin).await;
+    fixtures::platform(
+        &admin,
+        &ns.name,
+        fixtures::plan_policy("plans", "route"),
+        fixtures::auth_policy("auth", "route"),
+    )
+    .await;
+
+    let mut bell = fixtures::product("bell", "route");
+    bell.spec.display_name = "Toys\u{7}\u{1b}[2J".into();
+    let message = refused_product(&ns.name, bell).await;
+    assert!(message.contains("displayName"), "{message}");
+
+    let mut bidi = fixtures::product("bidi", "route");
+    bidi.spec.description = Some("harmless \u{202E}gnp.exe".into());
+    let message = refused_product(&ns.name, bidi).await;
+    assert!(message.contains("description"), "{message}");
+
+    // Line breaks stay allowed where text has lines.
+    let mut lines = fixtures::product("lines", "route");
+    lines.spec.description = Some("First line.\nSecond line.\tIndented.".into());
+    Api::<APIProduct>::namespaced(client(Persona::Owner).await, &ns.name)
+        .create(&PostParams::default(), &lines)
+        .await
+        .expect("multi-line descriptions are fine");
+}
+
+#[tokio::test]
+async fn an_owner_cannot_store_an_oversized_product() {
+    control_plane_with_devportal();
+    let ns = TestNamespace::new("big-product").await;
+    let admin = client(Persona::Admin).await;
+    fixtures::platform(
+        &admin,
+        &ns.name,
+        fixtures::plan_policy("plans", "route"),
+        fixtures::auth_policy("auth", "route"),
+    )
+    .await;
+    let mut long = fixtures::product("long", "route");
+    long.spec.description = Some("x".repeat(1024 * 1024));
+    let message = refused_product(&ns.name, long).await;
+    assert!(message.contains("description"), "{message}");
+
+    let mut tags = fixtures::product("tags", "route");
+    tags.spec.tags = (0..1000).map(|i| format!("tag-{i}")).collect();
+    let message = refused_product(&ns.name, tags).await;
+    assert!(message.contains("tags"), "{message}");
+}
+
+#[tokio::test]
+async fn a_consumer_cannot_store_an_oversized_or_escaping_use_case() {
+    control_plane_with_devportal();
+    let ns = TestNamespace::new("big-key").await;
+    let admin = client(Persona::Admin).await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
+    let keys = Api::<APIKey>::namespaced(client(Persona::Consumer).await, &ns.name);
+    for (name, use_case) in [
+        ("huge", "y".repeat(1024 * 1024)),
+        (
+            "escape",
+            "please \u{1b}]8;;http://evil/\u{7}approve".to_string(),
+        ),
+    ] {
+        let mut key = fixtures::key(name, "toys", "gold");
+        key.spec.use_case = Some(use_case);
+        match keys.create(&PostParams::default(), &key).await {
+            Ok(_) => panic!("the API server stored key {name}"),
+            Err(kube::Error::Api(status)) => {
+                assert_eq!(status.code, 422, "{status:?}");
+                assert!(status.message.contains("useCase"), "{}", status.message);
+            }
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_key_with_a_253_character_name_still_leaves_an_event() {
+    control_plane_with_devportal();
+    let ns = TestNamespace::new("long-name").await;
+    let admin = client(Persona::Admin).await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
+    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
+    eventually("the product's plans to be discovered", WAIT, || async {
+        products.get("toys").await.ok()?.status?.plan_tiers.map(|_| ())
+    })
+    .await;
+    let name = "k-".repeat(126) + "z";
+    assert_eq!(name.len(), 253);
+    let mut key = fixtures::key(&name, "toys", "gold");
+    key.spec.requested_by = Some(RequestedBy {
+        user_id: "consumer".into(),
+        email: None,
+    });
+    Api::<APIKey>::namespaced(client(Persona::Consumer).await, &ns.name)
+        .create(&PostParams::default(), &key)
+        .await
+        .expect("a 253-character name is a valid APIKey name");
+    let events = Api::<Event>::namespaced(admin, &ns.name);
+    let event = eventually("the approval Event", WAIT, || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(&name))
+    })
+    .await;
+    assert_eq!(event.reason.as_deref(), Some("Approved"));
+    assert!(event.metadata.name.unwrap().len() <= 253);
+}
