@@ -116,6 +116,27 @@ impl Resolution {
             .find_map(|rule| rule.jwt.and_then(|j| j.issuer_url))
     }
 
+    /// Why the product's route cannot carry keys, if it cannot: it is missing, no longer exposed
+    /// by the platform engineer, or not accepted by any Gateway. A reason and a message.
+    pub fn route_problem(&self, product: &APIProduct) -> Option<(&'static str, String)> {
+        let name = &product.spec.target_ref.name;
+        match &self.route {
+            None => Some(("RouteNotFound", format!("HTTPRoute {name} does not exist"))),
+            Some(route) if !route.is_exposed() => Some((
+                "RouteNotExposed",
+                format!(
+                    "HTTPRoute {name} is not (or no longer) annotated {}=\"true\" by a platform engineer",
+                    crate::names::EXPOSED_ANNOTATION
+                ),
+            )),
+            Some(route) if !route.is_accepted() => Some((
+                "RouteNotAccepted",
+                format!("no parent Gateway has accepted HTTPRoute {name}"),
+            )),
+            Some(_) => None,
+        }
+    }
+
     /// The host name consumers call: the route's first hostname.
     pub fn hostname(&self) -> Option<String> {
         self.route.as_ref()?.spec.hostnames.first().cloned()

@@ -124,7 +124,13 @@ async fn a_key_with_a_253_character_name_still_leaves_an_event() {
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
     let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
     eventually("the product's plans to be discovered", WAIT, || async {
-        products.get("toys").await.ok()?.status?.plan_tiers.map(|_| ())
+        products
+            .get("toys")
+            .await
+            .ok()?
+            .status?
+            .plan_tiers
+            .map(|_| ())
     })
     .await;
     let name = "k-".repeat(126) + "z";
@@ -151,4 +157,117 @@ async fn a_key_with_a_253_character_name_still_leaves_an_event() {
     .await;
     assert_eq!(event.reason.as_deref(), Some("Approved"));
     assert!(event.metadata.name.unwrap().len() <= 253);
+}
+
+#[tokio::test]
+async fn withdrawing_a_route_withdraws_its_keys() {
+    use devportal::names::{
+        APIKEY_ANNOTATION, EXPOSED_ANNOTATION, MANAGED_SELECTOR, ROLE_LABEL, product_condition,
+    };
+    use devportal::resources::APIKeyPhase;
+    use devportal::resources::gateway::HTTPRoute;
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::api::{Patch, PatchParams};
+
+    control_plane_with_devportal();
+    let ns = TestNamespace::new("withdrawn").await;
+    let admin = client(Persona::Admin).await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
+    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
+    eventually("the product's plans to be discovered", WAIT, || async {
+        products
+            .get("toys")
+            .await
+            .ok()?
+            .status?
+            .plan_tiers
+            .map(|_| ())
+    })
+    .await;
+    let keys = Api::<APIKey>::namespaced(client(Persona::Consumer).await, &ns.name);
+    let phase_of = |name: &'static str| {
+        let keys = keys.clone();
+        async move { keys.get(name).await.ok()?.status?.phase }
+    };
+    keys.create(
+        &PostParams::default(),
+        &fixtures::key("before", "toys", "gold"),
+    )
+    .await
+    .unwrap();
+    eventually("the first key to be approved", WAIT, || async {
+        (phase_of("before").await == Some(APIKeyPhase::Approved)).then_some(())
+    })
+    .await;
+    // Enforcement Secrets of this namespace's keys, wherever they live.
+    let owner_prefix = format!("{}/", ns.name);
+    let enforced = || async {
+        Api::<Secret>::all(admin.clone())
+            .list(
+                &ListParams::default()
+                    .labels(&format!("{MANAGED_SELECTOR},{ROLE_LABEL}=enforcement")),
+            )
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .filter(|s| {
+                s.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get(APIKEY_ANNOTATION))
+                    .is_some_and(|owner| owner.starts_with(&owner_prefix))
+            })
+            .count()
+    };
+    assert_eq!(enforced().await, 1);
+
+    // The platform engineer withdraws the route.
+    let route = "toystore";
+    let annotations = serde_json::json!({"metadata": {"annotations": {EXPOSED_ANNOTATION: null}}});
+    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
+        .patch(route, &PatchParams::default(), &Patch::Merge(&annotations))
+        .await
+        .unwrap();
+    eventually(
+        "the product to say its route is withdrawn",
+        WAIT,
+        || async {
+            let status = products.get("toys").await.ok()?.status?;
+            status
+                .conditions
+                .iter()
+                .any(|c| {
+                    c.type_ == product_condition::READY
+                        && c.status == "False"
+                        && c.reason == "RouteNotExposed"
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    eventually(
+        "the approved key to fail, its enforcement withdrawn",
+        WAIT,
+        || async {
+            (phase_of("before").await == Some(APIKeyPhase::Failed) && enforced().await == 0)
+                .then_some(())
+        },
+    )
+    .await;
+    keys.create(
+        &PostParams::default(),
+        &fixtures::key("after", "toys", "gold"),
+    )
+    .await
+    .unwrap();
+    eventually("a new key to fail too", WAIT, || async {
+        (phase_of("after").await == Some(APIKeyPhase::Failed)).then_some(())
+    })
+    .await;
+    assert_eq!(
+        enforced().await,
+        0,
+        "no Secret is written for a withdrawn route"
+    );
 }

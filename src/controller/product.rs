@@ -169,31 +169,25 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
 
 fn ready(product: &APIProduct, resolution: &Resolution) -> Desired {
     let route = &product.spec.target_ref.name;
-    match &resolution.route {
-        None => Desired::fails(
-            condition::READY,
-            "RouteNotFound",
-            format!("HTTPRoute {route} does not exist"),
-        ),
-        Some(r) if !r.is_accepted() => Desired::fails(
-            condition::READY,
-            "RouteNotAccepted",
-            format!("no parent Gateway has accepted HTTPRoute {route}"),
-        ),
-        Some(_) if resolution.plan_policy.is_none() => Desired::fails(
+    if let Some((reason, message)) = resolution.route_problem(product) {
+        Desired::fails(condition::READY, reason, message)
+    } else if resolution.plan_policy.is_none() {
+        Desired::fails(
             condition::READY,
             "PlanPolicyNotFound",
             "no PlanPolicy applies to the route",
-        ),
-        Some(_) if resolution.auth_policy.is_none() => Desired::fails(
+        )
+    } else if resolution.auth_policy.is_none() {
+        Desired::fails(
             condition::READY,
             "AuthPolicyNotFound",
             "no enforced AuthPolicy applies to the route",
-        ),
-        Some(_) => Desired::holds(
+        )
+    } else {
+        Desired::holds(
             condition::READY,
             "Ready",
-            format!("HTTPRoute {route} is accepted, plans and auth discovered"),
-        ),
+            format!("HTTPRoute {route} is exposed and accepted, plans and auth discovered"),
+        )
     }
 }

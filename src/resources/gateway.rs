@@ -122,6 +122,16 @@ impl HTTPRoute {
                 .any(|p| ForeignCondition::is_true(&p.conditions, "Accepted"))
         })
     }
+
+    /// Whether a platform engineer marked the route as publishable
+    /// (`devportal.kuadrant.io/exposed: "true"`).
+    pub fn is_exposed(&self) -> bool {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crate::names::EXPOSED_ANNOTATION))
+            .is_some_and(|v| v == "true")
+    }
 }
 
 #[cfg(test)]

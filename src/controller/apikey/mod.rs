@@ -3,6 +3,8 @@
 
 mod phase;
 mod secrets;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;

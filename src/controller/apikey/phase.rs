@@ -73,6 +73,13 @@ pub fn evaluate(
             format!("APIProduct {product_name} is being deleted"),
         );
     }
+    // A route the platform engineer withdrew (or no Gateway accepts) carries no keys.
+    if let Some((reason, message)) = resolution.and_then(|r| r.route_problem(product)) {
+        return failed(
+            reason,
+            format!("APIProduct {product_name} cannot serve keys: {message}"),
+        );
+    }
     if base.plan.is_none() {
         let offered: Vec<_> = plans.iter().map(|p| p.tier.as_str()).collect();
         return failed(

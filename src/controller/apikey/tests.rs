@@ -1,10 +1,15 @@
+//! The phase rules, on fixed keys, products and discoveries.
+
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::*;
+use crate::discovery::Resolution;
+use crate::resources::ApprovalMode;
 use crate::resources::gateway::{HTTPRoute, HTTPRouteSpec};
+use crate::resources::kuadrant::ApiKeyAuth;
 use crate::resources::kuadrant::{
     AuthPolicy, AuthPolicySpec, AuthRules, AuthenticationRule, Plan, PlanPolicy, PlanPolicySpec,
     PolicyTargetRef,
@@ -54,6 +59,20 @@ fn resolution(tiers: &[&str], api_key: bool) -> Resolution {
         },
     );
     route.metadata.namespace = Some("apps".into());
+    route.metadata.annotations = Some(
+        [(
+            crate::names::EXPOSED_ANNOTATION.to_string(),
+            "true".to_string(),
+        )]
+        .into(),
+    );
+    route.status = serde_json::from_value(serde_json::json!({
+        "parents": [{
+            "parentRef": {"name": "gw"},
+            "conditions": [{"type": "Accepted", "status": "True"}]
+        }]
+    }))
+    .unwrap();
     let plans = PlanPolicy::new(
         "plans",
         PlanPolicySpec {
@@ -257,5 +276,33 @@ fn status_has_exactly_one_true_condition_and_no_secret_unless_approved() {
         status.limits.unwrap().daily,
         Some(10),
         "prospective limits are shown while pending"
+    );
+}
+
+#[test]
+fn a_route_withdrawn_or_not_accepted_fails_its_keys() {
+    let product = product(ApprovalMode::Automatic);
+    let mut withdrawn = resolution(&["gold"], true);
+    let mut route = (**withdrawn.route.as_ref().unwrap()).clone();
+    route.metadata.annotations = None;
+    withdrawn.route = Some(Arc::new(route.clone()));
+    assert_eq!(
+        phase(&key(), Some(&product), Some(&withdrawn)),
+        (APIKeyPhase::Failed, "RouteNotExposed")
+    );
+
+    let mut unaccepted = resolution(&["gold"], true);
+    route.metadata.annotations = Some(
+        [(
+            crate::names::EXPOSED_ANNOTATION.to_string(),
+            "true".to_string(),
+        )]
+        .into(),
+    );
+    route.status = None;
+    unaccepted.route = Some(Arc::new(route));
+    assert_eq!(
+        phase(&key(), Some(&product), Some(&unaccepted)),
+        (APIKeyPhase::Failed, "RouteNotAccepted")
     );
 }
