@@ -36,7 +36,7 @@ use lease::LeaseConfig;
 use secret_cache::{OwnedSecret, SecretCache};
 
 use crate::admin::Telemetry;
-use crate::discovery::{Caches, Fetcher, Target};
+use crate::discovery::{Caches, FetchArgs, FetchError, Fetcher, Target};
 use crate::keys;
 use crate::metrics::Metrics;
 use crate::resources::gateway::HTTPRoute;
@@ -66,13 +66,9 @@ pub struct ControllerArgs {
     #[arg(long, env = "DEVPORTAL_KEY_PREFIX", default_value = keys::DEFAULT_PREFIX)]
     pub key_prefix: String,
 
-    /// Largest OpenAPI or OIDC discovery document fetched, in bytes.
-    #[arg(long, env = "DEVPORTAL_FETCH_MAX_BYTES", default_value_t = 512 * 1024)]
-    pub fetch_max_bytes: usize,
-
-    /// Attempts per fetch before giving up until the next reconcile.
-    #[arg(long, env = "DEVPORTAL_FETCH_ATTEMPTS", default_value_t = 4)]
-    pub fetch_attempts: u32,
+    /// Discovery fetches: size cap, attempts, allowed and refused destinations.
+    #[command(flatten)]
+    pub fetch: FetchArgs,
 
     /// How often a fetched OpenAPI document is refreshed (Go duration, e.g. `1h`).
     #[arg(long, env = "DEVPORTAL_OPENAPI_REFRESH", default_value = "1h", value_parser = crate::cli::parse_duration)]
@@ -230,7 +226,7 @@ pub async fn run(
 }
 
 /// A cached OIDC discovery: when it was fetched and the token endpoint or the error.
-type OidcOutcome = (Instant, std::result::Result<String, String>);
+type OidcOutcome = (Instant, std::result::Result<String, FetchError>);
 
 /// A policy by kind, namespace and name, remembered with the target it last pointed at.
 type PolicyTargets = Arc<Mutex<HashMap<(String, String, String), Target>>>;
@@ -328,14 +324,10 @@ impl Context {
         if let Some((at, outcome)) = self.oidc.lock().expect("oidc cache").get(issuer) {
             let keep = if outcome.is_ok() { KEEP_OK } else { KEEP_ERR };
             if at.elapsed() < keep {
-                return outcome.clone().map_err(Error::Invalid);
+                return outcome.clone().map_err(Error::from);
             }
         }
-        let outcome = self
-            .fetcher
-            .token_endpoint(issuer)
-            .await
-            .map_err(|e| e.to_string());
+        let outcome = self.fetcher.token_endpoint(issuer).await;
         if outcome.is_err() {
             self.metrics.controller.fetch_failed("oidc");
         }
@@ -343,7 +335,7 @@ impl Context {
             .lock()
             .expect("oidc cache")
             .insert(issuer.to_string(), (Instant::now(), outcome.clone()));
-        outcome.map_err(Error::Invalid)
+        outcome.map_err(Error::from)
     }
 
     /// Records a Kubernetes Event about `object`. Events are best effort: a failure is logged.
@@ -523,12 +515,7 @@ async fn run_controllers(
         key_products: KeysByProduct::default(),
         written: WrittenStatus::default(),
         identity,
-        fetcher: Fetcher::new(
-            args.fetch_max_bytes,
-            args.fetch_attempts,
-            Duration::from_millis(200),
-            Duration::from_secs(5),
-        )?,
+        fetcher: args.fetch.fetcher(client.clone(), term.clone())?,
         oidc: Mutex::default(),
         failures: Mutex::default(),
         metrics: metrics.clone(),
