@@ -224,6 +224,69 @@ async fn the_cluster_service_range_is_refused() {
 }
 
 #[tokio::test]
+async fn the_strict_egress_component_keeps_the_pod_off_private_networks() {
+    // An overlay as an operator would write it (kustomize wants relative paths).
+    let dir = support::repo_root()
+        .join("target/tmp")
+        .join(format!("strict-egress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "resources: [../../../manifests]\ncomponents: [../../../manifests/strict-egress]\n",
+    )
+    .unwrap();
+    let rendered = stdout_of(&control_plane().kubectl(
+        Persona::Admin,
+        &["kustomize", dir.to_str().unwrap()],
+        None,
+    ));
+    let policies: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&rendered)
+        .map(|document| serde::Deserialize::deserialize(document).unwrap())
+        .filter(|o: &serde_json::Value| o["kind"] == "NetworkPolicy")
+        .collect();
+    assert_eq!(policies.len(), 1, "the component narrows the one policy");
+    let egress = policies[0]["spec"]["egress"].as_array().unwrap();
+    assert_eq!(
+        egress.len(),
+        3,
+        "DNS, the API server, public HTTPS: {egress:?}"
+    );
+    let https = &egress[2];
+    assert_eq!(https["ports"], json!([{"port": 443, "protocol": "TCP"}]));
+    let except: Vec<&str> = https["to"][0]["ipBlock"]["except"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for private in [
+        "10.0.0.0/8",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+    ] {
+        assert!(except.contains(&private), "{private} in {except:?}");
+    }
+    // The API server validates it strictly (unknown or misplaced fields are refused).
+    let accepted = stdout_of(&control_plane().kubectl(
+        Persona::Admin,
+        &[
+            "apply",
+            "--dry-run=server",
+            "--validate=strict",
+            "-k",
+            dir.to_str().unwrap(),
+        ],
+        None,
+    ));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        accepted.contains("networkpolicy.networking.k8s.io/devportal"),
+        "{accepted}"
+    );
+}
+
+#[tokio::test]
 async fn a_stored_document_that_is_not_openapi_is_dropped() {
     // What a devportal from before these checks may have left in a status: an internal answer.
     let (port, _) = internal_service().await;
