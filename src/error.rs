@@ -34,14 +34,10 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
 
-    /// An HTTP fetch (OIDC discovery, OpenAPI document) failed.
-    #[error("fetching {url}: {reason}")]
-    Fetch {
-        /// What was fetched.
-        url: String,
-        /// Why it failed.
-        reason: String,
-    },
+    /// A discovery fetch (OIDC discovery, OpenAPI document) failed, was refused by the
+    /// destination policy or did not answer with the document asked for.
+    #[error("{0}")]
+    Fetch(crate::discovery::FetchError),
 
     /// An object devportal relies on is missing or malformed.
     #[error("{0}")]
@@ -86,7 +82,7 @@ impl Error {
             Error::Io { .. } => "io",
             Error::Drift(_) => "drift",
             Error::Config(_) => "config",
-            Error::Fetch { .. } => "fetch",
+            Error::Fetch(_) => "fetch",
             Error::Invalid(_) => "invalid",
             Error::ShuttingDown => "shutting_down",
             Error::Finalizer(_) => "finalizer",

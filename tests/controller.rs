@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::http::StatusCode;
+use axum::response::Redirect;
 use axum::routing::get;
 use devportal::keys;
 use devportal::resources::gateway::HTTPRoute;
@@ -29,10 +30,21 @@ use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixt
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The controller shared by every test in this binary.
+/// The controller shared by every test in this binary. Its discovery may fetch from 127.0.0.1,
+/// where the tests serve documents (tests/fetch_policy.rs runs one with the default policy).
 fn controller() -> &'static Devportal {
     static CONTROLLER: OnceLock<Devportal> = OnceLock::new();
-    CONTROLLER.get_or_init(|| Devportal::controller(&["--lease-name", "controller-tests"], &[]))
+    CONTROLLER.get_or_init(|| {
+        Devportal::controller(
+            &[
+                "--lease-name",
+                "controller-tests",
+                "--fetch-allow",
+                "127.0.0.1",
+            ],
+            &[],
+        )
+    })
 }
 
 /// A namespace with an exposed, accepted route `toystore`, a PlanPolicy (gold, silver) and an
@@ -575,7 +587,8 @@ async fn bring_your_own_key_is_read_not_written() {
 }
 
 /// A local HTTP server for discovery documents: a fine OIDC issuer, an OpenAPI document, an
-/// oversized one, and one that fails twice before it works.
+/// oversized one, one that fails twice before it works, a redirect to the cloud metadata address,
+/// and on every other path what an internal service would answer.
 async fn documents() -> (String, Arc<AtomicU32>) {
     let flaky_calls = Arc::new(AtomicU32::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -586,12 +599,18 @@ async fn documents() -> (String, Arc<AtomicU32>) {
         .route(
             "/.well-known/openid-configuration",
             get(move || async move {
-                axum::Json(json!({"issuer": issuer, "token_endpoint": format!("{issuer}/token")}))
+                axum::Json(json!({
+                    "issuer": issuer,
+                    "token_endpoint": format!("{issuer}/token"),
+                    "jwks_uri": format!("{issuer}/certs"),
+                }))
             }),
         )
         .route(
             "/openapi.json",
-            get(|| async { r#"{"openapi":"3.0.3","info":{"title":"toys","version":"1"}}"# }),
+            get(|| async {
+                r#"{"openapi":"3.0.3","info":{"title":"toys","version":"1"},"paths":{}}"#
+            }),
         )
         .route("/huge.json", get(|| async { "x".repeat(600 * 1024) }))
         .route(
@@ -602,14 +621,23 @@ async fn documents() -> (String, Arc<AtomicU32>) {
                     if calls.fetch_add(1, Ordering::SeqCst) < 2 {
                         (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
                     } else {
-                        (StatusCode::OK, r#"{"openapi":"3.1.0"}"#.to_string())
+                        (StatusCode::OK, FLAKY_DOCUMENT.to_string())
                     }
                 }
             }),
-        );
+        )
+        .route(
+            "/metadata",
+            get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
+        )
+        .fallback(|| async { "INTERNAL-ONLY: db_password=hunter2" });
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (base, flaky_calls)
 }
+
+/// What `/flaky.json` serves once it works.
+const FLAKY_DOCUMENT: &str =
+    r#"{"openapi":"3.1.0","info":{"title":"flaky","version":"1"},"paths":{}}"#;
 
 #[tokio::test]
 async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
@@ -703,15 +731,106 @@ async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
         (condition(&p, "OpenAPISpecReady")?.status == "True").then_some(p)
     })
     .await;
-    assert_eq!(
-        product.status.unwrap().openapi.unwrap().raw,
-        r#"{"openapi":"3.1.0"}"#
-    );
+    assert_eq!(product.status.unwrap().openapi.unwrap().raw, FLAKY_DOCUMENT);
     assert_eq!(
         flaky_calls.load(Ordering::SeqCst),
         3,
         "two failures, then success, in one reconcile"
     );
+}
+
+/// An API owner aiming discovery at an allowed server that does not answer with a document, or
+/// that redirects into the private network: nothing of the answer reaches the status consumers
+/// read, and the condition says why without quoting it.
+#[tokio::test]
+async fn only_openapi_from_allowed_destinations_is_stored() {
+    let (base, _) = documents().await;
+    let (ns, admin) = published("ssrf", ApprovalMode::Automatic).await;
+    let owner =
+        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
+    let consumer =
+        Api::<APIProduct>::namespaced(control_plane().client(Persona::Consumer).await, &ns.name);
+    let point_at = |path: &str| {
+        Patch::Merge(
+            json!({"spec": {"documentation": {"openAPISpecURL": format!("{base}{path}")}}}),
+        )
+    };
+    let condition = |p: &APIProduct, t: &str| {
+        p.status
+            .as_ref()?
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .cloned()
+    };
+    // A good document first, so that "nothing stored" below is not merely "nothing yet".
+    owner
+        .patch("toys", &PatchParams::default(), &point_at("/openapi.json"))
+        .await
+        .unwrap();
+    eventually("the OpenAPI document", WAIT, || async {
+        let p = owner.get("toys").await.ok()?;
+        (condition(&p, "OpenAPISpecReady")?.status == "True").then_some(())
+    })
+    .await;
+
+    for (path, reason, says) in [
+        (
+            "/internal",
+            "NotAnOpenAPIDocument",
+            "is not an OpenAPI 3.x or Swagger 2.0 document: it has no `openapi` (3.x) or \
+             `swagger` (2.0) field",
+        ),
+        (
+            "/metadata",
+            "DestinationNotAllowed",
+            "a redirect was refused: 169.254.169.254 is a link-local address",
+        ),
+    ] {
+        owner
+            .patch("toys", &PatchParams::default(), &point_at(path))
+            .await
+            .unwrap();
+        let refused = eventually(&format!("{path} to be refused"), WAIT, || async {
+            let p = owner.get("toys").await.ok()?;
+            condition(&p, "OpenAPISpecReady").filter(|c| c.reason == reason)
+        })
+        .await;
+        assert_eq!(refused.status, "False");
+        assert!(refused.message.contains(says), "{}", refused.message);
+        assert!(!refused.message.contains("hunter2"), "{}", refused.message);
+        let published = consumer.get("toys").await.unwrap().status.unwrap();
+        assert!(
+            published.openapi.is_none(),
+            "nothing of {path} is published"
+        );
+    }
+
+    Api::<AuthPolicy>::namespaced(admin, &ns.name)
+        .patch(
+            "auth",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"rules": {"authentication": {
+                "sso": {"jwt": {"issuerUrl": format!("{base}/internal-issuer")}}
+            }}}})),
+        )
+        .await
+        .unwrap();
+    let product = eventually("the internal issuer to be refused", WAIT, || async {
+        let p = owner.get("toys").await.ok()?;
+        let c = condition(&p, "OIDCDiscovered")?;
+        (c.reason == "NotADiscoveryDocument").then_some(p)
+    })
+    .await;
+    let oidc = condition(&product, "OIDCDiscovered").unwrap();
+    assert_eq!(oidc.status, "False");
+    assert!(
+        oidc.message.contains("it is not a JSON object"),
+        "{}",
+        oidc.message
+    );
+    assert!(!oidc.message.contains("hunter2"), "{}", oidc.message);
+    assert!(product.status.unwrap().oidc_discovery.is_none());
 }
 
 #[tokio::test]

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::discovery::FetchArgs;
 use crate::keys;
 use crate::{Error, Result};
 
@@ -22,13 +23,9 @@ pub struct ControllerArgs {
     #[arg(long, env = "DEVPORTAL_KEY_PREFIX", default_value = keys::DEFAULT_PREFIX)]
     pub key_prefix: String,
 
-    /// Largest OpenAPI or OIDC discovery document fetched, in bytes.
-    #[arg(long, env = "DEVPORTAL_FETCH_MAX_BYTES", default_value_t = 512 * 1024)]
-    pub fetch_max_bytes: usize,
-
-    /// Attempts per fetch before giving up until the next reconcile.
-    #[arg(long, env = "DEVPORTAL_FETCH_ATTEMPTS", default_value_t = 4)]
-    pub fetch_attempts: u32,
+    /// Discovery fetches: size cap, attempts, allowed and refused destinations.
+    #[command(flatten)]
+    pub fetch: FetchArgs,
 
     /// How often a fetched OpenAPI document is refreshed (Go duration, e.g. `1h`).
     #[arg(long, env = "DEVPORTAL_OPENAPI_REFRESH", default_value = "1h", value_parser = crate::flags::parse_duration)]

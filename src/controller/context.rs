@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use super::args::Settings;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::secret_cache::{OwnedSecret, SecretCache};
-use crate::discovery::{Caches, Fetcher, Target};
+use crate::discovery::{Caches, FetchError, Fetcher, Target};
 use crate::kube_ext::delete_ignoring_missing;
 use crate::metrics::Metrics;
 use crate::names::CONTROLLER_MANAGER;
@@ -25,7 +25,7 @@ use crate::secrets::Role;
 use crate::{Error, Result};
 
 /// A cached OIDC discovery: when it was fetched and the token endpoint or the error.
-type OidcOutcome = (Instant, std::result::Result<String, String>);
+type OidcOutcome = (Instant, std::result::Result<String, FetchError>);
 
 /// Everything the reconcilers share. Built once the watch caches have synced, so every
 /// reconcile reads full caches.
@@ -124,14 +124,10 @@ impl Context {
         if let Some((at, outcome)) = self.oidc.lock().expect("oidc cache").get(issuer) {
             let keep = if outcome.is_ok() { KEEP_OK } else { KEEP_ERR };
             if at.elapsed() < keep {
-                return outcome.clone().map_err(Error::Invalid);
+                return outcome.clone().map_err(Error::from);
             }
         }
-        let outcome = self
-            .fetcher
-            .token_endpoint(issuer)
-            .await
-            .map_err(|e| e.to_string());
+        let outcome = self.fetcher.token_endpoint(issuer).await;
         if outcome.is_err() {
             self.metrics.controller.fetch_failed("oidc");
         }
@@ -139,7 +135,7 @@ impl Context {
             .lock()
             .expect("oidc cache")
             .insert(issuer.to_string(), (Instant::now(), outcome.clone()));
-        outcome.map_err(Error::Invalid)
+        outcome.map_err(Error::from)
     }
 
     /// When to retry `object` after `error`: doubling from one second per consecutive failure,

@@ -10,12 +10,12 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::context::Context;
-use crate::Result;
 use crate::conditions::{Desired, merge};
 use crate::discovery::{Resolution, resolve};
 use crate::kube_ext::plain_ref;
 use crate::names::product_condition as condition;
 use crate::resources::{APIProduct, APIProductStatus, OidcDiscovery, OpenApiStatus};
+use crate::{Error, Result};
 
 /// Reconciles one APIProduct.
 pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action> {
@@ -85,10 +85,10 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
                 ));
             }
             Err(e) => {
-                retry_soon = true;
+                retry_soon |= is_transient(&e);
                 conditions.push(Desired::fails(
                     condition::OIDC,
-                    "FetchFailed",
+                    fetch_reason(&e),
                     e.to_string(),
                 ));
             }
@@ -108,10 +108,13 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
         )),
         Some(url) => {
             let same_spec = previous.observed_generation == product.metadata.generation;
+            // A stored document is reused or kept only while it still passes the checks (one
+            // stored by an older devportal may not).
             let fresh = previous.openapi.as_ref().filter(|doc| {
                 same_spec
                     && now.duration_since(doc.last_sync_time.0).unsigned_abs()
                         < ctx.config.openapi_refresh
+                    && ctx.fetcher.is_openapi(&doc.raw)
             });
             if let Some(doc) = fresh {
                 status.openapi = Some(doc.clone());
@@ -121,7 +124,7 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
                     format!("fetched from {url}"),
                 ));
             } else {
-                match ctx.fetcher.fetch(&url).await {
+                match ctx.fetcher.openapi(&url).await {
                     Ok(raw) => {
                         status.openapi = Some(OpenApiStatus {
                             raw,
@@ -134,13 +137,17 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
                         ));
                     }
                     Err(e) => {
-                        retry_soon = true;
+                        let transient = e.failure.is_transient();
+                        retry_soon |= transient;
                         ctx.metrics.controller.fetch_failed("openapi");
-                        // Keep serving the last good document of an unchanged spec.
-                        status.openapi = previous.openapi.clone().filter(|_| same_spec);
+                        // Keep serving the last good document of an unchanged spec through a
+                        // passing failure; never after a refusal or a wrong document.
+                        status.openapi = previous.openapi.clone().filter(|doc| {
+                            same_spec && transient && ctx.fetcher.is_openapi(&doc.raw)
+                        });
                         conditions.push(Desired::fails(
                             condition::OPENAPI,
-                            "FetchFailed",
+                            e.failure.condition_reason(),
                             e.to_string(),
                         ));
                     }
@@ -165,6 +172,20 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
     } else {
         Action::requeue(ctx.config.resync)
     })
+}
+
+/// The condition reason of a failed discovery fetch: `DestinationNotAllowed`, `FetchFailed`,
+/// `NotAnOpenAPIDocument`...
+fn fetch_reason(error: &Error) -> &'static str {
+    match error {
+        Error::Fetch(e) => e.failure.condition_reason(),
+        _ => "FetchFailed",
+    }
+}
+
+/// Whether a failed discovery fetch is worth retrying soon.
+fn is_transient(error: &Error) -> bool {
+    !matches!(error, Error::Fetch(e) if !e.failure.is_transient())
 }
 
 fn ready(product: &APIProduct, resolution: &Resolution) -> Desired {

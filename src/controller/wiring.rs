@@ -22,7 +22,7 @@ use super::secret_cache::SecretCache;
 use super::{apikey, product};
 use crate::Result;
 use crate::admin::Telemetry;
-use crate::discovery::{Caches, Fetcher, Target};
+use crate::discovery::{Caches, Target};
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
@@ -96,6 +96,7 @@ pub(super) async fn run(
         health_component,
     );
     let metrics = telemetry.metrics.clone();
+    let fetcher = args.fetch.fetcher(client.clone(), signals.shutdown.clone())?;
     let ctx = Arc::new(Context {
         client,
         config: Settings::from(args),
@@ -110,12 +111,7 @@ pub(super) async fn run(
         key_products: KeysByProduct::default(),
         written: WrittenStatus::default(),
         identity,
-        fetcher: Fetcher::new(
-            args.fetch_max_bytes,
-            args.fetch_attempts,
-            Duration::from_millis(200),
-            Duration::from_secs(5),
-        )?,
+        fetcher,
         oidc: Mutex::default(),
         failures: Mutex::default(),
         metrics,

@@ -2,12 +2,17 @@
 //! documents they point at (OIDC discovery, OpenAPI).
 //!
 //! [`resolve`] works on the controller's watch caches only; [`Fetcher`] does the HTTP fetches with
-//! a size cap and retries with backoff.
+//! a size cap and retries with backoff, only to destinations the [`DestinationPolicy`] allows, and
+//! returns only documents of the kind asked for.
+
+mod address;
+mod destination;
+mod documents;
+mod fetch;
+mod service_ranges;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use futures::StreamExt;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
@@ -16,7 +21,11 @@ use crate::resources::kuadrant::{
     ApiKeyAuth, AuthPolicy, AuthenticationRule, Credentials, PlanPolicy, PolicyTargetRef,
 };
 use crate::resources::{APIProduct, DiscoveredAuthScheme, DiscoveredPlan};
-use crate::{Error, Result};
+
+pub use address::{AddressClass, classify};
+pub use destination::{AllowEntry, AllowList, DenyList, DestinationPolicy, parse_network};
+pub use fetch::{FetchArgs, FetchError, FetchFailure, Fetcher};
+pub use service_ranges::ServiceRanges;
 
 pub use crate::names::GATEWAY_GROUP;
 
@@ -218,123 +227,4 @@ where
         });
         candidates.into_iter().next()
     })
-}
-
-/// HTTP fetches for discovery: bounded in size and time, retried with exponential backoff.
-#[derive(Clone)]
-pub struct Fetcher {
-    client: reqwest::Client,
-    max_bytes: usize,
-    attempts: u32,
-    first_backoff: Duration,
-}
-
-impl Fetcher {
-    /// A fetcher that reads at most `max_bytes` per document and tries `attempts` times, waiting
-    /// `first_backoff`, then twice that, and so on between attempts.
-    pub fn new(
-        max_bytes: usize,
-        attempts: u32,
-        first_backoff: Duration,
-        timeout: Duration,
-    ) -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .user_agent(concat!("devportal/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Config(format!("HTTP client: {e}")))?;
-        Ok(Self {
-            client,
-            max_bytes,
-            attempts: attempts.max(1),
-            first_backoff,
-        })
-    }
-
-    /// Fetches `url` as text, retrying failures (connection errors and 5xx/429) with backoff.
-    /// An oversized document or a 4xx answer fails at once: retrying would not help.
-    pub async fn fetch(&self, url: &str) -> Result<String> {
-        let mut delay = self.first_backoff;
-        let mut attempt = 1;
-        loop {
-            match self.fetch_once(url).await {
-                Ok(body) => return Ok(body),
-                Err((retryable, reason)) if retryable && attempt < self.attempts => {
-                    tracing::debug!(%url, attempt, %reason, "fetch failed; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                    attempt += 1;
-                }
-                Err((_, reason)) => {
-                    return Err(Error::Fetch {
-                        url: url.to_string(),
-                        reason: if attempt > 1 {
-                            format!("{reason} (after {attempt} attempts)")
-                        } else {
-                            reason
-                        },
-                    });
-                }
-            }
-        }
-    }
-
-    async fn fetch_once(&self, url: &str) -> Result<String, (bool, String)> {
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| (true, e.to_string()))?;
-        let status = response.status();
-        if !status.is_success() {
-            let retryable = status.is_server_error() || status.as_u16() == 429;
-            return Err((retryable, format!("HTTP {status}")));
-        }
-        if response
-            .content_length()
-            .is_some_and(|n| n > self.max_bytes as u64)
-        {
-            return Err((
-                false,
-                format!("document larger than the {} byte limit", self.max_bytes),
-            ));
-        }
-        let mut body = Vec::new();
-        let mut chunks = response.bytes_stream();
-        while let Some(chunk) = chunks.next().await {
-            let chunk = chunk.map_err(|e| (true, e.to_string()))?;
-            if body.len() + chunk.len() > self.max_bytes {
-                return Err((
-                    false,
-                    format!("document larger than the {} byte limit", self.max_bytes),
-                ));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        String::from_utf8(body).map_err(|_| (false, "document is not UTF-8 text".to_string()))
-    }
-
-    /// The `token_endpoint` of the OIDC issuer at `issuer`.
-    pub async fn token_endpoint(&self, issuer: &str) -> Result<String> {
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            issuer.trim_end_matches('/')
-        );
-        let body = self.fetch(&url).await?;
-        let document: serde_json::Value =
-            serde_json::from_str(&body).map_err(|e| Error::Fetch {
-                url: url.clone(),
-                reason: format!("not a JSON document: {e}"),
-            })?;
-        document
-            .get("token_endpoint")
-            .and_then(|v| v.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| Error::Fetch {
-                url,
-                reason: "the discovery document has no token_endpoint".into(),
-            })
-    }
 }
