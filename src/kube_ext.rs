@@ -36,3 +36,16 @@ where
         Err(error) => Err(error),
     }
 }
+
+/// The user name this client authenticates as, from a SelfSubjectReview (no RBAC needed).
+pub async fn own_username(client: &kube::Client) -> Result<String, kube::Error> {
+    use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+    let review = Api::<SelfSubjectReview>::all(client.clone())
+        .create(&kube::api::PostParams::default(), &SelfSubjectReview::default())
+        .await?;
+    Ok(review
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .unwrap_or_default())
+}

@@ -6,6 +6,7 @@
 //! - [`cache`]: the watch caches behind the lookups;
 //! - [`server`]: axum over hyper and rustls, with certificate reload and graceful drain.
 
+pub mod body_budget;
 pub mod cache;
 pub mod cluster;
 pub mod decide;
