@@ -41,7 +41,10 @@ where
 pub async fn own_username(client: &kube::Client) -> Result<String, kube::Error> {
     use k8s_openapi::api::authentication::v1::SelfSubjectReview;
     let review = Api::<SelfSubjectReview>::all(client.clone())
-        .create(&kube::api::PostParams::default(), &SelfSubjectReview::default())
+        .create(
+            &kube::api::PostParams::default(),
+            &SelfSubjectReview::default(),
+        )
         .await?;
     Ok(review
         .status

@@ -96,7 +96,9 @@ pub(super) async fn run(
         health_component,
     );
     let metrics = telemetry.metrics.clone();
-    let fetcher = args.fetch.fetcher(client.clone(), signals.shutdown.clone())?;
+    let fetcher = args
+        .fetch
+        .fetcher(client.clone(), signals.shutdown.clone())?;
     let ctx = Arc::new(Context {
         client,
         config: Settings::from(args),

@@ -235,14 +235,18 @@ impl APIKeySpec {
     }
 }
 
+impl APIKeySpec {
+    /// Namespace of the referenced product: `apiProductRef.namespace`, else `key_namespace`.
+    pub fn product_namespace<'a>(&'a self, key_namespace: Option<&'a str>) -> Option<&'a str> {
+        self.api_product_ref.namespace.as_deref().or(key_namespace)
+    }
+}
+
 impl APIKey {
     /// Namespace of the referenced product: `spec.apiProductRef.namespace`, else the key's own.
     pub fn product_namespace(&self) -> Option<&str> {
         self.spec
-            .api_product_ref
-            .namespace
-            .as_deref()
-            .or(self.metadata.namespace.as_deref())
+            .product_namespace(self.metadata.namespace.as_deref())
     }
 }
 

@@ -101,10 +101,7 @@ impl CachedKey {
     /// Namespace of the product it asks for: the reference's, else the key's own.
     pub fn product_namespace(&self) -> Option<&str> {
         self.spec
-            .api_product_ref
-            .namespace
-            .as_deref()
-            .or(self.metadata.namespace.as_deref())
+            .product_namespace(self.metadata.namespace.as_deref())
     }
 
     /// The phase its status reports.
