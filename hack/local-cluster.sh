@@ -377,5 +377,5 @@ case ${1:-} in
   status) cmd_status ;;
   env) cmd_env ;;
   sweep) cmd_sweep ;;
-  *) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 2 ;;
 esac
