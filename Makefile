@@ -2,13 +2,22 @@
 SHELL := bash
 CARGO ?= cargo
 export DEVPORTAL_LOCAL_DIR ?= $(CURDIR)/target/local
+# One clock for the progress lines of everything a target runs ([+1m05s] ...).
+ifndef DEVPORTAL_T0
+export DEVPORTAL_T0 := $(shell date +%s)
+endif
+STEP := @hack/lib.sh step
+# The steps share 2 cores' worth of builds at best; run them one after another, in the order given.
+.NOTPARALLEL:
 
-.PHONY: help up down status demo test lint unit crds controlplane
+.PHONY: help up down status demo test lint unit crds controlplane prometheus
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 up: ## build devportal, start the local control plane and `devportal run` (webhook and controller) in the background, install CRDs, RBAC and the webhook configurations (idempotent)
+	@hack/prereqs.sh demo
+	$(STEP) "building devportal (cargo build; a first build compiles ~300 crates, cargo shows its progress)"
 	$(CARGO) build
 	DEVPORTAL_BIN=$(CURDIR)/target/debug/devportal hack/local-cluster.sh up
 
@@ -19,13 +28,19 @@ status: ## is the local control plane running?
 	hack/local-cluster.sh status
 
 demo: ## the main job end to end on the local control plane (KEEP=1 leaves it running)
+	@hack/prereqs.sh demo
 	hack/demo.sh
 
-test: lint controlplane ## the whole test suite: lint, unit and integration tests against a real control plane
+test: ## the whole test suite: lint, unit and integration tests against a real control plane
+	@hack/prereqs.sh test
+	@$(MAKE) --no-print-directory lint controlplane prometheus
+	$(STEP) "building and running the tests (cargo test; a first build compiles ~300 crates, ~27 min on a busy 2-core machine; each test binary starts its own control plane)"
 	$(CARGO) test
 	hack/local-cluster.sh sweep
+	$(STEP) "make test passed"
 
 lint: ## rustfmt and clippy, warnings are errors
+	$(STEP) "checking formatting and lints (cargo fmt, cargo clippy; a first run compiles ~280 crates, ~20 min on a busy 2-core machine)"
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
@@ -37,3 +52,6 @@ crds: ## regenerate crds/ from the Rust types
 
 controlplane: ## build (or reuse cached) etcd, kube-apiserver, kube-controller-manager and kubectl
 	hack/local-cluster.sh build
+
+prometheus: ## build (or reuse cached) prometheus and promtool for the metrics tests
+	hack/prometheus.sh build

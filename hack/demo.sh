@@ -7,9 +7,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${DEVPORTAL_LOCAL_DIR:-$ROOT/target/local}
 export DEVPORTAL_LOCAL_DIR=$DIR
+# shellcheck source=hack/lib.sh
+. "$ROOT/hack/lib.sh"
 KUBECTL=$DIR/bin/kubectl
 as() { local user=$1; shift; "$KUBECTL" --kubeconfig "$DIR/kubeconfigs/$user" "$@"; }
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+section() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
 started=$SECONDS
 
@@ -17,11 +19,12 @@ if [ "${KEEP:-0}" != 1 ]; then
   trap '"$ROOT/hack/local-cluster.sh" down' EXIT
 fi
 
-step "Build devportal and start the local control plane with it (webhook + controller)"
-(cd "$ROOT" && cargo build --quiet)
+section "Build devportal and start the local control plane with it (webhook + controller)"
+step "building devportal (cargo build; the first build compiles the dependencies, ~3 min on 2 cores)"
+(cd "$ROOT" && cargo build)
 DEVPORTAL_BIN=$ROOT/target/debug/devportal "$ROOT/hack/local-cluster.sh" up
 
-step "Platform engineer (admin): namespaces, persona bindings, an exposed route, plans and API-key auth"
+section "Platform engineer (admin): namespaces, persona bindings, an exposed route, plans and API-key auth"
 for ns in toystore consumer-team; do
   as admin create namespace "$ns" --dry-run=client -o yaml | as admin apply -f - >/dev/null
 done
@@ -37,46 +40,46 @@ as admin patch authpolicy toystore-auth -n toystore --subresource=status --type=
   '{"status":{"conditions":[{"type":"Accepted","status":"True","reason":"Accepted"},{"type":"Enforced","status":"True","reason":"Enforced"}]}}' >/dev/null
 say "(the gateway's and Kuadrant's status is simulated: the route is Accepted, the AuthPolicy Enforced)"
 
-step "API owner: publish the Toy Store API (manual approval)"
+section "API owner: publish the Toy Store API (manual approval)"
 as owner apply -f "$ROOT/examples/apiproduct.yaml"
 as owner wait apiproduct/toystore -n toystore --for=condition=PlanPolicyDiscovered --timeout=30s >/dev/null
 as consumer get apiproducts -A
 
-step "Consumer: request a key, claiming to be someone else"
+section "Consumer: request a key, claiming to be someone else"
 sed 's/userId: consumer/userId: someone-else/' "$ROOT/examples/apikey.yaml" | as consumer apply -f - 2>&1 | sed 's/^/   /'
 say "stored requester: $(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.spec.requestedBy.userId}')"
 as consumer get apikeys -n consumer-team
 
-step "Consumer: try to approve their own key"
+section "Consumer: try to approve their own key"
 if out=$(as consumer patch apikey my-toystore-key -n consumer-team --type=merge \
     -p '{"spec":{"approval":{"approved":true}}}' 2>&1); then
   echo "unexpected: self-approval was allowed"; exit 1
 fi
 say "${out}"
 
-step "API owner: approve the key"
+section "API owner: approve the key"
 as owner patch apikey my-toystore-key -n consumer-team --type=merge \
   -p '{"spec":{"approval":{"approved":true,"reason":"welcome"}}}'
 as consumer wait apikey/my-toystore-key -n consumer-team --for=jsonpath='{.status.phase}'=Approved --timeout=30s >/dev/null
 as consumer get apikeys -n consumer-team
 say "reviewed by: $(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.status.reviewedBy}')"
 
-step "Consumer: the key's Secret (value redacted)"
+section "Consumer: the key's Secret (value redacted)"
 secret=$(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.status.secretRef.name}')
 as consumer get secret "$secret" -n consumer-team -o go-template='name: {{.metadata.name}}{{"\n"}}data:{{"\n"}}{{range $k, $v := .data}}  {{$k}}: <redacted, {{len $v}} base64 chars>{{"\n"}}{{end}}'
 key=$(as consumer get secret "$secret" -n consumer-team -o jsonpath='{.data.api_key}' | base64 -d)
 say "the key starts with ${key%%_*}_ and passes its checksum: $("$ROOT/target/debug/devportal" verify-key --stdin <<<"$key")"
 unset key
-step "Gateway side: the enforcement Secret Authorino matches (labels and annotations)"
+section "Gateway side: the enforcement Secret Authorino matches (labels and annotations)"
 as admin get secrets -n toystore -l devportal.kuadrant.io/role=enforcement \
   -o custom-columns='NAME:.metadata.name,PLAN:.metadata.annotations.secret\.kuadrant\.io/plan-id,USER:.metadata.annotations.secret\.kuadrant\.io/user-id,APP:.metadata.labels.app'
 
-step "Metrics"
+section "Metrics"
 . "$DIR/run/state.env"
 say "Prometheus metrics: http://127.0.0.1:$ADMIN_PORT/metrics  (health: /livez, /readyz)"
 curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics" | grep -E '^devportal_(admission_requests_total|apikeys|leader|secrets_written_total)' | sed 's/^/   /'
 
-step "Done in $((SECONDS - started))s"
+section "Done in $((SECONDS - started))s"
 if [ "${KEEP:-0}" = 1 ]; then
   "$ROOT/hack/local-cluster.sh" env
   echo "# left running (KEEP=1); stop with: make down"

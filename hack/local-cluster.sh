@@ -5,6 +5,7 @@
 #
 # Usage: hack/local-cluster.sh <command>
 #   build   build (or reuse cached) binaries into $DIR/bin
+#   cache-dir  print the cache directory of the binaries `build` builds (it may not exist yet)
 #   up      start in the background unless already running; install CRDs and persona RBAC
 #   down    stop everything `up` started; free every port; remove the etcd data
 #   run     `up`, print READY, stay until stdin closes (or a signal), then `down` (test fixtures)
@@ -44,38 +45,55 @@ USERS=(admin owner consumer consumer2 controller)
 # ClusterRoleBinding in manifests/ applies to it unchanged.
 CONTROLLER_USER=system:serviceaccount:devportal-system:devportal
 
-log() { printf '[local-cluster] %s\n' "$*" >&2; }
-die() { log "error: $*"; exit 1; }
+# shellcheck source=hack/lib.sh
+. "$ROOT/hack/lib.sh"
+log() { step "$*"; }
+die() { step "error: $*"; exit 1; }
+# What is being started, for people watching `make up`/`make demo`; the test fixtures (`run`) only
+# say when the control plane is ready.
+QUIET=
+detail() { [ -n "$QUIET" ] || step "$*"; }
 
-k8s_version() { awk '$1 == "k8s.io/kubernetes" { print $2 }' "$MODULE/go.mod"; }
+k8s_version() { module_version "$MODULE" k8s.io/kubernetes; }
 
-cmd_build() {
+# Measured on a 2-core machine with an empty Go module and build cache.
+COLD_BUILD_ESTIMATE="~6 min on 2 cores"
+
+# etcd (named `server` by go build after its module path), kube-apiserver, kube-controller-manager
+# and kubectl into the given directory.
+build_control_plane() ( # into
+  cd "$MODULE"
+  local version minor
+  version=$(k8s_version)
+  minor=${version#v1.}
+  minor=${minor%%.*}
+  go_build_into "$1" "$LOGS/build-controlplane" \
+    "-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean" \
+    "" \
+    go.etcd.io/etcd/server/v3 \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kubectl &&
+    mv "$1/server" "$1/etcd"
+)
+
+cmd_cache_dir() {
   command -v go >/dev/null || die "Go is required to build the control plane (https://go.dev/doc/install)"
-  local version key out
+  local version
   version=$(k8s_version)
   [ -n "$version" ] || die "cannot read the k8s.io/kubernetes version from $MODULE/go.mod"
-  key=$(cat "$MODULE/go.mod" "$MODULE/go.sum" <(go env GOVERSION GOOS GOARCH) | sha256sum | cut -c1-16)
-  out=$CACHE/$version-$key
-  if [ ! -x "$out/kube-apiserver" ]; then
-    log "building etcd, kube-apiserver, kube-controller-manager and kubectl $version (cold builds take minutes)"
-    local tmp minor=${version#v1.}
-    minor=${minor%%.*}
-    tmp=$(mktemp -d "$CACHE.build.XXXXXX" 2>/dev/null || { mkdir -p "$(dirname "$CACHE")"; mktemp -d "$CACHE.build.XXXXXX"; })
-    local ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean"
-    local start=$SECONDS
-    (
-      cd "$MODULE"
-      export GOTOOLCHAIN=local GOFLAGS=-mod=readonly
-      go build -trimpath -ldflags "-s -w" -o "$tmp/etcd" go.etcd.io/etcd/server/v3
-      go build -trimpath -ldflags "$ldflags" -o "$tmp/" \
-        k8s.io/kubernetes/cmd/kube-apiserver \
-        k8s.io/kubernetes/cmd/kube-controller-manager \
-        k8s.io/kubernetes/cmd/kubectl
-    ) || { rm -rf "$tmp"; die "go build failed"; }
-    mkdir -p "$(dirname "$out")"
-    rm -rf "$out"
-    mv "$tmp" "$out"
-    log "built in $((SECONDS - start))s into $out"
+  go_cache_dir "$CACHE" "$MODULE" "$version"
+}
+
+cmd_build() {
+  local version out
+  out=$(cmd_cache_dir)
+  version=$(k8s_version)
+  if [ -d "$out" ]; then
+    detail "control plane $version: cached build in $out"
+  else
+    step "building the control plane from its Go modules (hack/controlplane): etcd, kube-apiserver, kube-controller-manager and kubectl $version (first time only, $COLD_BUILD_ESTIMATE; cached afterwards)"
+    cached_build "$out" "the control plane" build_control_plane || die "building the control plane failed"
   fi
   mkdir -p "$BIN"
   for b in etcd kube-apiserver kube-controller-manager kubectl; do
@@ -172,6 +190,7 @@ KC
 }
 
 install_resources() {
+  detail "installing the CRDs, namespaces and persona RBAC"
   local kubectl=("$BIN/kubectl" --kubeconfig "$KUBECONFIGS/admin")
   "${kubectl[@]}" apply --server-side --force-conflicts -f "$ROOT/hack/crds/" >/dev/null
   "${kubectl[@]}" apply --server-side --force-conflicts -k "$ROOT/crds/" >/dev/null
@@ -190,6 +209,7 @@ start_devportal() {
   local port admin
   port=$(free_port)
   admin=$(free_port)
+  detail "starting devportal ${DEVPORTAL_ROLE:-run} (log: $LOGS/devportal.log)"
   sed -i '/^WEBHOOK_PORT=/d; /^ADMIN_PORT=/d' "$RUN/state.env"
   printf 'WEBHOOK_PORT=%s\nADMIN_PORT=%s\n' "$port" "$admin" >>"$RUN/state.env"
   start_proc devportal env KUBECONFIG="$KUBECONFIGS/controller" DEVPORTAL_LOG="${DEVPORTAL_LOG:-info}" \
@@ -223,10 +243,12 @@ cmd_up() {
   command -v curl >/dev/null || die "curl is required"
   local start=$SECONDS
   mkdir -p "$RUN" "$LOGS"
+  detail "making the local certificate authority, serving certificate and user tokens"
   make_pki
   ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
   printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPI_PORT=%s\n' "$ETCD_PORT" "$ETCD_PEER_PORT" "$API_PORT" >"$RUN/state.env"
 
+  detail "starting etcd (log: $LOGS/etcd.log)"
   start_proc etcd "$BIN/etcd" --name local --data-dir "$DIR/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
@@ -249,6 +271,7 @@ rules:
 AUDIT
     audit=(--audit-policy-file "$PKI/audit-policy.yaml" --audit-log-path "$DEVPORTAL_AUDIT_LOG" --audit-log-format json --audit-log-mode blocking)
   fi
+  detail "starting kube-apiserver on https://127.0.0.1:$API_PORT (log: $LOGS/kube-apiserver.log)"
   start_proc kube-apiserver "$BIN/kube-apiserver" "${audit[@]}" \
     --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
     --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
@@ -262,6 +285,7 @@ AUDIT
   wait_for "kube-apiserver /readyz" 90 kube-apiserver api_ready
   write_kubeconfigs
 
+  detail "starting kube-controller-manager (log: $LOGS/kube-controller-manager.log)"
   start_proc kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$KUBECONFIGS/admin" --controllers garbagecollector,namespace \
     --leader-elect=false --secure-port 0 --use-service-account-credentials=false --v 1
@@ -270,7 +294,7 @@ AUDIT
 
   install_resources
   start_devportal
-  log "ready in $((SECONDS - start))s: https://127.0.0.1:$API_PORT, kubeconfigs in $KUBECONFIGS/ (${USERS[*]})"
+  log "control plane ready in $((SECONDS - start))s: https://127.0.0.1:$API_PORT, kubeconfigs in $KUBECONFIGS/ (${USERS[*]})"
 }
 
 stop_proc() { # name
@@ -302,6 +326,7 @@ cmd_down() {
 }
 
 cmd_run() {
+  QUIET=1
   trap 'cmd_down' EXIT
   trap 'exit 0' TERM INT HUP
   cmd_up
@@ -374,6 +399,7 @@ $left"
 
 case ${1:-} in
   build) cmd_build ;;
+  cache-dir) cmd_cache_dir ;;
   up) trap 'rc=$?; [ $rc -eq 0 ] || { log "up failed; stopping what started"; cmd_down quiet; }' EXIT; cmd_up ;;
   down) cmd_down ;;
   run) cmd_run ;;
@@ -382,5 +408,5 @@ case ${1:-} in
   sweep) cmd_sweep ;;
   kill) shift; cmd_kill "$@" ;;
   start) shift; cmd_start "$@" ;;
-  *) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  *) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 2 ;;
 esac

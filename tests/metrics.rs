@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode};
@@ -11,7 +11,7 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::{
-    Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures, free_port,
+    Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures, free_port, tools,
 };
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -39,7 +39,7 @@ impl Prometheus {
         .unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new("prometheus")
+        let child = tools::prometheus()
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -50,7 +50,7 @@ impl Prometheus {
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
-            .expect("the prometheus server starts (Debian package `prometheus`)");
+            .expect("the prometheus server starts");
         Prometheus {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -189,13 +189,13 @@ async fn promtool_accepts_the_exposition() {
     );
     let exposition = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(exposition.contains("devportal_leader"), "{exposition}");
-    let mut promtool = Command::new("promtool")
+    let mut promtool = tools::promtool()
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool runs (Debian package `prometheus`)");
+        .expect("promtool runs");
     use std::io::Write;
     promtool
         .stdin
@@ -236,7 +236,7 @@ fn promtool_accepts_the_shipped_alert_rules() {
     let rules = dir.join("rules.yaml");
     // A PrometheusRule's spec is a Prometheus rules file.
     std::fs::write(&rules, serde_yaml::to_string(&rule["spec"]).unwrap()).unwrap();
-    let out = Command::new("promtool")
+    let out = tools::promtool()
         .arg("check")
         .arg("rules")
         .arg(&rules)

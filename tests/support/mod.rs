@@ -14,6 +14,7 @@
 
 pub mod fixtures;
 pub mod https;
+pub mod tools;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
