@@ -1,5 +1,5 @@
 //! The admission decisions: DESIGN.md's "Invariants enforced at admission", as pure functions of
-//! the change, the requesting user, the clock and a [`Cluster`].
+//! the change, the requesting user, the clock and a [`Lookup`].
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
 //! these functions and their [`Verdict`]s back into AdmissionReviews.
@@ -12,7 +12,7 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::cluster::{Cluster, Read};
+use super::lookup::{Lookup, Read};
 use crate::names::{EXPOSED_ANNOTATION, FINALIZER};
 use crate::resources::{
     APIKey, APIKeyPhase, APIKeySpec, APIProduct, GROUP, PublishStatus, RequestedBy,
@@ -330,12 +330,12 @@ pub fn mutate_key(change: Change<'_, APIKey>, user: &UserInfo, now: Timestamp) -
 
 /// Answers "may this user approve that product?" at most once per product per request.
 struct Approvers<'a, C> {
-    cluster: &'a C,
+    lookup: &'a C,
     user: &'a UserInfo,
     known: Vec<(String, String, bool)>,
 }
 
-impl<C: Cluster> Approvers<'_, C> {
+impl<C: Lookup> Approvers<'_, C> {
     async fn may(&mut self, namespace: &str, product: &str) -> Checked<bool> {
         if let Some((_, _, allowed)) = self
             .known
@@ -345,7 +345,7 @@ impl<C: Cluster> Approvers<'_, C> {
             return Ok(*allowed);
         }
         let allowed = self
-            .cluster
+            .lookup
             .may_approve(self.user, namespace, product)
             .await
             .map_err(|e| lookup_failed("approval permissions (SubjectAccessReview)", e))?;
@@ -397,32 +397,32 @@ fn changed_request_fields(old: &APIKeySpec, new: &APIKeySpec) -> Vec<&'static st
 /// The product exists, is Published (or the user owns it) and offers the requested tier. A denial
 /// based on the cached copy is confirmed with a live read first, so a product published or given
 /// plans a moment ago is not refused on stale data.
-async fn check_product<C: Cluster>(
-    cluster: &C,
+async fn check_product<C: Lookup>(
+    lookup: &C,
     approvers: &mut Approvers<'_, C>,
     namespace: &str,
     name: &str,
     tier: &str,
 ) -> Checked {
-    let cached = product_checks(cluster, approvers, namespace, name, tier, Read::Cached).await;
+    let cached = product_checks(lookup, approvers, namespace, name, tier, Read::Cached).await;
     match cached {
         Err(Verdict {
             reason: Reason::ProductNotPublished | Reason::NoPlans | Reason::UnknownTier,
             ..
-        }) => product_checks(cluster, approvers, namespace, name, tier, Read::Live).await,
+        }) => product_checks(lookup, approvers, namespace, name, tier, Read::Live).await,
         other => other,
     }
 }
 
-async fn product_checks<C: Cluster>(
-    cluster: &C,
+async fn product_checks<C: Lookup>(
+    lookup: &C,
     approvers: &mut Approvers<'_, C>,
     namespace: &str,
     name: &str,
     tier: &str,
     read: Read,
 ) -> Checked {
-    let product = cluster
+    let product = lookup
         .product(namespace, name, read)
         .await
         .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?
@@ -502,14 +502,14 @@ fn check_expiry(key: &APIKey, policy: &Policy, now: Timestamp) -> Checked {
     Ok(())
 }
 
-fn check_guardrail<C: Cluster>(
-    cluster: &C,
+fn check_guardrail<C: Lookup>(
+    lookup: &C,
     policy: &Policy,
     user: &str,
     namespace: &str,
     product: &str,
 ) -> Checked {
-    let live = cluster.live_keys(user, namespace, product);
+    let live = lookup.live_keys(user, namespace, product);
     if live >= policy.max_keys_per_user_per_product {
         return Err(Verdict::deny(
             Reason::TooManyKeys,
@@ -524,7 +524,7 @@ fn check_guardrail<C: Cluster>(
 }
 
 /// The approval, if written, comes from someone who may approve the product and names them.
-async fn check_approval<C: Cluster>(
+async fn check_approval<C: Lookup>(
     approvers: &mut Approvers<'_, C>,
     change: Change<'_, APIKey>,
     username: &str,
@@ -562,21 +562,21 @@ async fn check_approval<C: Cluster>(
 }
 
 /// The validating webhook for APIKeys.
-pub async fn validate_key<C: Cluster>(
-    cluster: &C,
+pub async fn validate_key<C: Lookup>(
+    lookup: &C,
     policy: &Policy,
     change: Change<'_, APIKey>,
     user: &UserInfo,
     now: Timestamp,
 ) -> Verdict {
-    match validate_key_checked(cluster, policy, change, user, now).await {
+    match validate_key_checked(lookup, policy, change, user, now).await {
         Ok(reason) => Verdict::allow(reason),
         Err(denial) => denial,
     }
 }
 
-async fn validate_key_checked<C: Cluster>(
-    cluster: &C,
+async fn validate_key_checked<C: Lookup>(
+    lookup: &C,
     policy: &Policy,
     change: Change<'_, APIKey>,
     user: &UserInfo,
@@ -588,7 +588,7 @@ async fn validate_key_checked<C: Cluster>(
         .filter(|u| !u.is_empty())
         .ok_or_else(|| Verdict::deny(Reason::NoUser, "the request carries no username"))?;
     let mut approvers = Approvers {
-        cluster,
+        lookup,
         user,
         known: Vec::new(),
     };
@@ -613,16 +613,9 @@ async fn validate_key_checked<C: Cluster>(
             }
             check_approval(&mut approvers, change, username).await?;
             let (namespace, name) = product_of(key)?;
-            check_product(
-                cluster,
-                &mut approvers,
-                namespace,
-                name,
-                &key.spec.plan_tier,
-            )
-            .await?;
+            check_product(lookup, &mut approvers, namespace, name, &key.spec.plan_tier).await?;
             check_expiry(key, policy, now)?;
-            check_guardrail(cluster, policy, username, namespace, name)?;
+            check_guardrail(lookup, policy, username, namespace, name)?;
             Ok(Reason::Allowed)
         }
         Change::Update { old, new } => {
@@ -677,20 +670,14 @@ async fn validate_key_checked<C: Cluster>(
                 let product_changed = old.spec.api_product_ref != new.spec.api_product_ref
                     || old.product_namespace() != new.product_namespace();
                 if product_changed || old.spec.plan_tier != new.spec.plan_tier {
-                    check_product(
-                        cluster,
-                        &mut approvers,
-                        namespace,
-                        name,
-                        &new.spec.plan_tier,
-                    )
-                    .await?;
+                    check_product(lookup, &mut approvers, namespace, name, &new.spec.plan_tier)
+                        .await?;
                 }
                 if old.spec.expires_at != new.spec.expires_at {
                     check_expiry(new, policy, now)?;
                 }
                 if product_changed {
-                    check_guardrail(cluster, policy, requester, namespace, name)?;
+                    check_guardrail(lookup, policy, requester, namespace, name)?;
                 }
             }
             check_approval(&mut approvers, change, username).await?;
@@ -704,7 +691,7 @@ async fn validate_key_checked<C: Cluster>(
 
 /// The validating webhook for APIProducts: `targetRef` names an existing, exposed HTTPRoute in the
 /// product's namespace. Checked on CREATE and whenever `targetRef` changes.
-pub async fn validate_product<C: Cluster>(cluster: &C, change: Change<'_, APIProduct>) -> Verdict {
+pub async fn validate_product<C: Lookup>(lookup: &C, change: Change<'_, APIProduct>) -> Verdict {
     let product = change.new_object();
     if let Change::Update { old, new } = change
         && old.spec.target_ref == new.spec.target_ref
@@ -717,7 +704,7 @@ pub async fn validate_product<C: Cluster>(cluster: &C, change: Change<'_, APIPro
     let route_name = product.spec.target_ref.name.as_str();
     // A route annotated a moment ago may still be unannotated in the cache: confirm live.
     for read in [Read::Cached, Read::Live] {
-        match route_verdict(cluster, namespace, route_name, read).await {
+        match route_verdict(lookup, namespace, route_name, read).await {
             Verdict {
                 reason: Reason::RouteNotExposed,
                 ..
@@ -728,13 +715,13 @@ pub async fn validate_product<C: Cluster>(cluster: &C, change: Change<'_, APIPro
     Verdict::allow(Reason::Allowed)
 }
 
-async fn route_verdict<C: Cluster>(
-    cluster: &C,
+async fn route_verdict<C: Lookup>(
+    lookup: &C,
     namespace: &str,
     route_name: &str,
     read: Read,
 ) -> Verdict {
-    let route = match cluster.route(namespace, route_name, read).await {
+    let route = match lookup.route(namespace, route_name, read).await {
         Ok(route) => route,
         Err(e) => return lookup_failed(&format!("HTTPRoute {namespace}/{route_name}"), e),
     };

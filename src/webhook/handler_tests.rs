@@ -1,5 +1,5 @@
 //! Handler-level tests: AdmissionReview JSON as the API server sends it, through
-//! [`Webhook::admit`], against an in-memory cluster. One test per rule and per kind of bad input.
+//! [`Webhook::admit`], against an in-memory lookup. One test per rule and per kind of bad input.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,8 +8,8 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::cluster::{Cluster, MemoryCluster, Read};
 use super::decide::{Policy, Reason};
+use super::lookup::{Lookup, MemoryLookup, Read};
 use super::review::{Endpoint, Reply, Webhook, recover_uid};
 use crate::resources::APIKey;
 use crate::resources::APIProduct;
@@ -54,12 +54,12 @@ fn route(name: &str, exposed: bool) -> HTTPRoute {
     .unwrap()
 }
 
-/// The cluster most tests use: `apps/toys` Published with gold and silver, `apps/draft` a Draft,
+/// The cluster most tests see: `apps/toys` Published with gold and silver, `apps/draft` a Draft,
 /// `apps/bare` without plans, `apps/other` Published; `owner` owns toys, draft and bare, `admin`
 /// owns everything.
-fn cluster() -> MemoryCluster {
+fn cluster() -> MemoryLookup {
     let p = |v: Value| serde_json::from_value::<APIProduct>(v).unwrap();
-    MemoryCluster::default()
+    MemoryLookup::default()
         .with_product(p(product("toys", true, &["gold", "silver"])))
         .with_product(p(product("draft", false, &["gold"])))
         .with_product(p(product("bare", true, &[])))
@@ -72,7 +72,7 @@ fn cluster() -> MemoryCluster {
         .with_admin("admin")
 }
 
-fn webhook() -> Webhook<MemoryCluster> {
+fn webhook() -> Webhook<MemoryLookup> {
     Webhook::new(cluster(), policy())
 }
 
@@ -117,11 +117,7 @@ fn review(operation: &str, user: Value, object: Value, old: Option<Value>) -> Va
     })
 }
 
-async fn send<C: Cluster>(
-    webhook: &Webhook<C>,
-    endpoint: Endpoint,
-    body: &Value,
-) -> (Reply, Value) {
+async fn send<C: Lookup>(webhook: &Webhook<C>, endpoint: Endpoint, body: &Value) -> (Reply, Value) {
     let reply = webhook
         .admit(endpoint, &serde_json::to_vec(body).unwrap(), now())
         .await;
@@ -1021,10 +1017,10 @@ fn uid_recovery_reads_only_a_plausible_uid() {
     assert_eq!(recover_uid(br#"{"request":{"uid":"unterminated"#), None);
 }
 
-/// A cluster whose API server is unreachable.
+/// A lookup whose API server is unreachable.
 struct Unreachable;
 
-impl Cluster for Unreachable {
+impl Lookup for Unreachable {
     async fn product(&self, _: &str, _: &str, _: Read) -> crate::Result<Option<Arc<APIProduct>>> {
         Err(crate::Error::Cache("connection refused".into()))
     }

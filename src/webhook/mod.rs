@@ -1,21 +1,21 @@
 //! The admission webhook (`devportal webhook`): a mutating and a validating webhook for APIKeys and
 //! a validating webhook for APIProducts, served over HTTPS.
 //!
-//! - [`decide`]: the invariants, as pure functions over a [`cluster::Cluster`];
+//! - [`decide`]: the invariants, as pure functions over a [`lookup::Lookup`];
 //! - [`review`]: AdmissionReview v1 decoding, dispatch and encoding;
-//! - [`cache`]: the watch caches behind the lookups;
-//! - [`server`]: axum over hyper and rustls, with certificate reload and graceful drain.
+//! - [`lookup`]: what the rules read of the cluster (shared watch stores, live fallbacks);
+//! - [`key_counts`]: live keys per requester and product, for the guardrail;
+//! - [`http`]: axum over hyper and rustls, with certificate reload and graceful drain.
 
-pub mod cache;
-pub mod cluster;
 pub mod decide;
 #[cfg(test)]
 mod handler_tests;
-pub mod keyindex;
+pub mod http;
+pub mod key_counts;
+pub mod lookup;
 pub mod review;
-pub mod server;
 
-pub use cache::Feeds;
+pub use lookup::Feeds;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -102,7 +102,7 @@ const HEALTH_COMPONENT: &str = "webhook";
 pub async fn run(
     args: WebhookArgs,
     client: kube::Client,
-    feeds: cache::Feeds,
+    feeds: Feeds,
     telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<()> {
@@ -123,10 +123,10 @@ pub async fn run(
     let cert = Arc::new(ReloadingCert::load(files)?);
     let tls = Arc::new(cert.server_config()?);
 
-    let cluster = cache::KubeCluster::new(client, feeds, &shutdown);
+    let lookup = lookup::CachedLookup::new(client, feeds, &shutdown);
     tracing::info!("waiting for the apiproducts, httproutes and apikeys caches to sync");
     tokio::select! {
-        synced = cluster.wait_until_ready() => synced?,
+        synced = lookup.wait_until_ready() => synced?,
         _ = shutdown.cancelled() => return Ok(()),
     }
 
@@ -139,13 +139,13 @@ pub async fn run(
     tracing::info!(listen = %args.listen, "caches synced; serving admission reviews");
     telemetry.health.set_ready(HEALTH_COMPONENT, true);
     tokio::spawn(cert.watch(args.tls_reload_interval, shutdown.clone()));
-    let webhook = Arc::new(review::Webhook::new(cluster, args.policy()));
-    let app = server::router(
+    let webhook = Arc::new(review::Webhook::new(lookup, args.policy()));
+    let app = http::router(
         webhook,
         args.max_body_bytes,
         telemetry.metrics,
         shutdown.clone(),
     );
-    server::serve(listener, tls, app, shutdown).await;
+    http::serve(listener, tls, app, shutdown).await;
     Ok(())
 }

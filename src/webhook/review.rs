@@ -14,8 +14,8 @@ use kube::core::{Status, TypeMeta};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::cluster::Cluster;
 use super::decide::{self, Change, Policy, Reason, Verdict};
+use super::lookup::Lookup;
 use crate::resources::{APIKey, APIProduct};
 
 /// One admission endpoint, one concern each.
@@ -77,9 +77,9 @@ pub struct Reply {
     pub outcome: Outcome,
 }
 
-/// The admission webhook's logic over a [`Cluster`].
+/// The admission webhook's logic over a [`Lookup`].
 pub struct Webhook<C> {
-    cluster: C,
+    lookup: C,
     policy: Policy,
 }
 
@@ -154,10 +154,10 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-impl<C: Cluster> Webhook<C> {
-    /// A webhook deciding with `cluster` and `policy`.
-    pub fn new(cluster: C, policy: Policy) -> Self {
-        Webhook { cluster, policy }
+impl<C: Lookup> Webhook<C> {
+    /// A webhook deciding with `lookup` and `policy`.
+    pub fn new(lookup: C, policy: Policy) -> Self {
+        Webhook { lookup, policy }
     }
 
     /// Answers one AdmissionReview body, with `now` as the time of the decision.
@@ -269,7 +269,7 @@ impl<C: Cluster> Webhook<C> {
 
 /// Dispatch from an endpoint and a typed change to the decision functions.
 trait Admit: Sized {
-    fn admit<C: Cluster>(
+    fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         endpoint: Endpoint,
         change: Change<'_, Self>,
@@ -279,7 +279,7 @@ trait Admit: Sized {
 }
 
 impl Admit for APIKey {
-    async fn admit<C: Cluster>(
+    async fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         endpoint: Endpoint,
         change: Change<'_, Self>,
@@ -289,20 +289,20 @@ impl Admit for APIKey {
         if endpoint == Endpoint::MutateKeys {
             decide::mutate_key(change, user, now)
         } else {
-            decide::validate_key(&webhook.cluster, &webhook.policy, change, user, now).await
+            decide::validate_key(&webhook.lookup, &webhook.policy, change, user, now).await
         }
     }
 }
 
 impl Admit for APIProduct {
-    async fn admit<C: Cluster>(
+    async fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         _endpoint: Endpoint,
         change: Change<'_, Self>,
         _user: &k8s_openapi::api::authentication::v1::UserInfo,
         _now: Timestamp,
     ) -> Verdict {
-        decide::validate_product(&webhook.cluster, change).await
+        decide::validate_product(&webhook.lookup, change).await
     }
 }
 
