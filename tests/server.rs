@@ -12,10 +12,10 @@ use std::time::Duration;
 use devportal::resources::APIProduct;
 use devportal::resources::gateway::HTTPRoute;
 use devportal::tls::{CertFiles, ReloadingCert};
-use devportal::webhook::decide::Policy;
 use devportal::webhook::http;
 use devportal::webhook::lookup::{Lookup, MemoryLookup, Read};
 use devportal::webhook::review::Webhook;
+use devportal::webhook::rules::Limits;
 use k8s_openapi::api::authentication::v1::UserInfo;
 use serde_json::{Value, json};
 use support::https::Https;
@@ -129,7 +129,7 @@ async fn start(files: CertFiles, max_body_bytes: usize) -> Running {
 async fn start_with<C: Lookup>(files: CertFiles, max_body_bytes: usize, cluster: C) -> Running {
     let webhook = Arc::new(Webhook::new(
         cluster,
-        Policy {
+        Limits {
             max_keys_per_user_per_product: 5,
             max_key_lifetime: Duration::from_secs(86_400),
         },

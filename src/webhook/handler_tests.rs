@@ -8,9 +8,9 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
-use super::decide::{Policy, Reason};
 use super::lookup::{Lookup, MemoryLookup, Read};
 use super::review::{Endpoint, Reply, Webhook, recover_uid};
+use super::rules::{Limits, Reason};
 use crate::resources::APIKey;
 use crate::resources::APIProduct;
 use crate::resources::gateway::HTTPRoute;
@@ -21,8 +21,8 @@ fn now() -> Timestamp {
     "2026-06-01T12:00:00Z".parse().unwrap()
 }
 
-fn policy() -> Policy {
-    Policy {
+fn limits() -> Limits {
+    Limits {
         max_keys_per_user_per_product: 2,
         max_key_lifetime: Duration::from_secs(30 * 86_400),
     }
@@ -73,7 +73,7 @@ fn cluster() -> MemoryLookup {
 }
 
 fn webhook() -> Webhook<MemoryLookup> {
-    Webhook::new(cluster(), policy())
+    Webhook::new(cluster(), limits())
 }
 
 fn key(product: &str, tier: &str, requester: Option<&str>) -> Value {
@@ -704,7 +704,7 @@ async fn the_live_keys_guardrail_counts_per_user_and_product() {
             .with_key(existing("a", None))
             .with_key(existing("b", Some("Approved")))
             .with_key(existing("c", Some("Rejected"))),
-        policy(),
+        limits(),
     );
     let body = review(
         "CREATE",
@@ -1037,7 +1037,7 @@ impl Lookup for Unreachable {
 
 #[tokio::test]
 async fn a_failed_lookup_denies_with_a_server_error() {
-    let webhook = Webhook::new(Unreachable, policy());
+    let webhook = Webhook::new(Unreachable, limits());
     let body = review(
         "CREATE",
         user("consumer"),

@@ -1,19 +1,19 @@
 //! The admission webhook (`devportal webhook`): a mutating and a validating webhook for APIKeys and
 //! a validating webhook for APIProducts, served over HTTPS.
 //!
-//! - [`decide`]: the invariants, as pure functions over a [`lookup::Lookup`];
+//! - [`rules`]: the invariants, as pure functions over a [`lookup::Lookup`];
 //! - [`review`]: AdmissionReview v1 decoding, dispatch and encoding;
 //! - [`lookup`]: what the rules read of the cluster (shared watch stores, live fallbacks);
 //! - [`key_counts`]: live keys per requester and product, for the guardrail;
 //! - [`http`]: axum over hyper and rustls, with certificate reload and graceful drain.
 
-pub mod decide;
 #[cfg(test)]
 mod handler_tests;
 pub mod http;
 pub mod key_counts;
 pub mod lookup;
 pub mod review;
+pub mod rules;
 
 pub use lookup::Feeds;
 
@@ -84,9 +84,9 @@ pub struct WebhookArgs {
 }
 
 impl WebhookArgs {
-    /// The limits the decisions enforce.
-    pub fn policy(&self) -> decide::Policy {
-        decide::Policy {
+    /// The limits the rules enforce.
+    pub fn limits(&self) -> rules::Limits {
+        rules::Limits {
             max_keys_per_user_per_product: self.max_keys_per_user_per_product,
             max_key_lifetime: self.max_key_lifetime,
         }
@@ -139,7 +139,7 @@ pub async fn run(
     tracing::info!(listen = %args.listen, "caches synced; serving admission reviews");
     telemetry.health.set_ready(HEALTH_COMPONENT, true);
     tokio::spawn(cert.watch(args.tls_reload_interval, shutdown.clone()));
-    let webhook = Arc::new(review::Webhook::new(lookup, args.policy()));
+    let webhook = Arc::new(review::Webhook::new(lookup, args.limits()));
     let app = http::router(
         webhook,
         args.max_body_bytes,

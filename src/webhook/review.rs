@@ -1,4 +1,4 @@
-//! AdmissionReview v1 in and out: decode the body, dispatch to [`super::decide`], encode the reply.
+//! AdmissionReview v1 in and out: decode the body, dispatch to [`super::rules`], encode the reply.
 //!
 //! Every input gets a well-formed answer. When the request's `uid` can be recovered the answer is
 //! an AdmissionReview (HTTP 200) whose response denies with a 4xx `Status`, so the API server
@@ -14,8 +14,8 @@ use kube::core::{Status, TypeMeta};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::decide::{self, Change, Policy, Reason, Verdict};
 use super::lookup::Lookup;
+use super::rules::{self, Change, Limits, Reason, Verdict};
 use crate::resources::{APIKey, APIProduct};
 
 /// One admission endpoint, one concern each.
@@ -80,7 +80,7 @@ pub struct Reply {
 /// The admission webhook's logic over a [`Lookup`].
 pub struct Webhook<C> {
     lookup: C,
-    policy: Policy,
+    limits: Limits,
 }
 
 /// Just enough of an AdmissionReview to say why a body did not decode.
@@ -155,9 +155,9 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 impl<C: Lookup> Webhook<C> {
-    /// A webhook deciding with `lookup` and `policy`.
-    pub fn new(lookup: C, policy: Policy) -> Self {
-        Webhook { lookup, policy }
+    /// A webhook answering from `lookup` and enforcing `limits`.
+    pub fn new(lookup: C, limits: Limits) -> Self {
+        Webhook { lookup, limits }
     }
 
     /// Answers one AdmissionReview body, with `now` as the time of the decision.
@@ -229,14 +229,15 @@ impl<C: Lookup> Webhook<C> {
             );
             return bad(endpoint, Some(&request.uid), operation, &message);
         }
-        let verdict = match self.decide(endpoint, &request, now).await {
+        let verdict = match self.verdict(endpoint, &request, now).await {
             Ok(verdict) => verdict,
             Err(message) => return bad(endpoint, Some(&request.uid), operation, &message),
         };
         respond(endpoint, &request, operation, verdict)
     }
 
-    async fn decide<K: Resource + Admit>(
+    /// The rules' verdict on `request`, or why the request cannot be judged.
+    async fn verdict<K: Resource + Admit>(
         &self,
         endpoint: Endpoint,
         request: &AdmissionRequest<K>,
@@ -267,7 +268,7 @@ impl<C: Lookup> Webhook<C> {
     }
 }
 
-/// Dispatch from an endpoint and a typed change to the decision functions.
+/// Dispatch from an endpoint and a typed change to the rules.
 trait Admit: Sized {
     fn admit<C: Lookup>(
         webhook: &Webhook<C>,
@@ -287,9 +288,9 @@ impl Admit for APIKey {
         now: Timestamp,
     ) -> Verdict {
         if endpoint == Endpoint::MutateKeys {
-            decide::mutate_key(change, user, now)
+            rules::mutate::mutate_key(change, user, now)
         } else {
-            decide::validate_key(&webhook.lookup, &webhook.policy, change, user, now).await
+            rules::apikey::validate_key(&webhook.lookup, &webhook.limits, change, user, now).await
         }
     }
 }
@@ -302,7 +303,7 @@ impl Admit for APIProduct {
         _user: &k8s_openapi::api::authentication::v1::UserInfo,
         _now: Timestamp,
     ) -> Verdict {
-        decide::validate_product(&webhook.lookup, change).await
+        rules::apiproduct::validate_product(&webhook.lookup, change).await
     }
 }
 
