@@ -7,13 +7,13 @@
 //! - [`key_counts`]: live keys per requester and product, for the guardrail;
 //! - [`http`]: axum over hyper and rustls, with certificate reload and graceful drain.
 
-#[cfg(test)]
-mod handler_tests;
 pub mod http;
 pub mod key_counts;
 pub mod lookup;
 pub mod review;
 pub mod rules;
+#[cfg(test)]
+mod tests;
 
 pub use lookup::Feeds;
 
