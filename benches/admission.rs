@@ -9,16 +9,16 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use devportal::resources::APIProduct;
-use devportal::webhook::cluster::MemoryCluster;
-use devportal::webhook::decide::Policy;
+use devportal::webhook::lookup::MemoryLookup;
 use devportal::webhook::review::{Endpoint, Webhook};
+use devportal::webhook::rules::Limits;
 use k8s_openapi::jiff::Timestamp;
 
 fn admission(c: &mut Criterion) {
     let product: APIProduct = serde_json::from_value(fixtures::product()).expect("product");
     let webhook = Webhook::new(
-        MemoryCluster::default().with_product(product),
-        Policy {
+        MemoryLookup::default().with_product(product),
+        Limits {
             max_keys_per_user_per_product: 5,
             max_key_lifetime: Duration::from_secs(365 * 86_400),
         },

@@ -12,10 +12,10 @@ use std::time::Duration;
 use devportal::resources::APIProduct;
 use devportal::resources::gateway::HTTPRoute;
 use devportal::tls::{CertFiles, ReloadingCert};
-use devportal::webhook::cluster::{Cluster, MemoryCluster, Read};
-use devportal::webhook::decide::Policy;
+use devportal::webhook::http;
+use devportal::webhook::lookup::{Lookup, MemoryLookup, Read};
 use devportal::webhook::review::Webhook;
-use devportal::webhook::server;
+use devportal::webhook::rules::Limits;
 use k8s_openapi::api::authentication::v1::UserInfo;
 use serde_json::{Value, json};
 use support::https::Https;
@@ -121,15 +121,15 @@ async fn start(files: CertFiles, max_body_bytes: usize) -> Running {
     start_with(
         files,
         max_body_bytes,
-        MemoryCluster::default().with_product(product()),
+        MemoryLookup::default().with_product(product()),
     )
     .await
 }
 
-async fn start_with<C: Cluster>(files: CertFiles, max_body_bytes: usize, cluster: C) -> Running {
+async fn start_with<C: Lookup>(files: CertFiles, max_body_bytes: usize, cluster: C) -> Running {
     let webhook = Arc::new(Webhook::new(
         cluster,
-        Policy {
+        Limits {
             max_keys_per_user_per_product: 5,
             max_key_lifetime: Duration::from_secs(86_400),
         },
@@ -140,13 +140,13 @@ async fn start_with<C: Cluster>(files: CertFiles, max_body_bytes: usize, cluster
     tokio::spawn(cert.watch(Duration::from_millis(50), shutdown.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = server::router(
+    let app = http::router(
         webhook,
         max_body_bytes,
         std::sync::Arc::new(devportal::metrics::Metrics::new()),
         shutdown.clone(),
     );
-    let server = tokio::spawn(server::serve(listener, tls, app, shutdown.clone()));
+    let server = tokio::spawn(http::serve(listener, tls, app, shutdown.clone()));
     Running {
         addr,
         shutdown,
@@ -263,7 +263,7 @@ async fn the_body_cap_readiness_and_shutdown_behave_over_https() {
 /// A cluster whose product lookups take a while, like a slow live read.
 struct Slow(Duration);
 
-impl Cluster for Slow {
+impl Lookup for Slow {
     async fn product(
         &self,
         _: &str,

@@ -1,22 +1,22 @@
 //! The admission webhook (`devportal webhook`): a mutating and a validating webhook for APIKeys and
 //! a validating webhook for APIProducts, served over HTTPS.
 //!
-//! - [`decide`]: the invariants, as pure functions over a [`cluster::Cluster`];
+//! - [`rules`]: the invariants, as pure functions over a [`lookup::Lookup`];
 //! - [`review`]: AdmissionReview v1 decoding, dispatch and encoding;
-//! - [`cache`]: the watch caches behind the lookups;
-//! - [`server`]: axum over hyper and rustls, with certificate reload and graceful drain.
+//! - [`lookup`]: what the rules read of the cluster (shared watch stores, live fallbacks);
+//! - [`key_counts`]: live keys per requester and product, for the guardrail;
+//! - [`http`]: axum over hyper and rustls, with certificate reload and graceful drain.
 
 pub mod body_budget;
-pub mod cache;
-pub mod cluster;
-pub mod decide;
-#[cfg(test)]
-mod handler_tests;
-pub mod keyindex;
+pub mod http;
+pub mod key_counts;
+pub mod lookup;
 pub mod review;
-pub mod server;
+pub mod rules;
+#[cfg(test)]
+mod tests;
 
-pub use cache::Feeds;
+pub use lookup::Feeds;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -86,9 +86,9 @@ pub struct WebhookArgs {
 }
 
 impl WebhookArgs {
-    /// The limits the decisions enforce.
-    pub fn policy(&self) -> decide::Policy {
-        decide::Policy {
+    /// The limits the rules enforce.
+    pub fn limits(&self) -> rules::Limits {
+        rules::Limits {
             max_keys_per_user_per_product: self.max_keys_per_user_per_product,
             max_key_lifetime: self.max_key_lifetime,
         }
@@ -104,7 +104,7 @@ const HEALTH_COMPONENT: &str = "webhook";
 pub async fn run(
     args: WebhookArgs,
     client: kube::Client,
-    feeds: cache::Feeds,
+    feeds: Feeds,
     telemetry: Telemetry,
     shutdown: CancellationToken,
 ) -> Result<()> {
@@ -125,10 +125,10 @@ pub async fn run(
     let cert = Arc::new(ReloadingCert::load(files)?);
     let tls = Arc::new(cert.server_config()?);
 
-    let cluster = cache::KubeCluster::new(client, feeds, &shutdown);
+    let lookup = lookup::CachedLookup::new(client, feeds, &shutdown);
     tracing::info!("waiting for the apiproducts, httproutes and apikeys caches to sync");
     tokio::select! {
-        synced = cluster.wait_until_ready() => synced?,
+        synced = lookup.wait_until_ready() => synced?,
         _ = shutdown.cancelled() => return Ok(()),
     }
 
@@ -141,13 +141,13 @@ pub async fn run(
     tracing::info!(listen = %args.listen, "caches synced; serving admission reviews");
     telemetry.health.set_ready(HEALTH_COMPONENT, true);
     tokio::spawn(cert.watch(args.tls_reload_interval, shutdown.clone()));
-    let webhook = Arc::new(review::Webhook::new(cluster, args.policy()));
-    let app = server::router(
+    let webhook = Arc::new(review::Webhook::new(lookup, args.limits()));
+    let app = http::router(
         webhook,
         args.max_body_bytes,
         telemetry.metrics,
         shutdown.clone(),
     );
-    server::serve(listener, tls, app, shutdown).await;
+    http::serve(listener, tls, app, shutdown).await;
     Ok(())
 }

@@ -1,21 +1,26 @@
-//! AdmissionReview v1 in and out: decode the body, dispatch to [`super::decide`], encode the reply.
+//! AdmissionReview v1 in and out: decode the body, dispatch to [`super::rules`], encode the reply.
 //!
 //! Every input gets a well-formed answer. When the request's `uid` can be recovered the answer is
 //! an AdmissionReview (HTTP 200) whose response denies with a 4xx `Status`, so the API server
 //! shows the user what was wrong; otherwise it is an HTTP 400 (or 413) whose body is still an
-//! AdmissionReview with an error `Status`.
+//! AdmissionReview with an error `Status`. The answers to bodies that cannot be judged live in
+//! `malformed.rs`.
 
+mod malformed;
+
+pub use malformed::recover_uid;
+
+use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::core::admission::{
     AdmissionRequest, AdmissionResponse, AdmissionReview, META_API_VERSION_V1, META_KIND, Operation,
 };
 use kube::core::{Status, TypeMeta};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::cluster::Cluster;
-use super::decide::{self, Change, Policy, Reason, Verdict};
+use super::lookup::Lookup;
+use super::rules::{self, Change, Limits, Reason, Verdict};
 use crate::resources::{APIKey, APIProduct};
 
 /// One admission endpoint, one concern each.
@@ -77,36 +82,11 @@ pub struct Reply {
     pub outcome: Outcome,
 }
 
-/// The admission webhook's logic over a [`Cluster`].
+/// The admission webhook's logic over a [`Lookup`].
 pub struct Webhook<C> {
-    cluster: C,
-    policy: Policy,
+    lookup: C,
+    limits: Limits,
 }
-
-/// Just enough of an AdmissionReview to say why a body did not decode.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Probe {
-    api_version: Option<String>,
-    kind: Option<String>,
-    request: Option<ProbeRequest>,
-}
-
-#[derive(Deserialize)]
-struct ProbeRequest {
-    uid: Option<String>,
-    operation: Option<serde_json::Value>,
-    kind: Option<ProbeKind>,
-}
-
-#[derive(Deserialize)]
-struct ProbeKind {
-    #[serde(default)]
-    group: String,
-    #[serde(default)]
-    kind: String,
-}
-
 fn operation_label(op: &Operation) -> &'static str {
     match op {
         Operation::Create => "CREATE",
@@ -123,41 +103,10 @@ fn v1_types() -> TypeMeta {
     }
 }
 
-/// An AdmissionReview denying request `uid` (possibly empty) with `reason` and `message`.
-fn error_review(uid: &str, reason: Reason, message: &str) -> Vec<u8> {
-    let mut response = AdmissionResponse::invalid(message);
-    response.uid = uid.into();
-    response.types = v1_types();
-    let (code, status_reason) = reason.status();
-    response.result = Status::failure(message, status_reason).with_code(code);
-    serde_json::to_vec(&response.into_review()).unwrap_or_default()
-}
-
-/// Finds `request.uid` near the start of a body that cannot be parsed as a whole (truncated or
-/// malformed elsewhere). The API server writes `request.uid` first.
-pub fn recover_uid(body: &[u8]) -> Option<String> {
-    let at = find(body, b"\"request\"")?;
-    let rest = &body[at..];
-    let uid_at = find(rest, b"\"uid\"")? + 5;
-    let mut rest = &rest[uid_at..];
-    while let [b' ' | b'\n' | b'\r' | b'\t' | b':', tail @ ..] = rest {
-        rest = tail;
-    }
-    let uid = serde_json::Deserializer::from_slice(rest)
-        .into_iter::<String>()
-        .next()?
-        .ok()?;
-    (!uid.is_empty() && uid.len() <= 128).then_some(uid)
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-impl<C: Cluster> Webhook<C> {
-    /// A webhook deciding with `cluster` and `policy`.
-    pub fn new(cluster: C, policy: Policy) -> Self {
-        Webhook { cluster, policy }
+impl<C: Lookup> Webhook<C> {
+    /// A webhook answering from `lookup` and enforcing `limits`.
+    pub fn new(lookup: C, limits: Limits) -> Self {
+        Webhook { lookup, limits }
     }
 
     /// Answers one AdmissionReview body, with `now` as the time of the decision.
@@ -172,22 +121,7 @@ impl<C: Cluster> Webhook<C> {
 
     /// Answers a body that exceeded `limit` bytes; `prefix` is what was read of it.
     pub fn too_large(&self, endpoint: Endpoint, prefix: &[u8], limit: usize) -> Reply {
-        let message =
-            format!("the AdmissionReview is larger than the webhook's limit of {limit} bytes");
-        let uid = recover_uid(prefix);
-        Reply {
-            http_status: if uid.is_some() { 200 } else { 413 },
-            body: error_review(
-                uid.as_deref().unwrap_or_default(),
-                Reason::TooLarge,
-                &message,
-            ),
-            outcome: Outcome {
-                endpoint,
-                operation: "unknown",
-                reason: Reason::TooLarge,
-            },
-        }
+        malformed::too_large(endpoint, prefix, limit)
     }
 
     async fn admit_as<K>(&self, endpoint: Endpoint, body: &[u8], now: Timestamp) -> Reply
@@ -196,7 +130,7 @@ impl<C: Cluster> Webhook<C> {
     {
         let review: AdmissionReview<K> = match serde_json::from_slice(body) {
             Ok(review) => review,
-            Err(err) => return bad_body::<K>(endpoint, body, &err),
+            Err(err) => return malformed::bad_body::<K>(endpoint, body, &err),
         };
         let uid = review.request.as_ref().map(|r| r.uid.clone());
         if review.types.api_version != META_API_VERSION_V1 || review.types.kind != META_KIND {
@@ -204,12 +138,12 @@ impl<C: Cluster> Webhook<C> {
                 "expected an {META_KIND} of apiVersion {META_API_VERSION_V1}, got kind {:?} of apiVersion {:?}",
                 review.types.kind, review.types.api_version
             );
-            return bad(endpoint, uid.as_deref(), "unknown", &message);
+            return malformed::bad(endpoint, uid.as_deref(), "unknown", &message);
         }
         let request: AdmissionRequest<K> = match review.try_into() {
             Ok(request) => request,
             Err(_) => {
-                return bad(
+                return malformed::bad(
                     endpoint,
                     None,
                     "unknown",
@@ -227,16 +161,19 @@ impl<C: Cluster> Webhook<C> {
                 request.kind.kind,
                 request.kind.group
             );
-            return bad(endpoint, Some(&request.uid), operation, &message);
+            return malformed::bad(endpoint, Some(&request.uid), operation, &message);
         }
-        let verdict = match self.decide(endpoint, &request, now).await {
+        let verdict = match self.verdict(endpoint, &request, now).await {
             Ok(verdict) => verdict,
-            Err(message) => return bad(endpoint, Some(&request.uid), operation, &message),
+            Err(message) => {
+                return malformed::bad(endpoint, Some(&request.uid), operation, &message);
+            }
         };
         respond(endpoint, &request, operation, verdict)
     }
 
-    async fn decide<K: Resource + Admit>(
+    /// The rules' verdict on `request`, or why the request cannot be judged.
+    async fn verdict<K: Resource + Admit>(
         &self,
         endpoint: Endpoint,
         request: &AdmissionRequest<K>,
@@ -267,126 +204,42 @@ impl<C: Cluster> Webhook<C> {
     }
 }
 
-/// Dispatch from an endpoint and a typed change to the decision functions.
+/// Dispatch from an endpoint and a typed change to the rules.
 trait Admit: Sized {
-    fn admit<C: Cluster>(
+    fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         endpoint: Endpoint,
         change: Change<'_, Self>,
-        user: &k8s_openapi::api::authentication::v1::UserInfo,
+        user: &UserInfo,
         now: Timestamp,
     ) -> impl std::future::Future<Output = Verdict> + Send;
 }
 
 impl Admit for APIKey {
-    async fn admit<C: Cluster>(
+    async fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         endpoint: Endpoint,
         change: Change<'_, Self>,
-        user: &k8s_openapi::api::authentication::v1::UserInfo,
+        user: &UserInfo,
         now: Timestamp,
     ) -> Verdict {
         if endpoint == Endpoint::MutateKeys {
-            decide::mutate_key(change, user, now)
+            rules::mutate::mutate_key(change, user, now)
         } else {
-            decide::validate_key(&webhook.cluster, &webhook.policy, change, user, now).await
+            rules::apikey::validate_key(&webhook.lookup, &webhook.limits, change, user, now).await
         }
     }
 }
 
 impl Admit for APIProduct {
-    async fn admit<C: Cluster>(
+    async fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         _endpoint: Endpoint,
         change: Change<'_, Self>,
-        _user: &k8s_openapi::api::authentication::v1::UserInfo,
+        _user: &UserInfo,
         _now: Timestamp,
     ) -> Verdict {
-        decide::validate_product(&webhook.cluster, change).await
-    }
-}
-
-fn bad(endpoint: Endpoint, uid: Option<&str>, operation: &'static str, message: &str) -> Reply {
-    Reply {
-        http_status: if uid.is_some() { 200 } else { 400 },
-        body: error_review(uid.unwrap_or_default(), Reason::BadRequest, message),
-        outcome: Outcome {
-            endpoint,
-            operation,
-            reason: Reason::BadRequest,
-        },
-    }
-}
-
-/// Explains why `body` did not decode as an AdmissionReview of `K`, as precisely as possible.
-fn bad_body<K: Resource<DynamicType = ()>>(
-    endpoint: Endpoint,
-    body: &[u8],
-    err: &serde_json::Error,
-) -> Reply {
-    let Ok(probe) = serde_json::from_slice::<Probe>(body) else {
-        let uid = recover_uid(body);
-        let message = format!("the body is not a JSON AdmissionReview: {err}");
-        return bad(endpoint, uid.as_deref(), "unknown", &message);
-    };
-    let request = probe.request.as_ref();
-    let uid = request.and_then(|r| r.uid.as_deref());
-    let message = if probe.api_version.as_deref() != Some(META_API_VERSION_V1)
-        || probe.kind.as_deref() != Some(META_KIND)
-    {
-        format!(
-            "expected an {META_KIND} of apiVersion {META_API_VERSION_V1}, got kind {:?} of apiVersion {:?}",
-            probe.kind.unwrap_or_default(),
-            probe.api_version.unwrap_or_default()
-        )
-    } else if request.is_none() {
-        "the AdmissionReview has no request".to_string()
-    } else if let Some(op) = request.and_then(|r| r.operation.as_ref()).filter(|op| {
-        !matches!(
-            op.as_str(),
-            Some("CREATE" | "UPDATE" | "DELETE" | "CONNECT")
-        )
-    }) {
-        format!("unknown operation {op}; expected CREATE, UPDATE, DELETE or CONNECT")
-    } else if let Some(kind) = request
-        .and_then(|r| r.kind.as_ref())
-        .filter(|k| k.group != K::group(&()) || k.kind != K::kind(&()))
-    {
-        format!(
-            "{} admits {}.{} only, got kind {:?} in group {:?}",
-            endpoint.path(),
-            K::kind(&()),
-            K::group(&()),
-            kind.kind,
-            kind.group
-        )
-    } else if let (Endpoint::MutateKeys, Some(uid)) = (endpoint, uid) {
-        // A well-formed review whose object does not match the schema (a required field missing,
-        // say): mutating admission runs before schema validation, which rejects the object with
-        // the API server's own field-level message. Nothing to stamp; the validating webhook,
-        // after schema validation, stays the enforcement point.
-        return untouched(endpoint, uid);
-    } else {
-        format!("the AdmissionReview does not decode: {err}")
-    };
-    bad(endpoint, uid, "unknown", &message)
-}
-
-/// Allows request `uid` without a patch.
-fn untouched(endpoint: Endpoint, uid: &str) -> Reply {
-    let mut response = AdmissionResponse::invalid("");
-    response.uid = uid.into();
-    response.types = v1_types();
-    response.allowed = true;
-    response.result = Status::success();
-    Reply {
-        http_status: 200,
-        body: serde_json::to_vec(&response.into_review()).unwrap_or_default(),
-        outcome: Outcome {
-            endpoint,
-            operation: "unknown",
-            reason: Reason::NotApplicable,
-        },
+        rules::apiproduct::validate_product(&webhook.lookup, change).await
     }
 }
 
@@ -407,7 +260,7 @@ fn respond<K: Resource>(
             response = match response.with_patch(json_patch::Patch(verdict.patch)) {
                 Ok(response) => response,
                 Err(err) => {
-                    return bad(
+                    return malformed::bad(
                         endpoint,
                         Some(&request.uid),
                         operation,

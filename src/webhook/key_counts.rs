@@ -1,8 +1,8 @@
-//! Live-key counts per requester and product, kept in step with an APIKey watch.
+//! [`LiveKeyCounts`]: live APIKeys per requester and product, kept in step with the APIKey watch.
 //!
 //! The guardrail asks "how many live keys does this user hold for this product?" on every APIKey
-//! CREATE. Scanning every cached key would make that cost grow with the cluster, so the index keeps
-//! one counter per (requester, product) and updates it from the watcher's events.
+//! CREATE. Scanning every cached key would make that cost grow with the cluster, so the counts keep
+//! one counter per (requester, product) and update it from the watcher's events.
 
 use std::collections::HashMap;
 use std::sync::RwLock;
@@ -53,11 +53,11 @@ impl Inner {
 
 /// Counts of live APIKeys by requester and product.
 #[derive(Default)]
-pub struct KeyIndex {
+pub struct LiveKeyCounts {
     inner: RwLock<Inner>,
 }
 
-impl KeyIndex {
+impl LiveKeyCounts {
     /// Applies one watcher event.
     pub fn apply(&self, event: &watcher::Event<CachedKey>) {
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
@@ -150,8 +150,8 @@ mod tests {
 
     #[test]
     fn counts_only_live_keys_per_user_and_product() {
-        let index = KeyIndex::default();
-        index.apply(&watcher::Event::Init);
+        let counts = LiveKeyCounts::default();
+        counts.apply(&watcher::Event::Init);
         for k in [
             key("a", "alice", "toys", None),
             key("b", "alice", "toys", Some(APIKeyPhase::Approved)),
@@ -159,48 +159,48 @@ mod tests {
             key("d", "alice", "books", Some(APIKeyPhase::Pending)),
             key("e", "bob", "toys", Some(APIKeyPhase::Pending)),
         ] {
-            index.apply(&watcher::Event::InitApply(k));
+            counts.apply(&watcher::Event::InitApply(k));
         }
         assert_eq!(
-            index.live_keys("alice", "apps", "toys"),
+            counts.live_keys("alice", "apps", "toys"),
             0,
             "not before InitDone"
         );
-        index.apply(&watcher::Event::InitDone);
-        assert_eq!(index.live_keys("alice", "apps", "toys"), 2);
-        assert_eq!(index.live_keys("alice", "apps", "books"), 1);
-        assert_eq!(index.live_keys("bob", "apps", "toys"), 1);
-        assert_eq!(index.live_keys("alice", "other", "toys"), 0);
+        counts.apply(&watcher::Event::InitDone);
+        assert_eq!(counts.live_keys("alice", "apps", "toys"), 2);
+        assert_eq!(counts.live_keys("alice", "apps", "books"), 1);
+        assert_eq!(counts.live_keys("bob", "apps", "toys"), 1);
+        assert_eq!(counts.live_keys("alice", "other", "toys"), 0);
 
         // A key leaving the live phases, a deletion in progress and a delete all decrement.
-        index.apply(&watcher::Event::Apply(key(
+        counts.apply(&watcher::Event::Apply(key(
             "a",
             "alice",
             "toys",
             Some(APIKeyPhase::Expired),
         )));
-        assert_eq!(index.live_keys("alice", "apps", "toys"), 1);
+        assert_eq!(counts.live_keys("alice", "apps", "toys"), 1);
         let mut deleting = key("b", "alice", "toys", Some(APIKeyPhase::Approved));
         deleting.meta_mut().deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
-        index.apply(&watcher::Event::Apply(deleting));
-        assert_eq!(index.live_keys("alice", "apps", "toys"), 0);
-        index.apply(&watcher::Event::Delete(key("e", "bob", "toys", None)));
-        assert_eq!(index.live_keys("bob", "apps", "toys"), 0);
+        counts.apply(&watcher::Event::Apply(deleting));
+        assert_eq!(counts.live_keys("alice", "apps", "toys"), 0);
+        counts.apply(&watcher::Event::Delete(key("e", "bob", "toys", None)));
+        assert_eq!(counts.live_keys("bob", "apps", "toys"), 0);
 
         // Re-applying the same live key does not double count.
-        index.apply(&watcher::Event::Apply(key("f", "bob", "toys", None)));
-        index.apply(&watcher::Event::Apply(key("f", "bob", "toys", None)));
-        assert_eq!(index.live_keys("bob", "apps", "toys"), 1);
+        counts.apply(&watcher::Event::Apply(key("f", "bob", "toys", None)));
+        counts.apply(&watcher::Event::Apply(key("f", "bob", "toys", None)));
+        assert_eq!(counts.live_keys("bob", "apps", "toys"), 1);
     }
 
     #[test]
     fn a_relist_replaces_the_previous_state() {
-        let index = KeyIndex::default();
-        index.apply(&watcher::Event::Apply(key("a", "alice", "toys", None)));
-        index.apply(&watcher::Event::Init);
-        index.apply(&watcher::Event::InitApply(key("z", "zoe", "toys", None)));
-        index.apply(&watcher::Event::InitDone);
-        assert_eq!(index.live_keys("alice", "apps", "toys"), 0);
-        assert_eq!(index.live_keys("zoe", "apps", "toys"), 1);
+        let counts = LiveKeyCounts::default();
+        counts.apply(&watcher::Event::Apply(key("a", "alice", "toys", None)));
+        counts.apply(&watcher::Event::Init);
+        counts.apply(&watcher::Event::InitApply(key("z", "zoe", "toys", None)));
+        counts.apply(&watcher::Event::InitDone);
+        assert_eq!(counts.live_keys("alice", "apps", "toys"), 0);
+        assert_eq!(counts.live_keys("zoe", "apps", "toys"), 1);
     }
 }

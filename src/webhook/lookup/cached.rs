@@ -1,10 +1,11 @@
-//! [`KubeCluster`]: the webhook's view of the cluster, from kube-runtime watch caches.
+//! [`CachedLookup`]: the webhook's view of the cluster, from the process's shared watch stores.
 //!
-//! APIProducts and HTTPRoutes are mirrored by reflectors; APIKeys feed a [`KeyIndex`] of live-key
-//! counts. A product or route missing from its cache is fetched once live, so an object created a
-//! moment ago, whose watch event is still in flight, is never wrongly rejected; the decisions also
-//! re-read live before denying on what a cached (possibly stale) copy says. Ownership is a
-//! SubjectAccessReview, the one live call an approval costs.
+//! APIProducts and HTTPRoutes are read from the shared reflector stores ([`Feeds`]); APIKey events
+//! feed [`LiveKeyCounts`]. A product or route missing from its store is fetched once live, so an
+//! object created a moment ago, whose watch event is still in flight, is never wrongly rejected;
+//! the rules also re-read live before denying on what a cached (possibly stale) copy says. Every
+//! live call is bounded by [`LIVE_CALL_TIMEOUT`]. Ownership is a SubjectAccessReview, the one live
+//! call an approval costs.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -24,12 +25,13 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::cluster::{Cluster, Read};
-use super::keyindex::KeyIndex;
+use super::{Lookup, Read};
+use crate::names::GROUP;
+use crate::resources::APIProduct;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
-use crate::resources::{APIProduct, GROUP};
 use crate::watches::{Feed, Watches};
+use crate::webhook::key_counts::LiveKeyCounts;
 use crate::{Error, Result};
 
 /// A live call must answer within this time: the API server gives the whole admission at most
@@ -49,11 +51,11 @@ async fn bounded<T>(
 
 /// The cluster as seen through watch caches, plus live fallbacks.
 #[derive(Clone)]
-pub struct KubeCluster {
+pub struct CachedLookup {
     client: Client,
     products: Store<APIProduct>,
     routes: Store<HTTPRoute>,
-    keys: Arc<KeyIndex>,
+    keys: Arc<LiveKeyCounts>,
     keys_synced: watch::Receiver<bool>,
 }
 
@@ -76,12 +78,12 @@ impl Feeds {
     }
 }
 
-impl KubeCluster {
-    /// Answers from `feeds`; the live-keys index follows the APIKey events until `shutdown`.
+impl CachedLookup {
+    /// Answers from `feeds`; the live-key counts follow the APIKey events until `shutdown`.
     pub fn new(client: Client, feeds: Feeds, shutdown: &CancellationToken) -> Self {
-        let keys = Arc::new(KeyIndex::default());
+        let keys = Arc::new(LiveKeyCounts::default());
         let (synced_tx, keys_synced) = watch::channel(false);
-        let index = keys.clone();
+        let counts = keys.clone();
         let events = feeds.keys.events();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
@@ -92,13 +94,13 @@ impl KubeCluster {
                     event = events.next() => event,
                 };
                 let Some(Ok(event)) = event else { return };
-                index.apply(&event);
+                counts.apply(&event);
                 if matches!(event, watcher::Event::InitDone) {
                     synced_tx.send_replace(true);
                 }
             }
         });
-        KubeCluster {
+        CachedLookup {
             client,
             products: feeds.products,
             routes: feeds.routes,
@@ -153,7 +155,7 @@ impl KubeCluster {
     }
 }
 
-impl Cluster for KubeCluster {
+impl Lookup for CachedLookup {
     async fn product(
         &self,
         namespace: &str,

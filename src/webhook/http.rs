@@ -1,5 +1,6 @@
-//! The HTTPS server: axum routes over hyper, TLS by rustls with a reloading certificate, and a
-//! graceful drain of in-flight admissions on shutdown.
+//! The HTTPS server: axum routes over hyper, TLS by rustls with a reloading certificate, the body
+//! cap, the handshake and read timeouts, the connection cap, per-admission metrics and logs, and a
+//! bounded drain of in-flight admissions on shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::cluster::Cluster;
+use super::lookup::Lookup;
 use super::review::{Endpoint, Reply, Webhook};
 use crate::metrics::{AdmissionLabels, Metrics};
 
@@ -42,7 +43,7 @@ struct AppState<C> {
 }
 
 /// The routes: one POST path per [`Endpoint`] and `GET /readyz`.
-pub fn router<C: Cluster>(
+pub fn router<C: Lookup>(
     webhook: Arc<Webhook<C>>,
     max_body_bytes: usize,
     metrics: Arc<Metrics>,
@@ -64,7 +65,7 @@ pub fn router<C: Cluster>(
     router.with_state(state)
 }
 
-async fn readyz<C: Cluster>(State(state): State<Arc<AppState<C>>>) -> (StatusCode, &'static str) {
+async fn readyz<C: Lookup>(State(state): State<Arc<AppState<C>>>) -> (StatusCode, &'static str) {
     if state.shutdown.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
     } else {
@@ -98,7 +99,7 @@ async fn read_capped(body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
     Ok(bytes)
 }
 
-async fn admit<C: Cluster>(
+async fn admit<C: Lookup>(
     State(state): State<Arc<AppState<C>>>,
     endpoint: Endpoint,
     body: Body,

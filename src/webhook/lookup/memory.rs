@@ -1,66 +1,24 @@
-//! What the admission decisions need to know about the cluster, behind one trait.
-//!
-//! [`crate::webhook::cache::KubeCluster`] answers from kube-runtime watch caches (with one live GET
-//! on a cache miss, and a SubjectAccessReview for ownership); [`MemoryCluster`] answers from fixed
-//! in-memory objects, for handler tests and benchmarks.
+//! [`MemoryLookup`]: a [`Lookup`] made of fixed objects held in memory, for the webhook's handler
+//! tests and benchmarks. Compiled only with the `testing` feature.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::Arc;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use kube::runtime::watcher;
 
-use super::keyindex::KeyIndex;
+use super::{Lookup, Read};
 use crate::Result;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::{APIKey, APIProduct};
+use crate::webhook::key_counts::LiveKeyCounts;
 
-/// How fresh a lookup must be.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Read {
-    /// From the watch cache, falling back to a live read on a miss.
-    Cached,
-    /// Live from the API server, to confirm a denial a stale cache entry would cause.
-    Live,
-}
-
-/// Lookups behind the admission decisions.
-pub trait Cluster: Send + Sync + 'static {
-    /// The APIProduct `namespace/name`, if it exists.
-    fn product(
-        &self,
-        namespace: &str,
-        name: &str,
-        read: Read,
-    ) -> impl Future<Output = Result<Option<Arc<APIProduct>>>> + Send;
-
-    /// The HTTPRoute `namespace/name`, if it exists.
-    fn route(
-        &self,
-        namespace: &str,
-        name: &str,
-        read: Read,
-    ) -> impl Future<Output = Result<Option<Arc<HTTPRoute>>>> + Send;
-
-    /// How many live APIKeys `user` holds for the product `namespace/product`.
-    fn live_keys(&self, user: &str, namespace: &str, product: &str) -> usize;
-
-    /// Whether `user` may `approve` the APIProduct `namespace/product`, i.e. owns it or is an admin.
-    fn may_approve(
-        &self,
-        user: &UserInfo,
-        namespace: &str,
-        product: &str,
-    ) -> impl Future<Output = Result<bool>> + Send;
-}
-
-/// A [`Cluster`] made of fixed objects held in memory.
+/// A [`Lookup`] made of fixed objects held in memory.
 #[derive(Default)]
-pub struct MemoryCluster {
+pub struct MemoryLookup {
     products: HashMap<(String, String), Arc<APIProduct>>,
     routes: HashMap<(String, String), Arc<HTTPRoute>>,
-    keys: KeyIndex,
+    keys: LiveKeyCounts,
     /// (user, namespace, product) triples that may approve.
     approvers: HashSet<(String, String, String)>,
     /// Users who may approve every product.
@@ -74,7 +32,7 @@ fn object_key<K: kube::Resource>(object: &K) -> (String, String) {
     )
 }
 
-impl MemoryCluster {
+impl MemoryLookup {
     /// Adds an APIProduct (it must carry its namespace).
     pub fn with_product(mut self, product: APIProduct) -> Self {
         self.products
@@ -108,7 +66,7 @@ impl MemoryCluster {
     }
 }
 
-impl Cluster for MemoryCluster {
+impl Lookup for MemoryLookup {
     async fn product(
         &self,
         namespace: &str,

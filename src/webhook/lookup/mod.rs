@@ -1,0 +1,61 @@
+//! What the admission rules need to know about the cluster, behind one trait: [`Lookup`].
+//!
+//! [`CachedLookup`] answers from the process's shared watch stores (with one live GET on a miss,
+//! and a SubjectAccessReview for `approve`); `MemoryLookup` (with the `testing` feature) answers
+//! from fixed in-memory objects, for handler tests and benchmarks.
+
+mod cached;
+#[cfg(feature = "testing")]
+mod memory;
+
+pub use cached::{CachedLookup, Feeds};
+#[cfg(feature = "testing")]
+pub use memory::MemoryLookup;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use k8s_openapi::api::authentication::v1::UserInfo;
+
+use crate::Result;
+use crate::resources::APIProduct;
+use crate::resources::gateway::HTTPRoute;
+
+/// How fresh a lookup must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Read {
+    /// From the watch cache, falling back to a live read on a miss.
+    Cached,
+    /// Live from the API server, to confirm a denial a stale cache entry would cause.
+    Live,
+}
+
+/// Lookups behind the admission rules.
+pub trait Lookup: Send + Sync + 'static {
+    /// The APIProduct `namespace/name`, if it exists.
+    fn product(
+        &self,
+        namespace: &str,
+        name: &str,
+        read: Read,
+    ) -> impl Future<Output = Result<Option<Arc<APIProduct>>>> + Send;
+
+    /// The HTTPRoute `namespace/name`, if it exists.
+    fn route(
+        &self,
+        namespace: &str,
+        name: &str,
+        read: Read,
+    ) -> impl Future<Output = Result<Option<Arc<HTTPRoute>>>> + Send;
+
+    /// How many live APIKeys `user` holds for the product `namespace/product`.
+    fn live_keys(&self, user: &str, namespace: &str, product: &str) -> usize;
+
+    /// Whether `user` may `approve` the APIProduct `namespace/product`, i.e. owns it or is an admin.
+    fn may_approve(
+        &self,
+        user: &UserInfo,
+        namespace: &str,
+        product: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}

@@ -1,0 +1,371 @@
+//! The validating webhook for APIKeys: [`validate_key`] and its checks — the requester, the
+//! product (exists, Published or owned, offers the tier), expiry, the live-keys guardrail, who may
+//! approve, and which request fields may change, by whom and while Pending.
+
+use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+
+use super::mutate::plausible_email;
+use super::{Change, Checked, Limits, Reason, Verdict, lookup_failed};
+use crate::names::GROUP;
+use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
+use crate::webhook::lookup::{Lookup, Read};
+
+/// Answers "may this user approve that product?" at most once per product per request.
+struct Approvers<'a, C> {
+    lookup: &'a C,
+    user: &'a UserInfo,
+    known: Vec<(String, String, bool)>,
+}
+
+impl<C: Lookup> Approvers<'_, C> {
+    async fn may(&mut self, namespace: &str, product: &str) -> Checked<bool> {
+        if let Some((_, _, allowed)) = self
+            .known
+            .iter()
+            .find(|(ns, name, _)| ns == namespace && name == product)
+        {
+            return Ok(*allowed);
+        }
+        let allowed = self
+            .lookup
+            .may_approve(self.user, namespace, product)
+            .await
+            .map_err(|e| lookup_failed("approval permissions (SubjectAccessReview)", e))?;
+        self.known.push((namespace.into(), product.into(), allowed));
+        Ok(allowed)
+    }
+}
+
+/// The namespace and name of the product a key references.
+fn product_of(key: &APIKey) -> Checked<(&str, &str)> {
+    let namespace = key.product_namespace().ok_or_else(|| {
+        Verdict::deny(
+            Reason::BadRequest,
+            "the APIKey has no namespace and spec.apiProductRef.namespace is empty",
+        )
+    })?;
+    Ok((namespace, key.spec.api_product_ref.name.as_str()))
+}
+
+fn is_pending(key: &APIKey) -> bool {
+    key.spec.approval.is_none()
+        && matches!(
+            key.status.as_ref().and_then(|s| s.phase),
+            None | Some(APIKeyPhase::Pending)
+        )
+}
+
+/// The requester-editable fields that differ between `old` and `new`, by their field path.
+fn changed_request_fields(old: &APIKeySpec, new: &APIKeySpec) -> Vec<&'static str> {
+    let mut changed = Vec::new();
+    if old.api_product_ref != new.api_product_ref {
+        changed.push("spec.apiProductRef");
+    }
+    if old.plan_tier != new.plan_tier {
+        changed.push("spec.planTier");
+    }
+    if old.use_case != new.use_case {
+        changed.push("spec.useCase");
+    }
+    if old.expires_at != new.expires_at {
+        changed.push("spec.expiresAt");
+    }
+    if old.secret_ref != new.secret_ref {
+        changed.push("spec.secretRef");
+    }
+    changed
+}
+
+/// The product exists, is Published (or the user owns it) and offers the requested tier. A denial
+/// based on the cached copy is confirmed with a live read first, so a product published or given
+/// plans a moment ago is not refused on stale data.
+async fn check_product<C: Lookup>(
+    lookup: &C,
+    approvers: &mut Approvers<'_, C>,
+    namespace: &str,
+    name: &str,
+    tier: &str,
+) -> Checked {
+    let cached = product_checks(lookup, approvers, namespace, name, tier, Read::Cached).await;
+    match cached {
+        Err(Verdict {
+            reason: Reason::ProductNotPublished | Reason::NoPlans | Reason::UnknownTier,
+            ..
+        }) => product_checks(lookup, approvers, namespace, name, tier, Read::Live).await,
+        other => other,
+    }
+}
+
+async fn product_checks<C: Lookup>(
+    lookup: &C,
+    approvers: &mut Approvers<'_, C>,
+    namespace: &str,
+    name: &str,
+    tier: &str,
+    read: Read,
+) -> Checked {
+    let product = lookup
+        .product(namespace, name, read)
+        .await
+        .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?
+        .ok_or_else(|| {
+            Verdict::deny(
+                Reason::ProductNotFound,
+                format!(
+                    "APIProduct {name:?} not found in namespace {namespace:?}: set spec.apiProductRef \
+                     to a product listed by `kubectl get apiproducts -A`"
+                ),
+            )
+        })?;
+    if product.spec.publish_status != PublishStatus::Published
+        && !approvers.may(namespace, name).await?
+    {
+        return Err(Verdict::deny(
+            Reason::ProductNotPublished,
+            format!(
+                "APIProduct {namespace}/{name} is a Draft: only its owners and API admins may \
+                 request keys until it is Published"
+            ),
+        ));
+    }
+    check_tier(&product, namespace, name, tier)
+}
+
+fn check_tier(product: &APIProduct, namespace: &str, name: &str, tier: &str) -> Checked {
+    let plans = product
+        .status
+        .as_ref()
+        .map(|s| s.discovered_plans.as_slice())
+        .unwrap_or_default();
+    if plans.is_empty() {
+        return Err(Verdict::deny(
+            Reason::NoPlans,
+            format!(
+                "APIProduct {namespace}/{name} offers no plan tiers yet (no PlanPolicy discovered for \
+                 its route), so it accepts no key requests"
+            ),
+        ));
+    }
+    if plans.iter().any(|p| p.tier == tier) {
+        return Ok(());
+    }
+    let tiers: Vec<_> = plans.iter().map(|p| p.tier.as_str()).collect();
+    Err(Verdict::deny(
+        Reason::UnknownTier,
+        format!(
+            "spec.planTier {tier:?} is not offered by APIProduct {namespace}/{name}; choose one of: {}",
+            tiers.join(", ")
+        ),
+    ))
+}
+
+fn check_expiry(key: &APIKey, limits: &Limits, now: Timestamp) -> Checked {
+    let Some(Time(expires)) = key.spec.expires_at else {
+        return Ok(());
+    };
+    if expires <= now {
+        return Err(Verdict::deny(
+            Reason::ExpiresInPast,
+            format!("spec.expiresAt {expires} is not in the future (now is {now})"),
+        ));
+    }
+    let lifetime = SignedDuration::try_from(limits.max_key_lifetime).unwrap_or(SignedDuration::MAX);
+    let latest = now.saturating_add(lifetime).unwrap_or(Timestamp::MAX);
+    if expires > latest {
+        return Err(Verdict::deny(
+            Reason::ExpiresTooLate,
+            format!(
+                "spec.expiresAt {expires} is beyond the maximum key lifetime of {} days; choose a \
+                 time no later than {latest}",
+                limits.max_key_lifetime.as_secs() / 86_400
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_guardrail<C: Lookup>(
+    lookup: &C,
+    limits: &Limits,
+    user: &str,
+    namespace: &str,
+    product: &str,
+) -> Checked {
+    let live = lookup.live_keys(user, namespace, product);
+    if live >= limits.max_keys_per_user_per_product {
+        return Err(Verdict::deny(
+            Reason::TooManyKeys,
+            format!(
+                "user {user:?} already holds {live} live keys for APIProduct {namespace}/{product}, \
+                 the maximum is {}: delete one you no longer need first",
+                limits.max_keys_per_user_per_product
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The approval, if written, comes from someone who may approve the product and names them.
+async fn check_approval<C: Lookup>(
+    approvers: &mut Approvers<'_, C>,
+    change: Change<'_, APIKey>,
+    username: &str,
+) -> Checked {
+    let written = match change {
+        Change::Create(key) => key.spec.approval.is_some(),
+        Change::Update { old, new } => new.spec.approval != old.spec.approval,
+    };
+    if !written {
+        return Ok(());
+    }
+    let key = change.new_object();
+    let (namespace, name) = product_of(key)?;
+    if !approvers.may(namespace, name).await? {
+        return Err(Verdict::deny(
+            Reason::NotApprover,
+            format!(
+                "user {username:?} may not approve keys for APIProduct {namespace}/{name}: needs verb \
+                 \"approve\" on apiproducts.{GROUP} {name:?} in namespace {namespace:?}"
+            ),
+        ));
+    }
+    if let Some(approval) = &key.spec.approval
+        && approval.reviewed_by.as_deref() != Some(username)
+    {
+        return Err(Verdict::deny(
+            Reason::ReviewerMismatch,
+            format!(
+                "spec.approval.reviewedBy must be the reviewer's own username {username:?}; \
+                 devportal's mutating webhook stamps it"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The validating webhook for APIKeys.
+pub async fn validate_key<C: Lookup>(
+    lookup: &C,
+    limits: &Limits,
+    change: Change<'_, APIKey>,
+    user: &UserInfo,
+    now: Timestamp,
+) -> Verdict {
+    match validate_key_checked(lookup, limits, change, user, now).await {
+        Ok(reason) => Verdict::allow(reason),
+        Err(denial) => denial,
+    }
+}
+
+async fn validate_key_checked<C: Lookup>(
+    lookup: &C,
+    limits: &Limits,
+    change: Change<'_, APIKey>,
+    user: &UserInfo,
+    now: Timestamp,
+) -> Checked<Reason> {
+    let username = user
+        .username
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .ok_or_else(|| Verdict::deny(Reason::NoUser, "the request carries no username"))?;
+    let mut approvers = Approvers {
+        lookup,
+        user,
+        known: Vec::new(),
+    };
+    match change {
+        Change::Create(key) => {
+            let requested_by = key.spec.requested_by.as_ref();
+            if requested_by.map(|r| r.user_id.as_str()) != Some(username) {
+                return Err(Verdict::deny(
+                    Reason::RequesterMismatch,
+                    format!("spec.requestedBy.userId must be your own username {username:?}"),
+                ));
+            }
+            if let Some(email) = requested_by.and_then(|r| r.email.as_deref())
+                && !plausible_email(email)
+            {
+                return Err(Verdict::deny(
+                    Reason::InvalidEmail,
+                    format!(
+                        "spec.requestedBy.email {email:?} is not an e-mail address (expected name@domain.example)"
+                    ),
+                ));
+            }
+            check_approval(&mut approvers, change, username).await?;
+            let (namespace, name) = product_of(key)?;
+            check_product(lookup, &mut approvers, namespace, name, &key.spec.plan_tier).await?;
+            check_expiry(key, limits, now)?;
+            check_guardrail(lookup, limits, username, namespace, name)?;
+            Ok(Reason::Allowed)
+        }
+        Change::Update { old, new } => {
+            if old.spec == new.spec {
+                return Ok(Reason::Unchanged);
+            }
+            if old.spec.requested_by != new.spec.requested_by {
+                return Err(Verdict::deny(
+                    Reason::RequestedByImmutable,
+                    "spec.requestedBy is immutable: it records who requested the key",
+                ));
+            }
+            let changed = changed_request_fields(&old.spec, &new.spec);
+            if !changed.is_empty() {
+                if !is_pending(old) {
+                    let phase = match &old.spec.approval {
+                        Some(a) if a.approved => "approved",
+                        Some(_) => "rejected",
+                        None => old
+                            .status
+                            .as_ref()
+                            .and_then(|s| s.phase)
+                            .map_or("Pending", APIKeyPhase::as_str),
+                    };
+                    return Err(Verdict::deny(
+                        Reason::NotPending,
+                        format!(
+                            "{} may change only while the key is Pending, and this key is {phase}: \
+                             request a new APIKey instead",
+                            changed.join(", ")
+                        ),
+                    ));
+                }
+                let requester = old
+                    .spec
+                    .requested_by
+                    .as_ref()
+                    .map(|r| r.user_id.as_str())
+                    .unwrap_or_default();
+                let (old_ns, old_name) = product_of(old)?;
+                if username != requester && !approvers.may(old_ns, old_name).await? {
+                    return Err(Verdict::deny(
+                        Reason::NotRequester,
+                        format!(
+                            "only the requester {requester:?} or an owner of APIProduct \
+                             {old_ns}/{old_name} may change {}",
+                            changed.join(", ")
+                        ),
+                    ));
+                }
+                let (namespace, name) = product_of(new)?;
+                let product_changed = old.spec.api_product_ref != new.spec.api_product_ref
+                    || old.product_namespace() != new.product_namespace();
+                if product_changed || old.spec.plan_tier != new.spec.plan_tier {
+                    check_product(lookup, &mut approvers, namespace, name, &new.spec.plan_tier)
+                        .await?;
+                }
+                if old.spec.expires_at != new.spec.expires_at {
+                    check_expiry(new, limits, now)?;
+                }
+                if product_changed {
+                    check_guardrail(lookup, limits, requester, namespace, name)?;
+                }
+            }
+            check_approval(&mut approvers, change, username).await?;
+            Ok(Reason::Allowed)
+        }
+    }
+}

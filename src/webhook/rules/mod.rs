@@ -1,0 +1,210 @@
+//! The admission rules: DESIGN.md's "Invariants enforced at admission", as pure functions of the
+//! change, the requesting user, the clock and a [`Lookup`](super::lookup::Lookup).
+//!
+//! This module holds what every rule shares: the [`Change`] under review, the [`Limits`] from the
+//! command line, the bounded [`Reason`] of every answer (with its HTTP status and metric label)
+//! and the [`Verdict`]. The rules themselves live in one room per webhook:
+//!
+//! - [`mutate`]: the mutating webhook for APIKeys (requester, reviewer, finalizer);
+//! - [`apikey`]: the validating webhook for APIKeys;
+//! - [`apiproduct`]: the validating webhook for APIProducts.
+//!
+//! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
+//! these functions and their [`Verdict`]s back into AdmissionReviews.
+
+pub mod apikey;
+pub mod apiproduct;
+pub mod mutate;
+
+use std::time::Duration;
+
+use json_patch::PatchOperation;
+
+/// Limits the webhook enforces, from the command line.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// At most this many live keys per requester per product.
+    pub max_keys_per_user_per_product: usize,
+    /// `expiresAt` may lie at most this far in the future.
+    pub max_key_lifetime: Duration,
+}
+
+/// What is being admitted: a new object, or an old one and its replacement.
+#[derive(Clone, Copy, Debug)]
+pub enum Change<'a, T> {
+    /// CREATE.
+    Create(&'a T),
+    /// UPDATE.
+    Update {
+        /// The stored object.
+        old: &'a T,
+        /// The object as it would be stored.
+        new: &'a T,
+    },
+}
+
+impl<'a, T> Change<'a, T> {
+    /// The object as it would be stored.
+    pub fn new_object(&self) -> &'a T {
+        match self {
+            Change::Create(new) | Change::Update { new, .. } => new,
+        }
+    }
+}
+
+/// Why a request was allowed or denied: a bounded set, usable as a metric label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Allowed after every check.
+    Allowed,
+    /// Allowed with a patch (mutating webhook).
+    Mutated,
+    /// Allowed: only metadata (or nothing the webhook checks) changed.
+    Unchanged,
+    /// Allowed: an operation or subresource the webhook does not police.
+    NotApplicable,
+    /// The AdmissionReview itself was malformed.
+    BadRequest,
+    /// The AdmissionReview was larger than the configured cap.
+    TooLarge,
+    /// A lookup failed (API server unreachable, for example).
+    LookupFailed,
+    /// The request carried no username.
+    NoUser,
+    /// `spec.requestedBy` does not name the requester.
+    RequesterMismatch,
+    /// `spec.requestedBy.email` is not an e-mail address.
+    InvalidEmail,
+    /// `spec.requestedBy` changed after CREATE.
+    RequestedByImmutable,
+    /// The referenced APIProduct does not exist.
+    ProductNotFound,
+    /// The referenced APIProduct is a Draft and the user does not own it.
+    ProductNotPublished,
+    /// The product has no discovered plans.
+    NoPlans,
+    /// `planTier` is not one of the product's tiers.
+    UnknownTier,
+    /// The user may not approve keys for the product.
+    NotApprover,
+    /// `approval.reviewedBy` is not the reviewer.
+    ReviewerMismatch,
+    /// A restricted field changed on a key that is no longer Pending.
+    NotPending,
+    /// Someone other than the requester (or an owner/admin) changed a restricted field.
+    NotRequester,
+    /// `expiresAt` is not in the future.
+    ExpiresInPast,
+    /// `expiresAt` is beyond the maximum lifetime.
+    ExpiresTooLate,
+    /// The live-keys guardrail.
+    TooManyKeys,
+    /// The product's HTTPRoute does not exist.
+    RouteNotFound,
+    /// The product's HTTPRoute is not marked as exposed.
+    RouteNotExposed,
+}
+
+impl Reason {
+    /// A short label, such as `too_many_keys`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Allowed => "allowed",
+            Reason::Mutated => "mutated",
+            Reason::Unchanged => "unchanged",
+            Reason::NotApplicable => "not_applicable",
+            Reason::BadRequest => "bad_request",
+            Reason::TooLarge => "too_large",
+            Reason::LookupFailed => "lookup_failed",
+            Reason::NoUser => "no_user",
+            Reason::RequesterMismatch => "requester_mismatch",
+            Reason::InvalidEmail => "invalid_email",
+            Reason::RequestedByImmutable => "requested_by_immutable",
+            Reason::ProductNotFound => "product_not_found",
+            Reason::ProductNotPublished => "product_not_published",
+            Reason::NoPlans => "no_plans",
+            Reason::UnknownTier => "unknown_tier",
+            Reason::NotApprover => "not_approver",
+            Reason::ReviewerMismatch => "reviewer_mismatch",
+            Reason::NotPending => "not_pending",
+            Reason::NotRequester => "not_requester",
+            Reason::ExpiresInPast => "expires_in_past",
+            Reason::ExpiresTooLate => "expires_too_late",
+            Reason::TooManyKeys => "too_many_keys",
+            Reason::RouteNotFound => "route_not_found",
+            Reason::RouteNotExposed => "route_not_exposed",
+        }
+    }
+
+    /// Whether the request is admitted.
+    pub fn allows(self) -> bool {
+        matches!(
+            self,
+            Reason::Allowed | Reason::Mutated | Reason::Unchanged | Reason::NotApplicable
+        )
+    }
+
+    /// The HTTP-style code and Kubernetes `Status.reason` of a denial.
+    pub fn status(self) -> (u16, &'static str) {
+        match self {
+            Reason::BadRequest | Reason::NoUser => (400, "BadRequest"),
+            Reason::TooLarge => (413, "RequestEntityTooLarge"),
+            Reason::LookupFailed => (500, "InternalError"),
+            Reason::NotApprover
+            | Reason::NotRequester
+            | Reason::ProductNotPublished
+            | Reason::TooManyKeys
+            | Reason::RequesterMismatch
+            | Reason::ReviewerMismatch => (403, "Forbidden"),
+            _ => (422, "Invalid"),
+        }
+    }
+}
+
+/// The outcome of one decision.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Verdict {
+    /// Why.
+    pub reason: Reason,
+    /// For a denial, what the user reads.
+    pub message: String,
+    /// JSON Patch operations (mutating webhook only).
+    pub patch: Vec<PatchOperation>,
+    /// Admission warnings kubectl prints.
+    pub warnings: Vec<String>,
+}
+
+impl Verdict {
+    /// An admission with no patch.
+    pub fn allow(reason: Reason) -> Self {
+        Verdict {
+            reason,
+            message: String::new(),
+            patch: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// A denial.
+    pub fn deny(reason: Reason, message: impl Into<String>) -> Self {
+        Verdict {
+            message: message.into(),
+            ..Verdict::allow(reason)
+        }
+    }
+
+    /// Whether the request is admitted.
+    pub fn allowed(&self) -> bool {
+        self.reason.allows()
+    }
+}
+
+/// A denial on its way out of a check.
+type Checked<T = ()> = Result<T, Verdict>;
+
+fn lookup_failed(what: &str, err: crate::Error) -> Verdict {
+    Verdict::deny(
+        Reason::LookupFailed,
+        format!("devportal could not look up {what}: {err}; try again"),
+    )
+}

@@ -1,0 +1,129 @@
+//! The mutating webhook for APIKeys: [`mutate_key`] stamps `spec.requestedBy` from the request's
+//! user (and e-mail, when the authenticator provides one) and adds the controller's finalizer at
+//! CREATE, and stamps `approval.reviewedBy`/`reviewedAt` on every approval write. The e-mail
+//! helpers live here too.
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation};
+use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use super::{Change, Reason, Verdict};
+use crate::names::FINALIZER;
+use crate::resources::{APIKey, RequestedBy};
+
+/// The e-mail address the authenticator put into `userInfo.extra`, if any: the first value under a
+/// key named `email` or ending in `/email` (`example.com/email`).
+pub fn email_from_extra(user: &UserInfo) -> Option<&str> {
+    user.extra
+        .as_ref()?
+        .iter()
+        .find(|(k, _)| *k == "email" || k.ends_with("/email"))
+        .and_then(|(_, values)| values.first())
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+}
+
+/// Whether `s` looks like an e-mail address: one `@`, a non-empty local part, a dotted domain,
+/// no whitespace or control characters, at most 254 bytes.
+pub fn plausible_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    s.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"".contains(c))
+}
+
+fn add(path: &[&str], value: serde_json::Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: PointerBuf::from_tokens(path.iter().copied()),
+        value,
+    })
+}
+
+fn approval_written(change: Change<'_, APIKey>) -> bool {
+    match change {
+        Change::Create(key) => key.spec.approval.is_some(),
+        Change::Update { old, new } => {
+            new.spec.approval.is_some() && new.spec.approval != old.spec.approval
+        }
+    }
+}
+
+/// The mutating webhook for APIKeys: stamps `spec.requestedBy` on CREATE and
+/// `approval.reviewedBy`/`reviewedAt` on every approval write.
+pub fn mutate_key(change: Change<'_, APIKey>, user: &UserInfo, now: Timestamp) -> Verdict {
+    let Some(username) = user.username.as_deref().filter(|u| !u.is_empty()) else {
+        // Nothing to stamp with; validation denies the request.
+        return Verdict::allow(Reason::Unchanged);
+    };
+    let key = change.new_object();
+    let mut verdict = Verdict::allow(Reason::Unchanged);
+
+    if let Change::Create(_) = change {
+        let sent = key.spec.requested_by.as_ref();
+        let email = match (
+            email_from_extra(user),
+            sent.and_then(|r| r.email.as_deref()),
+        ) {
+            (Some(authenticated), Some(client)) if authenticated != client => {
+                verdict.warnings.push(format!(
+                    "spec.requestedBy.email {client:?} was replaced with {authenticated:?} from your identity"
+                ));
+                Some(authenticated)
+            }
+            (Some(authenticated), _) => Some(authenticated),
+            (None, client) => client,
+        };
+        if let Some(client) = sent.map(|r| r.user_id.as_str())
+            && client != username
+        {
+            verdict.warnings.push(format!(
+                "spec.requestedBy.userId {client:?} was replaced with your username {username:?}"
+            ));
+        }
+        let stamped = RequestedBy {
+            user_id: username.into(),
+            email: email.map(str::to_string),
+        };
+        if sent != Some(&stamped) {
+            let value = serde_json::to_value(&stamped).unwrap_or_default();
+            verdict.patch.push(add(&["spec", "requestedBy"], value));
+        }
+        // The controller's finalizer, set at birth so the controller does not spend a write on it.
+        let finalizers = key.metadata.finalizers.as_deref().unwrap_or_default();
+        if !finalizers.iter().any(|f| f == FINALIZER) {
+            verdict.patch.push(if key.metadata.finalizers.is_none() {
+                add(&["metadata", "finalizers"], serde_json::json!([FINALIZER]))
+            } else {
+                add(&["metadata", "finalizers", "-"], FINALIZER.into())
+            });
+        }
+    }
+
+    if approval_written(change) {
+        verdict.patch.push(add(
+            &["spec", "approval", "reviewedBy"],
+            serde_json::Value::String(username.into()),
+        ));
+        let at = serde_json::to_value(Time(now)).unwrap_or_default();
+        verdict
+            .patch
+            .push(add(&["spec", "approval", "reviewedAt"], at));
+    }
+
+    if !verdict.patch.is_empty() {
+        verdict.reason = Reason::Mutated;
+    }
+    verdict
+}

@@ -1,0 +1,155 @@
+//! The mutating webhook: the requester stamped from `userInfo` (with warnings for what it
+//! replaces), the controller's finalizer added at CREATE, the reviewer and time stamped on every
+//! approval write.
+
+use serde_json::json;
+
+use super::{allowed, key, patched, review, user};
+use crate::names::FINALIZER;
+use crate::webhook::review::Endpoint;
+
+#[tokio::test]
+async fn create_stamps_the_requester_from_user_info() {
+    let object = key("toys", "gold", None);
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("CREATE", user("consumer"), object.clone(), None),
+    )
+    .await;
+    assert!(
+        response.get("warnings").is_none(),
+        "nothing overwritten, no warning"
+    );
+    let stamped = patched(&response, &object);
+    assert_eq!(
+        stamped["spec"]["requestedBy"],
+        json!({"userId": "consumer"})
+    );
+}
+
+#[tokio::test]
+async fn create_overwrites_a_spoofed_requester_with_a_warning() {
+    let mut object = key("toys", "gold", Some("someone-else"));
+    object["spec"]["requestedBy"]["email"] = json!("me@example.com");
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("CREATE", user("consumer"), object.clone(), None),
+    )
+    .await;
+    let warnings = response["warnings"].as_array().unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0]
+            .as_str()
+            .unwrap()
+            .contains("\"someone-else\" was replaced with your username \"consumer\"")
+    );
+    let stamped = patched(&response, &object);
+    assert_eq!(
+        stamped["spec"]["requestedBy"],
+        json!({"userId": "consumer", "email": "me@example.com"})
+    );
+}
+
+#[tokio::test]
+async fn email_comes_from_the_authenticator_when_it_provides_one() {
+    let mut object = key("toys", "gold", Some("consumer"));
+    object["spec"]["requestedBy"]["email"] = json!("typo@example.com");
+    let mut who = user("consumer");
+    who["extra"] = json!({"example.com/email": ["consumer@corp.example"]});
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("CREATE", who, object.clone(), None),
+    )
+    .await;
+    assert!(
+        response["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("\"typo@example.com\" was replaced")
+    );
+    let stamped = patched(&response, &object);
+    assert_eq!(
+        stamped["spec"]["requestedBy"]["email"],
+        "consumer@corp.example"
+    );
+}
+
+#[tokio::test]
+async fn a_create_gets_the_controller_finalizer_and_nothing_else_when_already_right() {
+    let object = key("toys", "gold", Some("consumer"));
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("CREATE", user("consumer"), object.clone(), None),
+    )
+    .await;
+    let stamped = patched(&response, &object);
+    assert_eq!(stamped["metadata"]["finalizers"], json!([FINALIZER]));
+    assert_eq!(
+        stamped["spec"], object["spec"],
+        "a correct requester is left alone"
+    );
+
+    let mut finalized = object.clone();
+    finalized["metadata"]["finalizers"] = json!(["example.com/other", FINALIZER]);
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("CREATE", user("consumer"), finalized, None),
+    )
+    .await;
+    assert!(response.get("patch").is_none());
+
+    let mut other = object.clone();
+    other["metadata"]["finalizers"] = json!(["example.com/other"]);
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("CREATE", user("consumer"), other.clone(), None),
+    )
+    .await;
+    assert_eq!(
+        patched(&response, &other)["metadata"]["finalizers"],
+        json!(["example.com/other", FINALIZER])
+    );
+}
+
+#[tokio::test]
+async fn approval_writes_are_stamped_with_reviewer_and_time() {
+    let old = key("toys", "gold", Some("consumer"));
+    let mut new = old.clone();
+    new["spec"]["approval"] = json!({"approved": true, "reviewedBy": "forged"});
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("owner"), new.clone(), Some(old)),
+    )
+    .await;
+    let stamped = patched(&response, &new);
+    assert_eq!(
+        stamped["spec"]["approval"],
+        json!({"approved": true, "reviewedBy": "owner", "reviewedAt": "2026-06-01T12:00:00Z"})
+    );
+    assert_eq!(
+        stamped["spec"]["requestedBy"],
+        json!({"userId": "consumer"}),
+        "UPDATE leaves the requester alone"
+    );
+
+    // Rewriting the same approval is not a new review.
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("owner"), stamped.clone(), Some(stamped)),
+    )
+    .await;
+    assert!(response.get("patch").is_none());
+
+    // An approval in a CREATE is stamped too.
+    let mut object = key("toys", "gold", None);
+    object["spec"]["approval"] = json!({"approved": false, "reason": "no"});
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("CREATE", user("owner"), object.clone(), None),
+    )
+    .await;
+    let stamped = patched(&response, &object);
+    assert_eq!(stamped["spec"]["approval"]["reviewedBy"], "owner");
+    assert_eq!(stamped["spec"]["requestedBy"]["userId"], "owner");
+}
