@@ -440,51 +440,6 @@ async fn unknown_fields_are_refused_not_silently_dropped() {
 }
 
 #[tokio::test]
-async fn persona_rbac_separates_owners_consumers_and_the_controller() {
-    let ns = TestNamespace::new("rbac").await;
-    let cp = control_plane();
-    let as_consumer = Api::<APIProduct>::namespaced(cp.client(Persona::Consumer).await, &ns.name);
-    let err = as_consumer
-        .create(&PostParams::default(), &fixtures::product("mine", "r"))
-        .await
-        .expect_err("consumers cannot publish products");
-    assert!(
-        matches!(&err, kube::Error::Api(s) if s.code == 403),
-        "{err}"
-    );
-
-    Api::<APIProduct>::namespaced(cp.client(Persona::Owner).await, &ns.name)
-        .create(&PostParams::default(), &fixtures::product("toys", "r"))
-        .await
-        .expect("owners publish products in their namespace");
-    let err = as_consumer
-        .patch_status(
-            "toys",
-            &PatchParams::apply("sneaky"),
-            &Patch::Apply(json!({
-                "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
-                "status": {"discoveredPlans": [{"tier": "free", "limits": {}}]}
-            })),
-        )
-        .await
-        .expect_err("only the controller writes status");
-    assert!(
-        matches!(&err, kube::Error::Api(s) if s.code == 403),
-        "{err}"
-    );
-
-    let listed = stdout_of(&cp.kubectl(
-        Persona::Consumer2,
-        &["get", "apiproducts", "-A", "-o", "name"],
-        None,
-    ));
-    assert!(
-        listed.contains("apiproduct.devportal.kuadrant.io/toys"),
-        "consumers browse every namespace: {listed}"
-    );
-}
-
-#[tokio::test]
 async fn read_models_parse_foreign_objects_served_by_the_apiserver() {
     let ns = TestNamespace::new("foreign").await;
     let cp = control_plane();

@@ -169,6 +169,11 @@ impl ControlPlane {
     }
 }
 
+/// A kube client that authenticates as `persona` on the shared bare control plane.
+pub async fn client(persona: Persona) -> Client {
+    control_plane().client(persona).await
+}
+
 /// Asserts that a kubectl invocation succeeded and returns its stdout.
 pub fn stdout_of(output: &Output) -> String {
     assert!(

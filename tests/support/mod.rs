@@ -13,17 +13,21 @@
 //!
 //! Where to look:
 //! - [`control_plane`](mod@control_plane): the control plane, kubectl and clients per persona;
+//! - [`access`]: what a persona may do (`kubectl auth can-i`, SubjectAccessReview, 403s);
 //! - [`personas`]: who makes a request;
 //! - [`namespaces`]: [`TestNamespace`], a namespace per test with the personas bound in it;
 //! - [`processes`]: [`Devportal`], a devportal process a test starts itself;
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
-//! - [`https`]: a keep-alive HTTPS client for the webhook's server.
+//! - [`https`]: a keep-alive HTTPS client for the webhook's server;
+//! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
 
+pub mod access;
 pub mod control_plane;
 pub mod fixtures;
 pub mod https;
+pub mod manifests;
 pub mod namespaces;
 pub mod personas;
 pub mod processes;
@@ -31,7 +35,7 @@ pub mod waits;
 
 // What the tests reach for most, at `support::`.
 pub use control_plane::{
-    ControlPlane, SYSTEM_NAMESPACE, control_plane, control_plane_with_devportal, repo_root,
+    ControlPlane, SYSTEM_NAMESPACE, client, control_plane, control_plane_with_devportal, repo_root,
     stderr_of_failure, stdout_of,
 };
 pub use namespaces::TestNamespace;
