@@ -1,49 +1,33 @@
-//! The controller against the real control plane (garbage collector running): discovery, the
-//! approval state machine and the two API-key Secrets. One controller process serves every test in
-//! this binary; each test works in its own namespace.
+//! The controller against the real control plane (garbage collector running): the approval state
+//! machine and the two API-key Secrets. One controller process serves every test in this binary;
+//! each test works in its own namespace.
 
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
 use devportal::keys;
-use devportal::resources::gateway::HTTPRoute;
 use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
-use devportal::resources::{
-    APIKey, APIKeyPhase, APIProduct, ApprovalMode, Documentation, LocalSecretRef, RequestedBy,
-};
+use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
+use support::processes::shared_controller;
+use support::secrets::{annotation, api_key, consumer, enforcement, secrets_of};
+use support::{Persona, TestNamespace, control_plane, eventually, fixtures};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The controller shared by every test in this binary.
-fn controller() -> &'static Devportal {
-    static CONTROLLER: OnceLock<Devportal> = OnceLock::new();
-    CONTROLLER.get_or_init(|| Devportal::controller(&["--lease-name", "controller-tests"], &[]))
-}
-
 /// A namespace with an exposed, accepted route `toystore`, a PlanPolicy (gold, silver) and an
-/// enforced AuthPolicy on it, and an APIProduct `toys` in `mode`.
+/// enforced AuthPolicy on it, and an APIProduct `toys` in `mode`, created by the owner.
 async fn published(prefix: &str, mode: ApprovalMode) -> (TestNamespace, Client) {
-    controller();
-    let ns = TestNamespace::new(prefix).await;
-    let admin = control_plane().client(Persona::Admin).await;
-    let owner = control_plane().client(Persona::Owner).await;
-    fixtures::published_product(&admin, &owner, &ns.name, mode).await;
-    (ns, admin)
+    shared_controller();
+    fixtures::published_namespace(prefix, Persona::Owner, mode).await
 }
 
 /// Creates a key as the consumer, with requestedBy set as the webhook would.
@@ -54,11 +38,7 @@ async fn request_key(
     customize: impl FnOnce(&mut APIKey),
 ) -> Api<APIKey> {
     let consumer = Api::<APIKey>::namespaced(control_plane().client(Persona::Consumer).await, ns);
-    let mut key = fixtures::key(name, "toys", tier);
-    key.spec.requested_by = Some(RequestedBy {
-        user_id: "consumer".into(),
-        email: None,
-    });
+    let mut key = fixtures::requested_key(name, "toys", tier);
     customize(&mut key);
     consumer
         .create(&PostParams::default(), &key)
@@ -77,44 +57,6 @@ async fn wait_phase(keys: &Api<APIKey>, name: &str, phase: APIKeyPhase) -> APIKe
     .await
 }
 
-/// devportal's Secrets for the key `ns/name`, as the admin sees them: (role, Secret).
-async fn secrets_of(admin: &Client, ns: &str, name: &str) -> Vec<(String, Secret)> {
-    let all = Api::<Secret>::all(admin.clone())
-        .list(&ListParams::default().labels("devportal.kuadrant.io/managed=true"))
-        .await
-        .unwrap();
-    let reference = format!("{ns}/{name}");
-    all.items
-        .into_iter()
-        .filter(|s| {
-            s.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("devportal.kuadrant.io/apikey"))
-                == Some(&reference)
-        })
-        .map(|s| {
-            (
-                s.metadata.labels.as_ref().unwrap()["devportal.kuadrant.io/role"].clone(),
-                s,
-            )
-        })
-        .collect()
-}
-
-fn value(secret: &Secret) -> String {
-    String::from_utf8(secret.data.as_ref().unwrap()["api_key"].0.clone()).unwrap()
-}
-
-fn annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
-    secret
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
-
 async fn wait_secrets(admin: &Client, ns: &str, name: &str, count: usize) -> Vec<(String, Secret)> {
     eventually(
         &format!("{count} Secret(s) for {ns}/{name}"),
@@ -125,22 +67,6 @@ async fn wait_secrets(admin: &Client, ns: &str, name: &str, count: usize) -> Vec
         },
     )
     .await
-}
-
-fn enforcement(secrets: &[(String, Secret)]) -> &Secret {
-    &secrets
-        .iter()
-        .find(|(role, _)| role == "enforcement")
-        .expect("an enforcement Secret")
-        .1
-}
-
-fn consumer(secrets: &[(String, Secret)]) -> &Secret {
-    &secrets
-        .iter()
-        .find(|(role, _)| role == "consumer")
-        .expect("a consumer Secret")
-        .1
 }
 
 #[tokio::test]
@@ -197,8 +123,8 @@ async fn automatic_product_approves_and_writes_both_secrets() {
         copy.metadata.owner_references.as_ref().unwrap()[0].name,
         "mine"
     );
-    let key_value = value(enforced);
-    assert_eq!(value(copy), key_value, "both Secrets hold the same key");
+    let key_value = api_key(enforced);
+    assert_eq!(api_key(copy), key_value, "both Secrets hold the same key");
     assert!(
         key_value.starts_with("dpk_") && keys::verify(&key_value),
         "well-formed key with a valid checksum"
@@ -210,7 +136,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
             .get("mine-apikey")
             .await
             .expect("the consumer reads their Secret");
-    assert_eq!(value(&readable), key_value);
+    assert_eq!(api_key(&readable), key_value);
 
     // The key value appears nowhere but in the two Secrets.
     let key = keys.get("mine").await.unwrap();
@@ -230,7 +156,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     );
     assert!(!events.contains(&key_value), "not in Events");
     assert!(
-        !controller().log_text().contains(&key_value),
+        !shared_controller().log_text().contains(&key_value),
         "not in the controller's log"
     );
 }
@@ -313,8 +239,8 @@ async fn tier_change_updates_the_plan_annotation_and_keeps_the_key() {
     })
     .await;
     assert_eq!(
-        value(enforcement(&after)),
-        value(enforcement(&before)),
+        api_key(enforcement(&after)),
+        api_key(enforcement(&before)),
         "same key, new tier"
     );
     let key = eventually("limits of the new tier", WAIT, || async {
@@ -492,7 +418,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
     let (ns, admin) = published("restore", ApprovalMode::Automatic).await;
     let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
     wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
-    let original = value(enforcement(
+    let original = api_key(enforcement(
         &wait_secrets(&admin, &ns.name, "mine", 2).await,
     ));
     let secrets = Api::<Secret>::namespaced(admin.clone(), &ns.name);
@@ -504,7 +430,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
         secrets.get_opt("mine-apikey").await.unwrap()
     })
     .await;
-    assert_eq!(value(&restored), original);
+    assert_eq!(api_key(&restored), original);
     let enforcement_name = enforcement(&secrets_of(&admin, &ns.name, "mine").await)
         .metadata
         .name
@@ -518,7 +444,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
         secrets.get_opt(&enforcement_name).await.unwrap()
     })
     .await;
-    assert_eq!(value(&restored), original);
+    assert_eq!(api_key(&restored), original);
 }
 
 #[tokio::test]
@@ -563,7 +489,7 @@ async fn bring_your_own_key_is_read_not_written() {
     let approved = wait_phase(&keys, "byo", APIKeyPhase::Approved).await;
     assert_eq!(approved.status.unwrap().secret_ref.unwrap().name, "own");
     let secrets = wait_secrets(&admin, &ns.name, "byo", 1).await;
-    assert_eq!(value(enforcement(&secrets)), mine);
+    assert_eq!(api_key(enforcement(&secrets)), mine);
     let untouched = Api::<Secret>::namespaced(admin, &ns.name)
         .get("own")
         .await
@@ -572,240 +498,4 @@ async fn bring_your_own_key_is_read_not_written() {
         untouched.metadata.labels.is_none(),
         "the consumer's own Secret is not modified"
     );
-}
-
-/// A local HTTP server for discovery documents: a fine OIDC issuer, an OpenAPI document, an
-/// oversized one, and one that fails twice before it works.
-async fn documents() -> (String, Arc<AtomicU32>) {
-    let flaky_calls = Arc::new(AtomicU32::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let issuer = base.clone();
-    let calls = flaky_calls.clone();
-    let app = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(move || async move {
-                axum::Json(json!({"issuer": issuer, "token_endpoint": format!("{issuer}/token")}))
-            }),
-        )
-        .route(
-            "/openapi.json",
-            get(|| async { r#"{"openapi":"3.0.3","info":{"title":"toys","version":"1"}}"# }),
-        )
-        .route("/huge.json", get(|| async { "x".repeat(600 * 1024) }))
-        .route(
-            "/flaky.json",
-            get(move || {
-                let calls = calls.clone();
-                async move {
-                    if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-                        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
-                    } else {
-                        (StatusCode::OK, r#"{"openapi":"3.1.0"}"#.to_string())
-                    }
-                }
-            }),
-        );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, flaky_calls)
-}
-
-#[tokio::test]
-async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
-    let (base, flaky_calls) = documents().await;
-    let (ns, admin) = published("docs", ApprovalMode::Automatic).await;
-    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .patch(
-            "auth",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"rules": {"authentication": {
-                "sso": {"jwt": {"issuerUrl": base}}
-            }}}})),
-        )
-        .await
-        .unwrap();
-    let owner =
-        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
-    let set_doc = |path: &str| {
-        let docs = Documentation {
-            openapi_spec_url: Some(format!("{base}{path}")),
-            ..Documentation::default()
-        };
-        json!({"spec": {"documentation": docs}})
-    };
-    owner
-        .patch(
-            "toys",
-            &PatchParams::default(),
-            &Patch::Merge(set_doc("/openapi.json")),
-        )
-        .await
-        .unwrap();
-    let condition = |p: &APIProduct, t: &str| {
-        p.status
-            .as_ref()?
-            .conditions
-            .iter()
-            .find(|c| c.type_ == t)
-            .cloned()
-    };
-    let product = eventually("OIDC and OpenAPI discovery", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        (condition(&p, "OIDCDiscovered")?.status == "True"
-            && condition(&p, "OpenAPISpecReady")?.status == "True")
-            .then_some(p)
-    })
-    .await;
-    let status = product.status.clone().unwrap();
-    assert_eq!(
-        status.oidc_discovery.unwrap().token_endpoint,
-        Some(format!("{base}/token"))
-    );
-    assert!(status.openapi.unwrap().raw.contains("\"title\":\"toys\""));
-    assert_eq!(condition(&product, "Ready").unwrap().status, "True");
-
-    owner
-        .patch(
-            "toys",
-            &PatchParams::default(),
-            &Patch::Merge(set_doc("/huge.json")),
-        )
-        .await
-        .unwrap();
-    let product = eventually("the oversized document to be refused", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        let c = condition(&p, "OpenAPISpecReady")?;
-        (c.status == "False" && c.reason == "FetchFailed").then_some(p)
-    })
-    .await;
-    assert!(
-        condition(&product, "OpenAPISpecReady")
-            .unwrap()
-            .message
-            .contains("larger than the 524288 byte limit")
-    );
-    assert!(
-        product.status.unwrap().openapi.is_none(),
-        "a document of an older spec is not kept"
-    );
-
-    owner
-        .patch(
-            "toys",
-            &PatchParams::default(),
-            &Patch::Merge(set_doc("/flaky.json")),
-        )
-        .await
-        .unwrap();
-    let product = eventually("the flaky document after retries", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        (condition(&p, "OpenAPISpecReady")?.status == "True").then_some(p)
-    })
-    .await;
-    assert_eq!(
-        product.status.unwrap().openapi.unwrap().raw,
-        r#"{"openapi":"3.1.0"}"#
-    );
-    assert_eq!(
-        flaky_calls.load(Ordering::SeqCst),
-        3,
-        "two failures, then success, in one reconcile"
-    );
-}
-
-#[tokio::test]
-async fn product_status_reports_a_missing_route_and_policies() {
-    controller();
-    let ns = TestNamespace::new("missing").await;
-    let owner =
-        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
-    owner
-        .create(
-            &PostParams::default(),
-            &fixtures::product("toys", "nowhere"),
-        )
-        .await
-        .unwrap();
-    let product = eventually("status on a product without a route", WAIT, || async {
-        owner.get("toys").await.ok().filter(|p| p.status.is_some())
-    })
-    .await;
-    let status = product.status.unwrap();
-    let by_type: BTreeMap<_, _> = status
-        .conditions
-        .iter()
-        .map(|c| (c.type_.as_str(), (c.status.as_str(), c.reason.as_str())))
-        .collect();
-    assert_eq!(by_type["Ready"], ("False", "RouteNotFound"));
-    assert_eq!(by_type["PlanPolicyDiscovered"], ("False", "NotFound"));
-    assert_eq!(by_type["AuthPolicyDiscovered"], ("False", "NotFound"));
-    assert_eq!(by_type["OIDCDiscovered"], ("False", "NoJWTIssuer"));
-    assert_eq!(by_type["OpenAPISpecReady"], ("False", "NotConfigured"));
-    assert_eq!(status.observed_generation, Some(1));
-
-    // A route that appears later is picked up through the index, without touching the product.
-    let admin = control_plane().client(Persona::Admin).await;
-    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &fixtures::route("nowhere"))
-        .await
-        .unwrap();
-    fixtures::accept_route(&admin, &ns.name, "nowhere").await;
-    eventually("the route to be noticed", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        let ready = p
-            .status?
-            .conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready")?;
-        (ready.reason == "PlanPolicyNotFound").then_some(())
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn gateway_level_policies_apply_when_the_route_has_none() {
-    controller();
-    let ns = TestNamespace::new("gateway").await;
-    let admin = control_plane().client(Persona::Admin).await;
-    let mut route = fixtures::route("toystore");
-    route.spec.parent_refs[0].namespace = None; // the Gateway lives in the route's namespace
-    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &route)
-        .await
-        .unwrap();
-    fixtures::accept_route(&admin, &ns.name, "toystore").await;
-    let mut plans = fixtures::plan_policy("gateway-plans", "unused");
-    plans.spec.target_ref.kind = "Gateway".into();
-    plans.spec.target_ref.name = "external".into();
-    Api::<PlanPolicy>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &plans)
-        .await
-        .unwrap();
-    let owner =
-        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
-    owner
-        .create(
-            &PostParams::default(),
-            &fixtures::product("toys", "toystore"),
-        )
-        .await
-        .unwrap();
-    eventually("gateway-level plans", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        (p.status?.plan_tiers.as_deref() == Some("gold,silver")).then_some(())
-    })
-    .await;
-    // A route-level PlanPolicy wins over the gateway's.
-    let mut route_plans = fixtures::plan_policy("route-plans", "toystore");
-    route_plans.spec.plans.truncate(1);
-    Api::<PlanPolicy>::namespaced(admin, &ns.name)
-        .create(&PostParams::default(), &route_plans)
-        .await
-        .unwrap();
-    eventually("route-level plans to win", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        (p.status?.plan_tiers.as_deref() == Some("gold")).then_some(())
-    })
-    .await;
 }

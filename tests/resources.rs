@@ -1,10 +1,8 @@
 //! APIProduct and APIKey against the real kube-apiserver: round trips, the CEL rule on
-//! `targetRef`, printer columns, defaults, strict field validation, and the foreign read models.
+//! `targetRef`, printer columns, defaults and strict field validation.
 
 mod support;
 
-use devportal::resources::gateway::HTTPRoute;
-use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
 use devportal::resources::{
     APIKey, APIKeyPhase, APIProduct, ApprovalMode, Documentation, LocalSecretRef, PublishStatus,
     RequestedBy,
@@ -437,127 +435,4 @@ async fn unknown_fields_are_refused_not_silently_dropped() {
         Some(&missing),
     ));
     assert!(stderr.contains("spec.planTier: Required value"), "{stderr}");
-}
-
-#[tokio::test]
-async fn read_models_parse_foreign_objects_served_by_the_apiserver() {
-    let ns = TestNamespace::new("foreign").await;
-    let cp = control_plane();
-    // Upstream-shaped manifests, with fields the read models do not know about.
-    let manifest = format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: toystore, namespace: {ns}, annotations: {{devportal.kuadrant.io/exposed: "true"}}}}
-spec:
-  parentRefs: [{{name: external, namespace: gateway-system}}]
-  hostnames: [api.toystore.example.com]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /toys}}}}]
-    backendRefs: [{{name: toystore, port: 80}}]
----
-apiVersion: kuadrant.io/v1
-kind: AuthPolicy
-metadata: {{name: toystore-auth, namespace: {ns}}}
-spec:
-  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: toystore}}
-  rules:
-    authentication:
-      api-key-users:
-        apiKey:
-          selector: {{matchLabels: {{app: toystore}}}}
-          allNamespaces: true
-        credentials: {{authorizationHeader: {{prefix: APIKEY}}}}
-    authorization:
-      only-gold: {{patternMatching: {{patterns: [{{predicate: "true"}}]}}}}
----
-apiVersion: extensions.kuadrant.io/v1alpha1
-kind: PlanPolicy
-metadata: {{name: toystore-plans, namespace: {ns}}}
-spec:
-  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: toystore}}
-  plans:
-  - tier: gold
-    predicate: auth.identity.tier == "gold"
-    limits: {{daily: 1000, custom: [{{limit: 10, window: 1s}}]}}
-  - tier: bronze
-    limits: {{monthly: 50}}
-"#,
-        ns = ns.name
-    );
-    stdout_of(&cp.kubectl(Persona::Admin, &["apply", "-f", "-"], Some(&manifest)));
-    let admin = cp.client(Persona::Admin).await;
-    let condition = |t: &str| json!({"type": t, "status": "True", "reason": t, "message": "", "lastTransitionTime": CONDITION_TIME, "observedGeneration": 1});
-    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .patch_status(
-            "toystore",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"parents": [{
-                "parentRef": {"name": "external", "namespace": "gateway-system"},
-                "controllerName": "example.com/gateway-controller",
-                "conditions": [condition("Accepted"), condition("ResolvedRefs")]
-            }]}})),
-        )
-        .await
-        .expect("route status written");
-    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .patch_status("toystore-auth", &PatchParams::default(), &Patch::Merge(json!({"status": {
-            "conditions": [condition("Accepted"), condition("Enforced")], "observedGeneration": 1
-        }})))
-        .await
-        .expect("policy status written");
-
-    let route = Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .get("toystore")
-        .await
-        .unwrap();
-    assert!(route.is_accepted());
-    assert_eq!(route.spec.hostnames, ["api.toystore.example.com"]);
-    let auth = Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .get("toystore-auth")
-        .await
-        .unwrap();
-    assert!(auth.is_enforced());
-    let rules = auth.spec.effective_authentication();
-    assert!(
-        rules["api-key-users"]
-            .api_key
-            .as_ref()
-            .unwrap()
-            .all_namespaces
-    );
-    let plans = Api::<PlanPolicy>::namespaced(admin, &ns.name)
-        .get("toystore-plans")
-        .await
-        .unwrap();
-    let tiers: Vec<_> = plans
-        .spec
-        .plans
-        .iter()
-        .map(|p| (p.tier.as_str(), p.limits.daily, p.limits.monthly))
-        .collect();
-    assert_eq!(
-        tiers,
-        [("gold", Some(1000), None), ("bronze", None, Some(50))]
-    );
-
-    // The typed fixtures the other tests use are accepted by the same CRDs.
-    let admin = cp.client(Persona::Admin).await;
-    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &fixtures::route("other"))
-        .await
-        .unwrap();
-    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &fixtures::auth_policy("other-auth", "other"),
-        )
-        .await
-        .unwrap();
-    Api::<PlanPolicy>::namespaced(admin, &ns.name)
-        .create(
-            &PostParams::default(),
-            &fixtures::plan_policy("other-plans", "other"),
-        )
-        .await
-        .unwrap();
 }

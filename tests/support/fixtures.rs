@@ -1,4 +1,5 @@
-//! Sample objects for tests: a route, policies, a product and a key, built from the crate's types.
+//! Sample objects for tests: a route, policies, a product and a key, built from the crate's types;
+//! and the usual platform and product set up in a namespace.
 
 use devportal::resources::gateway::{HTTPRoute, HTTPRouteSpec, ParentReference};
 use devportal::resources::kuadrant::{
@@ -7,11 +8,15 @@ use devportal::resources::kuadrant::{
 };
 use devportal::resources::{
     APIKey, APIKeySpec, APIProduct, APIProductSpec, ApprovalMode, HTTPRouteRef, Limits,
-    PublishStatus,
+    PublishStatus, RequestedBy,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+
+use super::control_plane::control_plane;
+use super::namespaces::TestNamespace;
+use super::personas::Persona;
 
 /// An HTTPRoute attached to Gateway `external`, marked as publishable.
 pub fn route(name: &str) -> HTTPRoute {
@@ -126,6 +131,17 @@ pub fn key(name: &str, product: &str, tier: &str) -> APIKey {
     )
 }
 
+/// A key request for `product` at `tier` with `requestedBy` stamped for the consumer persona, as
+/// the webhook stamps it (the control planes of the controller tests run no webhook).
+pub fn requested_key(name: &str, product: &str, tier: &str) -> APIKey {
+    let mut key = key(name, product, tier);
+    key.spec.requested_by = Some(RequestedBy {
+        user_id: Persona::Consumer.name().into(),
+        email: None,
+    });
+    key
+}
+
 /// A condition of `type_` that holds, as gateways and Kuadrant write them.
 pub fn true_condition(type_: &str) -> serde_json::Value {
     serde_json::json!({"type": type_, "status": "True", "reason": type_, "message": "",
@@ -200,4 +216,18 @@ pub async fn published_product(admin: &Client, creator: &Client, ns: &str, mode:
         .create(&PostParams::default(), &toys)
         .await
         .expect("product created");
+}
+
+/// A fresh namespace holding the usual setup of [`published_product`], with the product created
+/// by `creator` in `mode`; returned with an admin client.
+pub async fn published_namespace(
+    prefix: &str,
+    creator: Persona,
+    mode: ApprovalMode,
+) -> (TestNamespace, Client) {
+    let ns = TestNamespace::new(prefix).await;
+    let admin = control_plane().client(Persona::Admin).await;
+    let creator = control_plane().client(creator).await;
+    published_product(&admin, &creator, &ns.name, mode).await;
+    (ns, admin)
 }

@@ -16,10 +16,12 @@
 //! - [`access`]: what a persona may do (`kubectl auth can-i`, SubjectAccessReview, 403s);
 //! - [`personas`]: who makes a request;
 //! - [`namespaces`]: [`TestNamespace`], a namespace per test with the personas bound in it;
-//! - [`processes`]: [`Devportal`], a devportal process a test starts itself;
+//! - [`processes`]: [`Devportal`], a devportal process a test starts itself, and the controller a
+//!   test binary shares;
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
+//! - [`secrets`]: devportal's two API-key Secrets of a key;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
 
@@ -31,6 +33,7 @@ pub mod manifests;
 pub mod namespaces;
 pub mod personas;
 pub mod processes;
+pub mod secrets;
 pub mod waits;
 
 // What the tests reach for most, at `support::`.

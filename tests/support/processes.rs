@@ -4,6 +4,7 @@
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::control_plane::control_plane;
@@ -131,6 +132,13 @@ impl Drop for Devportal {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The controller every test of this binary shares (Lease `controller-tests`), started on first
+/// call; it runs until the binary exits.
+pub fn shared_controller() -> &'static Devportal {
+    static CONTROLLER: OnceLock<Devportal> = OnceLock::new();
+    CONTROLLER.get_or_init(|| Devportal::controller(&["--lease-name", "controller-tests"], &[]))
 }
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
