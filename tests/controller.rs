@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use devportal::keys;
+use devportal::names::{
+    API_KEY_DATA, AUTHORINO_LABEL, EXPIRES_ANNOTATION, FINALIZER, PLAN_ANNOTATION, USER_ANNOTATION,
+};
 use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
 use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef};
 use k8s_openapi::ByteString;
@@ -92,7 +95,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     let reference = status.secret_ref.expect("status names the consumer Secret");
     assert_eq!(
         (reference.name.as_str(), reference.key.as_str()),
-        ("mine-apikey", "api_key")
+        ("mine-apikey", API_KEY_DATA)
     );
 
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
@@ -102,21 +105,16 @@ async fn automatic_product_approves_and_writes_both_secrets() {
         labels["app"], "toystore",
         "the AuthPolicy selector's labels"
     );
-    assert_eq!(labels["authorino.kuadrant.io/managed-by"], "authorino");
+    let (authorino_label, authorino_value) = AUTHORINO_LABEL;
+    assert_eq!(labels[authorino_label], authorino_value);
     assert_eq!(
         enforced.metadata.namespace.as_deref(),
         Some(ns.name.as_str()),
         "the AuthPolicy's namespace"
     );
-    assert_eq!(
-        annotation(enforced, "secret.kuadrant.io/plan-id"),
-        Some("gold")
-    );
-    assert_eq!(
-        annotation(enforced, "secret.kuadrant.io/user-id"),
-        Some("consumer")
-    );
-    assert_eq!(annotation(enforced, "secret.kuadrant.io/expires-at"), None);
+    assert_eq!(annotation(enforced, PLAN_ANNOTATION), Some("gold"));
+    assert_eq!(annotation(enforced, USER_ANNOTATION), Some("consumer"));
+    assert_eq!(annotation(enforced, EXPIRES_ANNOTATION), None);
     let copy = consumer(&secrets);
     assert_eq!(copy.metadata.name.as_deref(), Some("mine-apikey"));
     assert_eq!(
@@ -188,7 +186,7 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
     );
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
     assert_eq!(
-        annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id"),
+        annotation(enforcement(&secrets), PLAN_ANNOTATION),
         Some("silver")
     );
 
@@ -214,7 +212,7 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         .into_iter()
         .find(|c| c.status == "True")
         .unwrap();
-    assert_eq!(condition.type_, "Rejected");
+    assert_eq!(condition.type_, APIKeyPhase::Rejected.as_str());
     assert_eq!(condition.message, "rejected by owner: abuse");
 }
 
@@ -233,9 +231,8 @@ async fn tier_change_updates_the_plan_annotation_and_keeps_the_key() {
     .unwrap();
     let after = eventually("the plan annotation to follow the tier", WAIT, || async {
         let secrets = secrets_of(&admin, &ns.name, "mine").await;
-        (secrets.len() == 2
-            && annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id") == Some("silver"))
-        .then_some(secrets)
+        (secrets.len() == 2 && annotation(enforcement(&secrets), PLAN_ANNOTATION) == Some("silver"))
+            .then_some(secrets)
     })
     .await;
     assert_eq!(
@@ -270,7 +267,7 @@ async fn expiry_is_acted_on_at_expires_at() {
     wait_phase(&keys, "short", APIKeyPhase::Approved).await;
     let secrets = wait_secrets(&admin, &ns.name, "short", 2).await;
     assert_eq!(
-        annotation(enforcement(&secrets), "secret.kuadrant.io/expires-at"),
+        annotation(enforcement(&secrets), EXPIRES_ANNOTATION),
         Some(expires.to_string().as_str())
     );
     wait_phase(&keys, "short", APIKeyPhase::Expired).await;
@@ -298,7 +295,7 @@ async fn deleting_the_product_fails_its_keys_and_removes_their_secrets() {
     let condition = status
         .conditions
         .iter()
-        .find(|c| c.type_ == "Failed")
+        .find(|c| c.type_ == APIKeyPhase::Failed.as_str())
         .unwrap();
     assert_eq!(condition.reason, "ProductNotFound");
     assert!(status.secret_ref.is_none());
@@ -328,7 +325,7 @@ async fn removing_a_tier_from_the_plan_policy_fails_its_keys() {
         .unwrap()
         .conditions
         .into_iter()
-        .find(|c| c.type_ == "Failed")
+        .find(|c| c.type_ == APIKeyPhase::Failed.as_str())
         .unwrap()
         .message;
     assert!(
@@ -402,7 +399,7 @@ async fn deleting_the_key_removes_both_secrets() {
         key.metadata
             .finalizers
             .unwrap()
-            .contains(&"devportal.kuadrant.io/secrets".to_string())
+            .contains(&FINALIZER.to_string())
     );
     wait_secrets(&admin, &ns.name, "mine", 2).await;
     keys.delete("mine", &DeleteParams::default()).await.unwrap();
@@ -457,7 +454,7 @@ async fn bring_your_own_key_is_read_not_written() {
             ..Default::default()
         },
         data: Some(BTreeMap::from([(
-            "api_key".to_string(),
+            API_KEY_DATA.to_string(),
             ByteString(mine.as_bytes().to_vec()),
         )])),
         ..Secret::default()
@@ -472,7 +469,7 @@ async fn bring_your_own_key_is_read_not_written() {
         .unwrap()
         .conditions
         .into_iter()
-        .find(|c| c.type_ == "Failed")
+        .find(|c| c.type_ == APIKeyPhase::Failed.as_str())
         .unwrap();
     assert_eq!(condition.reason, "SecretNotFound", "{}", condition.message);
     Api::<Secret>::namespaced(admin.clone(), &ns.name)

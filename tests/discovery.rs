@@ -14,6 +14,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::get;
+use devportal::names::foreign_condition::{ACCEPTED, ENFORCED};
+use devportal::names::product_condition as condition_type;
+use devportal::names::{EXPOSED_ANNOTATION, GATEWAY_GROUP};
 use devportal::resources::gateway::HTTPRoute;
 use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
 use devportal::resources::{APIProduct, ApprovalMode, Documentation};
@@ -107,8 +110,8 @@ async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
     };
     let product = eventually("OIDC and OpenAPI discovery", WAIT, || async {
         let p = owner.get("toys").await.ok()?;
-        (condition(&p, "OIDCDiscovered")?.status == "True"
-            && condition(&p, "OpenAPISpecReady")?.status == "True")
+        (condition(&p, condition_type::OIDC)?.status == "True"
+            && condition(&p, condition_type::OPENAPI)?.status == "True")
             .then_some(p)
     })
     .await;
@@ -118,7 +121,10 @@ async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
         Some(format!("{base}/token"))
     );
     assert!(status.openapi.unwrap().raw.contains("\"title\":\"toys\""));
-    assert_eq!(condition(&product, "Ready").unwrap().status, "True");
+    assert_eq!(
+        condition(&product, condition_type::READY).unwrap().status,
+        "True"
+    );
 
     owner
         .patch(
@@ -130,12 +136,12 @@ async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
         .unwrap();
     let product = eventually("the oversized document to be refused", WAIT, || async {
         let p = owner.get("toys").await.ok()?;
-        let c = condition(&p, "OpenAPISpecReady")?;
+        let c = condition(&p, condition_type::OPENAPI)?;
         (c.status == "False" && c.reason == "FetchFailed").then_some(p)
     })
     .await;
     assert!(
-        condition(&product, "OpenAPISpecReady")
+        condition(&product, condition_type::OPENAPI)
             .unwrap()
             .message
             .contains("larger than the 524288 byte limit")
@@ -155,7 +161,7 @@ async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
         .unwrap();
     let product = eventually("the flaky document after retries", WAIT, || async {
         let p = owner.get("toys").await.ok()?;
-        (condition(&p, "OpenAPISpecReady")?.status == "True").then_some(p)
+        (condition(&p, condition_type::OPENAPI)?.status == "True").then_some(p)
     })
     .await;
     assert_eq!(
@@ -192,11 +198,11 @@ async fn product_status_reports_a_missing_route_and_policies() {
         .iter()
         .map(|c| (c.type_.as_str(), (c.status.as_str(), c.reason.as_str())))
         .collect();
-    assert_eq!(by_type["Ready"], ("False", "RouteNotFound"));
-    assert_eq!(by_type["PlanPolicyDiscovered"], ("False", "NotFound"));
-    assert_eq!(by_type["AuthPolicyDiscovered"], ("False", "NotFound"));
-    assert_eq!(by_type["OIDCDiscovered"], ("False", "NoJWTIssuer"));
-    assert_eq!(by_type["OpenAPISpecReady"], ("False", "NotConfigured"));
+    assert_eq!(by_type[condition_type::READY], ("False", "RouteNotFound"));
+    assert_eq!(by_type[condition_type::PLAN_POLICY], ("False", "NotFound"));
+    assert_eq!(by_type[condition_type::AUTH_POLICY], ("False", "NotFound"));
+    assert_eq!(by_type[condition_type::OIDC], ("False", "NoJWTIssuer"));
+    assert_eq!(by_type[condition_type::OPENAPI], ("False", "NotConfigured"));
     assert_eq!(status.observed_generation, Some(1));
 
     // A route that appears later is picked up through the index, without touching the product.
@@ -212,7 +218,7 @@ async fn product_status_reports_a_missing_route_and_policies() {
             .status?
             .conditions
             .into_iter()
-            .find(|c| c.type_ == "Ready")?;
+            .find(|c| c.type_ == condition_type::READY)?;
         (ready.reason == "PlanPolicyNotFound").then_some(())
     })
     .await;
@@ -271,9 +277,9 @@ async fn read_models_parse_foreign_objects_served_by_the_apiserver() {
     let cp = control_plane();
     // Upstream-shaped manifests, with fields the read models do not know about.
     let manifest = format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
+        r#"apiVersion: {GATEWAY_GROUP}/v1
 kind: HTTPRoute
-metadata: {{name: toystore, namespace: {ns}, annotations: {{devportal.kuadrant.io/exposed: "true"}}}}
+metadata: {{name: toystore, namespace: {ns}, annotations: {{{EXPOSED_ANNOTATION}: "true"}}}}
 spec:
   parentRefs: [{{name: external, namespace: gateway-system}}]
   hostnames: [api.toystore.example.com]
@@ -285,7 +291,7 @@ apiVersion: kuadrant.io/v1
 kind: AuthPolicy
 metadata: {{name: toystore-auth, namespace: {ns}}}
 spec:
-  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: toystore}}
+  targetRef: {{group: {GATEWAY_GROUP}, kind: HTTPRoute, name: toystore}}
   rules:
     authentication:
       api-key-users:
@@ -300,7 +306,7 @@ apiVersion: extensions.kuadrant.io/v1alpha1
 kind: PlanPolicy
 metadata: {{name: toystore-plans, namespace: {ns}}}
 spec:
-  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: toystore}}
+  targetRef: {{group: {GATEWAY_GROUP}, kind: HTTPRoute, name: toystore}}
   plans:
   - tier: gold
     predicate: auth.identity.tier == "gold"
@@ -320,15 +326,19 @@ spec:
             &Patch::Merge(json!({"status": {"parents": [{
                 "parentRef": {"name": "external", "namespace": "gateway-system"},
                 "controllerName": "example.com/gateway-controller",
-                "conditions": [condition("Accepted"), condition("ResolvedRefs")]
+                "conditions": [condition(ACCEPTED), condition("ResolvedRefs")]
             }]}})),
         )
         .await
         .expect("route status written");
     Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .patch_status("toystore-auth", &PatchParams::default(), &Patch::Merge(json!({"status": {
-            "conditions": [condition("Accepted"), condition("Enforced")], "observedGeneration": 1
-        }})))
+        .patch_status(
+            "toystore-auth",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "conditions": [condition(ACCEPTED), condition(ENFORCED)], "observedGeneration": 1
+            }})),
+        )
         .await
         .expect("policy status written");
 

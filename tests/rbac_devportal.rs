@@ -6,6 +6,9 @@
 
 mod support;
 
+use devportal::names::{API_KEY_DATA, API_VERSION, CONTROLLER_MANAGER, FINALIZER, GROUP};
+use devportal::resources::gateway::HTTPRoute;
+use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
 use devportal::resources::{APIKey, APIProduct};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
@@ -15,13 +18,15 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::access::{APIKEYS, APIPRODUCTS, assert_forbidden, expect_can_i};
+use support::access::{assert_forbidden, expect_can_i, qualified};
 use support::{
     Persona, SYSTEM_NAMESPACE, TestNamespace, client, control_plane, fixtures, stdout_of,
 };
 
 #[tokio::test]
 async fn devportal_may_do_what_its_code_does_and_no_more() {
+    let apiproducts = &qualified::<APIProduct>();
+    let apikeys = &qualified::<APIKey>();
     let ns = TestNamespace::new("rbac-devportal").await;
     let name = ns.name.as_str();
     let lease = format!("rbac-test-{}", std::process::id());
@@ -35,36 +40,28 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
             (true, &["watch", "secrets", "--all-namespaces"]),
             (
                 true,
-                &["patch", APIKEYS, "--subresource=status", "-n", name],
+                &["patch", apikeys, "--subresource=status", "-n", name],
             ),
             (
                 true,
-                &["patch", APIPRODUCTS, "--subresource=status", "-n", name],
+                &["patch", apiproducts, "--subresource=status", "-n", name],
             ),
-            (true, &["patch", APIKEYS, "-n", name]),
+            (true, &["patch", apikeys, "-n", name]),
             (
                 true,
-                &["update", APIKEYS, "--subresource=finalizers", "-n", name],
-            ),
-            (
-                true,
-                &[
-                    "watch",
-                    "httproutes.gateway.networking.k8s.io",
-                    "--all-namespaces",
-                ],
+                &["update", apikeys, "--subresource=finalizers", "-n", name],
             ),
             (
                 true,
-                &["watch", "authpolicies.kuadrant.io", "--all-namespaces"],
+                &["watch", &qualified::<HTTPRoute>(), "--all-namespaces"],
             ),
             (
                 true,
-                &[
-                    "watch",
-                    "planpolicies.extensions.kuadrant.io",
-                    "--all-namespaces",
-                ],
+                &["watch", &qualified::<AuthPolicy>(), "--all-namespaces"],
+            ),
+            (
+                true,
+                &["watch", &qualified::<PlanPolicy>(), "--all-namespaces"],
             ),
             (true, &["create", "events.events.k8s.io", "-n", name]),
             (
@@ -114,17 +111,14 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
                 &["patch", "mutatingwebhookconfigurations/someone-else"],
             ),
             (false, &["create", "validatingwebhookconfigurations"]),
-            (false, &["create", APIKEYS, "-n", name]),
-            (false, &["delete", APIKEYS, "-n", name]),
-            (false, &["update", APIPRODUCTS, "-n", name]),
+            (false, &["create", apikeys, "-n", name]),
+            (false, &["delete", apikeys, "-n", name]),
+            (false, &["update", apiproducts, "-n", name]),
             (
                 false,
-                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", name],
+                &["approve", &format!("{apiproducts}/toys"), "-n", name],
             ),
-            (
-                false,
-                &["create", "httproutes.gateway.networking.k8s.io", "-n", name],
-            ),
+            (false, &["create", &qualified::<HTTPRoute>(), "-n", name]),
             (false, &["create", "pods", "-n", name]),
             (
                 false,
@@ -146,12 +140,12 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
     let secret = json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "apikey-test", "labels": {"app": "toystore"}},
-        "stringData": {"api_key": "not-a-real-key"},
+        "stringData": {API_KEY_DATA: "not-a-real-key"},
     });
     secrets
         .patch(
             "apikey-test",
-            &PatchParams::apply("devportal").force(),
+            &PatchParams::apply(CONTROLLER_MANAGER).force(),
             &Patch::Apply(&secret),
         )
         .await
@@ -180,15 +174,15 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
     keys.patch(
         "mine",
         &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"finalizers": ["devportal.kuadrant.io/test"]}})),
+        &Patch::Merge(json!({"metadata": {"finalizers": [FINALIZER]}})),
     )
     .await
     .expect("devportal adds its finalizer");
     keys.patch_status(
         "mine",
-        &PatchParams::apply("devportal").force(),
+        &PatchParams::apply(CONTROLLER_MANAGER).force(),
         &Patch::Apply(json!({
-            "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
+            "apiVersion": API_VERSION, "kind": "APIKey",
             "status": {"phase": "Pending"},
         })),
     )
@@ -230,7 +224,7 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
         reporting_controller: Some("devportal".into()),
         reporting_instance: Some("rbac-test".into()),
         regarding: Some(ObjectReference {
-            api_version: Some("devportal.kuadrant.io/v1alpha1".into()),
+            api_version: Some(API_VERSION.into()),
             kind: Some("APIKey".into()),
             name: Some("mine".into()),
             namespace: Some(name.into()),
@@ -316,7 +310,7 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
             ));
             created_here.push(kind);
         }
-        let patch = r#"{"metadata":{"annotations":{"devportal.kuadrant.io/rbac-test":"yes"}}}"#;
+        let patch = json!({"metadata": {"annotations": {format!("{GROUP}/rbac-test"): "yes"}}});
         let ours = control_plane().kubectl(
             Persona::Controller,
             &[
@@ -325,7 +319,7 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
                 "devportal",
                 "--type=merge",
                 "-p",
-                patch,
+                &patch.to_string(),
                 "--dry-run=server",
             ],
             None,

@@ -9,13 +9,14 @@ mod support;
 
 use std::collections::BTreeSet;
 
+use devportal::names::{API_VERSION, GROUP};
 use devportal::resources::{APIKey, APIProduct};
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
-use kube::Api;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::{Api, Resource};
 use serde_json::{Value, json};
 use support::access::{
-    APIKEYS, APIPRODUCTS, assert_forbidden, binding_in_effect, can_i, expect_can_i, may_approve,
+    assert_forbidden, binding_in_effect, can_i, expect_can_i, may_approve, qualified,
 };
 use support::manifests::render;
 use support::{Persona, TestNamespace, client, control_plane, fixtures, stdout_of};
@@ -60,6 +61,8 @@ async fn the_cluster_runs_the_rbac_in_manifests() {
 
 #[tokio::test]
 async fn a_consumer_requests_keys_in_their_namespace_and_only_browses_products() {
+    let apiproducts = &qualified::<APIProduct>();
+    let apikeys = &qualified::<APIKey>();
     let ns = TestNamespace::new("rbac-consumer").await;
     let elsewhere = TestNamespace::with_bindings("rbac-elsewhere", &[]).await;
     let (mine, other) = (ns.name.as_str(), elsewhere.name.as_str());
@@ -67,16 +70,16 @@ async fn a_consumer_requests_keys_in_their_namespace_and_only_browses_products()
     expect_can_i(
         Persona::Consumer,
         &[
-            (true, &["create", APIKEYS, "-n", mine]),
-            (true, &["list", APIKEYS, "-n", mine]),
+            (true, &["create", apikeys, "-n", mine]),
+            (true, &["list", apikeys, "-n", mine]),
             (true, &["get", "secrets", "-n", mine]),
-            (true, &["list", APIPRODUCTS, "--all-namespaces"]),
-            (true, &["get", APIPRODUCTS, "-n", other]),
-            (false, &["create", APIKEYS, "-n", other]),
-            (false, &["create", APIPRODUCTS, "-n", mine]),
+            (true, &["list", apiproducts, "--all-namespaces"]),
+            (true, &["get", apiproducts, "-n", other]),
+            (false, &["create", apikeys, "-n", other]),
+            (false, &["create", apiproducts, "-n", mine]),
             (
                 false,
-                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", mine],
+                &["approve", &format!("{apiproducts}/toys"), "-n", mine],
             ),
             (false, &["create", "secrets", "-n", mine]),
             (false, &["get", "secrets", "-n", other]),
@@ -147,6 +150,8 @@ async fn a_consumer_requests_keys_in_their_namespace_and_only_browses_products()
 
 #[tokio::test]
 async fn an_owner_publishes_and_approves_only_in_their_namespace() {
+    let apiproducts = &qualified::<APIProduct>();
+    let apikeys = &qualified::<APIKey>();
     let ns = TestNamespace::new("rbac-owner").await;
     let elsewhere = TestNamespace::with_bindings(
         "rbac-consumers",
@@ -158,20 +163,20 @@ async fn an_owner_publishes_and_approves_only_in_their_namespace() {
     expect_can_i(
         Persona::Owner,
         &[
-            (true, &["create", APIPRODUCTS, "-n", mine]),
+            (true, &["create", apiproducts, "-n", mine]),
             (
                 true,
-                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", mine],
+                &["approve", &format!("{apiproducts}/toys"), "-n", mine],
             ),
-            (true, &["list", APIPRODUCTS, "--all-namespaces"]),
+            (true, &["list", apiproducts, "--all-namespaces"]),
             // Reviewing keys in consumers' namespaces (devportal-key-reviewer, cluster-wide locally):
             // the webhook then lets the owner change only approvals of keys for their products.
-            (true, &["patch", APIKEYS, "-n", other]),
-            (false, &["create", APIKEYS, "-n", other]),
-            (false, &["create", APIPRODUCTS, "-n", other]),
+            (true, &["patch", apikeys, "-n", other]),
+            (false, &["create", apikeys, "-n", other]),
+            (false, &["create", apiproducts, "-n", other]),
             (
                 false,
-                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", other],
+                &["approve", &format!("{apiproducts}/toys"), "-n", other],
             ),
             (false, &["get", "secrets", "-n", mine]),
         ],
@@ -200,6 +205,7 @@ async fn an_owner_publishes_and_approves_only_in_their_namespace() {
 
 #[tokio::test]
 async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
+    let apiproducts = &qualified::<APIProduct>();
     // How the persona comment in manifests/rbac/personas.yaml scopes ownership to one product.
     let ns = TestNamespace::with_bindings("rbac-named", &[]).await;
     let name = ns.name.as_str();
@@ -207,7 +213,7 @@ async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
         "metadata": {"name": "toys-owner", "namespace": name},
         "rules": [{
-            "apiGroups": ["devportal.kuadrant.io"], "resources": ["apiproducts"],
+            "apiGroups": [GROUP], "resources": [APIProduct::plural(&())],
             "resourceNames": ["toys"], "verbs": ["get", "update", "patch", "approve"],
         }],
     });
@@ -224,7 +230,7 @@ async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
             Some(&object.to_string()),
         ));
     }
-    let toys = format!("{APIPRODUCTS}/toys");
+    let toys = format!("{apiproducts}/toys");
     binding_in_effect(Persona::Owner, &["approve", &toys, "-n", name]).await;
     let admin = Api::<APIProduct>::namespaced(client(Persona::Admin).await, name);
     for product in ["toys", "games"] {
@@ -242,18 +248,18 @@ async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
         &[
             (
                 true,
-                &["approve", &format!("{APIPRODUCTS}/toys"), "-n", name],
+                &["approve", &format!("{apiproducts}/toys"), "-n", name],
             ),
-            (true, &["patch", &format!("{APIPRODUCTS}/toys"), "-n", name]),
+            (true, &["patch", &format!("{apiproducts}/toys"), "-n", name]),
             (
                 false,
-                &["approve", &format!("{APIPRODUCTS}/games"), "-n", name],
+                &["approve", &format!("{apiproducts}/games"), "-n", name],
             ),
             (
                 false,
-                &["patch", &format!("{APIPRODUCTS}/games"), "-n", name],
+                &["patch", &format!("{apiproducts}/games"), "-n", name],
             ),
-            (false, &["create", APIPRODUCTS, "-n", name]),
+            (false, &["create", apiproducts, "-n", name]),
         ],
     );
     assert!(may_approve("owner", &["api-owners"], name, "toys").await);
@@ -275,6 +281,8 @@ async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
 
 #[tokio::test]
 async fn an_api_admin_may_approve_and_manage_anything_but_no_secrets() {
+    let apiproducts = &qualified::<APIProduct>();
+    let apikeys = &qualified::<APIKey>();
     // The admin persona is system:masters, which RBAC never refuses; bind devportal-api-admin to a
     // user of its own and ask as that user (by impersonation) to test the ClusterRole itself.
     let ns = TestNamespace::with_bindings("rbac-admin", &[]).await;
@@ -292,26 +300,26 @@ async fn an_api_admin_may_approve_and_manage_anything_but_no_secrets() {
         None,
     ));
     let as_user = format!("--as={user}");
-    binding_in_effect(Persona::Admin, &["approve", APIPRODUCTS, "-A", &as_user]).await;
+    binding_in_effect(Persona::Admin, &["approve", apiproducts, "-A", &as_user]).await;
     let results: Vec<(bool, Vec<String>)> = [
         (
             true,
             vec![
                 "approve",
-                &format!("{APIPRODUCTS}/anything"),
+                &format!("{apiproducts}/anything"),
                 "-n",
                 &ns.name,
             ],
         ),
-        (true, vec!["approve", APIPRODUCTS, "--all-namespaces"]),
-        (true, vec!["delete", APIPRODUCTS, "-n", "default"]),
-        (true, vec!["update", APIKEYS, "--all-namespaces"]),
+        (true, vec!["approve", apiproducts, "--all-namespaces"]),
+        (true, vec!["delete", apiproducts, "-n", "default"]),
+        (true, vec!["update", apikeys, "--all-namespaces"]),
         (false, vec!["get", "secrets", "-n", &ns.name]),
         (
             false,
             vec![
                 "patch",
-                "apikeys.devportal.kuadrant.io/x",
+                &format!("{apikeys}/x"),
                 "--subresource=status",
                 "-n",
                 &ns.name,
@@ -379,7 +387,7 @@ async fn persona_rbac_separates_owners_consumers_and_the_controller() {
             "toys",
             &PatchParams::apply("sneaky"),
             &Patch::Apply(json!({
-                "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
+                "apiVersion": API_VERSION, "kind": "APIProduct",
                 "status": {"discoveredPlans": [{"tier": "free", "limits": {}}]}
             })),
         )
@@ -396,7 +404,7 @@ async fn persona_rbac_separates_owners_consumers_and_the_controller() {
         None,
     ));
     assert!(
-        listed.contains("apiproduct.devportal.kuadrant.io/toys"),
+        listed.contains(&format!("apiproduct.{GROUP}/toys")),
         "consumers browse every namespace: {listed}"
     );
 }

@@ -3,6 +3,9 @@
 
 mod support;
 
+use devportal::names::{
+    API_KEY_DATA, API_VERSION, CONTROLLER_MANAGER, GATEWAY_GROUP, GROUP, product_condition,
+};
 use devportal::resources::{
     APIKey, APIKeyPhase, APIProduct, ApprovalMode, Documentation, LocalSecretRef, PublishStatus,
     RequestedBy,
@@ -33,7 +36,7 @@ where
     Api::<K>::namespaced(controller, ns)
         .patch_status(
             name,
-            &PatchParams::apply("devportal-test").force(),
+            &PatchParams::apply(CONTROLLER_MANAGER).force(),
             &Patch::Apply(&patch),
         )
         .await
@@ -84,7 +87,7 @@ async fn product_round_trips_every_field_and_its_status() {
             }}},
             "oidcDiscovery": {"tokenEndpoint": "https://issuer.example.com/token"},
             "openapi": {"raw": "{\"openapi\":\"3.0.0\"}", "lastSyncTime": CONDITION_TIME},
-            "conditions": [{"type": "Ready", "status": "True", "reason": "Discovered",
+            "conditions": [{"type": product_condition::READY, "status": "True", "reason": "Discovered",
                             "message": "route and policies found", "lastTransitionTime": CONDITION_TIME}]
         }),
     )
@@ -118,7 +121,7 @@ async fn product_round_trips_every_field_and_its_status() {
         status.openapi.unwrap().last_sync_time,
         Time(CONDITION_TIME.parse().unwrap())
     );
-    assert_eq!(status.conditions[0].type_, "Ready");
+    assert_eq!(status.conditions[0].type_, product_condition::READY);
 }
 
 #[tokio::test]
@@ -156,7 +159,7 @@ async fn key_round_trips_with_timestamps_and_status() {
                 "status": if *p == APIKeyPhase::Approved { "True" } else { "False" },
                 "reason": "Test", "message": "", "lastTransitionTime": CONDITION_TIME
             })).collect::<Vec<_>>(),
-            "secretRef": {"name": "apikey-mine", "key": "api_key"},
+            "secretRef": {"name": "apikey-mine", "key": API_KEY_DATA},
             "apiHostname": "toystore.example.com",
             "limits": {"daily": 100},
             "authScheme": {
@@ -181,7 +184,7 @@ async fn key_round_trips_with_timestamps_and_status() {
             .count(),
         1
     );
-    assert_eq!(status.secret_ref.unwrap().key, "api_key");
+    assert_eq!(status.secret_ref.unwrap().key, API_KEY_DATA);
     assert_eq!(status.limits.unwrap().daily, Some(100));
     assert_eq!(
         status
@@ -216,9 +219,9 @@ async fn cel_rule_rejects_a_target_that_is_not_an_httproute() {
     };
     assert_eq!(status.code, 422);
     assert!(
-        status.message.contains(
-            "targetRef must reference a gateway.networking.k8s.io HTTPRoute, got kind Service in group \"\" (core)"
-        ),
+        status.message.contains(&format!(
+            "targetRef must reference a {GATEWAY_GROUP} HTTPRoute, got kind Service in group \"\" (core)"
+        )),
         "message names what was wrong: {}",
         status.message
     );
@@ -237,8 +240,8 @@ async fn cel_rule_rejects_a_target_that_is_not_an_httproute() {
 
     // kubectl users see the same message.
     let manifest = format!(
-        "apiVersion: devportal.kuadrant.io/v1alpha1\nkind: APIProduct\nmetadata: {{name: gw, namespace: {}}}\n\
-         spec:\n  displayName: Gateway\n  targetRef: {{group: gateway.networking.k8s.io, kind: Gateway, name: external}}\n",
+        "apiVersion: {API_VERSION}\nkind: APIProduct\nmetadata: {{name: gw, namespace: {}}}\n\
+         spec:\n  displayName: Gateway\n  targetRef: {{group: {GATEWAY_GROUP}, kind: Gateway, name: external}}\n",
         ns.name
     );
     let stderr = stderr_of_failure(&control_plane().kubectl(
@@ -248,7 +251,7 @@ async fn cel_rule_rejects_a_target_that_is_not_an_httproute() {
     ));
     assert!(stderr.contains("spec.targetRef: Invalid value"), "{stderr}");
     assert!(
-        stderr.contains("got kind Gateway in group gateway.networking.k8s.io"),
+        stderr.contains(&format!("got kind Gateway in group {GATEWAY_GROUP}")),
         "{stderr}"
     );
     assert!(
@@ -275,7 +278,7 @@ async fn kubectl_get_shows_the_printer_columns() {
         json!({
             "discoveredPlans": [{"tier": "gold", "limits": {}}, {"tier": "silver", "limits": {}}],
             "planTiers": "gold,silver",
-            "conditions": [{"type": "Ready", "status": "True", "reason": "Discovered", "message": "",
+            "conditions": [{"type": product_condition::READY, "status": "True", "reason": "Discovered", "message": "",
                             "lastTransitionTime": CONDITION_TIME}]
         }),
     )
@@ -358,11 +361,8 @@ async fn kubectl_get_shows_the_printer_columns() {
         &["get", "devportal", "-n", &ns.name, "-o", "name"],
         None,
     ));
-    assert!(
-        all.contains("apiproduct.devportal.kuadrant.io/toys"),
-        "{all}"
-    );
-    assert!(all.contains("apikey.devportal.kuadrant.io/mine"), "{all}");
+    assert!(all.contains(&format!("apiproduct.{GROUP}/toys")), "{all}");
+    assert!(all.contains(&format!("apikey.{GROUP}/mine")), "{all}");
 }
 
 #[tokio::test]
@@ -370,8 +370,8 @@ async fn apiserver_applies_enum_defaults_and_rejects_unknown_values() {
     let ns = TestNamespace::new("defaults").await;
     let cp = control_plane();
     let manifest = format!(
-        "apiVersion: devportal.kuadrant.io/v1alpha1\nkind: APIProduct\nmetadata: {{name: plain, namespace: {}}}\n\
-         spec:\n  displayName: Plain\n  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}}\n",
+        "apiVersion: {API_VERSION}\nkind: APIProduct\nmetadata: {{name: plain, namespace: {}}}\n\
+         spec:\n  displayName: Plain\n  targetRef: {{group: {GATEWAY_GROUP}, kind: HTTPRoute, name: r}}\n",
         ns.name
     );
     stdout_of(&cp.kubectl(Persona::Owner, &["apply", "-f", "-"], Some(&manifest)));
@@ -414,7 +414,7 @@ async fn apiserver_applies_enum_defaults_and_rejects_unknown_values() {
 async fn unknown_fields_are_refused_not_silently_dropped() {
     let ns = TestNamespace::new("strict").await;
     let manifest = format!(
-        "apiVersion: devportal.kuadrant.io/v1alpha1\nkind: APIKey\nmetadata: {{name: typo, namespace: {}}}\n\
+        "apiVersion: {API_VERSION}\nkind: APIKey\nmetadata: {{name: typo, namespace: {}}}\n\
          spec:\n  apiProductRef: {{name: toys}}\n  planTeir: gold\n  planTier: gold\n",
         ns.name
     );

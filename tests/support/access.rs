@@ -3,20 +3,21 @@
 
 use std::time::Duration;
 
+use devportal::resources::APIProduct;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
-use kube::Api;
 use kube::api::PostParams;
+use kube::{Api, Resource};
 
 use super::control_plane::control_plane;
 use super::personas::Persona;
 use super::waits::eventually;
 
-/// The APIProduct resource, as kubectl and RBAC name it.
-pub const APIPRODUCTS: &str = "apiproducts.devportal.kuadrant.io";
-/// The APIKey resource, as kubectl and RBAC name it.
-pub const APIKEYS: &str = "apikeys.devportal.kuadrant.io";
+/// A resource as kubectl and RBAC name it, with its group: `apikeys.devportal.kuadrant.io`.
+pub fn qualified<K: Resource<DynamicType = ()>>() -> String {
+    format!("{}.{}", K::plural(&()), K::group(&()))
+}
 
 /// `kubectl auth can-i <args>` as `persona`: the API server's own answer.
 pub fn can_i(persona: Persona, args: &[&str]) -> bool {
@@ -61,8 +62,8 @@ pub async fn may_approve(user: &str, groups: &[&str], namespace: &str, product: 
             user: Some(user.into()),
             groups: Some(groups.iter().map(|g| g.to_string()).collect()),
             resource_attributes: Some(ResourceAttributes {
-                group: Some("devportal.kuadrant.io".into()),
-                resource: Some("apiproducts".into()),
+                group: Some(APIProduct::group(&()).into()),
+                resource: Some(APIProduct::plural(&()).into()),
                 verb: Some("approve".into()),
                 namespace: Some(namespace.into()),
                 name: Some(product.into()),

@@ -1,6 +1,8 @@
 //! Sample objects for tests: a route, policies, a product and a key, built from the crate's types;
 //! and the usual platform and product set up in a namespace.
 
+use devportal::names::foreign_condition::{ACCEPTED, ENFORCED};
+use devportal::names::{EXPOSED_ANNOTATION, GATEWAY_GROUP, PLAN_ANNOTATION};
 use devportal::resources::gateway::{HTTPRoute, HTTPRouteSpec, ParentReference};
 use devportal::resources::kuadrant::{
     ApiKeyAuth, AuthPolicy, AuthPolicySpec, AuthRules, AuthenticationRule, Credentials,
@@ -31,19 +33,14 @@ pub fn route(name: &str) -> HTTPRoute {
             hostnames: vec![format!("{name}.example.com")],
         },
     );
-    route.metadata.annotations = Some(
-        [(
-            "devportal.kuadrant.io/exposed".to_string(),
-            "true".to_string(),
-        )]
-        .into(),
-    );
+    route.metadata.annotations =
+        Some([(EXPOSED_ANNOTATION.to_string(), "true".to_string())].into());
     route
 }
 
 fn route_target(route: &str) -> PolicyTargetRef {
     PolicyTargetRef {
-        group: "gateway.networking.k8s.io".into(),
+        group: GATEWAY_GROUP.into(),
         kind: "HTTPRoute".into(),
         name: route.into(),
         section_name: None,
@@ -55,7 +52,7 @@ pub fn plan_policy(name: &str, route: &str) -> PlanPolicy {
     let tier = |tier: &str, daily| Plan {
         tier: tier.into(),
         predicate: Some(format!(
-            "auth.identity.metadata.annotations[\"secret.kuadrant.io/plan-id\"] == \"{tier}\""
+            "auth.identity.metadata.annotations[\"{PLAN_ANNOTATION}\"] == \"{tier}\""
         )),
         limits: Limits {
             daily: Some(daily),
@@ -157,7 +154,7 @@ pub async fn accept_route(admin: &Client, ns: &str, name: &str) {
             &Patch::Merge(serde_json::json!({"status": {"parents": [{
                 "parentRef": {"name": "external", "namespace": "gateway-system"},
                 "controllerName": "example.com/gateway",
-                "conditions": [true_condition("Accepted")]
+                "conditions": [true_condition(ACCEPTED)]
             }]}})),
         )
         .await
@@ -171,7 +168,7 @@ pub async fn enforce_auth_policy(admin: &Client, ns: &str, name: &str) {
             name,
             &PatchParams::default(),
             &Patch::Merge(serde_json::json!({"status": {
-                "conditions": [true_condition("Accepted"), true_condition("Enforced")]
+                "conditions": [true_condition(ACCEPTED), true_condition(ENFORCED)]
             }})),
         )
         .await

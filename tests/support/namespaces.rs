@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use devportal::names::GROUP;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
 use kube::Api;
@@ -48,9 +49,7 @@ impl TestNamespace {
         let namespace = Namespace {
             metadata: ObjectMeta {
                 name: Some(name.clone()),
-                labels: Some(
-                    [("devportal.kuadrant.io/test".to_string(), "true".to_string())].into(),
-                ),
+                labels: Some([(format!("{GROUP}/test"), "true".to_string())].into()),
                 ..ObjectMeta::default()
             },
             ..Namespace::default()
