@@ -32,6 +32,35 @@ impl Drop for WebhookConfigurations {
     }
 }
 
+/// Waits (bounded) until the API server refuses a dry-run key request in `keys`, as it does once it
+/// sees a webhook configuration with failurePolicy Fail and nothing behind it (`what` names that
+/// change); then asserts that a real request for key `name` is refused for want of the webhook.
+async fn refused_once_in_effect(keys: &Api<APIKey>, what: &str, name: &str) {
+    eventually(what, std::time::Duration::from_secs(10), || async {
+        keys.create(
+            &PostParams {
+                dry_run: true,
+                ..PostParams::default()
+            },
+            &fixtures::key("probe", "toys", "gold"),
+        )
+        .await
+        .is_err()
+        .then_some(())
+    })
+    .await;
+    match keys
+        .create(&PostParams::default(), &fixtures::key(name, "toys", "gold"))
+        .await
+    {
+        Err(kube::Error::Api(status)) => assert!(
+            status.message.contains("failed calling webhook"),
+            "{status:?}"
+        ),
+        other => panic!("expected the write to be refused, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn the_runbooks_bypass_lets_writes_through_while_the_webhook_is_down() {
     // The in-cluster webhook configurations with no devportal behind them (this control plane has
@@ -74,38 +103,12 @@ async fn the_runbooks_bypass_lets_writes_through_while_the_webhook_is_down() {
     apply();
 
     let keys = Api::<APIKey>::namespaced(client(Persona::Consumer).await, &ns.name);
-    let refused = |result: Result<APIKey, kube::Error>| match result {
-        Err(kube::Error::Api(status)) => assert!(
-            status.message.contains("failed calling webhook"),
-            "{status:?}"
-        ),
-        other => panic!("expected the write to be refused, got {other:?}"),
-    };
-    // The API server may take a moment to see a new configuration: wait (bounded) for the refusal.
-    eventually(
+    refused_once_in_effect(
+        &keys,
         "the webhook configurations to take effect",
-        std::time::Duration::from_secs(10),
-        || async {
-            keys.create(
-                &PostParams {
-                    dry_run: true,
-                    ..PostParams::default()
-                },
-                &fixtures::key("probe", "toys", "gold"),
-            )
-            .await
-            .is_err()
-            .then_some(())
-        },
+        "refused",
     )
     .await;
-    refused(
-        keys.create(
-            &PostParams::default(),
-            &fixtures::key("refused", "toys", "gold"),
-        )
-        .await,
-    );
 
     // The bypass, exactly as docs/operator-guide.md gives it.
     let fail_open = |op_count: usize| {
@@ -171,28 +174,10 @@ async fn the_runbooks_bypass_lets_writes_through_while_the_webhook_is_down() {
             "{kind}: {policies}"
         );
     }
-    eventually(
+    refused_once_in_effect(
+        &keys,
         "failurePolicy Fail to take effect again",
-        std::time::Duration::from_secs(10),
-        || async {
-            keys.create(
-                &PostParams {
-                    dry_run: true,
-                    ..PostParams::default()
-                },
-                &fixtures::key("probe", "toys", "gold"),
-            )
-            .await
-            .is_err()
-            .then_some(())
-        },
+        "refused-again",
     )
     .await;
-    refused(
-        keys.create(
-            &PostParams::default(),
-            &fixtures::key("refused-again", "toys", "gold"),
-        )
-        .await,
-    );
 }
