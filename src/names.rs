@@ -66,3 +66,12 @@ pub mod product_condition {
     /// The OpenAPI document was fetched.
     pub const OPENAPI: &str = "OpenAPISpecReady";
 }
+
+/// Condition types the crate reads on objects others write: Gateway API routes and Kuadrant
+/// policies.
+pub mod foreign_condition {
+    /// The route's gateway, or Kuadrant for a policy, accepted it.
+    pub const ACCEPTED: &str = "Accepted";
+    /// Kuadrant enforces the policy.
+    pub const ENFORCED: &str = "Enforced";
+}

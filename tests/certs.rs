@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use devportal::names::{GROUP, VERSION};
 use k8s_openapi::api::admissionregistration::v1::{
     MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
 };
@@ -13,7 +14,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
-use support::{Devportal, Persona, control_plane, eventually, free_port};
+use support::{Devportal, Persona, SYSTEM_NAMESPACE, control_plane, eventually, free_port};
 
 const WAIT: Duration = Duration::from_secs(60);
 /// The webhook configurations' name; devportal's RBAC lets it patch only `devportal`.
@@ -25,10 +26,10 @@ fn webhook(name: &str) -> serde_json::Value {
         "admissionReviewVersions": ["v1"],
         "sideEffects": "None",
         "clientConfig": {"url": "https://127.0.0.1:9/never"},
-        "rules": [{"apiGroups": ["devportal.kuadrant.io"], "apiVersions": ["v1alpha1"],
+        "rules": [{"apiGroups": [GROUP], "apiVersions": [VERSION],
                    "operations": ["CREATE"], "resources": ["apikeys"]}],
         // Matches no namespace: this configuration exists only to receive a caBundle.
-        "namespaceSelector": {"matchLabels": {"devportal.kuadrant.io/certs-test": "never"}}
+        "namespaceSelector": {"matchLabels": {format!("{GROUP}/certs-test"): "never"}}
     })
 }
 
@@ -84,7 +85,7 @@ async fn self_managed_certificates_are_issued_injected_and_renewed() {
         vec![
             "--self-managed-certs".to_string(),
             "--certs-namespace".into(),
-            "devportal-system".into(),
+            SYSTEM_NAMESPACE.into(),
             "--cert-validity".into(),
             validity.into(),
             "--listen".into(),
@@ -103,7 +104,7 @@ async fn self_managed_certificates_are_issued_injected_and_renewed() {
 
     // First start: nothing exists, so devportal issues a short-lived serving certificate.
     let mut first = start("2h");
-    let secrets = Api::<Secret>::namespaced(admin.clone(), "devportal-system");
+    let secrets = Api::<Secret>::namespaced(admin.clone(), SYSTEM_NAMESPACE);
     let issued = eventually("the certificate Secret", WAIT, || async {
         secrets.get_opt("devportal-webhook-tls").await.unwrap()
     })

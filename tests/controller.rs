@@ -1,61 +1,36 @@
-//! The controller against the real control plane (garbage collector running): discovery, the
-//! approval state machine and the two API-key Secrets. One controller process serves every test in
-//! this binary; each test works in its own namespace.
+//! The controller against the real control plane (garbage collector running): the approval state
+//! machine and the two API-key Secrets. One controller process serves every test in this binary;
+//! each test works in its own namespace.
 
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::http::StatusCode;
-use axum::response::Redirect;
-use axum::routing::get;
 use devportal::keys;
-use devportal::resources::gateway::HTTPRoute;
-use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
-use devportal::resources::{
-    APIKey, APIKeyPhase, APIProduct, ApprovalMode, Documentation, LocalSecretRef, RequestedBy,
+use devportal::names::{
+    API_KEY_DATA, AUTHORINO_LABEL, EXPIRES_ANNOTATION, FINALIZER, PLAN_ANNOTATION, USER_ANNOTATION,
 };
+use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
+use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
+use support::processes::shared_controller;
+use support::secrets::{annotation, api_key, consumer, enforcement, secrets_of};
+use support::{Persona, TestNamespace, control_plane, eventually, fixtures};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The controller shared by every test in this binary. Its discovery may fetch from 127.0.0.1,
-/// where the tests serve documents (tests/fetch_policy.rs runs one with the default policy).
-fn controller() -> &'static Devportal {
-    static CONTROLLER: OnceLock<Devportal> = OnceLock::new();
-    CONTROLLER.get_or_init(|| {
-        Devportal::controller(
-            &[
-                "--lease-name",
-                "controller-tests",
-                "--fetch-allow",
-                "127.0.0.1",
-            ],
-            &[],
-        )
-    })
-}
-
 /// A namespace with an exposed, accepted route `toystore`, a PlanPolicy (gold, silver) and an
-/// enforced AuthPolicy on it, and an APIProduct `toys` in `mode`.
+/// enforced AuthPolicy on it, and an APIProduct `toys` in `mode`, created by the owner.
 async fn published(prefix: &str, mode: ApprovalMode) -> (TestNamespace, Client) {
-    controller();
-    let ns = TestNamespace::new(prefix).await;
-    let admin = control_plane().client(Persona::Admin).await;
-    let owner = control_plane().client(Persona::Owner).await;
-    fixtures::published_product(&admin, &owner, &ns.name, mode).await;
-    (ns, admin)
+    shared_controller();
+    fixtures::published_namespace(prefix, Persona::Owner, mode).await
 }
 
 /// Creates a key as the consumer, with requestedBy set as the webhook would.
@@ -66,11 +41,7 @@ async fn request_key(
     customize: impl FnOnce(&mut APIKey),
 ) -> Api<APIKey> {
     let consumer = Api::<APIKey>::namespaced(control_plane().client(Persona::Consumer).await, ns);
-    let mut key = fixtures::key(name, "toys", tier);
-    key.spec.requested_by = Some(RequestedBy {
-        user_id: "consumer".into(),
-        email: None,
-    });
+    let mut key = fixtures::requested_key(name, "toys", tier);
     customize(&mut key);
     consumer
         .create(&PostParams::default(), &key)
@@ -89,44 +60,6 @@ async fn wait_phase(keys: &Api<APIKey>, name: &str, phase: APIKeyPhase) -> APIKe
     .await
 }
 
-/// devportal's Secrets for the key `ns/name`, as the admin sees them: (role, Secret).
-async fn secrets_of(admin: &Client, ns: &str, name: &str) -> Vec<(String, Secret)> {
-    let all = Api::<Secret>::all(admin.clone())
-        .list(&ListParams::default().labels("devportal.kuadrant.io/managed=true"))
-        .await
-        .unwrap();
-    let reference = format!("{ns}/{name}");
-    all.items
-        .into_iter()
-        .filter(|s| {
-            s.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("devportal.kuadrant.io/apikey"))
-                == Some(&reference)
-        })
-        .map(|s| {
-            (
-                s.metadata.labels.as_ref().unwrap()["devportal.kuadrant.io/role"].clone(),
-                s,
-            )
-        })
-        .collect()
-}
-
-fn value(secret: &Secret) -> String {
-    String::from_utf8(secret.data.as_ref().unwrap()["api_key"].0.clone()).unwrap()
-}
-
-fn annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
-    secret
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
-
 async fn wait_secrets(admin: &Client, ns: &str, name: &str, count: usize) -> Vec<(String, Secret)> {
     eventually(
         &format!("{count} Secret(s) for {ns}/{name}"),
@@ -137,22 +70,6 @@ async fn wait_secrets(admin: &Client, ns: &str, name: &str, count: usize) -> Vec
         },
     )
     .await
-}
-
-fn enforcement(secrets: &[(String, Secret)]) -> &Secret {
-    &secrets
-        .iter()
-        .find(|(role, _)| role == "enforcement")
-        .expect("an enforcement Secret")
-        .1
-}
-
-fn consumer(secrets: &[(String, Secret)]) -> &Secret {
-    &secrets
-        .iter()
-        .find(|(role, _)| role == "consumer")
-        .expect("a consumer Secret")
-        .1
 }
 
 #[tokio::test]
@@ -178,7 +95,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     let reference = status.secret_ref.expect("status names the consumer Secret");
     assert_eq!(
         (reference.name.as_str(), reference.key.as_str()),
-        ("mine-apikey", "api_key")
+        ("mine-apikey", API_KEY_DATA)
     );
 
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
@@ -188,29 +105,24 @@ async fn automatic_product_approves_and_writes_both_secrets() {
         labels["app"], "toystore",
         "the AuthPolicy selector's labels"
     );
-    assert_eq!(labels["authorino.kuadrant.io/managed-by"], "authorino");
+    let (authorino_label, authorino_value) = AUTHORINO_LABEL;
+    assert_eq!(labels[authorino_label], authorino_value);
     assert_eq!(
         enforced.metadata.namespace.as_deref(),
         Some(ns.name.as_str()),
         "the AuthPolicy's namespace"
     );
-    assert_eq!(
-        annotation(enforced, "secret.kuadrant.io/plan-id"),
-        Some("gold")
-    );
-    assert_eq!(
-        annotation(enforced, "secret.kuadrant.io/user-id"),
-        Some("consumer")
-    );
-    assert_eq!(annotation(enforced, "secret.kuadrant.io/expires-at"), None);
+    assert_eq!(annotation(enforced, PLAN_ANNOTATION), Some("gold"));
+    assert_eq!(annotation(enforced, USER_ANNOTATION), Some("consumer"));
+    assert_eq!(annotation(enforced, EXPIRES_ANNOTATION), None);
     let copy = consumer(&secrets);
     assert_eq!(copy.metadata.name.as_deref(), Some("mine-apikey"));
     assert_eq!(
         copy.metadata.owner_references.as_ref().unwrap()[0].name,
         "mine"
     );
-    let key_value = value(enforced);
-    assert_eq!(value(copy), key_value, "both Secrets hold the same key");
+    let key_value = api_key(enforced);
+    assert_eq!(api_key(copy), key_value, "both Secrets hold the same key");
     assert!(
         key_value.starts_with("dpk_") && keys::verify(&key_value),
         "well-formed key with a valid checksum"
@@ -222,7 +134,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
             .get("mine-apikey")
             .await
             .expect("the consumer reads their Secret");
-    assert_eq!(value(&readable), key_value);
+    assert_eq!(api_key(&readable), key_value);
 
     // The key value appears nowhere but in the two Secrets.
     let key = keys.get("mine").await.unwrap();
@@ -242,7 +154,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     );
     assert!(!events.contains(&key_value), "not in Events");
     assert!(
-        !controller().log_text().contains(&key_value),
+        !shared_controller().log_text().contains(&key_value),
         "not in the controller's log"
     );
 }
@@ -274,7 +186,7 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
     );
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
     assert_eq!(
-        annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id"),
+        annotation(enforcement(&secrets), PLAN_ANNOTATION),
         Some("silver")
     );
 
@@ -300,7 +212,7 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         .into_iter()
         .find(|c| c.status == "True")
         .unwrap();
-    assert_eq!(condition.type_, "Rejected");
+    assert_eq!(condition.type_, APIKeyPhase::Rejected.as_str());
     assert_eq!(condition.message, "rejected by owner: abuse");
 }
 
@@ -319,14 +231,13 @@ async fn tier_change_updates_the_plan_annotation_and_keeps_the_key() {
     .unwrap();
     let after = eventually("the plan annotation to follow the tier", WAIT, || async {
         let secrets = secrets_of(&admin, &ns.name, "mine").await;
-        (secrets.len() == 2
-            && annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id") == Some("silver"))
-        .then_some(secrets)
+        (secrets.len() == 2 && annotation(enforcement(&secrets), PLAN_ANNOTATION) == Some("silver"))
+            .then_some(secrets)
     })
     .await;
     assert_eq!(
-        value(enforcement(&after)),
-        value(enforcement(&before)),
+        api_key(enforcement(&after)),
+        api_key(enforcement(&before)),
         "same key, new tier"
     );
     let key = eventually("limits of the new tier", WAIT, || async {
@@ -356,7 +267,7 @@ async fn expiry_is_acted_on_at_expires_at() {
     wait_phase(&keys, "short", APIKeyPhase::Approved).await;
     let secrets = wait_secrets(&admin, &ns.name, "short", 2).await;
     assert_eq!(
-        annotation(enforcement(&secrets), "secret.kuadrant.io/expires-at"),
+        annotation(enforcement(&secrets), EXPIRES_ANNOTATION),
         Some(expires.to_string().as_str())
     );
     wait_phase(&keys, "short", APIKeyPhase::Expired).await;
@@ -384,7 +295,7 @@ async fn deleting_the_product_fails_its_keys_and_removes_their_secrets() {
     let condition = status
         .conditions
         .iter()
-        .find(|c| c.type_ == "Failed")
+        .find(|c| c.type_ == APIKeyPhase::Failed.as_str())
         .unwrap();
     assert_eq!(condition.reason, "ProductNotFound");
     assert!(status.secret_ref.is_none());
@@ -414,7 +325,7 @@ async fn removing_a_tier_from_the_plan_policy_fails_its_keys() {
         .unwrap()
         .conditions
         .into_iter()
-        .find(|c| c.type_ == "Failed")
+        .find(|c| c.type_ == APIKeyPhase::Failed.as_str())
         .unwrap()
         .message;
     assert!(
@@ -488,7 +399,7 @@ async fn deleting_the_key_removes_both_secrets() {
         key.metadata
             .finalizers
             .unwrap()
-            .contains(&"devportal.kuadrant.io/secrets".to_string())
+            .contains(&FINALIZER.to_string())
     );
     wait_secrets(&admin, &ns.name, "mine", 2).await;
     keys.delete("mine", &DeleteParams::default()).await.unwrap();
@@ -504,7 +415,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
     let (ns, admin) = published("restore", ApprovalMode::Automatic).await;
     let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
     wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
-    let original = value(enforcement(
+    let original = api_key(enforcement(
         &wait_secrets(&admin, &ns.name, "mine", 2).await,
     ));
     let secrets = Api::<Secret>::namespaced(admin.clone(), &ns.name);
@@ -516,7 +427,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
         secrets.get_opt("mine-apikey").await.unwrap()
     })
     .await;
-    assert_eq!(value(&restored), original);
+    assert_eq!(api_key(&restored), original);
     let enforcement_name = enforcement(&secrets_of(&admin, &ns.name, "mine").await)
         .metadata
         .name
@@ -530,7 +441,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
         secrets.get_opt(&enforcement_name).await.unwrap()
     })
     .await;
-    assert_eq!(value(&restored), original);
+    assert_eq!(api_key(&restored), original);
 }
 
 #[tokio::test]
@@ -543,7 +454,7 @@ async fn bring_your_own_key_is_read_not_written() {
             ..Default::default()
         },
         data: Some(BTreeMap::from([(
-            "api_key".to_string(),
+            API_KEY_DATA.to_string(),
             ByteString(mine.as_bytes().to_vec()),
         )])),
         ..Secret::default()
@@ -558,7 +469,7 @@ async fn bring_your_own_key_is_read_not_written() {
         .unwrap()
         .conditions
         .into_iter()
-        .find(|c| c.type_ == "Failed")
+        .find(|c| c.type_ == APIKeyPhase::Failed.as_str())
         .unwrap();
     assert_eq!(condition.reason, "SecretNotFound", "{}", condition.message);
     Api::<Secret>::namespaced(admin.clone(), &ns.name)
@@ -575,7 +486,7 @@ async fn bring_your_own_key_is_read_not_written() {
     let approved = wait_phase(&keys, "byo", APIKeyPhase::Approved).await;
     assert_eq!(approved.status.unwrap().secret_ref.unwrap().name, "own");
     let secrets = wait_secrets(&admin, &ns.name, "byo", 1).await;
-    assert_eq!(value(enforcement(&secrets)), mine);
+    assert_eq!(api_key(enforcement(&secrets)), mine);
     let untouched = Api::<Secret>::namespaced(admin, &ns.name)
         .get("own")
         .await
@@ -584,347 +495,4 @@ async fn bring_your_own_key_is_read_not_written() {
         untouched.metadata.labels.is_none(),
         "the consumer's own Secret is not modified"
     );
-}
-
-/// A local HTTP server for discovery documents: a fine OIDC issuer, an OpenAPI document, an
-/// oversized one, one that fails twice before it works, a redirect to the cloud metadata address,
-/// and on every other path what an internal service would answer.
-async fn documents() -> (String, Arc<AtomicU32>) {
-    let flaky_calls = Arc::new(AtomicU32::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let issuer = base.clone();
-    let calls = flaky_calls.clone();
-    let app = Router::new()
-        .route(
-            "/.well-known/openid-configuration",
-            get(move || async move {
-                axum::Json(json!({
-                    "issuer": issuer,
-                    "token_endpoint": format!("{issuer}/token"),
-                    "jwks_uri": format!("{issuer}/certs"),
-                }))
-            }),
-        )
-        .route(
-            "/openapi.json",
-            get(|| async {
-                r#"{"openapi":"3.0.3","info":{"title":"toys","version":"1"},"paths":{}}"#
-            }),
-        )
-        .route("/huge.json", get(|| async { "x".repeat(600 * 1024) }))
-        .route(
-            "/flaky.json",
-            get(move || {
-                let calls = calls.clone();
-                async move {
-                    if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-                        (StatusCode::SERVICE_UNAVAILABLE, "try again".to_string())
-                    } else {
-                        (StatusCode::OK, FLAKY_DOCUMENT.to_string())
-                    }
-                }
-            }),
-        )
-        .route(
-            "/metadata",
-            get(|| async { Redirect::temporary("http://169.254.169.254/latest/meta-data/") }),
-        )
-        .fallback(|| async { "INTERNAL-ONLY: db_password=hunter2" });
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (base, flaky_calls)
-}
-
-/// What `/flaky.json` serves once it works.
-const FLAKY_DOCUMENT: &str =
-    r#"{"openapi":"3.1.0","info":{"title":"flaky","version":"1"},"paths":{}}"#;
-
-#[tokio::test]
-async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
-    let (base, flaky_calls) = documents().await;
-    let (ns, admin) = published("docs", ApprovalMode::Automatic).await;
-    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .patch(
-            "auth",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"rules": {"authentication": {
-                "sso": {"jwt": {"issuerUrl": base}}
-            }}}})),
-        )
-        .await
-        .unwrap();
-    let owner =
-        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
-    let set_doc = |path: &str| {
-        let docs = Documentation {
-            openapi_spec_url: Some(format!("{base}{path}")),
-            ..Documentation::default()
-        };
-        json!({"spec": {"documentation": docs}})
-    };
-    owner
-        .patch(
-            "toys",
-            &PatchParams::default(),
-            &Patch::Merge(set_doc("/openapi.json")),
-        )
-        .await
-        .unwrap();
-    let condition = |p: &APIProduct, t: &str| {
-        p.status
-            .as_ref()?
-            .conditions
-            .iter()
-            .find(|c| c.type_ == t)
-            .cloned()
-    };
-    let product = eventually("OIDC and OpenAPI discovery", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        (condition(&p, "OIDCDiscovered")?.status == "True"
-            && condition(&p, "OpenAPISpecReady")?.status == "True")
-            .then_some(p)
-    })
-    .await;
-    let status = product.status.clone().unwrap();
-    assert_eq!(
-        status.oidc_discovery.unwrap().token_endpoint,
-        Some(format!("{base}/token"))
-    );
-    assert!(status.openapi.unwrap().raw.contains("\"title\":\"toys\""));
-    assert_eq!(condition(&product, "Ready").unwrap().status, "True");
-
-    owner
-        .patch(
-            "toys",
-            &PatchParams::default(),
-            &Patch::Merge(set_doc("/huge.json")),
-        )
-        .await
-        .unwrap();
-    let product = eventually("the oversized document to be refused", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        let c = condition(&p, "OpenAPISpecReady")?;
-        (c.status == "False" && c.reason == "FetchFailed").then_some(p)
-    })
-    .await;
-    assert!(
-        condition(&product, "OpenAPISpecReady")
-            .unwrap()
-            .message
-            .contains("larger than the 524288 byte limit")
-    );
-    assert!(
-        product.status.unwrap().openapi.is_none(),
-        "a document of an older spec is not kept"
-    );
-
-    owner
-        .patch(
-            "toys",
-            &PatchParams::default(),
-            &Patch::Merge(set_doc("/flaky.json")),
-        )
-        .await
-        .unwrap();
-    let product = eventually("the flaky document after retries", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        (condition(&p, "OpenAPISpecReady")?.status == "True").then_some(p)
-    })
-    .await;
-    assert_eq!(product.status.unwrap().openapi.unwrap().raw, FLAKY_DOCUMENT);
-    assert_eq!(
-        flaky_calls.load(Ordering::SeqCst),
-        3,
-        "two failures, then success, in one reconcile"
-    );
-}
-
-/// An API owner aiming discovery at an allowed server that does not answer with a document, or
-/// that redirects into the private network: nothing of the answer reaches the status consumers
-/// read, and the condition says why without quoting it.
-#[tokio::test]
-async fn only_openapi_from_allowed_destinations_is_stored() {
-    let (base, _) = documents().await;
-    let (ns, admin) = published("ssrf", ApprovalMode::Automatic).await;
-    let owner =
-        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
-    let consumer =
-        Api::<APIProduct>::namespaced(control_plane().client(Persona::Consumer).await, &ns.name);
-    let point_at = |path: &str| {
-        Patch::Merge(
-            json!({"spec": {"documentation": {"openAPISpecURL": format!("{base}{path}")}}}),
-        )
-    };
-    let condition = |p: &APIProduct, t: &str| {
-        p.status
-            .as_ref()?
-            .conditions
-            .iter()
-            .find(|c| c.type_ == t)
-            .cloned()
-    };
-    // A good document first, so that "nothing stored" below is not merely "nothing yet".
-    owner
-        .patch("toys", &PatchParams::default(), &point_at("/openapi.json"))
-        .await
-        .unwrap();
-    eventually("the OpenAPI document", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        (condition(&p, "OpenAPISpecReady")?.status == "True").then_some(())
-    })
-    .await;
-
-    for (path, reason, says) in [
-        (
-            "/internal",
-            "NotAnOpenAPIDocument",
-            "is not an OpenAPI 3.x or Swagger 2.0 document: it has no `openapi` (3.x) or \
-             `swagger` (2.0) field",
-        ),
-        (
-            "/metadata",
-            "DestinationNotAllowed",
-            "a redirect was refused: 169.254.169.254 is a link-local address",
-        ),
-    ] {
-        owner
-            .patch("toys", &PatchParams::default(), &point_at(path))
-            .await
-            .unwrap();
-        let refused = eventually(&format!("{path} to be refused"), WAIT, || async {
-            let p = owner.get("toys").await.ok()?;
-            condition(&p, "OpenAPISpecReady").filter(|c| c.reason == reason)
-        })
-        .await;
-        assert_eq!(refused.status, "False");
-        assert!(refused.message.contains(says), "{}", refused.message);
-        assert!(!refused.message.contains("hunter2"), "{}", refused.message);
-        let published = consumer.get("toys").await.unwrap().status.unwrap();
-        assert!(
-            published.openapi.is_none(),
-            "nothing of {path} is published"
-        );
-    }
-
-    Api::<AuthPolicy>::namespaced(admin, &ns.name)
-        .patch(
-            "auth",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"rules": {"authentication": {
-                "sso": {"jwt": {"issuerUrl": format!("{base}/internal-issuer")}}
-            }}}})),
-        )
-        .await
-        .unwrap();
-    let product = eventually("the internal issuer to be refused", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        let c = condition(&p, "OIDCDiscovered")?;
-        (c.reason == "NotADiscoveryDocument").then_some(p)
-    })
-    .await;
-    let oidc = condition(&product, "OIDCDiscovered").unwrap();
-    assert_eq!(oidc.status, "False");
-    assert!(
-        oidc.message.contains("it is not a JSON object"),
-        "{}",
-        oidc.message
-    );
-    assert!(!oidc.message.contains("hunter2"), "{}", oidc.message);
-    assert!(product.status.unwrap().oidc_discovery.is_none());
-}
-
-#[tokio::test]
-async fn product_status_reports_a_missing_route_and_policies() {
-    controller();
-    let ns = TestNamespace::new("missing").await;
-    let owner =
-        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
-    owner
-        .create(
-            &PostParams::default(),
-            &fixtures::product("toys", "nowhere"),
-        )
-        .await
-        .unwrap();
-    let product = eventually("status on a product without a route", WAIT, || async {
-        owner.get("toys").await.ok().filter(|p| p.status.is_some())
-    })
-    .await;
-    let status = product.status.unwrap();
-    let by_type: BTreeMap<_, _> = status
-        .conditions
-        .iter()
-        .map(|c| (c.type_.as_str(), (c.status.as_str(), c.reason.as_str())))
-        .collect();
-    assert_eq!(by_type["Ready"], ("False", "RouteNotFound"));
-    assert_eq!(by_type["PlanPolicyDiscovered"], ("False", "NotFound"));
-    assert_eq!(by_type["AuthPolicyDiscovered"], ("False", "NotFound"));
-    assert_eq!(by_type["OIDCDiscovered"], ("False", "NoJWTIssuer"));
-    assert_eq!(by_type["OpenAPISpecReady"], ("False", "NotConfigured"));
-    assert_eq!(status.observed_generation, Some(1));
-
-    // A route that appears later is picked up through the index, without touching the product.
-    let admin = control_plane().client(Persona::Admin).await;
-    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &fixtures::route("nowhere"))
-        .await
-        .unwrap();
-    fixtures::accept_route(&admin, &ns.name, "nowhere").await;
-    eventually("the route to be noticed", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        let ready = p
-            .status?
-            .conditions
-            .into_iter()
-            .find(|c| c.type_ == "Ready")?;
-        (ready.reason == "PlanPolicyNotFound").then_some(())
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn gateway_level_policies_apply_when_the_route_has_none() {
-    controller();
-    let ns = TestNamespace::new("gateway").await;
-    let admin = control_plane().client(Persona::Admin).await;
-    let mut route = fixtures::route("toystore");
-    route.spec.parent_refs[0].namespace = None; // the Gateway lives in the route's namespace
-    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &route)
-        .await
-        .unwrap();
-    fixtures::accept_route(&admin, &ns.name, "toystore").await;
-    let mut plans = fixtures::plan_policy("gateway-plans", "unused");
-    plans.spec.target_ref.kind = "Gateway".into();
-    plans.spec.target_ref.name = "external".into();
-    Api::<PlanPolicy>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &plans)
-        .await
-        .unwrap();
-    let owner =
-        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
-    owner
-        .create(
-            &PostParams::default(),
-            &fixtures::product("toys", "toystore"),
-        )
-        .await
-        .unwrap();
-    eventually("gateway-level plans", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        (p.status?.plan_tiers.as_deref() == Some("gold,silver")).then_some(())
-    })
-    .await;
-    // A route-level PlanPolicy wins over the gateway's.
-    let mut route_plans = fixtures::plan_policy("route-plans", "toystore");
-    route_plans.spec.plans.truncate(1);
-    Api::<PlanPolicy>::namespaced(admin, &ns.name)
-        .create(&PostParams::default(), &route_plans)
-        .await
-        .unwrap();
-    eventually("route-level plans to win", WAIT, || async {
-        let p = owner.get("toys").await.ok()?;
-        (p.status?.plan_tiers.as_deref() == Some("gold")).then_some(())
-    })
-    .await;
 }

@@ -6,57 +6,38 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode, RequestedBy};
+use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode};
+use devportal::secrets::Role;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
-use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
+use support::secrets::{api_key, secrets_of};
+use support::{Devportal, Persona, SYSTEM_NAMESPACE, control_plane, eventually, fixtures};
 use tokio::sync::Mutex;
 
 const WAIT: Duration = Duration::from_secs(30);
 static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
-/// A namespace with a route, plans, an enforced AuthPolicy and an automatic product `toys`.
-async fn published(prefix: &str) -> (TestNamespace, Client) {
-    let ns = TestNamespace::new(prefix).await;
-    let admin = control_plane().client(Persona::Admin).await;
-    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
-    (ns, admin)
-}
-
 async fn request(ns: &str, name: &str) -> Api<APIKey> {
     let keys = Api::<APIKey>::namespaced(control_plane().client(Persona::Consumer).await, ns);
-    let mut key = fixtures::key(name, "toys", "gold");
-    key.spec.requested_by = Some(RequestedBy {
-        user_id: "consumer".into(),
-        email: None,
-    });
-    keys.create(&PostParams::default(), &key).await.unwrap();
+    keys.create(
+        &PostParams::default(),
+        &fixtures::requested_key(name, "toys", "gold"),
+    )
+    .await
+    .unwrap();
     keys
 }
 
 async fn enforcement_secrets(admin: &Client, ns: &str, key: &str) -> Vec<Secret> {
-    let reference = format!("{ns}/{key}");
-    Api::<Secret>::all(admin.clone())
-        .list(&ListParams::default().labels("devportal.kuadrant.io/role=enforcement"))
+    secrets_of(admin, ns, key)
         .await
-        .unwrap()
-        .items
         .into_iter()
-        .filter(|s| {
-            s.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("devportal.kuadrant.io/apikey"))
-                == Some(&reference)
-        })
+        .filter(|(role, _)| role == Role::Enforcement.as_str())
+        .map(|(_, secret)| secret)
         .collect()
-}
-
-fn value(secret: &Secret) -> Vec<u8> {
-    secret.data.as_ref().unwrap()["api_key"].0.clone()
 }
 
 async fn phase(keys: &Api<APIKey>, name: &str) -> Option<APIKeyPhase> {
@@ -66,7 +47,8 @@ async fn phase(keys: &Api<APIKey>, name: &str) -> Option<APIKeyPhase> {
 #[tokio::test]
 async fn a_crash_between_secret_and_status_neither_duplicates_nor_loses_the_key() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let (ns, admin) = published("crash").await;
+    let (ns, admin) =
+        fixtures::published_namespace("crash", Persona::Admin, ApprovalMode::Automatic).await;
     let lease = ["--lease-name", "crash-test"];
     let mut crashing = Devportal::controller(&lease, &[("DEVPORTAL_CRASH_AT", "after-secrets")]);
     let keys = request(&ns.name, "mine").await;
@@ -77,7 +59,7 @@ async fn a_crash_between_secret_and_status_neither_duplicates_nor_loses_the_key(
     let written = enforcement_secrets(&admin, &ns.name, "mine").await;
     assert_eq!(written.len(), 1, "the Secret was written before the crash");
     assert_eq!(phase(&keys, "mine").await, None, "the status was not");
-    let before = value(&written[0]);
+    let before = api_key(&written[0]);
 
     let _restarted = Devportal::controller(&lease, &[]);
     eventually("the key to be approved after the restart", WAIT, || async {
@@ -87,7 +69,7 @@ async fn a_crash_between_secret_and_status_neither_duplicates_nor_loses_the_key(
     let after = enforcement_secrets(&admin, &ns.name, "mine").await;
     assert_eq!(after.len(), 1, "still exactly one enforcement Secret");
     assert_eq!(
-        value(&after[0]),
+        api_key(&after[0]),
         before,
         "the same key, not a regenerated one"
     );
@@ -95,11 +77,11 @@ async fn a_crash_between_secret_and_status_neither_duplicates_nor_loses_the_key(
         .get("mine-apikey")
         .await
         .unwrap();
-    assert_eq!(value(&copy), before);
+    assert_eq!(api_key(&copy), before);
 }
 
 async fn holder(admin: &Client, lease: &str) -> Option<String> {
-    Api::<Lease>::namespaced(admin.clone(), "devportal-system")
+    Api::<Lease>::namespaced(admin.clone(), SYSTEM_NAMESPACE)
         .get_opt(lease)
         .await
         .ok()??
@@ -123,7 +105,8 @@ async fn reporters(admin: &Client, ns: &str, key: &str) -> Vec<String> {
 #[tokio::test]
 async fn two_replicas_one_writer_and_the_standby_takes_over() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let (ns, admin) = published("replicas").await;
+    let (ns, admin) =
+        fixtures::published_namespace("replicas", Persona::Admin, ApprovalMode::Automatic).await;
     let lease = "replicas-test";
     let args = |identity: &'static str| {
         vec![

@@ -1,10 +1,11 @@
 //! APIProduct and APIKey against the real kube-apiserver: round trips, the CEL rule on
-//! `targetRef`, printer columns, defaults, strict field validation, and the foreign read models.
+//! `targetRef`, printer columns, defaults and strict field validation.
 
 mod support;
 
-use devportal::resources::gateway::HTTPRoute;
-use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
+use devportal::names::{
+    API_KEY_DATA, API_VERSION, CONTROLLER_MANAGER, GATEWAY_GROUP, GROUP, product_condition,
+};
 use devportal::resources::{
     APIKey, APIKeyPhase, APIProduct, ApprovalMode, Documentation, LocalSecretRef, PublishStatus,
     RequestedBy,
@@ -35,7 +36,7 @@ where
     Api::<K>::namespaced(controller, ns)
         .patch_status(
             name,
-            &PatchParams::apply("devportal-test").force(),
+            &PatchParams::apply(CONTROLLER_MANAGER).force(),
             &Patch::Apply(&patch),
         )
         .await
@@ -86,7 +87,7 @@ async fn product_round_trips_every_field_and_its_status() {
             }}},
             "oidcDiscovery": {"tokenEndpoint": "https://issuer.example.com/token"},
             "openapi": {"raw": "{\"openapi\":\"3.0.0\"}", "lastSyncTime": CONDITION_TIME},
-            "conditions": [{"type": "Ready", "status": "True", "reason": "Discovered",
+            "conditions": [{"type": product_condition::READY, "status": "True", "reason": "Discovered",
                             "message": "route and policies found", "lastTransitionTime": CONDITION_TIME}]
         }),
     )
@@ -120,7 +121,7 @@ async fn product_round_trips_every_field_and_its_status() {
         status.openapi.unwrap().last_sync_time,
         Time(CONDITION_TIME.parse().unwrap())
     );
-    assert_eq!(status.conditions[0].type_, "Ready");
+    assert_eq!(status.conditions[0].type_, product_condition::READY);
 }
 
 #[tokio::test]
@@ -158,7 +159,7 @@ async fn key_round_trips_with_timestamps_and_status() {
                 "status": if *p == APIKeyPhase::Approved { "True" } else { "False" },
                 "reason": "Test", "message": "", "lastTransitionTime": CONDITION_TIME
             })).collect::<Vec<_>>(),
-            "secretRef": {"name": "apikey-mine", "key": "api_key"},
+            "secretRef": {"name": "apikey-mine", "key": API_KEY_DATA},
             "apiHostname": "toystore.example.com",
             "limits": {"daily": 100},
             "authScheme": {
@@ -183,7 +184,7 @@ async fn key_round_trips_with_timestamps_and_status() {
             .count(),
         1
     );
-    assert_eq!(status.secret_ref.unwrap().key, "api_key");
+    assert_eq!(status.secret_ref.unwrap().key, API_KEY_DATA);
     assert_eq!(status.limits.unwrap().daily, Some(100));
     assert_eq!(
         status
@@ -218,9 +219,9 @@ async fn cel_rule_rejects_a_target_that_is_not_an_httproute() {
     };
     assert_eq!(status.code, 422);
     assert!(
-        status.message.contains(
-            "targetRef must reference a gateway.networking.k8s.io HTTPRoute, got kind Service in group \"\" (core)"
-        ),
+        status.message.contains(&format!(
+            "targetRef must reference a {GATEWAY_GROUP} HTTPRoute, got kind Service in group \"\" (core)"
+        )),
         "message names what was wrong: {}",
         status.message
     );
@@ -239,8 +240,8 @@ async fn cel_rule_rejects_a_target_that_is_not_an_httproute() {
 
     // kubectl users see the same message.
     let manifest = format!(
-        "apiVersion: devportal.kuadrant.io/v1alpha1\nkind: APIProduct\nmetadata: {{name: gw, namespace: {}}}\n\
-         spec:\n  displayName: Gateway\n  targetRef: {{group: gateway.networking.k8s.io, kind: Gateway, name: external}}\n",
+        "apiVersion: {API_VERSION}\nkind: APIProduct\nmetadata: {{name: gw, namespace: {}}}\n\
+         spec:\n  displayName: Gateway\n  targetRef: {{group: {GATEWAY_GROUP}, kind: Gateway, name: external}}\n",
         ns.name
     );
     let stderr = stderr_of_failure(&control_plane().kubectl(
@@ -250,7 +251,7 @@ async fn cel_rule_rejects_a_target_that_is_not_an_httproute() {
     ));
     assert!(stderr.contains("spec.targetRef: Invalid value"), "{stderr}");
     assert!(
-        stderr.contains("got kind Gateway in group gateway.networking.k8s.io"),
+        stderr.contains(&format!("got kind Gateway in group {GATEWAY_GROUP}")),
         "{stderr}"
     );
     assert!(
@@ -277,7 +278,7 @@ async fn kubectl_get_shows_the_printer_columns() {
         json!({
             "discoveredPlans": [{"tier": "gold", "limits": {}}, {"tier": "silver", "limits": {}}],
             "planTiers": "gold,silver",
-            "conditions": [{"type": "Ready", "status": "True", "reason": "Discovered", "message": "",
+            "conditions": [{"type": product_condition::READY, "status": "True", "reason": "Discovered", "message": "",
                             "lastTransitionTime": CONDITION_TIME}]
         }),
     )
@@ -360,11 +361,8 @@ async fn kubectl_get_shows_the_printer_columns() {
         &["get", "devportal", "-n", &ns.name, "-o", "name"],
         None,
     ));
-    assert!(
-        all.contains("apiproduct.devportal.kuadrant.io/toys"),
-        "{all}"
-    );
-    assert!(all.contains("apikey.devportal.kuadrant.io/mine"), "{all}");
+    assert!(all.contains(&format!("apiproduct.{GROUP}/toys")), "{all}");
+    assert!(all.contains(&format!("apikey.{GROUP}/mine")), "{all}");
 }
 
 #[tokio::test]
@@ -372,8 +370,8 @@ async fn apiserver_applies_enum_defaults_and_rejects_unknown_values() {
     let ns = TestNamespace::new("defaults").await;
     let cp = control_plane();
     let manifest = format!(
-        "apiVersion: devportal.kuadrant.io/v1alpha1\nkind: APIProduct\nmetadata: {{name: plain, namespace: {}}}\n\
-         spec:\n  displayName: Plain\n  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: r}}\n",
+        "apiVersion: {API_VERSION}\nkind: APIProduct\nmetadata: {{name: plain, namespace: {}}}\n\
+         spec:\n  displayName: Plain\n  targetRef: {{group: {GATEWAY_GROUP}, kind: HTTPRoute, name: r}}\n",
         ns.name
     );
     stdout_of(&cp.kubectl(Persona::Owner, &["apply", "-f", "-"], Some(&manifest)));
@@ -416,7 +414,7 @@ async fn apiserver_applies_enum_defaults_and_rejects_unknown_values() {
 async fn unknown_fields_are_refused_not_silently_dropped() {
     let ns = TestNamespace::new("strict").await;
     let manifest = format!(
-        "apiVersion: devportal.kuadrant.io/v1alpha1\nkind: APIKey\nmetadata: {{name: typo, namespace: {}}}\n\
+        "apiVersion: {API_VERSION}\nkind: APIKey\nmetadata: {{name: typo, namespace: {}}}\n\
          spec:\n  apiProductRef: {{name: toys}}\n  planTeir: gold\n  planTier: gold\n",
         ns.name
     );
@@ -437,172 +435,4 @@ async fn unknown_fields_are_refused_not_silently_dropped() {
         Some(&missing),
     ));
     assert!(stderr.contains("spec.planTier: Required value"), "{stderr}");
-}
-
-#[tokio::test]
-async fn persona_rbac_separates_owners_consumers_and_the_controller() {
-    let ns = TestNamespace::new("rbac").await;
-    let cp = control_plane();
-    let as_consumer = Api::<APIProduct>::namespaced(cp.client(Persona::Consumer).await, &ns.name);
-    let err = as_consumer
-        .create(&PostParams::default(), &fixtures::product("mine", "r"))
-        .await
-        .expect_err("consumers cannot publish products");
-    assert!(
-        matches!(&err, kube::Error::Api(s) if s.code == 403),
-        "{err}"
-    );
-
-    Api::<APIProduct>::namespaced(cp.client(Persona::Owner).await, &ns.name)
-        .create(&PostParams::default(), &fixtures::product("toys", "r"))
-        .await
-        .expect("owners publish products in their namespace");
-    let err = as_consumer
-        .patch_status(
-            "toys",
-            &PatchParams::apply("sneaky"),
-            &Patch::Apply(json!({
-                "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
-                "status": {"discoveredPlans": [{"tier": "free", "limits": {}}]}
-            })),
-        )
-        .await
-        .expect_err("only the controller writes status");
-    assert!(
-        matches!(&err, kube::Error::Api(s) if s.code == 403),
-        "{err}"
-    );
-
-    let listed = stdout_of(&cp.kubectl(
-        Persona::Consumer2,
-        &["get", "apiproducts", "-A", "-o", "name"],
-        None,
-    ));
-    assert!(
-        listed.contains("apiproduct.devportal.kuadrant.io/toys"),
-        "consumers browse every namespace: {listed}"
-    );
-}
-
-#[tokio::test]
-async fn read_models_parse_foreign_objects_served_by_the_apiserver() {
-    let ns = TestNamespace::new("foreign").await;
-    let cp = control_plane();
-    // Upstream-shaped manifests, with fields the read models do not know about.
-    let manifest = format!(
-        r#"apiVersion: gateway.networking.k8s.io/v1
-kind: HTTPRoute
-metadata: {{name: toystore, namespace: {ns}, annotations: {{devportal.kuadrant.io/exposed: "true"}}}}
-spec:
-  parentRefs: [{{name: external, namespace: gateway-system}}]
-  hostnames: [api.toystore.example.com]
-  rules:
-  - matches: [{{path: {{type: PathPrefix, value: /toys}}}}]
-    backendRefs: [{{name: toystore, port: 80}}]
----
-apiVersion: kuadrant.io/v1
-kind: AuthPolicy
-metadata: {{name: toystore-auth, namespace: {ns}}}
-spec:
-  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: toystore}}
-  rules:
-    authentication:
-      api-key-users:
-        apiKey:
-          selector: {{matchLabels: {{app: toystore}}}}
-          allNamespaces: true
-        credentials: {{authorizationHeader: {{prefix: APIKEY}}}}
-    authorization:
-      only-gold: {{patternMatching: {{patterns: [{{predicate: "true"}}]}}}}
----
-apiVersion: extensions.kuadrant.io/v1alpha1
-kind: PlanPolicy
-metadata: {{name: toystore-plans, namespace: {ns}}}
-spec:
-  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: toystore}}
-  plans:
-  - tier: gold
-    predicate: auth.identity.tier == "gold"
-    limits: {{daily: 1000, custom: [{{limit: 10, window: 1s}}]}}
-  - tier: bronze
-    limits: {{monthly: 50}}
-"#,
-        ns = ns.name
-    );
-    stdout_of(&cp.kubectl(Persona::Admin, &["apply", "-f", "-"], Some(&manifest)));
-    let admin = cp.client(Persona::Admin).await;
-    let condition = |t: &str| json!({"type": t, "status": "True", "reason": t, "message": "", "lastTransitionTime": CONDITION_TIME, "observedGeneration": 1});
-    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .patch_status(
-            "toystore",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"parents": [{
-                "parentRef": {"name": "external", "namespace": "gateway-system"},
-                "controllerName": "example.com/gateway-controller",
-                "conditions": [condition("Accepted"), condition("ResolvedRefs")]
-            }]}})),
-        )
-        .await
-        .expect("route status written");
-    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .patch_status("toystore-auth", &PatchParams::default(), &Patch::Merge(json!({"status": {
-            "conditions": [condition("Accepted"), condition("Enforced")], "observedGeneration": 1
-        }})))
-        .await
-        .expect("policy status written");
-
-    let route = Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .get("toystore")
-        .await
-        .unwrap();
-    assert!(route.is_accepted());
-    assert_eq!(route.spec.hostnames, ["api.toystore.example.com"]);
-    let auth = Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .get("toystore-auth")
-        .await
-        .unwrap();
-    assert!(auth.is_enforced());
-    let rules = auth.spec.effective_authentication();
-    assert!(
-        rules["api-key-users"]
-            .api_key
-            .as_ref()
-            .unwrap()
-            .all_namespaces
-    );
-    let plans = Api::<PlanPolicy>::namespaced(admin, &ns.name)
-        .get("toystore-plans")
-        .await
-        .unwrap();
-    let tiers: Vec<_> = plans
-        .spec
-        .plans
-        .iter()
-        .map(|p| (p.tier.as_str(), p.limits.daily, p.limits.monthly))
-        .collect();
-    assert_eq!(
-        tiers,
-        [("gold", Some(1000), None), ("bronze", None, Some(50))]
-    );
-
-    // The typed fixtures the other tests use are accepted by the same CRDs.
-    let admin = cp.client(Persona::Admin).await;
-    Api::<HTTPRoute>::namespaced(admin.clone(), &ns.name)
-        .create(&PostParams::default(), &fixtures::route("other"))
-        .await
-        .unwrap();
-    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
-        .create(
-            &PostParams::default(),
-            &fixtures::auth_policy("other-auth", "other"),
-        )
-        .await
-        .unwrap();
-    Api::<PlanPolicy>::namespaced(admin, &ns.name)
-        .create(
-            &PostParams::default(),
-            &fixtures::plan_policy("other-plans", "other"),
-        )
-        .await
-        .unwrap();
 }

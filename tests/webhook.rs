@@ -6,6 +6,7 @@ mod support;
 
 use std::time::Duration;
 
+use devportal::names::{API_VERSION, EXPOSED_ANNOTATION, GATEWAY_GROUP};
 use devportal::resources::gateway::HTTPRoute;
 use devportal::resources::kuadrant::Plan;
 use devportal::resources::{APIKey, APIProduct, ApprovalMode, Limits, PublishStatus, RequestedBy};
@@ -13,6 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
+use support::access::qualified;
 use support::{
     ControlPlane, Persona, TestNamespace, control_plane_with_devportal, fixtures,
     stderr_of_failure, stdout_of,
@@ -103,7 +105,7 @@ async fn a_spoofed_requester_is_replaced_and_kubectl_warns() {
     let ns = namespace("spoof").await;
     publish(&ns.name, "toys", PublishStatus::Published, &["gold"]).await;
     let manifest = format!(
-        "apiVersion: devportal.kuadrant.io/v1alpha1\nkind: APIKey\nmetadata: {{name: mine, namespace: {}}}\n\
+        "apiVersion: {API_VERSION}\nkind: APIKey\nmetadata: {{name: mine, namespace: {}}}\n\
          spec:\n  apiProductRef: {{name: toys}}\n  planTier: gold\n  requestedBy: {{userId: admin, email: boss@example.com}}\n",
         ns.name
     );
@@ -174,8 +176,9 @@ async fn approving_takes_the_approve_verb_on_the_product() {
     assert!(
         message.contains(&format!(
             "user \"consumer\" may not approve keys for APIProduct {ns}/a: needs verb \"approve\" on \
-             apiproducts.devportal.kuadrant.io \"a\" in namespace \"{ns}\"",
-            ns = ns.name
+             {apiproducts} \"a\" in namespace \"{ns}\"",
+            ns = ns.name,
+            apiproducts = qualified::<APIProduct>(),
         )),
         "{message}"
     );
@@ -264,7 +267,7 @@ async fn bad_references_are_refused_with_actionable_messages() {
 
     // kubectl users read the same message; an admin may request a key for a Draft product.
     let manifest = format!(
-        "apiVersion: devportal.kuadrant.io/v1alpha1\nkind: APIKey\nmetadata: {{name: k5, namespace: {}}}\n\
+        "apiVersion: {API_VERSION}\nkind: APIKey\nmetadata: {{name: k5, namespace: {}}}\n\
          spec:\n  apiProductRef: {{name: toys}}\n  planTier: bronze\n",
         ns.name
     );
@@ -466,15 +469,15 @@ async fn products_need_an_existing_exposed_route() {
         "{message}"
     );
     let manifest = format!(
-        "apiVersion: devportal.kuadrant.io/v1alpha1\nkind: APIProduct\nmetadata: {{name: p2, namespace: {}}}\n\
-         spec:\n  displayName: Hidden\n  targetRef: {{group: gateway.networking.k8s.io, kind: HTTPRoute, name: hidden}}\n",
+        "apiVersion: {API_VERSION}\nkind: APIProduct\nmetadata: {{name: p2, namespace: {}}}\n\
+         spec:\n  displayName: Hidden\n  targetRef: {{group: {GATEWAY_GROUP}, kind: HTTPRoute, name: hidden}}\n",
         ns.name
     );
     let stderr =
         stderr_of_failure(&cp().kubectl(Persona::Owner, &["apply", "-f", "-"], Some(&manifest)));
     assert!(
         stderr.contains("HTTPRoute \"hidden\"")
-            && stderr.contains("must annotate it devportal.kuadrant.io/exposed=\"true\""),
+            && stderr.contains(&format!("must annotate it {EXPOSED_ANNOTATION}=\"true\"")),
         "{stderr}"
     );
 
@@ -488,7 +491,7 @@ async fn products_need_an_existing_exposed_route() {
             "hidden",
             "-n",
             &ns.name,
-            "devportal.kuadrant.io/exposed=true",
+            &format!("{EXPOSED_ANNOTATION}=true"),
         ],
         None,
     ));

@@ -1,5 +1,8 @@
-//! Sample objects for tests: a route, policies, a product and a key, built from the crate's types.
+//! Sample objects for tests: a route, policies, a product and a key, built from the crate's types;
+//! and the usual platform and product set up in a namespace.
 
+use devportal::names::foreign_condition::{ACCEPTED, ENFORCED};
+use devportal::names::{EXPOSED_ANNOTATION, GATEWAY_GROUP, PLAN_ANNOTATION};
 use devportal::resources::gateway::{HTTPRoute, HTTPRouteSpec, ParentReference};
 use devportal::resources::kuadrant::{
     ApiKeyAuth, AuthPolicy, AuthPolicySpec, AuthRules, AuthenticationRule, Credentials,
@@ -7,11 +10,15 @@ use devportal::resources::kuadrant::{
 };
 use devportal::resources::{
     APIKey, APIKeySpec, APIProduct, APIProductSpec, ApprovalMode, HTTPRouteRef, Limits,
-    PublishStatus,
+    PublishStatus, RequestedBy,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
+
+use super::control_plane::control_plane;
+use super::namespaces::TestNamespace;
+use super::personas::Persona;
 
 /// An HTTPRoute attached to Gateway `external`, marked as publishable.
 pub fn route(name: &str) -> HTTPRoute {
@@ -26,19 +33,14 @@ pub fn route(name: &str) -> HTTPRoute {
             hostnames: vec![format!("{name}.example.com")],
         },
     );
-    route.metadata.annotations = Some(
-        [(
-            "devportal.kuadrant.io/exposed".to_string(),
-            "true".to_string(),
-        )]
-        .into(),
-    );
+    route.metadata.annotations =
+        Some([(EXPOSED_ANNOTATION.to_string(), "true".to_string())].into());
     route
 }
 
 fn route_target(route: &str) -> PolicyTargetRef {
     PolicyTargetRef {
-        group: "gateway.networking.k8s.io".into(),
+        group: GATEWAY_GROUP.into(),
         kind: "HTTPRoute".into(),
         name: route.into(),
         section_name: None,
@@ -50,7 +52,7 @@ pub fn plan_policy(name: &str, route: &str) -> PlanPolicy {
     let tier = |tier: &str, daily| Plan {
         tier: tier.into(),
         predicate: Some(format!(
-            "auth.identity.metadata.annotations[\"secret.kuadrant.io/plan-id\"] == \"{tier}\""
+            "auth.identity.metadata.annotations[\"{PLAN_ANNOTATION}\"] == \"{tier}\""
         )),
         limits: Limits {
             daily: Some(daily),
@@ -126,6 +128,17 @@ pub fn key(name: &str, product: &str, tier: &str) -> APIKey {
     )
 }
 
+/// A key request for `product` at `tier` with `requestedBy` stamped for the consumer persona, as
+/// the webhook stamps it (the control planes of the controller tests run no webhook).
+pub fn requested_key(name: &str, product: &str, tier: &str) -> APIKey {
+    let mut key = key(name, product, tier);
+    key.spec.requested_by = Some(RequestedBy {
+        user_id: Persona::Consumer.name().into(),
+        email: None,
+    });
+    key
+}
+
 /// A condition of `type_` that holds, as gateways and Kuadrant write them.
 pub fn true_condition(type_: &str) -> serde_json::Value {
     serde_json::json!({"type": type_, "status": "True", "reason": type_, "message": "",
@@ -141,7 +154,7 @@ pub async fn accept_route(admin: &Client, ns: &str, name: &str) {
             &Patch::Merge(serde_json::json!({"status": {"parents": [{
                 "parentRef": {"name": "external", "namespace": "gateway-system"},
                 "controllerName": "example.com/gateway",
-                "conditions": [true_condition("Accepted")]
+                "conditions": [true_condition(ACCEPTED)]
             }]}})),
         )
         .await
@@ -155,7 +168,7 @@ pub async fn enforce_auth_policy(admin: &Client, ns: &str, name: &str) {
             name,
             &PatchParams::default(),
             &Patch::Merge(serde_json::json!({"status": {
-                "conditions": [true_condition("Accepted"), true_condition("Enforced")]
+                "conditions": [true_condition(ACCEPTED), true_condition(ENFORCED)]
             }})),
         )
         .await
@@ -200,4 +213,18 @@ pub async fn published_product(admin: &Client, creator: &Client, ns: &str, mode:
         .create(&PostParams::default(), &toys)
         .await
         .expect("product created");
+}
+
+/// A fresh namespace holding the usual setup of [`published_product`], with the product created
+/// by `creator` in `mode`; returned with an admin client.
+pub async fn published_namespace(
+    prefix: &str,
+    creator: Persona,
+    mode: ApprovalMode,
+) -> (TestNamespace, Client) {
+    let ns = TestNamespace::new(prefix).await;
+    let admin = control_plane().client(Persona::Admin).await;
+    let creator = control_plane().client(creator).await;
+    published_product(&admin, &creator, &ns.name, mode).await;
+    (ns, admin)
 }

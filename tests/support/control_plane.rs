@@ -1,0 +1,196 @@
+//! The local control plane a test binary runs against: `hack/local-cluster.sh run`, started on
+//! first use with its own state directory and free ports (or an existing cluster's kubeconfigs),
+//! and the ways to talk to it as a persona: a kube `Client` or kubectl.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Client, Config};
+
+use super::personas::Persona;
+
+/// The namespace devportal runs in: `manifests/` installs it there, its leader-election Lease and
+/// self-managed certificate Secret live there.
+pub const SYSTEM_NAMESPACE: &str = "devportal-system";
+
+/// The control plane the tests run against.
+pub struct ControlPlane {
+    kubeconfigs: PathBuf,
+    kubectl: PathBuf,
+    /// Whether devportal runs alongside (always assumed for an external cluster).
+    devportal: bool,
+    /// Where processes started by tests keep logs and pid files.
+    state: PathBuf,
+    /// The supervising script; its stdin stays open for as long as this process lives.
+    _supervisor: Option<Mutex<(Child, BufReader<ChildStdout>)>>,
+}
+
+static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
+
+/// The repository root.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The shared bare control plane, started on first call (or the one this binary already started).
+pub fn control_plane() -> &'static ControlPlane {
+    CONTROL_PLANE.get_or_init(|| start(None))
+}
+
+/// The shared control plane with `devportal run` (webhook registered, controller leading) running,
+/// started on first call.
+pub fn control_plane_with_devportal() -> &'static ControlPlane {
+    let cp = CONTROL_PLANE.get_or_init(|| start(Some(Path::new(env!("CARGO_BIN_EXE_devportal")))));
+    assert!(
+        cp.devportal,
+        "this test binary already started a control plane without devportal"
+    );
+    cp
+}
+
+// The supervisor is deliberately never waited for: it lives as long as this process, and reaps
+// itself when our end of its stdin closes at exit.
+#[allow(clippy::zombie_processes)]
+fn start(devportal: Option<&Path>) -> ControlPlane {
+    if let Ok(dir) = std::env::var("DEVPORTAL_TEST_KUBECONFIGS") {
+        return ControlPlane {
+            kubeconfigs: dir.into(),
+            kubectl: "kubectl".into(),
+            devportal: true,
+            state: repo_root()
+                .join("target/local/tests")
+                .join(format!("external-{}", std::process::id())),
+            _supervisor: None,
+        };
+    }
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "test".into());
+    let state = repo_root()
+        .join("target/local/tests")
+        .join(format!("{binary}-{}", std::process::id()));
+    let mut command = Command::new(repo_root().join("hack/local-cluster.sh"));
+    command
+        .arg("run")
+        .env("DEVPORTAL_LOCAL_DIR", &state)
+        .env_remove("DEVPORTAL_BIN");
+    if let Some(bin) = devportal {
+        command.env("DEVPORTAL_BIN", bin);
+    }
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("hack/local-cluster.sh starts");
+    let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = stdout
+            .read_line(&mut line)
+            .expect("read from hack/local-cluster.sh");
+        if n == 0 {
+            let status = child.wait().expect("wait for hack/local-cluster.sh");
+            panic!(
+                "the local control plane failed to start ({status}); logs in {}",
+                state.join("logs").display()
+            );
+        }
+        if let Some(dir) = line.trim().strip_prefix("READY ") {
+            return ControlPlane {
+                kubeconfigs: dir.into(),
+                kubectl: state.join("bin/kubectl"),
+                devportal: devportal.is_some(),
+                state,
+                _supervisor: Some(Mutex::new((child, stdout))),
+            };
+        }
+    }
+}
+
+impl ControlPlane {
+    /// Base URL of the admin port of the devportal that `control_plane_with_devportal` started
+    /// (or `DEVPORTAL_TEST_ADMIN_URL` for an external cluster).
+    pub fn devportal_admin_url(&self) -> String {
+        if let Ok(url) = std::env::var("DEVPORTAL_TEST_ADMIN_URL") {
+            return url;
+        }
+        let state = std::fs::read_to_string(self.state.join("run/state.env")).expect("state.env");
+        let port = state
+            .lines()
+            .find_map(|l| l.strip_prefix("ADMIN_PORT="))
+            .expect("devportal runs with an admin port (use control_plane_with_devportal)");
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// The directory for this test binary's logs and scratch files.
+    pub fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
+    /// Path of a persona's kubeconfig.
+    pub fn kubeconfig(&self, persona: Persona) -> PathBuf {
+        self.kubeconfigs.join(persona.name())
+    }
+
+    /// A kube client that authenticates as `persona`.
+    pub async fn client(&self, persona: Persona) -> Client {
+        let kubeconfig = Kubeconfig::read_from(self.kubeconfig(persona)).expect("kubeconfig reads");
+        let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .expect("kubeconfig is valid");
+        Client::try_from(config).expect("client builds")
+    }
+
+    /// Runs kubectl as `persona`, feeding `stdin` to it.
+    pub fn kubectl(&self, persona: Persona, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig(persona))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl starts");
+        let mut input = child.stdin.take().expect("piped stdin");
+        if let Some(text) = stdin {
+            input
+                .write_all(text.as_bytes())
+                .expect("write kubectl stdin");
+        }
+        drop(input);
+        child.wait_with_output().expect("kubectl runs")
+    }
+}
+
+/// A kube client that authenticates as `persona` on the shared bare control plane.
+pub async fn client(persona: Persona) -> Client {
+    control_plane().client(persona).await
+}
+
+/// Asserts that a kubectl invocation succeeded and returns its stdout.
+pub fn stdout_of(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "kubectl failed: {}\nstdout: {}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Asserts that a kubectl invocation failed and returns its stderr.
+pub fn stderr_of_failure(output: &Output) -> String {
+    assert!(
+        !output.status.success(),
+        "kubectl unexpectedly succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
