@@ -3,7 +3,7 @@ SHELL := bash
 CARGO ?= cargo
 export DEVPORTAL_LOCAL_DIR ?= $(CURDIR)/target/local
 
-.PHONY: help up down status demo test lint unit crds controlplane
+.PHONY: help up down status demo test lint unit crds controlplane image
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,3 +37,6 @@ crds: ## regenerate crds/ from the Rust types
 
 controlplane: ## build (or reuse cached) etcd, kube-apiserver, kube-controller-manager and kubectl
 	hack/local-cluster.sh build
+
+image: ## the container image, without a container engine: a static release binary on an empty base, in target/image/ as an OCI layout and a `docker load` archive; reproducible (docs/install.md)
+	hack/image.sh build
