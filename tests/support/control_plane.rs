@@ -43,7 +43,13 @@ pub fn control_plane() -> &'static ControlPlane {
 /// The shared control plane with `devportal run` (webhook registered, controller leading) running,
 /// started on first call.
 pub fn control_plane_with_devportal() -> &'static ControlPlane {
-    let cp = CONTROL_PLANE.get_or_init(|| start(Some(Path::new(env!("CARGO_BIN_EXE_devportal")))));
+    control_plane_with_devportal_binary(Path::new(env!("CARGO_BIN_EXE_devportal")))
+}
+
+/// The same as [`control_plane_with_devportal`], running `binary` (a devportal built some other
+/// way, such as the one in the container image) instead of this crate's.
+pub fn control_plane_with_devportal_binary(binary: &Path) -> &'static ControlPlane {
+    let cp = CONTROL_PLANE.get_or_init(|| start(Some(binary)));
     assert!(
         cp.devportal,
         "this test binary already started a control plane without devportal"

@@ -29,18 +29,18 @@ pub mod access;
 pub mod control_plane;
 pub mod fixtures;
 pub mod https;
-pub mod tools;
 pub mod manifests;
 pub mod namespaces;
 pub mod personas;
 pub mod processes;
 pub mod secrets;
+pub mod tools;
 pub mod waits;
 
 // What the tests reach for most, at `support::`.
 pub use control_plane::{
-    ControlPlane, SYSTEM_NAMESPACE, client, control_plane, control_plane_with_devportal, repo_root,
-    stderr_of_failure, stdout_of,
+    ControlPlane, SYSTEM_NAMESPACE, client, control_plane, control_plane_with_devportal,
+    control_plane_with_devportal_binary, repo_root, stderr_of_failure, stdout_of,
 };
 pub use namespaces::TestNamespace;
 pub use personas::Persona;

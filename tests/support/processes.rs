@@ -142,7 +142,12 @@ pub fn shared_controller() -> &'static Devportal {
     // (tests/fetch_policy.rs runs one with the default policy).
     CONTROLLER.get_or_init(|| {
         Devportal::controller(
-            &["--lease-name", "controller-tests", "--fetch-allow", "127.0.0.1"],
+            &[
+                "--lease-name",
+                "controller-tests",
+                "--fetch-allow",
+                "127.0.0.1",
+            ],
             &[],
         )
     })
