@@ -25,9 +25,12 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
+use support::{Devportal, Persona, TestNamespace, authorino, control_plane, eventually, fixtures};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// Where enforcement Secrets go: this binary's controller runs without --enforcement-namespace
+/// and no Kuadrant CR exists, so the default.
+const KUADRANT_NAMESPACE: &str = "kuadrant-system";
 
 /// The controller shared by every test in this binary.
 fn controller() -> &'static Devportal {
@@ -135,6 +138,16 @@ fn enforcement(secrets: &[(String, Secret)]) -> &Secret {
         .1
 }
 
+/// The key an Authorino with default flags accepts from the enforcement Secret among `secrets`,
+/// serving the AuthPolicy `auth` of `ns` (see tests/support/authorino.rs).
+async fn authorino_accepts(admin: &Client, ns: &str, secrets: &[(String, Secret)]) -> String {
+    let policy = Api::<AuthPolicy>::namespaced(admin.clone(), ns)
+        .get("auth")
+        .await
+        .unwrap();
+    authorino::indexed_key(enforcement(secrets), &policy, KUADRANT_NAMESPACE)
+}
+
 fn consumer(secrets: &[(String, Secret)]) -> &Secret {
     &secrets
         .iter()
@@ -164,9 +177,11 @@ async fn automatic_product_approves_and_writes_both_secrets() {
         Some("APIKEY")
     );
     let reference = status.secret_ref.expect("status names the consumer Secret");
+    let uid = key.metadata.uid.clone().unwrap();
     assert_eq!(
         (reference.name.as_str(), reference.key.as_str()),
-        ("mine-apikey", "api_key")
+        (format!("mine-{uid}").as_str(), "api_key"),
+        "named after the key's uid"
     );
 
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
@@ -176,12 +191,20 @@ async fn automatic_product_approves_and_writes_both_secrets() {
         labels["app"], "toystore",
         "the AuthPolicy selector's labels"
     );
-    assert_eq!(labels["authorino.kuadrant.io/managed-by"], "authorino");
     assert_eq!(
         enforced.metadata.namespace.as_deref(),
-        Some(ns.name.as_str()),
-        "the AuthPolicy's namespace"
+        Some(KUADRANT_NAMESPACE),
+        "the Kuadrant namespace, where the AuthConfig is, not the AuthPolicy's"
     );
+    assert!(
+        enforced
+            .metadata
+            .name
+            .as_deref()
+            .unwrap()
+            .starts_with(&format!("apikey-{uid}-"))
+    );
+    let accepted = authorino_accepts(&admin, &ns.name, &secrets).await;
     assert_eq!(
         annotation(enforced, "secret.kuadrant.io/plan-id"),
         Some("gold")
@@ -192,12 +215,14 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     );
     assert_eq!(annotation(enforced, "secret.kuadrant.io/expires-at"), None);
     let copy = consumer(&secrets);
-    assert_eq!(copy.metadata.name.as_deref(), Some("mine-apikey"));
+    assert_eq!(copy.metadata.name.as_deref(), Some(reference.name.as_str()));
+    let owner = &copy.metadata.owner_references.as_ref().unwrap()[0];
     assert_eq!(
-        copy.metadata.owner_references.as_ref().unwrap()[0].name,
-        "mine"
+        (owner.name.as_str(), owner.uid.as_str()),
+        ("mine", uid.as_str())
     );
     let key_value = value(enforced);
+    assert_eq!(accepted, key_value);
     assert_eq!(value(copy), key_value, "both Secrets hold the same key");
     assert!(
         key_value.starts_with("dpk_") && keys::verify(&key_value),
@@ -207,7 +232,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     // The consumer reads their copy with their own RBAC.
     let readable =
         Api::<Secret>::namespaced(control_plane().client(Persona::Consumer).await, &ns.name)
-            .get("mine-apikey")
+            .get(&reference.name)
             .await
             .expect("the consumer reads their Secret");
     assert_eq!(value(&readable), key_value);
@@ -275,10 +300,15 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         .await
         .expect("the owner rejects");
     let rejected_at = Instant::now();
-    wait_secrets(&admin, &ns.name, "mine", 0).await;
+    let left = wait_secrets(&admin, &ns.name, "mine", 1).await;
     println!(
         "enforcement Secret gone {:?} after the rejection was written",
         rejected_at.elapsed()
+    );
+    assert_eq!(
+        value(consumer(&left)),
+        value(consumer(&secrets)),
+        "the consumer copy stays while the APIKey does"
     );
     let rejected = wait_phase(&keys, "mine", APIKeyPhase::Rejected).await;
     let condition = rejected
@@ -289,11 +319,17 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         .find(|c| c.status == "True")
         .unwrap();
     assert_eq!(condition.type_, "Rejected");
-    assert_eq!(condition.message, "rejected by owner: abuse");
+    assert!(
+        condition
+            .message
+            .starts_with("rejected by owner: abuse; not enforced meanwhile"),
+        "{}",
+        condition.message
+    );
 }
 
 #[tokio::test]
-async fn tier_change_updates_the_plan_annotation_and_keeps_the_key() {
+async fn tier_change_replaces_the_enforcement_secret_and_keeps_the_key() {
     let (ns, admin) = published("tier", ApprovalMode::Automatic).await;
     let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
     wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
@@ -317,6 +353,17 @@ async fn tier_change_updates_the_plan_annotation_and_keeps_the_key() {
         value(enforcement(&before)),
         "same key, new tier"
     );
+    assert_ne!(
+        enforcement(&after).metadata.uid,
+        enforcement(&before).metadata.uid,
+        "a new Secret object, which Authorino indexes afresh"
+    );
+    assert_eq!(
+        consumer(&after).metadata.uid,
+        consumer(&before).metadata.uid,
+        "the consumer copy is untouched"
+    );
+    authorino_accepts(&admin, &ns.name, &after).await;
     let key = eventually("limits of the new tier", WAIT, || async {
         keys.get("mine").await.ok().filter(|k| {
             k.status
@@ -349,7 +396,8 @@ async fn expiry_is_acted_on_at_expires_at() {
     );
     wait_phase(&keys, "short", APIKeyPhase::Expired).await;
     let lag = Timestamp::now().duration_since(expires);
-    wait_secrets(&admin, &ns.name, "short", 0).await;
+    let left = wait_secrets(&admin, &ns.name, "short", 1).await;
+    assert_eq!(left[0].0, "consumer", "only the enforcement Secret goes");
     println!(
         "expired {lag:?} after expiresAt, Secrets gone {:?} after expiresAt",
         Timestamp::now().duration_since(expires)
@@ -375,8 +423,18 @@ async fn deleting_the_product_fails_its_keys_and_removes_their_secrets() {
         .find(|c| c.type_ == "Failed")
         .unwrap();
     assert_eq!(condition.reason, "ProductNotFound");
-    assert!(status.secret_ref.is_none());
-    wait_secrets(&admin, &ns.name, "mine", 0).await;
+    assert!(
+        condition.message.contains("not enforced meanwhile"),
+        "{}",
+        condition.message
+    );
+    let kept = status.secret_ref.expect("the consumer copy is still named");
+    let left = wait_secrets(&admin, &ns.name, "mine", 1).await;
+    assert_eq!(
+        (left[0].0.as_str(), left[0].1.metadata.name.as_deref()),
+        ("consumer", Some(kept.name.as_str())),
+        "enforcement withdrawn, the key's value kept"
+    );
 }
 
 #[tokio::test]
@@ -409,7 +467,8 @@ async fn removing_a_tier_from_the_plan_policy_fails_its_keys() {
         message.contains("tier \"gold\" is not offered") && message.contains("offered: silver"),
         "{message}"
     );
-    wait_secrets(&admin, &ns.name, "gold-key", 0).await;
+    let left = wait_secrets(&admin, &ns.name, "gold-key", 1).await;
+    assert_eq!(left[0].0, "consumer", "enforcement withdrawn, value kept");
     assert_eq!(
         wait_phase(&gold, "silver-key", APIKeyPhase::Approved)
             .await
@@ -429,7 +488,7 @@ async fn removing_a_tier_from_the_plan_policy_fails_its_keys() {
 }
 
 #[tokio::test]
-async fn all_namespaces_rule_puts_the_secret_in_the_enforcement_namespace() {
+async fn all_namespaces_rule_also_puts_the_secret_in_the_enforcement_namespace() {
     let (ns, admin) = published("allns", ApprovalMode::Automatic).await;
     Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
         .patch(
@@ -459,8 +518,9 @@ async fn all_namespaces_rule_puts_the_secret_in_the_enforcement_namespace() {
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
     assert_eq!(
         enforcement(&secrets).metadata.namespace.as_deref(),
-        Some("kuadrant-system")
+        Some(KUADRANT_NAMESPACE)
     );
+    authorino_accepts(&admin, &ns.name, &secrets).await;
     assert_eq!(
         consumer(&secrets).metadata.namespace.as_deref(),
         Some(ns.name.as_str())
@@ -495,13 +555,22 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
     let original = value(enforcement(
         &wait_secrets(&admin, &ns.name, "mine", 2).await,
     ));
+    let copy_name = keys
+        .get("mine")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .secret_ref
+        .unwrap()
+        .name;
     let secrets = Api::<Secret>::namespaced(admin.clone(), &ns.name);
     secrets
-        .delete("mine-apikey", &DeleteParams::default())
+        .delete(&copy_name, &DeleteParams::default())
         .await
         .unwrap();
     let restored = eventually("the consumer Secret to come back", WAIT, || async {
-        secrets.get_opt("mine-apikey").await.unwrap()
+        secrets.get_opt(&copy_name).await.unwrap()
     })
     .await;
     assert_eq!(value(&restored), original);
@@ -510,12 +579,16 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
         .name
         .clone()
         .unwrap();
-    secrets
+    let enforcement_secrets = Api::<Secret>::namespaced(admin.clone(), KUADRANT_NAMESPACE);
+    enforcement_secrets
         .delete(&enforcement_name, &DeleteParams::default())
         .await
         .unwrap();
     let restored = eventually("the enforcement Secret to come back", WAIT, || async {
-        secrets.get_opt(&enforcement_name).await.unwrap()
+        enforcement_secrets
+            .get_opt(&enforcement_name)
+            .await
+            .unwrap()
     })
     .await;
     assert_eq!(value(&restored), original);
@@ -564,6 +637,7 @@ async fn bring_your_own_key_is_read_not_written() {
     assert_eq!(approved.status.unwrap().secret_ref.unwrap().name, "own");
     let secrets = wait_secrets(&admin, &ns.name, "byo", 1).await;
     assert_eq!(value(enforcement(&secrets)), mine);
+    assert_eq!(authorino_accepts(&admin, &ns.name, &secrets).await, mine);
     let untouched = Api::<Secret>::namespaced(admin, &ns.name)
         .get("own")
         .await

@@ -12,6 +12,7 @@
 //! admission webhook and registered with the API server), never both.
 #![allow(dead_code)] // each test binary uses a different part of the fixture
 
+pub mod authorino;
 pub mod fixtures;
 pub mod https;
 
