@@ -406,7 +406,7 @@ async fn expiry_is_acted_on_at_expires_at() {
 }
 
 #[tokio::test]
-async fn deleting_the_product_fails_its_keys_and_removes_their_secrets() {
+async fn deleting_the_product_fails_its_keys_and_withdraws_their_enforcement() {
     let (ns, admin) = published("gone", ApprovalMode::Automatic).await;
     let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
     wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
