@@ -102,7 +102,8 @@ async fn run(n: usize, webhook: bool, audit: &std::path::Path) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let baseline = writes(audit);
 
-    let secrets = Api::<PartialObjectMeta<Secret>>::namespaced(admin.clone(), &ns.name);
+    // Enforcement Secrets go to the Kuadrant namespace (no Kuadrant CR here: the default).
+    let secrets = Api::<PartialObjectMeta<Secret>>::namespaced(admin.clone(), "kuadrant-system");
     let watch = watcher(
         secrets,
         watcher::Config::default().labels("devportal.kuadrant.io/role=enforcement"),

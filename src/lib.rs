@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod names;
 pub mod resources;
 pub mod secrets;
+pub mod selector;
 pub mod tls;
 pub mod watches;
 pub mod webhook;

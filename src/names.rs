@@ -30,8 +30,18 @@ pub const ROLE_LABEL: &str = "devportal.kuadrant.io/role";
 /// Annotation naming the APIKey (`namespace/name`) a Secret belongs to.
 pub const APIKEY_ANNOTATION: &str = "devportal.kuadrant.io/apikey";
 
-/// Label Authorino requires on the Secrets it reads (its default `--secret-label-selector`).
-pub const AUTHORINO_LABEL: (&str, &str) = ("authorino.kuadrant.io/managed-by", "authorino");
+/// Label on both of a key's Secrets: the uid of the APIKey they belong to. On the enforcement
+/// Secret it is the controller's mark of ownership (the consumer Secret's is its owner reference).
+pub const APIKEY_UID_LABEL: &str = "devportal.kuadrant.io/apikey-uid";
+
+/// Authorino's default `--secret-label-selector`: the Secrets it watches at all.
+pub const AUTHORINO_DEFAULT_SECRET_SELECTOR: &str = "authorino.kuadrant.io/managed-by=authorino";
+/// Where kuadrant-operator runs (and puts AuthConfigs) unless a `Kuadrant` CR says otherwise.
+pub const DEFAULT_KUADRANT_NAMESPACE: &str = "kuadrant-system";
+/// API group of the `Kuadrant` CR (and of AuthPolicy).
+pub const KUADRANT_GROUP: &str = "kuadrant.io";
+/// Version of the `Kuadrant` CR devportal lists.
+pub const KUADRANT_VERSION: &str = "v1beta1";
 /// The data key that holds the key value in both Secrets (the one Authorino reads).
 pub const API_KEY_DATA: &str = "api_key";
 /// Annotation PlanPolicy predicates match the tier on.

@@ -1,36 +1,47 @@
-//! The controller against the real control plane (garbage collector running): the approval state
-//! machine and the two API-key Secrets. One controller process serves every test in this binary;
-//! each test works in its own namespace.
+//! The controller against the real control plane (garbage collector running): discovery, the
+//! approval state machine and the two API-key Secrets. One controller process serves every test in
+//! this binary; each test works in its own namespace.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use devportal::keys;
-use devportal::names::{
-    API_KEY_DATA, AUTHORINO_LABEL, EXPIRES_ANNOTATION, FINALIZER, PLAN_ANNOTATION, USER_ANNOTATION,
-};
 use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
-use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef};
+use devportal::resources::{
+    APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef, RequestedBy,
+};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use support::processes::shared_controller;
-use support::secrets::{annotation, api_key, consumer, enforcement, secrets_of};
-use support::{Persona, TestNamespace, control_plane, eventually, fixtures};
+use support::{Devportal, Persona, TestNamespace, authorino, control_plane, eventually, fixtures};
 
 const WAIT: Duration = Duration::from_secs(30);
+/// Where enforcement Secrets go: this binary's controller runs without --enforcement-namespace
+/// and no Kuadrant CR exists, so the default.
+const KUADRANT_NAMESPACE: &str = "kuadrant-system";
+
+/// The controller shared by every test in this binary.
+fn controller() -> &'static Devportal {
+    static CONTROLLER: OnceLock<Devportal> = OnceLock::new();
+    CONTROLLER.get_or_init(|| Devportal::controller(&["--lease-name", "controller-tests"], &[]))
+}
 
 /// A namespace with an exposed, accepted route `toystore`, a PlanPolicy (gold, silver) and an
-/// enforced AuthPolicy on it, and an APIProduct `toys` in `mode`, created by the owner.
+/// enforced AuthPolicy on it, and an APIProduct `toys` in `mode`.
 async fn published(prefix: &str, mode: ApprovalMode) -> (TestNamespace, Client) {
-    shared_controller();
-    fixtures::published_namespace(prefix, Persona::Owner, mode).await
+    controller();
+    let ns = TestNamespace::new(prefix).await;
+    let admin = control_plane().client(Persona::Admin).await;
+    let owner = control_plane().client(Persona::Owner).await;
+    fixtures::published_product(&admin, &owner, &ns.name, mode).await;
+    (ns, admin)
 }
 
 /// Creates a key as the consumer, with requestedBy set as the webhook would.
@@ -41,7 +52,11 @@ async fn request_key(
     customize: impl FnOnce(&mut APIKey),
 ) -> Api<APIKey> {
     let consumer = Api::<APIKey>::namespaced(control_plane().client(Persona::Consumer).await, ns);
-    let mut key = fixtures::requested_key(name, "toys", tier);
+    let mut key = fixtures::key(name, "toys", tier);
+    key.spec.requested_by = Some(RequestedBy {
+        user_id: "consumer".into(),
+        email: None,
+    });
     customize(&mut key);
     consumer
         .create(&PostParams::default(), &key)
@@ -60,6 +75,44 @@ async fn wait_phase(keys: &Api<APIKey>, name: &str, phase: APIKeyPhase) -> APIKe
     .await
 }
 
+/// devportal's Secrets for the key `ns/name`, as the admin sees them: (role, Secret).
+async fn secrets_of(admin: &Client, ns: &str, name: &str) -> Vec<(String, Secret)> {
+    let all = Api::<Secret>::all(admin.clone())
+        .list(&ListParams::default().labels("devportal.kuadrant.io/managed=true"))
+        .await
+        .unwrap();
+    let reference = format!("{ns}/{name}");
+    all.items
+        .into_iter()
+        .filter(|s| {
+            s.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("devportal.kuadrant.io/apikey"))
+                == Some(&reference)
+        })
+        .map(|s| {
+            (
+                s.metadata.labels.as_ref().unwrap()["devportal.kuadrant.io/role"].clone(),
+                s,
+            )
+        })
+        .collect()
+}
+
+fn value(secret: &Secret) -> String {
+    String::from_utf8(secret.data.as_ref().unwrap()["api_key"].0.clone()).unwrap()
+}
+
+fn annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
+    secret
+        .metadata
+        .annotations
+        .as_ref()?
+        .get(key)
+        .map(String::as_str)
+}
+
 async fn wait_secrets(admin: &Client, ns: &str, name: &str, count: usize) -> Vec<(String, Secret)> {
     eventually(
         &format!("{count} Secret(s) for {ns}/{name}"),
@@ -70,6 +123,32 @@ async fn wait_secrets(admin: &Client, ns: &str, name: &str, count: usize) -> Vec
         },
     )
     .await
+}
+
+fn enforcement(secrets: &[(String, Secret)]) -> &Secret {
+    &secrets
+        .iter()
+        .find(|(role, _)| role == "enforcement")
+        .expect("an enforcement Secret")
+        .1
+}
+
+/// The key an Authorino with default flags accepts from the enforcement Secret among `secrets`,
+/// serving the AuthPolicy `auth` of `ns` (see tests/support/authorino.rs).
+async fn authorino_accepts(admin: &Client, ns: &str, secrets: &[(String, Secret)]) -> String {
+    let policy = Api::<AuthPolicy>::namespaced(admin.clone(), ns)
+        .get("auth")
+        .await
+        .unwrap();
+    authorino::indexed_key(enforcement(secrets), &policy, KUADRANT_NAMESPACE)
+}
+
+fn consumer(secrets: &[(String, Secret)]) -> &Secret {
+    &secrets
+        .iter()
+        .find(|(role, _)| role == "consumer")
+        .expect("a consumer Secret")
+        .1
 }
 
 #[tokio::test]
@@ -93,9 +172,11 @@ async fn automatic_product_approves_and_writes_both_secrets() {
         Some("APIKEY")
     );
     let reference = status.secret_ref.expect("status names the consumer Secret");
+    let uid = key.metadata.uid.clone().unwrap();
     assert_eq!(
         (reference.name.as_str(), reference.key.as_str()),
-        ("mine-apikey", API_KEY_DATA)
+        (format!("mine-{uid}").as_str(), "api_key"),
+        "named after the key's uid"
     );
 
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
@@ -105,24 +186,39 @@ async fn automatic_product_approves_and_writes_both_secrets() {
         labels["app"], "toystore",
         "the AuthPolicy selector's labels"
     );
-    let (authorino_label, authorino_value) = AUTHORINO_LABEL;
-    assert_eq!(labels[authorino_label], authorino_value);
     assert_eq!(
         enforced.metadata.namespace.as_deref(),
-        Some(ns.name.as_str()),
-        "the AuthPolicy's namespace"
+        Some(KUADRANT_NAMESPACE),
+        "the Kuadrant namespace, where the AuthConfig is, not the AuthPolicy's"
     );
-    assert_eq!(annotation(enforced, PLAN_ANNOTATION), Some("gold"));
-    assert_eq!(annotation(enforced, USER_ANNOTATION), Some("consumer"));
-    assert_eq!(annotation(enforced, EXPIRES_ANNOTATION), None);
-    let copy = consumer(&secrets);
-    assert_eq!(copy.metadata.name.as_deref(), Some("mine-apikey"));
+    assert!(
+        enforced
+            .metadata
+            .name
+            .as_deref()
+            .unwrap()
+            .starts_with(&format!("apikey-{uid}-"))
+    );
+    let accepted = authorino_accepts(&admin, &ns.name, &secrets).await;
     assert_eq!(
-        copy.metadata.owner_references.as_ref().unwrap()[0].name,
-        "mine"
+        annotation(enforced, "secret.kuadrant.io/plan-id"),
+        Some("gold")
     );
-    let key_value = api_key(enforced);
-    assert_eq!(api_key(copy), key_value, "both Secrets hold the same key");
+    assert_eq!(
+        annotation(enforced, "secret.kuadrant.io/user-id"),
+        Some("consumer")
+    );
+    assert_eq!(annotation(enforced, "secret.kuadrant.io/expires-at"), None);
+    let copy = consumer(&secrets);
+    assert_eq!(copy.metadata.name.as_deref(), Some(reference.name.as_str()));
+    let owner = &copy.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.name.as_str(), owner.uid.as_str()),
+        ("mine", uid.as_str())
+    );
+    let key_value = value(enforced);
+    assert_eq!(accepted, key_value);
+    assert_eq!(value(copy), key_value, "both Secrets hold the same key");
     assert!(
         key_value.starts_with("dpk_") && keys::verify(&key_value),
         "well-formed key with a valid checksum"
@@ -131,10 +227,10 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     // The consumer reads their copy with their own RBAC.
     let readable =
         Api::<Secret>::namespaced(control_plane().client(Persona::Consumer).await, &ns.name)
-            .get("mine-apikey")
+            .get(&reference.name)
             .await
             .expect("the consumer reads their Secret");
-    assert_eq!(api_key(&readable), key_value);
+    assert_eq!(value(&readable), key_value);
 
     // The key value appears nowhere but in the two Secrets.
     let key = keys.get("mine").await.unwrap();
@@ -154,7 +250,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     );
     assert!(!events.contains(&key_value), "not in Events");
     assert!(
-        !shared_controller().log_text().contains(&key_value),
+        !controller().log_text().contains(&key_value),
         "not in the controller's log"
     );
 }
@@ -186,7 +282,7 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
     );
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
     assert_eq!(
-        annotation(enforcement(&secrets), PLAN_ANNOTATION),
+        annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id"),
         Some("silver")
     );
 
@@ -199,10 +295,15 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         .await
         .expect("the owner rejects");
     let rejected_at = Instant::now();
-    wait_secrets(&admin, &ns.name, "mine", 0).await;
+    let left = wait_secrets(&admin, &ns.name, "mine", 1).await;
     println!(
         "enforcement Secret gone {:?} after the rejection was written",
         rejected_at.elapsed()
+    );
+    assert_eq!(
+        value(consumer(&left)),
+        value(consumer(&secrets)),
+        "the consumer copy stays while the APIKey does"
     );
     let rejected = wait_phase(&keys, "mine", APIKeyPhase::Rejected).await;
     let condition = rejected
@@ -212,12 +313,18 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         .into_iter()
         .find(|c| c.status == "True")
         .unwrap();
-    assert_eq!(condition.type_, APIKeyPhase::Rejected.as_str());
-    assert_eq!(condition.message, "rejected by owner: abuse");
+    assert_eq!(condition.type_, "Rejected");
+    assert!(
+        condition
+            .message
+            .starts_with("rejected by owner: abuse; not enforced meanwhile"),
+        "{}",
+        condition.message
+    );
 }
 
 #[tokio::test]
-async fn tier_change_updates_the_plan_annotation_and_keeps_the_key() {
+async fn tier_change_replaces_the_enforcement_secret_and_keeps_the_key() {
     let (ns, admin) = published("tier", ApprovalMode::Automatic).await;
     let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
     wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
@@ -231,15 +338,27 @@ async fn tier_change_updates_the_plan_annotation_and_keeps_the_key() {
     .unwrap();
     let after = eventually("the plan annotation to follow the tier", WAIT, || async {
         let secrets = secrets_of(&admin, &ns.name, "mine").await;
-        (secrets.len() == 2 && annotation(enforcement(&secrets), PLAN_ANNOTATION) == Some("silver"))
-            .then_some(secrets)
+        (secrets.len() == 2
+            && annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id") == Some("silver"))
+        .then_some(secrets)
     })
     .await;
     assert_eq!(
-        api_key(enforcement(&after)),
-        api_key(enforcement(&before)),
+        value(enforcement(&after)),
+        value(enforcement(&before)),
         "same key, new tier"
     );
+    assert_ne!(
+        enforcement(&after).metadata.uid,
+        enforcement(&before).metadata.uid,
+        "a new Secret object, which Authorino indexes afresh"
+    );
+    assert_eq!(
+        consumer(&after).metadata.uid,
+        consumer(&before).metadata.uid,
+        "the consumer copy is untouched"
+    );
+    authorino_accepts(&admin, &ns.name, &after).await;
     let key = eventually("limits of the new tier", WAIT, || async {
         keys.get("mine").await.ok().filter(|k| {
             k.status
@@ -267,12 +386,13 @@ async fn expiry_is_acted_on_at_expires_at() {
     wait_phase(&keys, "short", APIKeyPhase::Approved).await;
     let secrets = wait_secrets(&admin, &ns.name, "short", 2).await;
     assert_eq!(
-        annotation(enforcement(&secrets), EXPIRES_ANNOTATION),
+        annotation(enforcement(&secrets), "secret.kuadrant.io/expires-at"),
         Some(expires.to_string().as_str())
     );
     wait_phase(&keys, "short", APIKeyPhase::Expired).await;
     let lag = Timestamp::now().duration_since(expires);
-    wait_secrets(&admin, &ns.name, "short", 0).await;
+    let left = wait_secrets(&admin, &ns.name, "short", 1).await;
+    assert_eq!(left[0].0, "consumer", "only the enforcement Secret goes");
     println!(
         "expired {lag:?} after expiresAt, Secrets gone {:?} after expiresAt",
         Timestamp::now().duration_since(expires)
@@ -281,7 +401,7 @@ async fn expiry_is_acted_on_at_expires_at() {
 }
 
 #[tokio::test]
-async fn deleting_the_product_fails_its_keys_and_removes_their_secrets() {
+async fn deleting_the_product_fails_its_keys_and_withdraws_their_enforcement() {
     let (ns, admin) = published("gone", ApprovalMode::Automatic).await;
     let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
     wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
@@ -295,11 +415,21 @@ async fn deleting_the_product_fails_its_keys_and_removes_their_secrets() {
     let condition = status
         .conditions
         .iter()
-        .find(|c| c.type_ == APIKeyPhase::Failed.as_str())
+        .find(|c| c.type_ == "Failed")
         .unwrap();
     assert_eq!(condition.reason, "ProductNotFound");
-    assert!(status.secret_ref.is_none());
-    wait_secrets(&admin, &ns.name, "mine", 0).await;
+    assert!(
+        condition.message.contains("not enforced meanwhile"),
+        "{}",
+        condition.message
+    );
+    let kept = status.secret_ref.expect("the consumer copy is still named");
+    let left = wait_secrets(&admin, &ns.name, "mine", 1).await;
+    assert_eq!(
+        (left[0].0.as_str(), left[0].1.metadata.name.as_deref()),
+        ("consumer", Some(kept.name.as_str())),
+        "enforcement withdrawn, the key's value kept"
+    );
 }
 
 #[tokio::test]
@@ -325,14 +455,15 @@ async fn removing_a_tier_from_the_plan_policy_fails_its_keys() {
         .unwrap()
         .conditions
         .into_iter()
-        .find(|c| c.type_ == APIKeyPhase::Failed.as_str())
+        .find(|c| c.type_ == "Failed")
         .unwrap()
         .message;
     assert!(
         message.contains("tier \"gold\" is not offered") && message.contains("offered: silver"),
         "{message}"
     );
-    wait_secrets(&admin, &ns.name, "gold-key", 0).await;
+    let left = wait_secrets(&admin, &ns.name, "gold-key", 1).await;
+    assert_eq!(left[0].0, "consumer", "enforcement withdrawn, value kept");
     assert_eq!(
         wait_phase(&gold, "silver-key", APIKeyPhase::Approved)
             .await
@@ -352,7 +483,7 @@ async fn removing_a_tier_from_the_plan_policy_fails_its_keys() {
 }
 
 #[tokio::test]
-async fn all_namespaces_rule_puts_the_secret_in_the_enforcement_namespace() {
+async fn all_namespaces_rule_also_puts_the_secret_in_the_enforcement_namespace() {
     let (ns, admin) = published("allns", ApprovalMode::Automatic).await;
     Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
         .patch(
@@ -382,8 +513,9 @@ async fn all_namespaces_rule_puts_the_secret_in_the_enforcement_namespace() {
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
     assert_eq!(
         enforcement(&secrets).metadata.namespace.as_deref(),
-        Some("kuadrant-system")
+        Some(KUADRANT_NAMESPACE)
     );
+    authorino_accepts(&admin, &ns.name, &secrets).await;
     assert_eq!(
         consumer(&secrets).metadata.namespace.as_deref(),
         Some(ns.name.as_str())
@@ -399,7 +531,7 @@ async fn deleting_the_key_removes_both_secrets() {
         key.metadata
             .finalizers
             .unwrap()
-            .contains(&FINALIZER.to_string())
+            .contains(&"devportal.kuadrant.io/secrets".to_string())
     );
     wait_secrets(&admin, &ns.name, "mine", 2).await;
     keys.delete("mine", &DeleteParams::default()).await.unwrap();
@@ -415,33 +547,46 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
     let (ns, admin) = published("restore", ApprovalMode::Automatic).await;
     let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
     wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
-    let original = api_key(enforcement(
+    let original = value(enforcement(
         &wait_secrets(&admin, &ns.name, "mine", 2).await,
     ));
+    let copy_name = keys
+        .get("mine")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .secret_ref
+        .unwrap()
+        .name;
     let secrets = Api::<Secret>::namespaced(admin.clone(), &ns.name);
     secrets
-        .delete("mine-apikey", &DeleteParams::default())
+        .delete(&copy_name, &DeleteParams::default())
         .await
         .unwrap();
     let restored = eventually("the consumer Secret to come back", WAIT, || async {
-        secrets.get_opt("mine-apikey").await.unwrap()
+        secrets.get_opt(&copy_name).await.unwrap()
     })
     .await;
-    assert_eq!(api_key(&restored), original);
+    assert_eq!(value(&restored), original);
     let enforcement_name = enforcement(&secrets_of(&admin, &ns.name, "mine").await)
         .metadata
         .name
         .clone()
         .unwrap();
-    secrets
+    let enforcement_secrets = Api::<Secret>::namespaced(admin.clone(), KUADRANT_NAMESPACE);
+    enforcement_secrets
         .delete(&enforcement_name, &DeleteParams::default())
         .await
         .unwrap();
     let restored = eventually("the enforcement Secret to come back", WAIT, || async {
-        secrets.get_opt(&enforcement_name).await.unwrap()
+        enforcement_secrets
+            .get_opt(&enforcement_name)
+            .await
+            .unwrap()
     })
     .await;
-    assert_eq!(api_key(&restored), original);
+    assert_eq!(value(&restored), original);
 }
 
 #[tokio::test]
@@ -454,7 +599,7 @@ async fn bring_your_own_key_is_read_not_written() {
             ..Default::default()
         },
         data: Some(BTreeMap::from([(
-            API_KEY_DATA.to_string(),
+            "api_key".to_string(),
             ByteString(mine.as_bytes().to_vec()),
         )])),
         ..Secret::default()
@@ -469,7 +614,7 @@ async fn bring_your_own_key_is_read_not_written() {
         .unwrap()
         .conditions
         .into_iter()
-        .find(|c| c.type_ == APIKeyPhase::Failed.as_str())
+        .find(|c| c.type_ == "Failed")
         .unwrap();
     assert_eq!(condition.reason, "SecretNotFound", "{}", condition.message);
     Api::<Secret>::namespaced(admin.clone(), &ns.name)
@@ -486,7 +631,8 @@ async fn bring_your_own_key_is_read_not_written() {
     let approved = wait_phase(&keys, "byo", APIKeyPhase::Approved).await;
     assert_eq!(approved.status.unwrap().secret_ref.unwrap().name, "own");
     let secrets = wait_secrets(&admin, &ns.name, "byo", 1).await;
-    assert_eq!(api_key(enforcement(&secrets)), mine);
+    assert_eq!(value(enforcement(&secrets)), mine);
+    assert_eq!(authorino_accepts(&admin, &ns.name, &secrets).await, mine);
     let untouched = Api::<Secret>::namespaced(admin, &ns.name)
         .get("own")
         .await

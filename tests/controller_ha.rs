@@ -73,8 +73,17 @@ async fn a_crash_between_secret_and_status_neither_duplicates_nor_loses_the_key(
         before,
         "the same key, not a regenerated one"
     );
+    let copy_name = keys
+        .get("mine")
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .secret_ref
+        .unwrap()
+        .name;
     let copy = Api::<Secret>::namespaced(admin, &ns.name)
-        .get("mine-apikey")
+        .get(&copy_name)
         .await
         .unwrap();
     assert_eq!(api_key(&copy), before);

@@ -48,7 +48,6 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
         "ServiceAccount",
         "Role",
         "RoleBinding",
-        "ClusterRoleBinding",
         "Service",
         "Deployment",
         "PodDisruptionBudget",
@@ -59,6 +58,11 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
         assert_eq!(kinds.get(kind), Some(&1), "exactly one {kind}: {kinds:?}");
     }
     assert_eq!(kinds.get("CustomResourceDefinition"), Some(&2));
+    assert_eq!(
+        kinds.get("ClusterRoleBinding"),
+        Some(&2),
+        "devportal-controller and devportal-apikey-secrets (the Secret writes, to narrow per namespace)"
+    );
     assert!(
         !kinds.contains_key("ServiceMonitor") && !kinds.contains_key("Certificate"),
         "the base needs neither Prometheus Operator nor cert-manager"

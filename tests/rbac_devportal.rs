@@ -35,7 +35,8 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
         Persona::Controller,
         &[
             (true, &["create", "secrets", "-n", name]),
-            (true, &["patch", "secrets", "-n", name]),
+            (true, &["update", "secrets", "-n", name]),
+            (false, &["patch", "secrets", "-n", name]),
             (true, &["delete", "secrets", "-n", name]),
             (true, &["watch", "secrets", "--all-namespaces"]),
             (
@@ -135,21 +136,18 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
     let controller = client(Persona::Controller).await;
     let admin = client(Persona::Admin).await;
 
-    // API-key Secrets: server-side apply creates, delete revokes.
+    // API-key Secrets: created (never applied over an existing one), deleted on revocation.
     let secrets = Api::<Secret>::namespaced(controller.clone(), name);
-    let secret = json!({
+    let secret: Secret = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": "apikey-test", "labels": {"app": "toystore"}},
         "stringData": {API_KEY_DATA: "not-a-real-key"},
-    });
+    }))
+    .unwrap();
     secrets
-        .patch(
-            "apikey-test",
-            &PatchParams::apply(CONTROLLER_MANAGER).force(),
-            &Patch::Apply(&secret),
-        )
+        .create(&PostParams::default(), &secret)
         .await
-        .expect("devportal applies a Secret");
+        .expect("devportal creates a Secret");
     secrets
         .delete("apikey-test", &DeleteParams::default())
         .await

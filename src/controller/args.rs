@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use crate::discovery::FetchArgs;
 use crate::keys;
+use crate::names::AUTHORINO_DEFAULT_SECRET_SELECTOR;
+use crate::selector::{self, Requirement};
 use crate::{Error, Result};
 
 use super::lease::LeaseConfig;
@@ -11,13 +13,21 @@ use super::lease::LeaseConfig;
 /// Command-line arguments of the controller.
 #[derive(Clone, Debug, clap::Args)]
 pub struct ControllerArgs {
-    /// Namespace for enforcement Secrets of AuthPolicies whose apiKey rule has `allNamespaces: true`.
-    #[arg(
-        long,
-        env = "DEVPORTAL_ENFORCEMENT_NAMESPACE",
-        default_value = "kuadrant-system"
-    )]
-    pub enforcement_namespace: String,
+    /// Namespace of every enforcement Secret: where kuadrant-operator puts the AuthConfigs that
+    /// Authorino reads API keys for. Unset: the namespace of the `Kuadrant` CR (the oldest one,
+    /// looked up at start and every --kuadrant-poll-interval), else kuadrant-system.
+    #[arg(long, env = "DEVPORTAL_ENFORCEMENT_NAMESPACE")]
+    pub enforcement_namespace: Option<String>,
+
+    /// How often the `Kuadrant` CR's namespace is looked up again while --enforcement-namespace
+    /// is unset (Go duration); a move moves every enforcement Secret.
+    #[arg(long, env = "DEVPORTAL_KUADRANT_POLL_INTERVAL", default_value = "1m", value_parser = crate::flags::parse_duration)]
+    pub kuadrant_poll_interval: Duration,
+
+    /// Authorino's `--secret-label-selector` (it watches only Secrets that match): every
+    /// enforcement Secret gets labels that satisfy it.
+    #[arg(long, env = "DEVPORTAL_AUTHORINO_SECRET_LABEL_SELECTOR", default_value = AUTHORINO_DEFAULT_SECRET_SELECTOR)]
+    pub authorino_secret_label_selector: String,
 
     /// Prefix of generated keys (`<prefix>_...`), so secret scanners can find leaked keys.
     #[arg(long, env = "DEVPORTAL_KEY_PREFIX", default_value = keys::DEFAULT_PREFIX)]
@@ -109,8 +119,8 @@ impl LeaseArgs {
 /// Settings the reconcilers read.
 #[derive(Clone, Debug)]
 pub struct Settings {
-    /// See [`ControllerArgs::enforcement_namespace`].
-    pub enforcement_namespace: String,
+    /// [`ControllerArgs::authorino_secret_label_selector`], parsed.
+    pub authorino_selector: Vec<Requirement>,
     /// See [`ControllerArgs::key_prefix`].
     pub key_prefix: String,
     /// See [`ControllerArgs::openapi_refresh`].
@@ -119,13 +129,17 @@ pub struct Settings {
     pub resync: Duration,
 }
 
-impl From<&ControllerArgs> for Settings {
-    fn from(args: &ControllerArgs) -> Self {
-        Self {
-            enforcement_namespace: args.enforcement_namespace.clone(),
+impl TryFrom<&ControllerArgs> for Settings {
+    type Error = Error;
+
+    fn try_from(args: &ControllerArgs) -> Result<Self> {
+        let authorino_selector = selector::parse(&args.authorino_secret_label_selector)
+            .map_err(|e| Error::Config(format!("--authorino-secret-label-selector: {e}")))?;
+        Ok(Self {
+            authorino_selector,
             key_prefix: args.key_prefix.clone(),
             openapi_refresh: args.openapi_refresh,
             resync: args.resync,
-        }
+        })
     }
 }

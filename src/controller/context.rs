@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Patch, PatchParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::Store;
 use kube::{Api, Client, Resource, ResourceExt};
@@ -14,14 +14,15 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use super::args::Settings;
+use super::enforcement_namespace::EnforcementNamespace;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::secret_cache::{OwnedSecret, SecretCache};
 use crate::discovery::{Caches, FetchError, Fetcher, Target};
-use crate::kube_ext::delete_ignoring_missing;
+use crate::kube_ext::object_id;
 use crate::metrics::Metrics;
 use crate::names::CONTROLLER_MANAGER;
 use crate::resources::{APIKey, APIProduct};
-use crate::secrets::Role;
+use crate::secrets::{self, Role};
 use crate::{Error, Result};
 
 /// A cached OIDC discovery: when it was fetched and the token endpoint or the error.
@@ -32,6 +33,8 @@ type OidcOutcome = (Instant, std::result::Result<String, FetchError>);
 pub struct Context {
     pub(super) client: Client,
     pub(super) config: Settings,
+    /// Where enforcement Secrets go.
+    pub(super) enforcement: EnforcementNamespace,
     pub(super) caches: Caches,
     /// The APIProducts, as the APIKey reconcile looks them up.
     pub(super) products: Store<APIProduct>,
@@ -84,37 +87,86 @@ impl Context {
         Ok(())
     }
 
-    /// Server-side-applies a whole Secret of `role`.
-    pub(super) async fn apply_secret(
-        &self,
-        api: &Api<Secret>,
-        secret: &Secret,
-        role: Role,
-    ) -> Result<()> {
-        api.patch(
-            secret.metadata.name.as_deref().unwrap_or_default(),
-            &PatchParams::apply(CONTROLLER_MANAGER).force(),
-            &Patch::Apply(secret),
-        )
-        .await?;
+    /// The Secrets API of `namespace`.
+    pub(super) fn secret_api(&self, namespace: &str) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// Creates `secret` (of `role`). Never writes over an existing Secret: one that exists
+    /// already (someone else's, or ours not yet in the cache) fails the call with 409, and the
+    /// reconcile retries, reading it first.
+    pub(super) async fn create_secret(&self, secret: &Secret, role: Role) -> Result<()> {
+        let api = self.secret_api(secret.metadata.namespace.as_deref().unwrap_or_default());
+        api.create(&write_params(), secret).await?;
         self.metrics.controller.secret_written(role.as_str());
         Ok(())
     }
 
-    /// The Secrets devportal wrote for `key` that the cache holds.
-    pub(super) fn secrets_of(&self, key: &APIKey) -> Vec<OwnedSecret> {
-        self.secrets.owned_by(
-            key.metadata.namespace.as_deref().unwrap_or_default(),
-            key.metadata.name.as_deref().unwrap_or_default(),
-        )
+    /// Replaces the whole of `current` — one of ours, just read — with `desired`: data, labels
+    /// and annotations exactly, whoever added or changed anything. Fails with 409 if `current`
+    /// changed since it was read.
+    pub(super) async fn replace_secret(
+        &self,
+        current: &Secret,
+        mut desired: Secret,
+        role: Role,
+    ) -> Result<()> {
+        desired.metadata.resource_version = current.metadata.resource_version.clone();
+        let api = self.secret_api(current.metadata.namespace.as_deref().unwrap_or_default());
+        let name = current.metadata.name.as_deref().unwrap_or_default();
+        api.replace(name, &write_params(), &desired).await?;
+        self.metrics.controller.secret_written(role.as_str());
+        Ok(())
     }
 
-    pub(super) async fn delete_secret(&self, secret: &OwnedSecret) -> Result<()> {
-        let api = Api::<Secret>::namespaced(self.client.clone(), &secret.namespace);
-        if delete_ignoring_missing(&api, &secret.name).await? {
-            self.metrics.controller.secret_deleted(secret.role.as_str());
+    /// The Secrets of `key` that the cache holds: those whose marks say they are devportal's
+    /// own for this very APIKey (see [`secrets::belongs_to`]).
+    pub(super) fn secrets_of(&self, key: &APIKey) -> Vec<OwnedSecret> {
+        let uid = key.metadata.uid.as_deref().unwrap_or_default();
+        let legacy = secrets::legacy_enforcement_name(key);
+        let mut owned = self.secrets.owned_by(
+            key.metadata.namespace.as_deref().unwrap_or_default(),
+            key.metadata.name.as_deref().unwrap_or_default(),
+        );
+        owned.retain(|s| {
+            (!uid.is_empty() && s.cached.marked_for(uid))
+                || (s.cached.unmarked() && s.role == Role::Enforcement && s.name == legacy)
+        });
+        owned
+    }
+
+    /// Deletes the Secret `namespace/name` if it is `key`'s own, checked on the live object and
+    /// made exact by a uid precondition. Someone else's Secret is left alone.
+    pub(super) async fn delete_own_secret(
+        &self,
+        key: &APIKey,
+        namespace: &str,
+        name: &str,
+    ) -> Result<()> {
+        let api = self.secret_api(namespace);
+        let Some(current) = api.get_opt(name).await? else {
+            return Ok(());
+        };
+        if !secrets::belongs_to(&current.metadata, key) {
+            tracing::warn!(secret = %object_id(&current.metadata), "not deleting a Secret that is not devportal's own for this key");
+            return Ok(());
         }
-        Ok(())
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: current.metadata.uid.clone(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(name, &params).await {
+            Ok(_) => {
+                let role = secrets::role_of(&current.metadata).unwrap_or(Role::Enforcement);
+                self.metrics.controller.secret_deleted(role.as_str());
+                Ok(())
+            }
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// The OIDC token endpoint of `issuer`, cached for a few minutes (failures for less).
@@ -155,5 +207,12 @@ impl Context {
 
     pub(super) fn succeeded(&self, object: &str) {
         self.failures.lock().expect("failure counts").remove(object);
+    }
+}
+
+fn write_params() -> PostParams {
+    PostParams {
+        dry_run: false,
+        field_manager: Some(CONTROLLER_MANAGER.into()),
     }
 }

@@ -9,11 +9,12 @@
 //! (watches → reconcilers), [`reconcile_loop`] (the gate, metrics and error policy around each
 //! reconcile), [`lease`] (leader election), [`product`] and [`apikey`] (the two
 //! reconciles), [`index`] and [`secret_cache`] (in-memory indexes and the Secret cache),
-//! [`events`] (Kubernetes Events).
+//! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go).
 
 mod apikey;
 mod args;
 mod context;
+mod enforcement_namespace;
 mod events;
 mod index;
 pub mod lease;

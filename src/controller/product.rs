@@ -17,6 +17,9 @@ use crate::names::product_condition as condition;
 use crate::resources::{APIProduct, APIProductStatus, OidcDiscovery, OpenApiStatus};
 use crate::{Error, Result};
 
+/// A uid standing in for the keys' when checking that enforcement Secrets can satisfy a selector.
+const SAMPLE_UID: &str = "00000000-0000-0000-0000-000000000000";
+
 /// Reconciles one APIProduct.
 pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action> {
     let resolution = resolve(&product, &ctx.caches);
@@ -32,7 +35,12 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
     };
     status.set_plans(resolution.plans());
     let mut retry_soon = false;
-    let mut conditions = vec![ready(&product, &resolution)];
+    // A selector no Secret can satisfy leaves every key of the product unusable: say so here.
+    let selector_problem = resolution.api_key_rule().and_then(|(auth, _, _)| {
+        crate::secrets::labels_for_rule(SAMPLE_UID, &ctx.config.authorino_selector, &auth.selector)
+            .err()
+    });
+    let mut conditions = vec![ready(&product, &resolution, selector_problem.is_some())];
     conditions.push(match &resolution.plan_policy {
         Some(p) => Desired::holds(
             condition::PLAN_POLICY,
@@ -50,8 +58,17 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
             "no PlanPolicy targets the route or its Gateways",
         ),
     });
-    conditions.push(match &resolution.auth_policy {
-        Some(p) => Desired::holds(
+    conditions.push(match (&resolution.auth_policy, selector_problem) {
+        (Some(p), Some(why)) => Desired::fails(
+            condition::AUTH_POLICY,
+            "UnsatisfiableSelector",
+            format!(
+                "AuthPolicy {}/{}: {why}",
+                p.namespace().unwrap_or_default(),
+                p.name_any()
+            ),
+        ),
+        (Some(p), None) => Desired::holds(
             condition::AUTH_POLICY,
             "Found",
             format!(
@@ -60,7 +77,7 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
                 p.name_any()
             ),
         ),
-        None => Desired::fails(
+        (None, _) => Desired::fails(
             condition::AUTH_POLICY,
             "NotFound",
             "no accepted and enforced AuthPolicy targets the route or its Gateways",
@@ -188,7 +205,7 @@ fn is_transient(error: &Error) -> bool {
     !matches!(error, Error::Fetch(e) if !e.failure.is_transient())
 }
 
-fn ready(product: &APIProduct, resolution: &Resolution) -> Desired {
+fn ready(product: &APIProduct, resolution: &Resolution, unsatisfiable_selector: bool) -> Desired {
     let route = &product.spec.target_ref.name;
     if let Some((reason, message)) = resolution.route_problem(product) {
         Desired::fails(condition::READY, reason, message)
@@ -203,6 +220,12 @@ fn ready(product: &APIProduct, resolution: &Resolution) -> Desired {
             condition::READY,
             "AuthPolicyNotFound",
             "no enforced AuthPolicy applies to the route",
+        )
+    } else if unsatisfiable_selector {
+        Desired::fails(
+            condition::READY,
+            "UnsatisfiableSelector",
+            "no enforcement Secret can satisfy the AuthPolicy's apiKey selector (see AuthPolicyDiscovered)",
         )
     } else {
         Desired::holds(

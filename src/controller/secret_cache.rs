@@ -1,16 +1,17 @@
 //! A compact in-memory view of the Secrets devportal wrote, fed by their label-selected watch.
 //!
-//! A reflector store would keep every Secret's full metadata (two Secrets per key, with label and
-//! annotation maps); the reconciles only ask "does this Secret exist, which role has it, does it
-//! carry what it should, and which Secrets belong to this key". So each Secret is kept as its
-//! `namespace/name`, its role, its owning key and a digest of its labels and annotations,
-//! with an index from each key to its Secrets: a few hundred bytes per key instead of kilobytes.
+//! A reflector store would keep every Secret whole (two per key, with label and annotation maps and
+//! the key value itself); the reconciles only ask "does this Secret exist, which role has it, whose
+//! is it, does it carry what it should, and do a key's two Secrets hold the same thing". So each
+//! Secret is kept as its `namespace/name`, its role, the key its annotation names, a digest of the
+//! uid its ownership mark names, a digest of its labels and annotations and a keyed digest of its
+//! data — never the value — with an index from each key to its Secrets: a few hundred bytes per key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ObjectMeta, PartialObjectMeta};
+use kube::api::ObjectMeta;
 use kube::runtime::watcher;
 use tokio::sync::watch;
 
@@ -23,22 +24,44 @@ pub struct CachedSecret {
     pub role: Role,
     /// `namespace/name` of the APIKey it belongs to, from its annotation.
     owner: Option<Arc<str>>,
+    /// Digest of the uid its ownership mark names ([`secrets::owner_uid`]).
+    owner_uid: Option<u64>,
     /// [`secrets::metadata_digest`] of its labels and annotations.
     digest: u64,
+    /// [`secrets::content_digest`] of its type and data.
+    content: u64,
 }
 
 impl CachedSecret {
-    fn of(meta: &ObjectMeta) -> Option<Self> {
+    fn of(secret: &Secret) -> Option<Self> {
+        let meta = &secret.metadata;
         Some(Self {
             role: secrets::role_of(meta)?,
             owner: secrets::owner_reference(meta).map(Arc::from),
+            owner_uid: secrets::owner_uid(meta).map(crate::digest::digest),
             digest: secrets::metadata_digest(meta),
+            content: secrets::content_digest(secret),
         })
     }
 
     /// Whether the Secret carried exactly the labels and annotations of `desired`.
     pub fn matches(&self, desired: &ObjectMeta) -> bool {
         self.digest == secrets::metadata_digest(desired)
+    }
+
+    /// Whether two Secrets held the same type and data.
+    pub fn same_content(&self, other: &CachedSecret) -> bool {
+        self.content == other.content
+    }
+
+    /// Whether the Secret's ownership mark names the APIKey with `uid`.
+    pub fn marked_for(&self, uid: &str) -> bool {
+        self.owner_uid == Some(crate::digest::digest(uid))
+    }
+
+    /// Whether the Secret has no ownership mark at all (the old layout's enforcement Secrets).
+    pub fn unmarked(&self) -> bool {
+        self.owner_uid.is_none()
     }
 }
 
@@ -50,9 +73,9 @@ struct View {
 }
 
 impl View {
-    fn insert(&mut self, meta: &ObjectMeta) {
-        let id = id_of(meta);
-        let Some(entry) = CachedSecret::of(meta) else {
+    fn insert(&mut self, secret: &Secret) {
+        let id = id_of(&secret.metadata);
+        let Some(entry) = CachedSecret::of(secret) else {
             // Labelled as managed but not one of ours in shape: not cached, so a reconcile that
             // needs it reads it live.
             self.remove(&id);
@@ -118,7 +141,8 @@ impl Default for SecretCache {
     }
 }
 
-/// A Secret a key owns, as the cache knows it.
+/// A Secret whose annotation names a key, as the cache knows it. Whether it really is the key's
+/// is for the caller to tell from [`CachedSecret::marked_for`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OwnedSecret {
     /// Namespace of the Secret.
@@ -127,20 +151,22 @@ pub struct OwnedSecret {
     pub name: String,
     /// Enforcement or consumer.
     pub role: Role,
+    /// What the cache knows of it.
+    pub cached: CachedSecret,
 }
 
 impl SecretCache {
     /// Applies one event of the Secrets' watch, as a reflector would.
-    pub fn apply(&self, event: &watcher::Event<PartialObjectMeta<Secret>>) {
+    pub fn apply(&self, event: &watcher::Event<Secret>) {
         let mut state = self.state.write().expect("secret cache lock");
         match event {
-            watcher::Event::Apply(secret) => state.live.insert(&secret.metadata),
+            watcher::Event::Apply(secret) => state.live.insert(secret),
             watcher::Event::Delete(secret) => state.live.remove(&id_of(&secret.metadata)),
             watcher::Event::Init => state.relist = Some(View::default()),
             watcher::Event::InitApply(secret) => state
                 .relist
                 .get_or_insert_with(View::default)
-                .insert(&secret.metadata),
+                .insert(secret),
             watcher::Event::InitDone => {
                 if let Some(view) = state.relist.take() {
                     state.live = view;
@@ -158,12 +184,13 @@ impl SecretCache {
     }
 
     /// The Secret `namespace/name`, if the cache has it.
+    #[cfg(test)]
     pub fn get(&self, namespace: &str, name: &str) -> Option<CachedSecret> {
         let state = self.state.read().expect("secret cache lock");
         state.live.secrets.get(&*join(namespace, name)).cloned()
     }
 
-    /// The Secrets the cache holds for the key `namespace/name`.
+    /// The Secrets the cache holds whose annotation names the key `namespace/name`.
     pub fn owned_by(&self, namespace: &str, name: &str) -> Vec<OwnedSecret> {
         let state = self.state.read().expect("secret cache lock");
         let Some(ids) = state.live.by_key.get(&*join(namespace, name)) else {
@@ -177,6 +204,7 @@ impl SecretCache {
                     namespace: namespace.to_string(),
                     name: name.to_string(),
                     role: entry.role,
+                    cached: entry.clone(),
                 })
             })
             .collect()
@@ -214,76 +242,71 @@ mod tests {
     fn key(name: &str) -> APIKey {
         let mut key = APIKey::new(name, APIKeySpec::new("toys", "gold"));
         key.metadata.namespace = Some("team".into());
+        key.metadata.uid = Some(format!("uid-of-{name}"));
         key
     }
 
-    fn target(namespace: &str, tier: &str) -> Enforcement {
-        Enforcement {
-            namespace: namespace.into(),
-            selector_labels: [("app".to_string(), "toys".to_string())].into(),
-            tier: tier.into(),
+    fn enforcement(key: &APIKey, value: &str) -> Secret {
+        let uid = key.metadata.uid.as_deref().unwrap();
+        let target = Enforcement {
+            namespace: "kuadrant-system".into(),
+            labels: secrets::enforcement_labels(uid, &[]).unwrap(),
+            tier: "gold".into(),
             user_id: "consumer".into(),
             expires_at: None,
-        }
+        };
+        secrets::enforcement_secret(key, &target, &ApiKeyValue::from_secret(value.into()))
     }
 
-    fn meta(secret: Secret) -> PartialObjectMeta<Secret> {
-        PartialObjectMeta {
-            types: None,
-            metadata: secret.metadata,
-            _phantom: Default::default(),
-        }
-    }
-
-    fn enforcement(key: &APIKey, namespace: &str, tier: &str) -> PartialObjectMeta<Secret> {
-        let value = ApiKeyValue::from_secret("v".into());
-        meta(secrets::enforcement_secret(
-            key,
-            &target(namespace, tier),
-            &value,
-        ))
-    }
-
-    fn consumer(key: &APIKey) -> PartialObjectMeta<Secret> {
-        meta(secrets::consumer_secret(
-            key,
-            &ApiKeyValue::from_secret("v".into()),
-        ))
+    fn consumer(key: &APIKey, value: &str) -> Secret {
+        secrets::consumer_secret(key, &ApiKeyValue::from_secret(value.into()))
     }
 
     #[test]
-    fn indexes_secrets_by_key_and_compares_by_fingerprint() {
+    fn indexes_secrets_by_key_and_compares_by_digests() {
         let cache = SecretCache::default();
         let k = key("k");
-        let gold = enforcement(&k, "gw", "gold");
-        cache.apply(&watcher::Event::Apply(gold.clone()));
-        cache.apply(&watcher::Event::Apply(consumer(&k)));
-        cache.apply(&watcher::Event::Apply(consumer(&key("other"))));
+        let enforced = enforcement(&k, "v");
+        cache.apply(&watcher::Event::Apply(enforced.clone()));
+        cache.apply(&watcher::Event::Apply(consumer(&k, "v")));
+        cache.apply(&watcher::Event::Apply(consumer(&key("other"), "w")));
         let owned = cache.owned_by("team", "k");
         assert_eq!(owned.len(), 2);
-        assert!(
-            owned
-                .iter()
-                .any(|s| s.role == Role::Enforcement && s.namespace == "gw")
-        );
-        let name = gold.metadata.name.clone().unwrap();
-        let name = name.as_str();
-        let cached = cache.get("gw", name).expect("cached");
-        assert!(cached.matches(&gold.metadata));
-        assert!(!cached.matches(&enforcement(&k, "gw", "silver").metadata));
+        assert!(owned.iter().all(|s| s.cached.marked_for("uid-of-k")));
+        assert!(!owned[0].cached.marked_for("uid-of-other"));
+        let name = enforced.metadata.name.clone().unwrap();
+        let cached = cache.get("kuadrant-system", &name).expect("cached");
+        assert!(cached.matches(&enforced.metadata));
+        let copy = cache
+            .get("team", &secrets::consumer_secret_name(&k))
+            .unwrap();
+        assert!(cached.same_content(&copy), "both hold the same key");
 
-        cache.apply(&watcher::Event::Apply(enforcement(&k, "gw", "silver")));
-        assert!(!cache.get("gw", name).unwrap().matches(&gold.metadata));
+        // Drift at the same name: a label added, then the value changed.
+        let mut relabelled = enforced.clone();
+        relabelled
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert("x".into(), "y".into());
+        cache.apply(&watcher::Event::Apply(relabelled));
+        let drifted = cache.get("kuadrant-system", &name).unwrap();
+        assert!(!drifted.matches(&enforced.metadata));
         assert_eq!(
             cache.owned_by("team", "k").len(),
             2,
             "an update is not a second Secret"
         );
+        cache.apply(&watcher::Event::Apply(enforcement(&k, "tampered")));
+        let tampered = cache.get("kuadrant-system", &name).unwrap();
+        assert!(tampered.matches(&enforced.metadata));
+        assert!(!tampered.same_content(&copy));
 
-        cache.apply(&watcher::Event::Delete(gold));
+        cache.apply(&watcher::Event::Delete(enforced));
         assert_eq!(cache.owned_by("team", "k").len(), 1);
-        assert!(cache.get("gw", name).is_none());
-        cache.apply(&watcher::Event::Delete(consumer(&k)));
+        assert!(cache.get("kuadrant-system", &name).is_none());
+        cache.apply(&watcher::Event::Delete(consumer(&k, "v")));
         assert!(cache.owned_by("team", "k").is_empty());
         assert_eq!(cache.len(), 1);
     }
@@ -293,12 +316,12 @@ mod tests {
         let cache = SecretCache::default();
         let (a, b) = (key("a"), key("b"));
         cache.apply(&watcher::Event::Init);
-        cache.apply(&watcher::Event::InitApply(consumer(&a)));
+        cache.apply(&watcher::Event::InitApply(consumer(&a, "v")));
         cache.apply(&watcher::Event::InitDone);
         assert_eq!(cache.len(), 1);
         // A re-list after a lost watch: `a`'s Secret went away meanwhile, `b`'s appeared.
         cache.apply(&watcher::Event::Init);
-        cache.apply(&watcher::Event::InitApply(consumer(&b)));
+        cache.apply(&watcher::Event::InitApply(consumer(&b, "v")));
         assert_eq!(cache.owned_by("team", "a").len(), 1, "old view until done");
         cache.apply(&watcher::Event::InitDone);
         assert!(cache.owned_by("team", "a").is_empty());
@@ -306,12 +329,17 @@ mod tests {
     }
 
     #[test]
-    fn secrets_without_a_role_are_not_cached() {
+    fn secrets_without_a_role_are_not_cached_and_unmarked_ones_are_told_apart() {
         let cache = SecretCache::default();
-        let mut odd = consumer(&key("k"));
+        let mut odd = consumer(&key("k"), "v");
         odd.metadata.labels = None;
         cache.apply(&watcher::Event::Apply(odd));
         assert_eq!(cache.len(), 0);
         assert!(cache.owned_by("team", "k").is_empty());
+        let mut unowned = consumer(&key("k"), "v");
+        unowned.metadata.owner_references = None;
+        cache.apply(&watcher::Event::Apply(unowned));
+        let entry = &cache.owned_by("team", "k")[0].cached;
+        assert!(entry.unmarked() && !entry.marked_for("uid-of-k"));
     }
 }

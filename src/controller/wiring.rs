@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates};
@@ -16,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::args::{ControllerArgs, Settings};
 use super::context::Context;
+use super::enforcement_namespace::EnforcementNamespace;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::reconcile_loop::{log_outcome, measured, on_activation, retry_later};
 use super::secret_cache::SecretCache;
@@ -38,7 +38,7 @@ pub struct Feeds {
     auth_policies: Feed<AuthPolicy>,
     plan_policies: Feed<PlanPolicy>,
     keys: Feed<CachedKey>,
-    secrets: Feed<PartialObjectMeta<Secret>>,
+    secrets: Feed<Secret>,
 }
 
 impl Feeds {
@@ -88,6 +88,13 @@ pub(super) async fn run(
         keys,
         secrets: secret_feed,
     } = feeds;
+    let enforcement = EnforcementNamespace::resolve(
+        args.enforcement_namespace.clone(),
+        client.clone(),
+        args.kuadrant_poll_interval,
+        signals.shutdown.clone(),
+    )
+    .await?;
     let secret_cache = Arc::new(SecretCache::default());
     let active = gate(
         &signals,
@@ -101,7 +108,8 @@ pub(super) async fn run(
         .fetcher(client.clone(), signals.shutdown.clone())?;
     let ctx = Arc::new(Context {
         client,
-        config: Settings::from(args),
+        config: Settings::try_from(args)?,
+        enforcement: enforcement.clone(),
         caches: Caches {
             routes: routes.store.clone(),
             auth_policies: auth_policies.store.clone(),
@@ -174,11 +182,15 @@ pub(super) async fn run(
             let ctx = ctx.clone();
             move |product: APIProduct| ctx.key_products.lookup(&ObjectRef::from_obj(&product))
         })
-        .watches_stream(secret_stream, |secret: PartialObjectMeta<Secret>| {
+        .watches_stream(secret_stream, |secret: Secret| {
             let (namespace, name) = secrets::owner_reference(&secret.metadata)?.split_once('/')?;
             Some(ObjectRef::<CachedKey>::new(name).within(namespace))
         })
-        .reconcile_all_on(on_activation(active))
+        // A moved enforcement namespace moves every key's enforcement Secret.
+        .reconcile_all_on(futures::stream::select(
+            on_activation(active),
+            enforcement.changes(),
+        ))
         .graceful_shutdown_on(signals.shutdown.clone().cancelled_owned())
         .run(
             |key, ctx| measured("apikey", key, ctx, apikey::reconcile),

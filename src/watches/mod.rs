@@ -17,7 +17,6 @@ use std::fmt::Debug;
 
 use futures::Stream;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::PartialObjectMeta;
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Client, Resource};
@@ -43,7 +42,7 @@ pub struct Watches {
     auth_policies: Source<AuthPolicy>,
     plan_policies: Source<PlanPolicy>,
     keys: Source<CachedKey>,
-    secrets: Source<PartialObjectMeta<Secret>>,
+    secrets: Source<Secret>,
 }
 
 /// A subscriber's view of one kind: the shared store and its own copy of the event stream.
@@ -93,7 +92,8 @@ impl Watches {
             secrets: Source::new(
                 "secrets",
                 watcher::Config::default().labels(names::MANAGED_SELECTOR),
-            ),
+            )
+            .events_only(),
         }
     }
 
@@ -132,8 +132,9 @@ impl Watches {
         self.keys.subscribe()
     }
 
-    /// The metadata of the Secrets devportal wrote (selected by its managed label).
-    pub fn secrets(&mut self) -> Feed<PartialObjectMeta<Secret>> {
+    /// The Secrets devportal wrote (selected by its managed label), as events only: the
+    /// subscriber keeps digests, never the values (the feed's store stays empty).
+    pub fn secrets(&mut self) -> Feed<Secret> {
         self.secrets.subscribe()
     }
 

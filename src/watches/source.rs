@@ -23,6 +23,8 @@ pub(super) struct Source<K: Resource<DynamicType = ()> + Clone + 'static> {
     subscribers: Vec<mpsc::Sender<watcher::Event<K>>>,
     /// Someone reads the store (with or without events).
     wanted: bool,
+    /// Whether the reflector store is kept; see [`Source::events_only`].
+    keep_store: bool,
 }
 
 impl<K: Watched> Source<K> {
@@ -35,7 +37,15 @@ impl<K: Watched> Source<K> {
             writer,
             subscribers: Vec::new(),
             wanted: false,
+            keep_store: true,
         }
+    }
+
+    /// A kind whose subscribers keep their own compact view and need no reflector store (its
+    /// store stays empty): devportal's Secrets, whose key values must not sit in a cache.
+    pub(super) fn events_only(mut self) -> Self {
+        self.keep_store = false;
+        self
     }
 
     /// The store alone, for a consumer that reads it but needs no events.
@@ -81,7 +91,9 @@ impl<K: Watched> Source<K> {
                 };
                 match item {
                     Some(Ok(event)) => {
-                        self.writer.apply_watcher_event(&event);
+                        if self.keep_store {
+                            self.writer.apply_watcher_event(&event);
+                        }
                         if matches!(event, watcher::Event::InitDone) {
                             listed.send_replace(true);
                         }

@@ -26,6 +26,7 @@
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
 
 pub mod access;
+pub mod authorino;
 pub mod control_plane;
 pub mod fixtures;
 pub mod https;

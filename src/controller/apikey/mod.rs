@@ -1,15 +1,17 @@
-//! APIKey reconcile: decide the phase, keep the two Secrets in step while Approved, delete the
-//! enforcement Secret the moment the key leaves Approved, and report it all in status.
+//! APIKey reconcile: decide the phase, keep the two Secrets in step while Approved, withdraw the
+//! enforcement Secret the moment the key leaves Approved (keeping the consumer copy, and so the
+//! key's value), and report it all in status.
 
 mod phase;
 mod secrets;
 #[cfg(test)]
 mod tests;
 
+use secrets::Outcome;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -22,13 +24,12 @@ pub use phase::{Evaluation, evaluate};
 use super::context::Context;
 use crate::conditions::{Desired, merge};
 use crate::discovery::resolve;
-use crate::kube_ext::delete_ignoring_missing;
 use crate::names::FINALIZER;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::{
     APIKey, APIKeyPhase, APIKeyStatus, APIProduct, KeyAuthScheme, SecretKeyRef,
 };
-use crate::secrets::Role;
+use crate::secrets::Enforcement;
 use crate::{Error, Result};
 
 /// Reconciles one APIKey, behind the finalizer that guards its cross-namespace Secret.
@@ -55,17 +56,49 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
     let now = Timestamp::now();
     let mut evaluation = evaluate(&key, product.as_deref(), resolution.as_ref(), now);
 
-    let mut secret_ref = None;
-    if evaluation.phase == APIKeyPhase::Approved {
-        match secrets::ensure_secrets(&key, &evaluation, ctx).await? {
-            Ok(reference) => secret_ref = Some(reference),
-            Err(message) => {
-                evaluation = evaluation.with(APIKeyPhase::Failed, "SecretNotFound", message)
-            }
-        }
+    // The labels Authorino needs: when no Secret can have them, no key of this product works.
+    let labels = evaluation.auth.as_ref().map(|(auth, _, _)| {
+        crate::secrets::labels_for_rule(
+            key.metadata.uid.as_deref().unwrap_or_default(),
+            &ctx.config.authorino_selector,
+            &auth.selector,
+        )
+    });
+    if let Some(Err(why)) = &labels
+        && evaluation.phase != APIKeyPhase::Failed
+    {
+        evaluation = evaluation.with(APIKeyPhase::Failed, "UnsatisfiableSelector", why.clone());
     }
-    if evaluation.phase != APIKeyPhase::Approved {
-        secrets::remove_secrets(&key, ctx).await?;
+    let target = match labels {
+        Some(Ok(labels)) if evaluation.phase == APIKeyPhase::Approved => Some(Enforcement {
+            namespace: ctx.enforcement.get(),
+            labels,
+            tier: key.spec.plan_tier.clone(),
+            user_id: key
+                .spec
+                .requested_by
+                .as_ref()
+                .map(|r| r.user_id.clone())
+                .unwrap_or_default(),
+            expires_at: key.spec.expires_at.as_ref().map(|t| t.0.to_string()),
+        }),
+        _ => None,
+    };
+    let secret_ref = match secrets::reconcile(&key, target.as_ref(), ctx).await? {
+        Outcome::Kept(reference) => reference,
+        Outcome::Problem(reason, message) => {
+            evaluation = evaluation.with(APIKeyPhase::Failed, reason, message);
+            secrets::withdraw(&key, ctx).await?;
+            None
+        }
+    };
+    if evaluation.phase != APIKeyPhase::Approved
+        && let Some(kept) = &secret_ref
+    {
+        evaluation.message.push_str(&format!(
+            "; not enforced meanwhile: the gateway refuses the key, whose value is kept in Secret {}",
+            kept.name
+        ));
     }
     secrets::crash_point("after-secrets");
 
@@ -165,17 +198,7 @@ fn status_for(
 }
 
 async fn cleanup(key: &APIKey, ctx: &Context) -> Result<Action> {
-    secrets::remove_secrets(key, ctx).await?;
-    // Deterministic names cover Secrets the cache has not seen yet.
-    let namespace = key.namespace().unwrap_or_default();
-    if key.spec.secret_ref.is_none() {
-        let api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
-        if delete_ignoring_missing(&api, &crate::secrets::consumer_secret_name(key)).await? {
-            ctx.metrics
-                .controller
-                .secret_deleted(Role::Consumer.as_str());
-        }
-    }
+    secrets::remove_all(key, ctx).await?;
     ctx.written.forget(key);
     ctx.key_products.remove(key);
     Ok(Action::await_change())

@@ -1,132 +1,309 @@
-//! The key's two Secrets: find or make the key value, write both copies, remove them.
+//! The key's two Secrets: find the key value, keep the consumer copy holding it in every phase,
+//! keep the enforcement Secret exactly as it should be while Approved and withdraw it otherwise,
+//! and remove everything when the key goes.
+//!
+//! The value is never regenerated while any of the key's own Secrets holds a well-formed one: a
+//! key that was Failed for a moment (a policy blip, a product re-created) comes back with the same
+//! value, its consumer copy untouched and its enforcement Secret re-created from it.
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
-use super::phase::Evaluation;
 use crate::Result;
 use crate::controller::context::Context;
+use crate::controller::secret_cache::OwnedSecret;
 use crate::keys::{self, ApiKeyValue};
-use crate::names;
+use crate::kube_ext::object_id;
+use crate::names::{API_KEY_DATA, APIKEY_UID_LABEL};
 use crate::resources::{APIKey, SecretKeyRef};
 use crate::secrets::{self, Enforcement, Role};
 
-/// Makes both Secrets hold the key with the right labels and annotations. The inner `Err` is a
-/// problem the consumer must fix (their own Secret is missing or empty).
-pub(super) async fn ensure_secrets(
-    key: &APIKey,
-    evaluation: &Evaluation,
-    ctx: &Context,
-) -> Result<Result<SecretKeyRef, String>> {
-    let namespace = key.namespace().unwrap_or_default();
-    let (auth, _, policy_namespace) = evaluation
-        .auth
-        .clone()
-        .expect("Approved implies an API-key rule");
-    let target = Enforcement {
-        namespace: if auth.all_namespaces {
-            ctx.config.enforcement_namespace.clone()
-        } else {
-            policy_namespace
-        },
-        selector_labels: auth.selector.match_labels.clone().unwrap_or_default(),
-        tier: key.spec.plan_tier.clone(),
-        user_id: key
-            .spec
-            .requested_by
-            .as_ref()
-            .map(|r| r.user_id.clone())
-            .unwrap_or_default(),
-        expires_at: key.spec.expires_at.as_ref().map(|t| t.0.to_string()),
-    };
-    let consumer_name = secrets::consumer_secret_name(key);
-    let enforcement_name = secrets::enforcement_secret_name(key);
-    let own_secret = key.spec.secret_ref.is_some();
-    let consumer_api = Api::<Secret>::namespaced(ctx.client.clone(), &namespace);
-    let enforcement_api = Api::<Secret>::namespaced(ctx.client.clone(), &target.namespace);
-    let reference = SecretKeyRef {
-        name: consumer_name.clone(),
-        key: names::API_KEY_DATA.into(),
-    };
-
-    // Enforcement Secrets of this key left in another namespace (the AuthPolicy moved) go.
-    for stale in ctx.secrets_of(key) {
-        let in_place = stale.namespace == target.namespace && stale.name == enforcement_name;
-        if !in_place && stale.role == Role::Enforcement {
-            ctx.delete_secret(&stale).await?;
-        }
-    }
-
-    let placeholder = ApiKeyValue::from_secret(String::new());
-    let desired_enforcement = secrets::enforcement_secret(key, &target, &placeholder).metadata;
-    let desired_consumer = secrets::consumer_secret(key, &placeholder).metadata;
-    let enforcement_ok = ctx
-        .secrets
-        .get(&target.namespace, &enforcement_name)
-        .is_some_and(|s| s.matches(&desired_enforcement));
-    let consumer_ok = own_secret
-        || ctx
-            .secrets
-            .get(&namespace, &consumer_name)
-            .is_some_and(|s| s.matches(&desired_consumer));
-    if enforcement_ok && consumer_ok && !own_secret {
-        return Ok(Ok(reference));
-    }
-
-    // Find the key value: the consumer's own Secret, else an existing copy, else a new key. Live
-    // reads, not the cache: a Secret written a moment ago must be found, never regenerated.
-    let consumer_current = consumer_api.get_opt(&consumer_name).await?;
-    let consumer_value = consumer_current.as_ref().and_then(secrets::value_of);
-    let enforcement_current = enforcement_api.get_opt(&enforcement_name).await?;
-    let enforcement_value = enforcement_current.as_ref().and_then(secrets::value_of);
-    // The cache may lag behind our own writes; what the live objects say settles it.
-    let live_ok = |current: &Option<Secret>, desired| {
-        current
-            .as_ref()
-            .is_some_and(|s| secrets::metadata_matches(&s.metadata, desired))
-    };
-    let consumer_ok = consumer_ok || live_ok(&consumer_current, &desired_consumer);
-    let enforcement_ok = enforcement_ok || live_ok(&enforcement_current, &desired_enforcement);
-    let value = if own_secret {
-        match consumer_value.clone() {
-            Some(v) => v,
-            None => {
-                return Ok(Err(format!(
-                    "Secret {namespace}/{consumer_name} named in spec.secretRef is missing or has no {:?} entry",
-                    names::API_KEY_DATA
-                )));
-            }
-        }
-    } else {
-        match consumer_value.clone().or_else(|| enforcement_value.clone()) {
-            Some(v) => v,
-            None => keys::generate(&ctx.config.key_prefix)?,
-        }
-    };
-
-    if !own_secret && (!consumer_ok || consumer_value.as_ref() != Some(&value)) {
-        ctx.apply_secret(
-            &consumer_api,
-            &secrets::consumer_secret(key, &value),
-            Role::Consumer,
-        )
-        .await?;
-    }
-    if !enforcement_ok || enforcement_value.as_ref() != Some(&value) {
-        ctx.apply_secret(
-            &enforcement_api,
-            &secrets::enforcement_secret(key, &target, &value),
-            Role::Enforcement,
-        )
-        .await?;
-    }
-    Ok(Ok(reference))
+/// What became of the key's Secrets.
+pub(super) enum Outcome {
+    /// Settled; the consumer Secret holding the key, if the key has a value yet.
+    Kept(Option<SecretKeyRef>),
+    /// Something only a person can fix: the key goes Failed with this reason and message.
+    Problem(&'static str, String),
 }
 
-/// Deletes every Secret devportal wrote for `key` (never a consumer's own Secret).
-pub(super) async fn remove_secrets(key: &APIKey, ctx: &Context) -> Result<()> {
-    for secret in ctx.secrets_of(key) {
-        ctx.delete_secret(&secret).await?;
+/// Brings the key's Secrets in line: `enforcement` is where and how the enforcement Secret should
+/// be while the key is Approved, `None` otherwise (then it is withdrawn, the value kept).
+pub(super) async fn reconcile(
+    key: &APIKey,
+    enforcement: Option<&Enforcement>,
+    ctx: &Context,
+) -> Result<Outcome> {
+    let namespace = key.namespace().unwrap_or_default();
+    let consumer_name = secrets::consumer_secret_name(key);
+    let own_secret = key.spec.secret_ref.is_some();
+    let reference = SecretKeyRef {
+        name: consumer_name.clone(),
+        key: API_KEY_DATA.into(),
+    };
+    let placeholder = ApiKeyValue::from_secret(String::new());
+    let desired_enforcement =
+        enforcement.map(|t| secrets::enforcement_secret(key, t, &placeholder));
+    let ours = ctx.secrets_of(key);
+    if let Some(settled) = settled(key, &ours, desired_enforcement.as_ref(), &reference) {
+        return Ok(settled);
+    }
+
+    // The value: the consumer's own Secret, else the key's Secrets (live reads: a Secret written
+    // a moment ago may not be in the cache yet, and must be found, never regenerated).
+    let consumer_api = ctx.secret_api(&namespace);
+    let consumer_current = consumer_api.get_opt(&consumer_name).await?;
+    let enforcement_current = match &desired_enforcement {
+        Some(desired) => {
+            let current = ctx
+                .secret_api(desired.metadata.namespace.as_deref().unwrap_or_default())
+                .get_opt(desired.metadata.name.as_deref().unwrap_or_default())
+                .await?;
+            if let Some(foreign) = current
+                .as_ref()
+                .filter(|s| !secrets::belongs_to(&s.metadata, key))
+            {
+                return Ok(conflict(foreign, Role::Enforcement));
+            }
+            current
+        }
+        None => None,
+    };
+    let value = if own_secret {
+        let value = consumer_current.as_ref().and_then(secrets::value_of);
+        if value.is_none() && enforcement.is_some() {
+            return Ok(Outcome::Problem(
+                "SecretNotFound",
+                format!(
+                    "Secret {namespace}/{consumer_name} named in spec.secretRef is missing or has no {API_KEY_DATA:?} entry"
+                ),
+            ));
+        }
+        value
+    } else {
+        if let Some(foreign) = consumer_current
+            .as_ref()
+            .filter(|s| !secrets::belongs_to(&s.metadata, key))
+        {
+            return Ok(conflict(foreign, Role::Consumer));
+        }
+        let known = [&consumer_current, &enforcement_current];
+        match find_value(key, &known, &ours, ctx).await? {
+            Found::Value(value) => Some(value),
+            Found::Invalid(where_) => {
+                return Ok(Outcome::Problem(
+                    "KeyValueInvalid",
+                    format!(
+                        "{where_} holds a value devportal did not generate (its format or checksum is wrong); delete it to be issued a new key"
+                    ),
+                ));
+            }
+            Found::Nothing if enforcement.is_some() => {
+                Some(keys::generate(&ctx.config.key_prefix)?)
+            }
+            Found::Nothing => None,
+        }
+    };
+
+    // The consumer copy first, so the value is kept before any enforcement Secret goes.
+    if let (false, Some(value)) = (own_secret, &value) {
+        let desired = secrets::consumer_secret(key, value);
+        match &consumer_current {
+            None => ctx.create_secret(&desired, Role::Consumer).await?,
+            Some(current) if !secrets::is_exactly(current, &desired) => {
+                ctx.replace_secret(current, desired, Role::Consumer).await?
+            }
+            Some(_) => {}
+        }
+    }
+    if let (Some(target), Some(value)) = (enforcement, &value) {
+        let desired = secrets::enforcement_secret(key, target, value);
+        match &enforcement_current {
+            None => ctx.create_secret(&desired, Role::Enforcement).await?,
+            Some(current) if !secrets::is_exactly(current, &desired) => {
+                ctx.replace_secret(current, desired, Role::Enforcement)
+                    .await?
+            }
+            Some(_) => {}
+        }
+    }
+    // Then whatever else is the key's: a replaced or withdrawn enforcement Secret, one in a
+    // namespace no longer in force, the old layout's Secrets.
+    let keep = |s: &OwnedSecret| {
+        (s.role == Role::Consumer && s.namespace == namespace && s.name == consumer_name)
+            || desired_enforcement
+                .as_ref()
+                .is_some_and(|d| is_at(s, d) && value.is_some())
+    };
+    for stale in ours.iter().filter(|s| !keep(s)) {
+        ctx.delete_own_secret(key, &stale.namespace, &stale.name)
+            .await?;
+    }
+    Ok(Outcome::Kept(
+        value
+            .map(|_| reference)
+            .filter(|_| !own_secret || enforcement.is_some()),
+    ))
+}
+
+/// The outcome when the cache shows everything as it should be, so no API call is needed.
+fn settled(
+    key: &APIKey,
+    ours: &[OwnedSecret],
+    desired_enforcement: Option<&Secret>,
+    reference: &SecretKeyRef,
+) -> Option<Outcome> {
+    let namespace = key.metadata.namespace.as_deref().unwrap_or_default();
+    if key.spec.secret_ref.is_some() {
+        // The consumer's own Secret is not in the cache: read it whenever it matters.
+        return (desired_enforcement.is_none() && ours.is_empty()).then_some(Outcome::Kept(None));
+    }
+    let placeholder = ApiKeyValue::from_secret(String::new());
+    let consumer_meta = secrets::consumer_secret(key, &placeholder).metadata;
+    let consumer = ours
+        .iter()
+        .find(|s| s.role == Role::Consumer && s.namespace == namespace && s.name == reference.name);
+    match (desired_enforcement, consumer) {
+        (None, None) => ours.is_empty().then_some(Outcome::Kept(None)),
+        (None, Some(copy)) => (ours.len() == 1 && copy.cached.matches(&consumer_meta))
+            .then(|| Outcome::Kept(Some(reference.clone()))),
+        (Some(desired), Some(copy)) => {
+            let enforced = ours.iter().find(|s| is_at(s, desired))?;
+            (ours.len() == 2
+                && copy.cached.matches(&consumer_meta)
+                && enforced.cached.matches(&desired.metadata)
+                && enforced.cached.same_content(&copy.cached))
+            .then(|| Outcome::Kept(Some(reference.clone())))
+        }
+        (Some(_), None) => None,
+    }
+}
+
+fn is_at(secret: &OwnedSecret, desired: &Secret) -> bool {
+    secret.role == Role::Enforcement
+        && Some(&secret.namespace) == desired.metadata.namespace.as_ref()
+        && Some(&secret.name) == desired.metadata.name.as_ref()
+}
+
+/// Where the key's value was found.
+enum Found {
+    /// A well-formed value in one of the key's own Secrets.
+    Value(ApiKeyValue),
+    /// Only values devportal did not generate; the first Secret holding one.
+    Invalid(String),
+    /// No Secret of the key holds a value.
+    Nothing,
+}
+
+/// The key's value from its own Secrets: the live ones just read (consumer copy first), then the
+/// others the cache knows (the old layout's consumer copy, enforcement Secrets elsewhere).
+async fn find_value(
+    key: &APIKey,
+    known: &[&Option<Secret>],
+    ours: &[OwnedSecret],
+    ctx: &Context,
+) -> Result<Found> {
+    let mut invalid = None;
+    let mut consider = |secret: &Secret| -> Option<ApiKeyValue> {
+        let value = secrets::value_of(secret)?;
+        if keys::verify(value.expose()) {
+            return Some(value);
+        }
+        invalid.get_or_insert_with(|| format!("Secret {}", object_id(&secret.metadata)));
+        None
+    };
+    for secret in known.iter().filter_map(|s| s.as_ref()) {
+        if let Some(value) = consider(secret) {
+            return Ok(Found::Value(value));
+        }
+    }
+    let mut others: Vec<&OwnedSecret> = ours
+        .iter()
+        .filter(|s| !known.iter().filter_map(|k| k.as_ref()).any(|k| same(k, s)))
+        .collect();
+    others.sort_by_key(|s| s.role != Role::Consumer);
+    for other in others {
+        let Some(secret) = ctx
+            .secret_api(&other.namespace)
+            .get_opt(&other.name)
+            .await?
+        else {
+            continue;
+        };
+        if secrets::belongs_to(&secret.metadata, key)
+            && let Some(value) = consider(&secret)
+        {
+            return Ok(Found::Value(value));
+        }
+    }
+    Ok(invalid.map_or(Found::Nothing, Found::Invalid))
+}
+
+fn same(secret: &Secret, owned: &OwnedSecret) -> bool {
+    secret.metadata.namespace.as_deref() == Some(&owned.namespace)
+        && secret.metadata.name.as_deref() == Some(&owned.name)
+}
+
+fn conflict(foreign: &Secret, role: Role) -> Outcome {
+    let what = match role {
+        Role::Consumer => "an owner reference to this APIKey",
+        Role::Enforcement => "this APIKey's uid label",
+    };
+    Outcome::Problem(
+        "SecretConflict",
+        format!(
+            "Secret {} is in the way: it is not devportal's {} Secret for this key (it lacks {what}), so devportal neither reads, overwrites nor deletes it; remove or rename it",
+            object_id(&foreign.metadata),
+            role.as_str()
+        ),
+    )
+}
+
+/// Deletes every enforcement Secret of the key, keeping the consumer copy (and so the value).
+pub(super) async fn withdraw(key: &APIKey, ctx: &Context) -> Result<()> {
+    for secret in ctx
+        .secrets_of(key)
+        .iter()
+        .filter(|s| s.role == Role::Enforcement)
+    {
+        ctx.delete_own_secret(key, &secret.namespace, &secret.name)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Deletes every Secret devportal wrote for `key` (never a consumer's own Secret): those the
+/// cache knows, plus — for Secrets written a moment ago — the consumer copy by name and the
+/// enforcement Secrets carrying the key's uid in the enforcement namespace.
+pub(super) async fn remove_all(key: &APIKey, ctx: &Context) -> Result<()> {
+    let namespace = key.namespace().unwrap_or_default();
+    let mut targets: Vec<(String, String)> = ctx
+        .secrets_of(key)
+        .into_iter()
+        .map(|s| (s.namespace, s.name))
+        .collect();
+    if key.spec.secret_ref.is_none() {
+        targets.push((namespace.clone(), secrets::consumer_secret_name(key)));
+        targets.push((namespace, secrets::legacy_consumer_name(key)));
+    }
+    if let Some(uid) = key.metadata.uid.as_deref().filter(|u| !u.is_empty()) {
+        let enforcement_namespace = ctx.enforcement.get();
+        let selector = format!("{APIKEY_UID_LABEL}={uid}");
+        let listed = ctx
+            .secret_api(&enforcement_namespace)
+            .list_metadata(&kube::api::ListParams::default().labels(&selector))
+            .await?;
+        targets.extend(
+            listed
+                .items
+                .into_iter()
+                .filter_map(|s| s.metadata.name)
+                .map(|name| (enforcement_namespace.clone(), name)),
+        );
+    }
+    targets.sort();
+    targets.dedup();
+    for (namespace, name) in targets {
+        ctx.delete_own_secret(key, &namespace, &name).await?;
     }
     Ok(())
 }

@@ -1,0 +1,245 @@
+//! The two API-key Secrets: the **enforcement Secret** that Authorino indexes, in the enforcement
+//! namespace (where kuadrant-operator puts the AuthConfigs), and the **consumer Secret** in the
+//! APIKey's namespace that the consumer reads.
+//!
+//! Both names derive from the APIKey's uid, so no two keys — nor a key and its re-created
+//! namesake — share a Secret. The enforcement Secret's name also carries a digest of its labels
+//! and annotations: Authorino ignores an update that changes only those, so a change of tier,
+//! requester, expiry or selector labels gives a new name, and the controller replaces the Secret
+//! (new one first, then the old one goes) instead of patching it.
+
+mod ownership;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::Resource;
+use kube::api::ObjectMeta;
+
+pub use ownership::{
+    belongs_to, legacy_consumer_name, legacy_enforcement_name, owner_reference, owner_uid, role_of,
+};
+
+use crate::keys::ApiKeyValue;
+use crate::names::{
+    API_KEY_DATA, APIKEY_ANNOTATION, APIKEY_UID_LABEL, EXPIRES_ANNOTATION, MANAGED_LABEL,
+    PLAN_ANNOTATION, ROLE_LABEL, USER_ANNOTATION,
+};
+use crate::resources::APIKey;
+use crate::selector::{self, Requirement};
+
+/// Which of the two Secrets: the value of [`ROLE_LABEL`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The Secret Authorino indexes, in the enforcement namespace.
+    Enforcement,
+    /// The Secret the consumer reads, in the key's namespace.
+    Consumer,
+}
+
+impl Role {
+    /// The label value, also the metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Enforcement => "enforcement",
+            Role::Consumer => "consumer",
+        }
+    }
+}
+
+/// Where a key's enforcement Secret lives and what Authorino reads on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enforcement {
+    /// The enforcement namespace.
+    pub namespace: String,
+    /// Every label: those the selectors need (see [`enforcement_labels`]) and devportal's own.
+    pub labels: BTreeMap<String, String>,
+    /// The plan tier, for the `plan-id` annotation.
+    pub tier: String,
+    /// The requester, for the `user-id` annotation.
+    pub user_id: String,
+    /// The key's expiry (RFC 3339), for the `expires-at` annotation.
+    pub expires_at: Option<String>,
+}
+
+/// `namespace/name` of a key, as written into [`APIKEY_ANNOTATION`].
+pub fn key_reference(key: &APIKey) -> String {
+    format!(
+        "{}/{}",
+        key.metadata.namespace.as_deref().unwrap_or_default(),
+        key.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+fn uid(key: &APIKey) -> &str {
+    key.metadata.uid.as_deref().unwrap_or_default()
+}
+
+/// The labels of the enforcement Secret of the key with `uid`: devportal's own, plus what
+/// `requirements` (Authorino's `--secret-label-selector` and the apiKey rule's selector) need.
+/// Fails, saying why, when no Secret can meet them.
+pub fn enforcement_labels(
+    uid: &str,
+    requirements: &[Requirement],
+) -> Result<BTreeMap<String, String>, String> {
+    let own = BTreeMap::from([
+        (MANAGED_LABEL.to_string(), "true".to_string()),
+        (
+            ROLE_LABEL.to_string(),
+            Role::Enforcement.as_str().to_string(),
+        ),
+        (APIKEY_UID_LABEL.to_string(), uid.to_string()),
+    ]);
+    selector::satisfy(requirements, &own)
+}
+
+/// The labels the enforcement Secret of the key with `uid` needs for an apiKey rule whose
+/// selector is `rule_selector`, when Authorino runs with `authorino_selector`; or why no Secret
+/// can have them.
+pub fn labels_for_rule(
+    uid: &str,
+    authorino_selector: &[Requirement],
+    rule_selector: &LabelSelector,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut requirements = authorino_selector.to_vec();
+    requirements.extend(
+        selector::from_label_selector(rule_selector)
+            .map_err(|e| format!("the apiKey rule's selector is invalid: {e}"))?,
+    );
+    enforcement_labels(uid, &requirements).map_err(|e| {
+        let authorino: Vec<String> = authorino_selector.iter().map(ToString::to_string).collect();
+        format!(
+            "no Secret can match both Authorino's secret label selector ({}) and the apiKey rule's selector: {e}",
+            authorino.join(",")
+        )
+    })
+}
+
+/// Name of the enforcement Secret with metadata `meta`: `apikey-<uid>-<digest>`, where the
+/// digest (CRC32 of the labels and annotations, 8 hex digits) changes whenever what Authorino
+/// reads changes. Stable across processes and releases.
+fn enforcement_secret_name(uid: &str, meta: &ObjectMeta) -> String {
+    let canonical =
+        serde_json::to_string(&(&meta.labels, &meta.annotations)).expect("string maps serialize");
+    format!("apikey-{uid}-{:08x}", crc32fast::hash(canonical.as_bytes()))
+}
+
+/// Name of a key's consumer Secret in the key's namespace: `<key name>-<uid>` (the name cut to
+/// fit 253 characters), unless the consumer brought their own.
+pub fn consumer_secret_name(key: &APIKey) -> String {
+    if let Some(own) = &key.spec.secret_ref {
+        return own.name.clone();
+    }
+    let name = key.metadata.name.as_deref().unwrap_or_default();
+    let uid = uid(key);
+    let room = 253 - uid.len() - 1;
+    let cut = name.len().min(room);
+    format!("{}-{uid}", name[..cut].trim_end_matches(['-', '.']))
+}
+
+/// The desired enforcement Secret for `key` holding `value`.
+pub fn enforcement_secret(key: &APIKey, target: &Enforcement, value: &ApiKeyValue) -> Secret {
+    let mut annotations = BTreeMap::from([
+        (APIKEY_ANNOTATION.to_string(), key_reference(key)),
+        (PLAN_ANNOTATION.to_string(), target.tier.clone()),
+        (USER_ANNOTATION.to_string(), target.user_id.clone()),
+    ]);
+    if let Some(expires) = &target.expires_at {
+        annotations.insert(EXPIRES_ANNOTATION.into(), expires.clone());
+    }
+    let mut metadata = ObjectMeta {
+        namespace: Some(target.namespace.clone()),
+        labels: Some(target.labels.clone()),
+        annotations: Some(annotations),
+        ..ObjectMeta::default()
+    };
+    metadata.name = Some(enforcement_secret_name(uid(key), &metadata));
+    secret(metadata, value)
+}
+
+/// The desired consumer Secret for `key` holding `value`, owned by the key so it goes with it.
+pub fn consumer_secret(key: &APIKey, value: &ApiKeyValue) -> Secret {
+    secret(
+        ObjectMeta {
+            name: Some(consumer_secret_name(key)),
+            namespace: key.metadata.namespace.clone(),
+            labels: Some(BTreeMap::from([
+                (MANAGED_LABEL.to_string(), "true".to_string()),
+                (ROLE_LABEL.to_string(), Role::Consumer.as_str().to_string()),
+                (APIKEY_UID_LABEL.to_string(), uid(key).to_string()),
+            ])),
+            annotations: Some(BTreeMap::from([(
+                APIKEY_ANNOTATION.to_string(),
+                key_reference(key),
+            )])),
+            owner_references: key.controller_owner_ref(&()).map(|owner| vec![owner]),
+            ..ObjectMeta::default()
+        },
+        value,
+    )
+}
+
+fn secret(metadata: ObjectMeta, value: &ApiKeyValue) -> Secret {
+    Secret {
+        metadata,
+        type_: Some("Opaque".into()),
+        data: Some(BTreeMap::from([(
+            API_KEY_DATA.to_string(),
+            ByteString(value.expose().as_bytes().to_vec()),
+        )])),
+        ..Secret::default()
+    }
+}
+
+/// The key value a Secret holds, if it holds a readable one.
+pub fn value_of(secret: &Secret) -> Option<ApiKeyValue> {
+    let bytes = secret.data.as_ref()?.get(API_KEY_DATA)?;
+    let text = String::from_utf8(bytes.0.clone()).ok()?;
+    (!text.trim().is_empty()).then(|| ApiKeyValue::from_secret(text.trim().to_string()))
+}
+
+/// A hash of a Secret's labels and annotations: the controller's cache keeps this instead of the
+/// maps and compares it with the hash of what the Secret should carry.
+pub fn metadata_digest(meta: &ObjectMeta) -> u64 {
+    let empty = BTreeMap::new();
+    crate::digest::digest(&(
+        meta.labels.as_ref().unwrap_or(&empty),
+        meta.annotations.as_ref().unwrap_or(&empty),
+    ))
+}
+
+/// A hash of a Secret's type and data, keyed per process (SipHash with a random key), so the
+/// cache can tell whether two Secrets hold the same thing without keeping the key value.
+pub fn content_digest(secret: &Secret) -> u64 {
+    use std::hash::BuildHasher;
+    static KEY: std::sync::OnceLock<std::collections::hash_map::RandomState> =
+        std::sync::OnceLock::new();
+    let data: Option<BTreeMap<&String, &Vec<u8>>> = secret
+        .data
+        .as_ref()
+        .map(|d| d.iter().map(|(k, v)| (k, &v.0)).collect());
+    KEY.get_or_init(Default::default)
+        .hash_one((&secret.type_, data))
+}
+
+/// Whether a devportal Secret carries exactly the labels and annotations of `desired`: nothing
+/// missing, nothing changed, nothing added (the controller owns the whole object).
+pub fn metadata_matches(actual: &ObjectMeta, desired: &ObjectMeta) -> bool {
+    let same = |a: &Option<BTreeMap<String, String>>, b: &Option<BTreeMap<String, String>>| {
+        a.as_ref().filter(|m| !m.is_empty()) == b.as_ref().filter(|m| !m.is_empty())
+    };
+    same(&actual.labels, &desired.labels) && same(&actual.annotations, &desired.annotations)
+}
+
+/// Whether a live Secret is exactly `desired`: metadata, type and data.
+pub fn is_exactly(actual: &Secret, desired: &Secret) -> bool {
+    metadata_matches(&actual.metadata, &desired.metadata)
+        && actual.type_ == desired.type_
+        && actual.data == desired.data
+        && actual.string_data.is_none()
+}
+
+#[cfg(test)]
+mod tests;
