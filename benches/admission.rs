@@ -21,6 +21,7 @@ fn admission(c: &mut Criterion) {
         Limits {
             max_keys_per_user_per_product: 5,
             max_key_lifetime: Duration::from_secs(365 * 86_400),
+            controller_username: "system:serviceaccount:devportal-system:devportal".into(),
         },
     );
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use devportal::resources::{APIKey, APIProduct, ApprovalMode, RequestedBy};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, PostParams};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use support::{Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -270,4 +270,120 @@ async fn withdrawing_a_route_withdraws_its_keys() {
         0,
         "no Secret is written for a withdrawn route"
     );
+}
+
+#[tokio::test]
+async fn only_the_controller_removes_the_finalizer_and_owners_cannot_orphan_a_key() {
+    use devportal::names::FINALIZER;
+    use devportal::resources::APIKeyPhase;
+    use kube::api::{DeleteParams, Patch, PatchParams};
+
+    control_plane_with_devportal();
+    let ns = TestNamespace::new("guarded").await;
+    let admin = client(Persona::Admin).await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
+    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
+    eventually("the product's plans to be discovered", WAIT, || async {
+        products
+            .get("toys")
+            .await
+            .ok()?
+            .status?
+            .plan_tiers
+            .map(|_| ())
+    })
+    .await;
+    let consumer_keys = Api::<APIKey>::namespaced(client(Persona::Consumer).await, &ns.name);
+    consumer_keys
+        .create(
+            &PostParams::default(),
+            &fixtures::key("mine", "toys", "gold"),
+        )
+        .await
+        .unwrap();
+    eventually("the key to be approved", WAIT, || async {
+        (consumer_keys.get("mine").await.ok()?.status?.phase == Some(APIKeyPhase::Approved))
+            .then_some(())
+    })
+    .await;
+
+    // The consumer strips devportal's finalizer to orphan the enforcement Secret.
+    let strip = serde_json::json!({"metadata": {"finalizers": null}});
+    let refused = consumer_keys
+        .patch("mine", &PatchParams::default(), &Patch::Merge(&strip))
+        .await
+        .expect_err("the webhook refuses");
+    let kube::Error::Api(status) = refused else {
+        panic!("unexpected error: {refused}")
+    };
+    assert_eq!(status.code, 403, "{status:?}");
+    assert!(status.message.contains(FINALIZER), "{}", status.message);
+
+    // The owner (a reviewer of this namespace's products) plants a dangling owner so the garbage
+    // collector would delete the consumer's key.
+    let dangling = serde_json::json!({"metadata": {"ownerReferences": [{
+        "apiVersion": "v1", "kind": "ConfigMap", "name": "gone",
+        "uid": "00000000-0000-0000-0000-000000000000"
+    }]}});
+    let owner_keys = Api::<APIKey>::namespaced(client(Persona::Owner).await, &ns.name);
+    let refused = owner_keys
+        .patch("mine", &PatchParams::default(), &Patch::Merge(&dangling))
+        .await
+        .expect_err("the owner may not change ownerReferences");
+    let kube::Error::Api(status) = refused else {
+        panic!("unexpected error: {refused}")
+    };
+    assert_eq!(status.code, 403, "{status:?}");
+    let key = consumer_keys
+        .get("mine")
+        .await
+        .expect("the key is still there");
+    assert!(key.metadata.owner_references.is_none());
+    assert!(key.finalizers().iter().any(|f| f == FINALIZER));
+
+    // Labels and annotations still pass for anyone with RBAC to write them.
+    let label = serde_json::json!({"metadata": {"labels": {"team": "toys"}}});
+    consumer_keys
+        .patch("mine", &PatchParams::default(), &Patch::Merge(&label))
+        .await
+        .expect("metadata-only changes pass");
+
+    // Deleting the key works: the controller removes its own finalizer through the webhook.
+    consumer_keys
+        .delete("mine", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the key to be gone", WAIT, || async {
+        consumer_keys
+            .get_opt("mine")
+            .await
+            .ok()
+            .filter(Option::is_none)
+            .map(|_| ())
+    })
+    .await;
+
+    // An admin can still force it, for repairs (the webhook warns).
+    consumer_keys
+        .create(
+            &PostParams::default(),
+            &fixtures::key("forced", "toys", "gold"),
+        )
+        .await
+        .unwrap();
+    eventually("the second key to carry the finalizer", WAIT, || async {
+        consumer_keys
+            .get("forced")
+            .await
+            .ok()?
+            .finalizers()
+            .iter()
+            .any(|f| f == FINALIZER)
+            .then_some(())
+    })
+    .await;
+    Api::<APIKey>::namespaced(admin, &ns.name)
+        .patch("forced", &PatchParams::default(), &Patch::Merge(&strip))
+        .await
+        .expect("an admin may remove the finalizer");
 }

@@ -132,6 +132,7 @@ async fn start_with<C: Lookup>(files: CertFiles, max_body_bytes: usize, cluster:
         Limits {
             max_keys_per_user_per_product: 5,
             max_key_lifetime: Duration::from_secs(86_400),
+            controller_username: "system:serviceaccount:devportal-system:devportal".into(),
         },
     ));
     let cert = Arc::new(ReloadingCert::load(files).expect("certificate loads"));

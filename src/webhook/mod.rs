@@ -75,6 +75,12 @@ pub struct WebhookArgs {
     #[arg(long, env = "DEVPORTAL_MAX_KEY_LIFETIME", default_value = "365d", value_parser = crate::flags::parse_duration)]
     pub max_key_lifetime: Duration,
 
+    /// The user name of devportal's controller, the only identity that removes devportal's
+    /// finalizer from APIKeys. Defaults to the webhook's own identity (a SelfSubjectReview at
+    /// start): the shipped manifests run both roles as one ServiceAccount.
+    #[arg(long, env = "DEVPORTAL_CONTROLLER_USERNAME")]
+    pub controller_username: Option<String>,
+
     /// Largest AdmissionReview body accepted, in bytes. Objects are at most about 1.5 MiB in etcd
     /// and an UPDATE carries two of them.
     #[arg(long, env = "DEVPORTAL_WEBHOOK_MAX_BODY_BYTES", default_value_t = 4 << 20)]
@@ -91,6 +97,7 @@ impl WebhookArgs {
         rules::Limits {
             max_keys_per_user_per_product: self.max_keys_per_user_per_product,
             max_key_lifetime: self.max_key_lifetime,
+            controller_username: self.controller_username.clone().unwrap_or_default(),
         }
     }
 }
@@ -125,6 +132,15 @@ pub async fn run(
     let cert = Arc::new(ReloadingCert::load(files)?);
     let tls = Arc::new(cert.server_config()?);
 
+    let mut limits = args.limits();
+    if limits.controller_username.is_empty() {
+        limits.controller_username = crate::kube_ext::own_username(&client)
+            .await
+            .map_err(|e| Error::Config(format!(
+                "cannot learn devportal's own user name (SelfSubjectReview): {e}; set --controller-username"
+            )))?;
+    }
+    tracing::info!(controller = %limits.controller_username, "only this identity removes devportal's finalizer");
     let lookup = lookup::CachedLookup::new(client, feeds, &shutdown);
     tracing::info!("waiting for the apiproducts, httproutes and apikeys caches to sync");
     tokio::select! {
@@ -141,7 +157,7 @@ pub async fn run(
     tracing::info!(listen = %args.listen, "caches synced; serving admission reviews");
     telemetry.health.set_ready(HEALTH_COMPONENT, true);
     tokio::spawn(cert.watch(args.tls_reload_interval, shutdown.clone()));
-    let webhook = Arc::new(review::Webhook::new(lookup, args.limits()));
+    let webhook = Arc::new(review::Webhook::new(lookup, limits));
     let app = http::router(
         webhook,
         args.max_body_bytes,

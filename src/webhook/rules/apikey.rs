@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::mutate::plausible_email;
-use super::{Change, Checked, Limits, Reason, Verdict, lookup_failed};
+use super::{Change, Checked, Limits, Reason, Verdict, guarded_metadata, lookup_failed};
 use crate::names::GROUP;
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
 use crate::webhook::lookup::{Lookup, Read};
@@ -253,10 +253,21 @@ pub async fn validate_key<C: Lookup>(
     user: &UserInfo,
     now: Timestamp,
 ) -> Verdict {
-    match validate_key_checked(lookup, limits, change, user, now).await {
+    let warnings = match change {
+        Change::Update { old, new } => {
+            match guarded_metadata::check(lookup, limits, old, new, user).await {
+                Ok(warnings) => warnings,
+                Err(denial) => return denial,
+            }
+        }
+        Change::Create(_) => Vec::new(),
+    };
+    let mut verdict = match validate_key_checked(lookup, limits, change, user, now).await {
         Ok(reason) => Verdict::allow(reason),
         Err(denial) => denial,
-    }
+    };
+    verdict.warnings.extend(warnings);
+    verdict
 }
 
 async fn validate_key_checked<C: Lookup>(

@@ -14,6 +14,7 @@
 
 pub mod apikey;
 pub mod apiproduct;
+pub mod guarded_metadata;
 pub mod mutate;
 
 use std::time::Duration;
@@ -27,6 +28,8 @@ pub struct Limits {
     pub max_keys_per_user_per_product: usize,
     /// `expiresAt` may lie at most this far in the future.
     pub max_key_lifetime: Duration,
+    /// The controller's user name: the one identity that removes devportal's finalizer.
+    pub controller_username: String,
 }
 
 /// What is being admitted: a new object, or an old one and its replacement.
@@ -103,6 +106,9 @@ pub enum Reason {
     RouteNotFound,
     /// The product's HTTPRoute is not marked as exposed.
     RouteNotExposed,
+    /// Someone other than the controller (or an admin) removed devportal's finalizer, or someone
+    /// other than the requester, an admin or the controller changed `ownerReferences`.
+    GuardedMetadata,
 }
 
 impl Reason {
@@ -133,6 +139,7 @@ impl Reason {
             Reason::TooManyKeys => "too_many_keys",
             Reason::RouteNotFound => "route_not_found",
             Reason::RouteNotExposed => "route_not_exposed",
+            Reason::GuardedMetadata => "guarded_metadata",
         }
     }
 
@@ -155,7 +162,8 @@ impl Reason {
             | Reason::ProductNotPublished
             | Reason::TooManyKeys
             | Reason::RequesterMismatch
-            | Reason::ReviewerMismatch => (403, "Forbidden"),
+            | Reason::ReviewerMismatch
+            | Reason::GuardedMetadata => (403, "Forbidden"),
             _ => (422, "Invalid"),
         }
     }

@@ -32,6 +32,7 @@ fn limits() -> Limits {
     Limits {
         max_keys_per_user_per_product: 2,
         max_key_lifetime: Duration::from_secs(30 * 86_400),
+        controller_username: "system:serviceaccount:devportal-system:devportal".into(),
     }
 }
 
