@@ -84,6 +84,7 @@ impl<K: Watched> Source<K> {
                 .backoff(WatchBackoff::default())
                 .modify(strip);
             let mut stream = std::pin::pin!(stream);
+            let mut relisted: Option<Vec<K>> = None;
             loop {
                 let item = tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -94,11 +95,34 @@ impl<K: Watched> Source<K> {
                         if self.keep_store {
                             self.writer.apply_watcher_event(&event);
                         }
-                        if matches!(event, watcher::Event::InitDone) {
-                            listed.send_replace(true);
-                        }
-                        if !self.publish(event, &shutdown).await {
-                            return;
+                        // A (re-)list reaches the store only at InitDone, when the store swaps
+                        // in the new list. Subscribers get the listed objects then too: a
+                        // reconcile triggered by an InitApply would look the object up in the
+                        // store before the swap, find a newly created object missing, and drop
+                        // it for good ("triggered object is gone").
+                        let ready = match event {
+                            watcher::Event::Init => {
+                                relisted = Some(Vec::new());
+                                Vec::new()
+                            }
+                            watcher::Event::InitApply(object) => {
+                                relisted.get_or_insert_with(Vec::new).push(object);
+                                Vec::new()
+                            }
+                            watcher::Event::InitDone => {
+                                listed.send_replace(true);
+                                let objects = relisted.take().unwrap_or_default();
+                                std::iter::once(watcher::Event::Init)
+                                    .chain(objects.into_iter().map(watcher::Event::InitApply))
+                                    .chain(std::iter::once(watcher::Event::InitDone))
+                                    .collect()
+                            }
+                            other => vec![other],
+                        };
+                        for event in ready {
+                            if !self.publish(event, &shutdown).await {
+                                return;
+                            }
                         }
                     }
                     Some(Err(error)) if must_relist(&error) => {

@@ -13,18 +13,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
-use k8s_openapi::api::admissionregistration::v1::{
-    MutatingWebhookConfiguration, ValidatingWebhookConfiguration,
-};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ObjectMeta, PostParams};
 use kube::{Api, Client};
-use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose,
-};
 use tokio_util::sync::CancellationToken;
+
+mod ca_bundle;
+mod issue;
+
+use ca_bundle::patch_ca_bundles;
+use issue::{issue_ca, issue_serving};
 
 use crate::tls::CertFiles;
 use crate::{Error, Result};
@@ -238,63 +237,6 @@ fn issue_all(args: &CertArgs, now: Timestamp) -> Result<Secret> {
     Ok(renew(&empty, args, now)?.expect("an empty Secret always needs issuing"))
 }
 
-fn ca_params(now: Timestamp) -> Result<CertificateParams> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(cert_error)?;
-    let mut name = DistinguishedName::new();
-    name.push(DnType::CommonName, "devportal-webhook-ca");
-    params.distinguished_name = name;
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.not_before = offset(now - SignedDuration::from_mins(5))?;
-    params.not_after = offset(now + CA_VALIDITY)?;
-    Ok(params)
-}
-
-/// A new CA: certificate PEM, key PEM, expiry.
-fn issue_ca(now: Timestamp) -> Result<(String, String, Timestamp)> {
-    let key = KeyPair::generate().map_err(cert_error)?;
-    let cert = ca_params(now)?.self_signed(&key).map_err(cert_error)?;
-    Ok((cert.pem(), key.serialize_pem(), now + CA_VALIDITY))
-}
-
-/// A serving certificate for `names` signed by the CA whose key is `ca_key`.
-fn issue_serving(
-    ca_key: &str,
-    names: &[String],
-    validity: SignedDuration,
-    now: Timestamp,
-) -> Result<(String, String, Timestamp)> {
-    let ca_key = KeyPair::from_pem(ca_key).map_err(cert_error)?;
-    // The CA certificate itself is not needed: same subject and key give a matching issuer.
-    let issuer = Issuer::new(ca_params(now)?, ca_key);
-    let mut params = CertificateParams::new(names.to_vec()).map_err(cert_error)?;
-    let mut name = DistinguishedName::new();
-    name.push(
-        DnType::CommonName,
-        names.first().cloned().unwrap_or_default(),
-    );
-    params.distinguished_name = name;
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    params.use_authority_key_identifier_extension = true;
-    params.not_before = offset(now - SignedDuration::from_mins(5))?;
-    params.not_after = offset(now + validity)?;
-    let key = KeyPair::generate().map_err(cert_error)?;
-    let cert = params.signed_by(&key, &issuer).map_err(cert_error)?;
-    Ok((cert.pem(), key.serialize_pem(), now + validity))
-}
-
-fn offset(t: Timestamp) -> Result<time::OffsetDateTime> {
-    time::OffsetDateTime::from_unix_timestamp(t.as_second()).map_err(|e| Error::Tls(e.to_string()))
-}
-
-fn cert_error(e: rcgen::Error) -> Error {
-    Error::Tls(format!("issuing a certificate: {e}"))
-}
-
 /// Replaces `path` atomically (write beside it, then rename) when its content differs; the file
 /// is created with `mode` (0600 for private keys), never world-readable first.
 fn write_if_changed(path: &Path, content: &[u8], mode: u32) -> Result<()> {
@@ -320,65 +262,6 @@ fn write_if_changed(path: &Path, content: &[u8], mode: u32) -> Result<()> {
         .and_then(|mut file| file.write_all(content))
         .map_err(io)?;
     std::fs::rename(&staging, path).map_err(io)
-}
-
-async fn patch_ca_bundles(client: &Client, name: &str, bundle: &[u8]) -> Result<()> {
-    let mutating = Api::<MutatingWebhookConfiguration>::all(client.clone());
-    let current = mutating.get_opt(name).await?.map(|c| {
-        let webhooks = c.webhooks.unwrap_or_default();
-        webhooks
-            .into_iter()
-            .map(|w| (w.name, w.client_config.ca_bundle))
-            .collect::<Vec<_>>()
-    });
-    patch_bundle(&mutating, name, "mutating", current, bundle).await?;
-    let validating = Api::<ValidatingWebhookConfiguration>::all(client.clone());
-    let current = validating.get_opt(name).await?.map(|c| {
-        let webhooks = c.webhooks.unwrap_or_default();
-        webhooks
-            .into_iter()
-            .map(|w| (w.name, w.client_config.ca_bundle))
-            .collect::<Vec<_>>()
-    });
-    patch_bundle(&validating, name, "validating", current, bundle).await
-}
-
-/// Sets `caBundle` on every webhook of one configuration whose bundle differs, by a JSON patch
-/// that first tests each webhook's name (so a concurrent reorder fails instead of misapplying).
-async fn patch_bundle<K>(
-    api: &Api<K>,
-    name: &str,
-    kind: &str,
-    webhooks: Option<Vec<(String, Option<ByteString>)>>,
-    bundle: &[u8],
-) -> Result<()>
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    let Some(webhooks) = webhooks else {
-        tracing::warn!(
-            configuration = name,
-            kind,
-            "webhook configuration not found; caBundle not set"
-        );
-        return Ok(());
-    };
-    let encoded = serde_json::to_value(ByteString(bundle.to_vec()))?;
-    let mut operations = Vec::new();
-    for (i, (webhook, current)) in webhooks.iter().enumerate() {
-        if current.as_ref().map(|b| b.0.as_slice()) != Some(bundle) {
-            operations.push(serde_json::json!({"op": "test", "path": format!("/webhooks/{i}/name"), "value": webhook}));
-            operations.push(serde_json::json!({"op": "add", "path": format!("/webhooks/{i}/clientConfig/caBundle"), "value": encoded}));
-        }
-    }
-    if operations.is_empty() {
-        return Ok(());
-    }
-    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(operations))?;
-    api.patch(name, &PatchParams::default(), &Patch::<()>::Json(patch))
-        .await?;
-    tracing::info!(configuration = name, kind, "patched the caBundle");
-    Ok(())
 }
 
 #[cfg(test)]
