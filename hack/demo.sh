@@ -20,7 +20,7 @@ if [ "${KEEP:-0}" != 1 ]; then
 fi
 
 section "Build devportal and start the local control plane with it (webhook + controller)"
-step "building devportal (cargo build; the first build compiles the dependencies, ~3 min on 2 cores)"
+step "building devportal (cargo build; a first build compiles ~300 crates, cargo shows its progress)"
 (cd "$ROOT" && cargo build)
 DEVPORTAL_BIN=$ROOT/target/debug/devportal "$ROOT/hack/local-cluster.sh" up
 
