@@ -66,7 +66,7 @@ tool() { # image | crane
 }
 
 cmd_build() {
-  local ref version licenses triple arch revision binary packer start digest
+  local ref version licenses triple arch epoch revision binary packer start digest
   ref=$(image_ref)
   version=$(cargo_field version)
   licenses=$(cargo_field license)
@@ -78,8 +78,9 @@ cmd_build() {
     aarch64-*-linux-gnu) arch=arm64 ;;
     *) die "the image is built from a linux-gnu host toolchain (x86_64 or aarch64); this one is $triple" ;;
   esac
-  if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-    SOURCE_DATE_EPOCH=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null) \
+  epoch=${SOURCE_DATE_EPOCH:-}
+  if [ -z "$epoch" ]; then
+    epoch=$(git -C "$ROOT" log -1 --format=%ct 2>/dev/null) \
       || die "not a git checkout: set SOURCE_DATE_EPOCH (seconds since the epoch) for the image's timestamps"
   fi
   revision=$(git -C "$ROOT" rev-parse HEAD 2>/dev/null || true)
@@ -91,20 +92,29 @@ cmd_build() {
   # Static glibc (the musl target is not installable here), symbols stripped, and every build path
   # rewritten so that neither the checkout's nor the Cargo home's location ends up in the binary.
   # RUSTFLAGS with an explicit --target apply to devportal's crates only, not to build scripts and
-  # proc macros, which must stay dynamic; the output goes to target/<triple>/release. The binary
-  # does not depend on SOURCE_DATE_EPOCH (no C code in the tree uses __DATE__ or __TIME__), so cargo
-  # does not see it: the cc crate would rebuild ring and psm, and all above them, whenever it changes.
+  # proc macros, which must stay dynamic; the output goes to target/<triple>/release.
+  # ring's and psm's build scripts ask to rerun when SOURCE_DATE_EPOCH or one of the variables cargo
+  # sets for a crate changes, which rebuilds everything above them: cargo sees none of these, so
+  # `make image` and tests/image.rs (run by `cargo test`) share one build. The binary does not
+  # depend on SOURCE_DATE_EPOCH (no C code in the tree uses __DATE__ or __TIME__).
   start=$SECONDS
   log "building the static release binary for $triple (a cold build takes minutes)"
-  env -u SOURCE_DATE_EPOCH RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$ROOT=/devportal --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
-    CARGO_PROFILE_RELEASE_STRIP=symbols \
-    cargo build --manifest-path "$ROOT/Cargo.toml" --release --locked --target "$triple" --bin devportal
+  (
+    for var in $(compgen -e); do
+      case $var in
+        SOURCE_DATE_EPOCH|OUT_DIR|CARGO_PKG_*|CARGO_MANIFEST_*|CARGO_CRATE_NAME|CARGO_BIN_*|CARGO_PRIMARY_PACKAGE|CARGO_TARGET_TMPDIR|CARGO_CFG_*|CARGO_RUSTC_CURRENT_DIR) unset "$var" ;;
+      esac
+    done
+    RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$ROOT=/devportal --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
+      CARGO_PROFILE_RELEASE_STRIP=symbols \
+      cargo build --manifest-path "$ROOT/Cargo.toml" --release --locked --target "$triple" --bin devportal
+  )
   binary=${CARGO_TARGET_DIR:-$ROOT/target}/$triple/release/devportal
   log "binary built in $((SECONDS - start))s: $(stat -c %s "$binary") bytes"
 
   start=$SECONDS
   digest=$("$packer" -binary "$binary" -ref "$ref" -version "$version" -revision "$revision" \
-    -source "$SOURCE_URL" -licenses "$licenses" -arch "$arch" -created "$SOURCE_DATE_EPOCH" -out "$OUT")
+    -source "$SOURCE_URL" -licenses "$licenses" -arch "$arch" -created "$epoch" -out "$OUT")
   log "$ref $digest packed in $((SECONDS - start))s: $OUT/oci (OCI layout), $OUT/devportal.tar ($(stat -c %s "$OUT/devportal.tar") bytes, for docker/podman load)"
   echo "$digest"
 }
