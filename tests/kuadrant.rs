@@ -158,13 +158,19 @@ async fn enforcement_in(admin: &Client, namespace: &str, uid: &str) -> Vec<Secre
         .items
 }
 
-/// Waits for exactly one enforcement Secret of `uid` in the Kuadrant namespace passing `check`.
+/// Waits for exactly one enforcement Secret of `uid` in the Kuadrant namespace passing `check`,
+/// and checks it against the Authorino contract for the AuthPolicy `auth` of the key's namespace.
 async fn one_enforcement(admin: &Client, uid: &str, check: impl Fn(&Secret) -> bool) -> Secret {
-    eventually("one enforcement Secret as expected", WAIT, || async {
+    let secret = eventually("one enforcement Secret as expected", WAIT, || async {
         let mut found = enforcement_in(admin, kuadrant_namespace(), uid).await;
         (found.len() == 1 && check(&found[0])).then(|| found.remove(0))
     })
-    .await
+    .await;
+    let key = annotation(&secret, "devportal.kuadrant.io/apikey").expect("the key annotation");
+    let (namespace, _) = key.split_once('/').expect("namespace/name");
+    let policy = auth_policy(admin, namespace).await;
+    authorino::indexed_key(&secret, &policy, kuadrant_namespace());
+    secret
 }
 
 fn value(secret: &Secret) -> String {
