@@ -70,8 +70,8 @@ as consumer get secret "$secret" -n consumer-team -o go-template='name: {{.metad
 key=$(as consumer get secret "$secret" -n consumer-team -o jsonpath='{.data.api_key}' | base64 -d)
 say "the key starts with ${key%%_*}_ and passes its checksum: $("$ROOT/target/debug/devportal" verify-key --stdin <<<"$key")"
 unset key
-section "Gateway side: the enforcement Secret Authorino matches (labels and annotations)"
-as admin get secrets -n toystore -l devportal.kuadrant.io/role=enforcement \
+section "Gateway side: the enforcement Secret Authorino matches, in the Kuadrant namespace (labels and annotations)"
+as admin get secrets -n kuadrant-system -l devportal.kuadrant.io/role=enforcement \
   -o custom-columns='NAME:.metadata.name,PLAN:.metadata.annotations.secret\.kuadrant\.io/plan-id,USER:.metadata.annotations.secret\.kuadrant\.io/user-id,APP:.metadata.labels.app'
 
 section "Metrics"

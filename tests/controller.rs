@@ -285,6 +285,7 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id"),
         Some("silver")
     );
+    authorino_accepts(&admin, &ns.name, &secrets).await;
 
     owner
         .patch(
@@ -385,6 +386,7 @@ async fn expiry_is_acted_on_at_expires_at() {
     .await;
     wait_phase(&keys, "short", APIKeyPhase::Approved).await;
     let secrets = wait_secrets(&admin, &ns.name, "short", 2).await;
+    authorino_accepts(&admin, &ns.name, &secrets).await;
     assert_eq!(
         annotation(enforcement(&secrets), "secret.kuadrant.io/expires-at"),
         Some(expires.to_string().as_str())

@@ -231,3 +231,63 @@ async fn graceful_shutdown_releases_the_lease_for_an_immediate_takeover() {
         "well before the lease would have expired"
     );
 }
+
+/// The enforcement Secrets of the key with `uid` in `namespace`.
+async fn enforcement_in(admin: &Client, namespace: &str, uid: &str) -> Vec<Secret> {
+    Api::<Secret>::namespaced(admin.clone(), namespace)
+        .list(&ListParams::default().labels(&format!(
+            "devportal.kuadrant.io/apikey-uid={uid},devportal.kuadrant.io/role=enforcement"
+        )))
+        .await
+        .unwrap()
+        .items
+}
+
+#[tokio::test]
+async fn a_new_enforcement_namespace_moves_the_secrets_at_restart_and_leaves_none_behind() {
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let (ns, admin) = published("flag").await;
+    let (old, new) = (
+        TestNamespace::new("enforce-old").await,
+        TestNamespace::new("enforce-new").await,
+    );
+    let mut before = Devportal::controller(
+        &[
+            "--lease-name",
+            "flag-old",
+            "--enforcement-namespace",
+            &old.name,
+        ],
+        &[],
+    );
+    let keys = request(&ns.name, "mine").await;
+    let uid = keys.get("mine").await.unwrap().metadata.uid.unwrap();
+    let written = eventually("the Secret in the old namespace", WAIT, || async {
+        let mut found = enforcement_in(&admin, &old.name, &uid).await;
+        (found.len() == 1).then(|| found.remove(0))
+    })
+    .await;
+    before.kill();
+
+    let _after = Devportal::controller(
+        &[
+            "--lease-name",
+            "flag-new",
+            "--enforcement-namespace",
+            &new.name,
+        ],
+        &[],
+    );
+    let moved = eventually("the Secret to move to the new namespace", WAIT, || async {
+        let mut there = enforcement_in(&admin, &new.name, &uid).await;
+        let left = enforcement_in(&admin, &old.name, &uid).await;
+        (there.len() == 1 && left.is_empty()).then(|| there.remove(0))
+    })
+    .await;
+    assert_eq!(value(&moved), value(&written), "the same key");
+    let policy = Api::<devportal::resources::kuadrant::AuthPolicy>::namespaced(admin, &ns.name)
+        .get("auth")
+        .await
+        .unwrap();
+    support::authorino::indexed_key(&moved, &policy, &new.name);
+}

@@ -46,11 +46,19 @@ fn install_kuadrant(namespace: &str) {
     stdout_of(&control_plane().kubectl(Persona::Admin, &["apply", "-f", "-"], Some(&manifest)));
 }
 
-/// The controller shared by every test in this binary, started after the first Kuadrant CR.
+/// The controller shared by every test in this binary, started after the first Kuadrant CR and
+/// under the optional secret-guard policy (manifests/secret-guard), so every test here also shows
+/// that devportal writes only Secrets the policy lets it write.
 fn controller() -> &'static Devportal {
     static CONTROLLER: OnceLock<Devportal> = OnceLock::new();
     CONTROLLER.get_or_init(|| {
         install_kuadrant(kuadrant_namespace());
+        let policy = support::repo_root().join("manifests/secret-guard/policy.yaml");
+        stdout_of(&control_plane().kubectl(
+            Persona::Admin,
+            &["apply", "-f", policy.to_str().unwrap()],
+            None,
+        ));
         Devportal::controller(
             &[
                 "--lease-name",
@@ -158,13 +166,19 @@ async fn enforcement_in(admin: &Client, namespace: &str, uid: &str) -> Vec<Secre
         .items
 }
 
-/// Waits for exactly one enforcement Secret of `uid` in the Kuadrant namespace passing `check`.
+/// Waits for exactly one enforcement Secret of `uid` in the Kuadrant namespace passing `check`,
+/// and checks it against the Authorino contract for the AuthPolicy `auth` of the key's namespace.
 async fn one_enforcement(admin: &Client, uid: &str, check: impl Fn(&Secret) -> bool) -> Secret {
-    eventually("one enforcement Secret as expected", WAIT, || async {
+    let secret = eventually("one enforcement Secret as expected", WAIT, || async {
         let mut found = enforcement_in(admin, kuadrant_namespace(), uid).await;
         (found.len() == 1 && check(&found[0])).then(|| found.remove(0))
     })
-    .await
+    .await;
+    let key = annotation(&secret, "devportal.kuadrant.io/apikey").expect("the key annotation");
+    let (namespace, _) = key.split_once('/').expect("namespace/name");
+    let policy = auth_policy(admin, namespace).await;
+    authorino::indexed_key(&secret, &policy, kuadrant_namespace());
+    secret
 }
 
 fn value(secret: &Secret) -> String {
@@ -526,8 +540,15 @@ async fn a_selector_no_secret_can_satisfy_is_reported_on_the_product_and_its_key
         condition.message
     );
     let (keys, uid) = request_key(&ns.name, "mine", "gold").await;
-    let failed = wait_phase(&keys, "mine", APIKeyPhase::Failed).await;
-    assert_eq!(holding(&failed).0, "UnsatisfiableSelector");
+    // (Until the PlanPolicy reaches the caches, the key may first be Failed for its tier.)
+    let failed = eventually("the key to fail for the selector", WAIT, || async {
+        let key = keys.get("mine").await.ok()?;
+        (key.status.as_ref()?.phase == Some(APIKeyPhase::Failed)
+            && holding(&key).0 == "UnsatisfiableSelector")
+            .then_some(key)
+    })
+    .await;
+    assert!(holding(&failed).1.contains("no value of label app"));
     assert!(
         enforcement_in(&admin, kuadrant_namespace(), &uid)
             .await
@@ -823,4 +844,90 @@ async fn moving_the_kuadrant_cr_moves_the_secrets_and_leaves_none_behind() {
         (there.is_empty() && here.len() == 1).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn the_secret_guard_lets_devportal_write_only_its_own_secrets() {
+    let _layout = LAYOUT.read().await;
+    controller();
+    let ns = TestNamespace::new("guard").await;
+    let admin = control_plane().client(Persona::Admin).await;
+    let as_devportal =
+        Api::<Secret>::namespaced(control_plane().client(Persona::Controller).await, &ns.name);
+    let secret = |name: &str, managed: bool| Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            labels: managed.then(|| {
+                [(
+                    "devportal.kuadrant.io/managed".to_string(),
+                    "true".to_string(),
+                )]
+                .into()
+            }),
+            ..ObjectMeta::default()
+        },
+        ..Secret::default()
+    };
+    // The policy takes effect a moment after it is created.
+    let refused = eventually(
+        "the policy to refuse an unlabelled Secret",
+        WAIT,
+        || async {
+            match as_devportal
+                .create(&PostParams::default(), &secret("someone-elses", false))
+                .await
+            {
+                Err(kube::Error::Api(status)) => Some(status),
+                Ok(_) => {
+                    as_devportal
+                        .delete("someone-elses", &DeleteParams::default())
+                        .await
+                        .ok();
+                    None
+                }
+                Err(_) => None,
+            }
+        },
+    )
+    .await;
+    assert_eq!(refused.code, 403);
+    assert!(
+        refused
+            .message
+            .contains("devportal may write only Secrets labelled"),
+        "{}",
+        refused.message
+    );
+    as_devportal
+        .create(&PostParams::default(), &secret("its-own", true))
+        .await
+        .expect("a labelled Secret is devportal's to write");
+    Api::<Secret>::namespaced(admin, &ns.name)
+        .create(&PostParams::default(), &secret("precious", false))
+        .await
+        .unwrap();
+    let delete = as_devportal
+        .delete("precious", &DeleteParams::default())
+        .await;
+    assert!(
+        matches!(&delete, Err(kube::Error::Api(s)) if s.code == 403),
+        "devportal may not delete another Secret: {delete:?}"
+    );
+    let relabel = as_devportal
+        .replace("precious", &PostParams::default(), &{
+            let mut s = as_devportal.get("precious").await.unwrap();
+            s.metadata.labels = Some(
+                [(
+                    "devportal.kuadrant.io/managed".to_string(),
+                    "true".to_string(),
+                )]
+                .into(),
+            );
+            s
+        })
+        .await;
+    assert!(
+        matches!(&relabel, Err(kube::Error::Api(s)) if s.code == 403),
+        "nor adopt it by labelling it: {relabel:?}"
+    );
 }

@@ -88,6 +88,7 @@ pub(super) async fn run(
         keys,
         secrets: secret_feed,
     } = feeds;
+    let config = Settings::try_from(args)?;
     let enforcement = EnforcementNamespace::resolve(
         args.enforcement_namespace.clone(),
         client.clone(),
@@ -108,7 +109,7 @@ pub(super) async fn run(
         .fetcher(client.clone(), signals.shutdown.clone())?;
     let ctx = Arc::new(Context {
         client,
-        config: Settings::try_from(args)?,
+        config,
         enforcement: enforcement.clone(),
         caches: Caches {
             routes: routes.store.clone(),
