@@ -14,7 +14,9 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use support::secrets::{api_key, secrets_of};
-use support::{Devportal, Persona, SYSTEM_NAMESPACE, control_plane, eventually, fixtures};
+use support::{
+    Devportal, Persona, SYSTEM_NAMESPACE, TestNamespace, control_plane, eventually, fixtures,
+};
 use tokio::sync::Mutex;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -246,7 +248,8 @@ async fn enforcement_in(admin: &Client, namespace: &str, uid: &str) -> Vec<Secre
 #[tokio::test]
 async fn a_new_enforcement_namespace_moves_the_secrets_at_restart_and_leaves_none_behind() {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let (ns, admin) = published("flag").await;
+    let (ns, admin) =
+        fixtures::published_namespace("flag", Persona::Admin, ApprovalMode::Automatic).await;
     let (old, new) = (
         TestNamespace::new("enforce-old").await,
         TestNamespace::new("enforce-new").await,
@@ -284,7 +287,7 @@ async fn a_new_enforcement_namespace_moves_the_secrets_at_restart_and_leaves_non
         (there.len() == 1 && left.is_empty()).then(|| there.remove(0))
     })
     .await;
-    assert_eq!(value(&moved), value(&written), "the same key");
+    assert_eq!(api_key(&moved), api_key(&written), "the same key");
     let policy = Api::<devportal::resources::kuadrant::AuthPolicy>::namespaced(admin, &ns.name)
         .get("auth")
         .await
