@@ -18,6 +18,27 @@ async fn client(persona: Persona) -> Client {
     control_plane_with_devportal().client(persona).await
 }
 
+/// A namespace with the usual automatic product `toys`, returned once its plans are discovered
+/// (the admission webhook admits keys only for discovered tiers).
+async fn published_and_discovered(prefix: &str) -> (TestNamespace, Client, Api<APIProduct>) {
+    control_plane_with_devportal();
+    let ns = TestNamespace::new(prefix).await;
+    let admin = client(Persona::Admin).await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
+    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
+    eventually("the product's plans to be discovered", WAIT, || async {
+        products
+            .get("toys")
+            .await
+            .ok()?
+            .status?
+            .plan_tiers
+            .map(|_| ())
+    })
+    .await;
+    (ns, admin, products)
+}
+
 /// The API server's refusal of `product`, created as the owner.
 async fn refused_product(ns: &str, product: APIProduct) -> String {
     let owner = client(Persona::Owner).await;
@@ -118,21 +139,7 @@ async fn a_consumer_cannot_store_an_oversized_or_escaping_use_case() {
 
 #[tokio::test]
 async fn a_key_with_a_253_character_name_still_leaves_an_event() {
-    control_plane_with_devportal();
-    let ns = TestNamespace::new("long-name").await;
-    let admin = client(Persona::Admin).await;
-    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
-    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
-    eventually("the product's plans to be discovered", WAIT, || async {
-        products
-            .get("toys")
-            .await
-            .ok()?
-            .status?
-            .plan_tiers
-            .map(|_| ())
-    })
-    .await;
+    let (ns, admin, _) = published_and_discovered("long-name").await;
     let name = "k-".repeat(126) + "z";
     assert_eq!(name.len(), 253);
     let mut key = fixtures::key(&name, "toys", "gold");
@@ -169,21 +176,7 @@ async fn withdrawing_a_route_withdraws_its_keys() {
     use k8s_openapi::api::core::v1::Secret;
     use kube::api::{Patch, PatchParams};
 
-    control_plane_with_devportal();
-    let ns = TestNamespace::new("withdrawn").await;
-    let admin = client(Persona::Admin).await;
-    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
-    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
-    eventually("the product's plans to be discovered", WAIT, || async {
-        products
-            .get("toys")
-            .await
-            .ok()?
-            .status?
-            .plan_tiers
-            .map(|_| ())
-    })
-    .await;
+    let (ns, admin, products) = published_and_discovered("withdrawn").await;
     let keys = Api::<APIKey>::namespaced(client(Persona::Consumer).await, &ns.name);
     let phase_of = |name: &'static str| {
         let keys = keys.clone();
@@ -278,21 +271,7 @@ async fn only_the_controller_removes_the_finalizer_and_owners_cannot_orphan_a_ke
     use devportal::resources::APIKeyPhase;
     use kube::api::{DeleteParams, Patch, PatchParams};
 
-    control_plane_with_devportal();
-    let ns = TestNamespace::new("guarded").await;
-    let admin = client(Persona::Admin).await;
-    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
-    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
-    eventually("the product's plans to be discovered", WAIT, || async {
-        products
-            .get("toys")
-            .await
-            .ok()?
-            .status?
-            .plan_tiers
-            .map(|_| ())
-    })
-    .await;
+    let (ns, admin, _) = published_and_discovered("guarded").await;
     let consumer_keys = Api::<APIKey>::namespaced(client(Persona::Consumer).await, &ns.name);
     consumer_keys
         .create(
