@@ -308,3 +308,56 @@ async fn shutdown_drains_admissions_in_flight() {
     assert_eq!(response_of(&reply.body)["allowed"], true);
     running.server.await.expect("server stops after draining");
 }
+
+#[tokio::test]
+async fn half_sent_bodies_cannot_hold_more_than_the_body_budget() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A 64 KiB cap gives a budget of 16 such bodies (1 MiB) in memory at once.
+    let first = pair();
+    let volume = SecretVolume::new(&first);
+    let running = start(volume.files(), 64 * 1024).await;
+    let client = Https::trusting(&[&first.cert]);
+
+    // The attack: many connections, each announcing a body just under the cap and sending most
+    // of it, then stalling.
+    let chunk = vec![b'x'; 60 * 1024];
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        let mut stream = client.connect_raw(running.addr).await.unwrap();
+        let head = format!(
+            "POST /validate/apikeys HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            chunk.len() + 1024
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(&chunk).await.unwrap();
+        stream.flush().await.unwrap();
+        held.push(stream);
+    }
+    // Bodies past the budget are refused at once with 503, not buffered.
+    // Every connection is read at once, for up to 2 s: the held ones never answer.
+    let answers = futures::future::join_all(held.iter_mut().map(|stream| async move {
+        let mut answer = [0u8; 32];
+        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut answer)).await {
+            Ok(Ok(n)) => answer[..n].starts_with(b"HTTP/1.1 503"),
+            _ => false,
+        }
+    }))
+    .await;
+    let shed = answers.into_iter().filter(|shed| *shed).count();
+    assert!(
+        (40 - 17..=40 - 15).contains(&shed),
+        "about 16 half-sent bodies fit the budget, the rest were shed: {shed} shed"
+    );
+
+    // Once the stalled clients go, the budget is back and admissions flow.
+    drop(held);
+    let mut conn = client.connect(running.addr).await.unwrap();
+    let reply = conn
+        .request("POST", "/mutate/apikeys", "{not json".into())
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 400, "answered, not shed");
+    running.shutdown.cancel();
+    running.server.await.expect("server stops");
+}

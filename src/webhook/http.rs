@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use super::body_budget::{BodyBudget, Reservation};
 use super::lookup::Lookup;
 use super::review::{Endpoint, Reply, Webhook};
 use crate::metrics::{AdmissionLabels, Metrics};
@@ -34,10 +35,14 @@ const READ_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_CONNECTIONS: usize = 2048;
 /// How long shutdown waits for in-flight admissions before giving up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
+/// Request bodies held in memory at once, in maximum-size bodies: with the default 4 MiB cap, at
+/// most 64 MiB of bodies, whatever number of connections send them (see [`BodyBudget`]).
+const BODIES_IN_FLIGHT: usize = 16;
 
 struct AppState<C> {
     webhook: Arc<Webhook<C>>,
     max_body_bytes: usize,
+    budget: BodyBudget,
     metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 }
@@ -52,6 +57,7 @@ pub fn router<C: Lookup>(
     let state = Arc::new(AppState {
         webhook,
         max_body_bytes,
+        budget: BodyBudget::new(max_body_bytes.saturating_mul(BODIES_IN_FLIGHT)),
         metrics,
         shutdown,
     });
@@ -79,12 +85,20 @@ enum BodyError {
     TooLarge(Vec<u8>),
     /// The client failed or stalled.
     Read(String),
+    /// The process-wide budget for bodies in memory is spent.
+    Busy,
 }
 
-/// Reads at most `limit` bytes of `body`.
-async fn read_capped(body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
+/// Reads at most `limit` bytes of `body`, holding them against `budget` as they arrive; the
+/// reservation is returned with the bytes and released when the caller drops it.
+async fn read_capped(
+    body: Body,
+    limit: usize,
+    budget: &BodyBudget,
+) -> Result<(Vec<u8>, Reservation), BodyError> {
     let mut body = body;
     let mut bytes = Vec::new();
+    let mut reservation = Reservation::default();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BodyError::Read(e.to_string()))?;
         if let Ok(data) = frame.into_data() {
@@ -93,10 +107,13 @@ async fn read_capped(body: Body, limit: usize) -> Result<Vec<u8>, BodyError> {
                 bytes.extend_from_slice(&data[..room]);
                 return Err(BodyError::TooLarge(bytes));
             }
+            if !budget.grow(&mut reservation, bytes.len() + data.len()) {
+                return Err(BodyError::Busy);
+            }
             bytes.extend_from_slice(&data);
         }
     }
-    Ok(bytes)
+    Ok((bytes, reservation))
 }
 
 async fn admit<C: Lookup>(
@@ -105,13 +122,25 @@ async fn admit<C: Lookup>(
     body: Body,
 ) -> Response {
     let started = std::time::Instant::now();
-    let read = tokio::time::timeout(READ_TIMEOUT, read_capped(body, state.max_body_bytes)).await;
+    let read = tokio::time::timeout(
+        READ_TIMEOUT,
+        read_capped(body, state.max_body_bytes, &state.budget),
+    )
+    .await;
     let reply = match read {
-        Ok(Ok(bytes)) => {
+        Ok(Ok((bytes, _held))) => {
             state
                 .webhook
                 .admit(endpoint, &bytes, Timestamp::now())
                 .await
+        }
+        Ok(Err(BodyError::Busy)) => {
+            tracing::warn!("admission request bodies in memory are at their budget; shedding");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the webhook holds as many request bodies as it may; retry\n",
+            )
+                .into_response();
         }
         Ok(Err(BodyError::TooLarge(prefix))) => {
             state

@@ -50,6 +50,18 @@ impl Https {
         }
     }
 
+    /// Opens a bare TLS stream to `addr`, for tests that write HTTP by hand (half-sent bodies).
+    pub async fn connect_raw(
+        &self,
+        addr: SocketAddr,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        self.connector
+            .connect(ServerName::IpAddress(addr.ip().into()), tcp)
+            .await
+    }
+
     /// Opens a TLS connection to `addr` (verified as `127.0.0.1`) speaking HTTP/1.1.
     pub async fn connect(&self, addr: SocketAddr) -> std::io::Result<Connection> {
         let tcp = TcpStream::connect(addr).await?;
