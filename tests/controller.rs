@@ -5,43 +5,35 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use devportal::keys;
-use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
-use devportal::resources::{
-    APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef, RequestedBy,
+use devportal::names::{
+    API_KEY_DATA, EXPIRES_ANNOTATION, FINALIZER, PLAN_ANNOTATION, USER_ANNOTATION,
 };
+use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
+use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use support::{Devportal, Persona, TestNamespace, authorino, control_plane, eventually, fixtures};
+use support::processes::shared_controller;
+use support::secrets::{annotation, api_key, consumer, enforcement, secrets_of};
+use support::{Persona, TestNamespace, authorino, control_plane, eventually, fixtures};
 
 const WAIT: Duration = Duration::from_secs(30);
 /// Where enforcement Secrets go: this binary's controller runs without --enforcement-namespace
 /// and no Kuadrant CR exists, so the default.
 const KUADRANT_NAMESPACE: &str = "kuadrant-system";
 
-/// The controller shared by every test in this binary.
-fn controller() -> &'static Devportal {
-    static CONTROLLER: OnceLock<Devportal> = OnceLock::new();
-    CONTROLLER.get_or_init(|| Devportal::controller(&["--lease-name", "controller-tests"], &[]))
-}
-
 /// A namespace with an exposed, accepted route `toystore`, a PlanPolicy (gold, silver) and an
 /// enforced AuthPolicy on it, and an APIProduct `toys` in `mode`.
 async fn published(prefix: &str, mode: ApprovalMode) -> (TestNamespace, Client) {
-    controller();
-    let ns = TestNamespace::new(prefix).await;
-    let admin = control_plane().client(Persona::Admin).await;
-    let owner = control_plane().client(Persona::Owner).await;
-    fixtures::published_product(&admin, &owner, &ns.name, mode).await;
-    (ns, admin)
+    shared_controller();
+    fixtures::published_namespace(prefix, Persona::Owner, mode).await
 }
 
 /// Creates a key as the consumer, with requestedBy set as the webhook would.
@@ -52,11 +44,7 @@ async fn request_key(
     customize: impl FnOnce(&mut APIKey),
 ) -> Api<APIKey> {
     let consumer = Api::<APIKey>::namespaced(control_plane().client(Persona::Consumer).await, ns);
-    let mut key = fixtures::key(name, "toys", tier);
-    key.spec.requested_by = Some(RequestedBy {
-        user_id: "consumer".into(),
-        email: None,
-    });
+    let mut key = fixtures::requested_key(name, "toys", tier);
     customize(&mut key);
     consumer
         .create(&PostParams::default(), &key)
@@ -75,44 +63,6 @@ async fn wait_phase(keys: &Api<APIKey>, name: &str, phase: APIKeyPhase) -> APIKe
     .await
 }
 
-/// devportal's Secrets for the key `ns/name`, as the admin sees them: (role, Secret).
-async fn secrets_of(admin: &Client, ns: &str, name: &str) -> Vec<(String, Secret)> {
-    let all = Api::<Secret>::all(admin.clone())
-        .list(&ListParams::default().labels("devportal.kuadrant.io/managed=true"))
-        .await
-        .unwrap();
-    let reference = format!("{ns}/{name}");
-    all.items
-        .into_iter()
-        .filter(|s| {
-            s.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get("devportal.kuadrant.io/apikey"))
-                == Some(&reference)
-        })
-        .map(|s| {
-            (
-                s.metadata.labels.as_ref().unwrap()["devportal.kuadrant.io/role"].clone(),
-                s,
-            )
-        })
-        .collect()
-}
-
-fn value(secret: &Secret) -> String {
-    String::from_utf8(secret.data.as_ref().unwrap()["api_key"].0.clone()).unwrap()
-}
-
-fn annotation<'a>(secret: &'a Secret, key: &str) -> Option<&'a str> {
-    secret
-        .metadata
-        .annotations
-        .as_ref()?
-        .get(key)
-        .map(String::as_str)
-}
-
 async fn wait_secrets(admin: &Client, ns: &str, name: &str, count: usize) -> Vec<(String, Secret)> {
     eventually(
         &format!("{count} Secret(s) for {ns}/{name}"),
@@ -125,14 +75,6 @@ async fn wait_secrets(admin: &Client, ns: &str, name: &str, count: usize) -> Vec
     .await
 }
 
-fn enforcement(secrets: &[(String, Secret)]) -> &Secret {
-    &secrets
-        .iter()
-        .find(|(role, _)| role == "enforcement")
-        .expect("an enforcement Secret")
-        .1
-}
-
 /// The key an Authorino with default flags accepts from the enforcement Secret among `secrets`,
 /// serving the AuthPolicy `auth` of `ns` (see tests/support/authorino.rs).
 async fn authorino_accepts(admin: &Client, ns: &str, secrets: &[(String, Secret)]) -> String {
@@ -141,14 +83,6 @@ async fn authorino_accepts(admin: &Client, ns: &str, secrets: &[(String, Secret)
         .await
         .unwrap();
     authorino::indexed_key(enforcement(secrets), &policy, KUADRANT_NAMESPACE)
-}
-
-fn consumer(secrets: &[(String, Secret)]) -> &Secret {
-    &secrets
-        .iter()
-        .find(|(role, _)| role == "consumer")
-        .expect("a consumer Secret")
-        .1
 }
 
 #[tokio::test]
@@ -175,7 +109,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     let uid = key.metadata.uid.clone().unwrap();
     assert_eq!(
         (reference.name.as_str(), reference.key.as_str()),
-        (format!("mine-{uid}").as_str(), "api_key"),
+        (format!("mine-{uid}").as_str(), API_KEY_DATA),
         "named after the key's uid"
     );
 
@@ -200,15 +134,9 @@ async fn automatic_product_approves_and_writes_both_secrets() {
             .starts_with(&format!("apikey-{uid}-"))
     );
     let accepted = authorino_accepts(&admin, &ns.name, &secrets).await;
-    assert_eq!(
-        annotation(enforced, "secret.kuadrant.io/plan-id"),
-        Some("gold")
-    );
-    assert_eq!(
-        annotation(enforced, "secret.kuadrant.io/user-id"),
-        Some("consumer")
-    );
-    assert_eq!(annotation(enforced, "secret.kuadrant.io/expires-at"), None);
+    assert_eq!(annotation(enforced, PLAN_ANNOTATION), Some("gold"));
+    assert_eq!(annotation(enforced, USER_ANNOTATION), Some("consumer"));
+    assert_eq!(annotation(enforced, EXPIRES_ANNOTATION), None);
     let copy = consumer(&secrets);
     assert_eq!(copy.metadata.name.as_deref(), Some(reference.name.as_str()));
     let owner = &copy.metadata.owner_references.as_ref().unwrap()[0];
@@ -216,9 +144,9 @@ async fn automatic_product_approves_and_writes_both_secrets() {
         (owner.name.as_str(), owner.uid.as_str()),
         ("mine", uid.as_str())
     );
-    let key_value = value(enforced);
+    let key_value = api_key(enforced);
     assert_eq!(accepted, key_value);
-    assert_eq!(value(copy), key_value, "both Secrets hold the same key");
+    assert_eq!(api_key(copy), key_value, "both Secrets hold the same key");
     assert!(
         key_value.starts_with("dpk_") && keys::verify(&key_value),
         "well-formed key with a valid checksum"
@@ -230,7 +158,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
             .get(&reference.name)
             .await
             .expect("the consumer reads their Secret");
-    assert_eq!(value(&readable), key_value);
+    assert_eq!(api_key(&readable), key_value);
 
     // The key value appears nowhere but in the two Secrets.
     let key = keys.get("mine").await.unwrap();
@@ -250,7 +178,7 @@ async fn automatic_product_approves_and_writes_both_secrets() {
     );
     assert!(!events.contains(&key_value), "not in Events");
     assert!(
-        !controller().log_text().contains(&key_value),
+        !shared_controller().log_text().contains(&key_value),
         "not in the controller's log"
     );
 }
@@ -282,7 +210,7 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
     );
     let secrets = wait_secrets(&admin, &ns.name, "mine", 2).await;
     assert_eq!(
-        annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id"),
+        annotation(enforcement(&secrets), PLAN_ANNOTATION),
         Some("silver")
     );
     authorino_accepts(&admin, &ns.name, &secrets).await;
@@ -302,8 +230,8 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         rejected_at.elapsed()
     );
     assert_eq!(
-        value(consumer(&left)),
-        value(consumer(&secrets)),
+        api_key(consumer(&left)),
+        api_key(consumer(&secrets)),
         "the consumer copy stays while the APIKey does"
     );
     let rejected = wait_phase(&keys, "mine", APIKeyPhase::Rejected).await;
@@ -339,14 +267,13 @@ async fn tier_change_replaces_the_enforcement_secret_and_keeps_the_key() {
     .unwrap();
     let after = eventually("the plan annotation to follow the tier", WAIT, || async {
         let secrets = secrets_of(&admin, &ns.name, "mine").await;
-        (secrets.len() == 2
-            && annotation(enforcement(&secrets), "secret.kuadrant.io/plan-id") == Some("silver"))
-        .then_some(secrets)
+        (secrets.len() == 2 && annotation(enforcement(&secrets), PLAN_ANNOTATION) == Some("silver"))
+            .then_some(secrets)
     })
     .await;
     assert_eq!(
-        value(enforcement(&after)),
-        value(enforcement(&before)),
+        api_key(enforcement(&after)),
+        api_key(enforcement(&before)),
         "same key, new tier"
     );
     assert_ne!(
@@ -388,7 +315,7 @@ async fn expiry_is_acted_on_at_expires_at() {
     let secrets = wait_secrets(&admin, &ns.name, "short", 2).await;
     authorino_accepts(&admin, &ns.name, &secrets).await;
     assert_eq!(
-        annotation(enforcement(&secrets), "secret.kuadrant.io/expires-at"),
+        annotation(enforcement(&secrets), EXPIRES_ANNOTATION),
         Some(expires.to_string().as_str())
     );
     wait_phase(&keys, "short", APIKeyPhase::Expired).await;
@@ -533,7 +460,7 @@ async fn deleting_the_key_removes_both_secrets() {
         key.metadata
             .finalizers
             .unwrap()
-            .contains(&"devportal.kuadrant.io/secrets".to_string())
+            .contains(&FINALIZER.to_string())
     );
     wait_secrets(&admin, &ns.name, "mine", 2).await;
     keys.delete("mine", &DeleteParams::default()).await.unwrap();
@@ -549,7 +476,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
     let (ns, admin) = published("restore", ApprovalMode::Automatic).await;
     let keys = request_key(&ns.name, "mine", "gold", |_| {}).await;
     wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
-    let original = value(enforcement(
+    let original = api_key(enforcement(
         &wait_secrets(&admin, &ns.name, "mine", 2).await,
     ));
     let copy_name = keys
@@ -570,7 +497,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
         secrets.get_opt(&copy_name).await.unwrap()
     })
     .await;
-    assert_eq!(value(&restored), original);
+    assert_eq!(api_key(&restored), original);
     let enforcement_name = enforcement(&secrets_of(&admin, &ns.name, "mine").await)
         .metadata
         .name
@@ -588,7 +515,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
             .unwrap()
     })
     .await;
-    assert_eq!(value(&restored), original);
+    assert_eq!(api_key(&restored), original);
 }
 
 #[tokio::test]
@@ -601,7 +528,7 @@ async fn bring_your_own_key_is_read_not_written() {
             ..Default::default()
         },
         data: Some(BTreeMap::from([(
-            "api_key".to_string(),
+            API_KEY_DATA.to_string(),
             ByteString(mine.as_bytes().to_vec()),
         )])),
         ..Secret::default()
@@ -633,7 +560,7 @@ async fn bring_your_own_key_is_read_not_written() {
     let approved = wait_phase(&keys, "byo", APIKeyPhase::Approved).await;
     assert_eq!(approved.status.unwrap().secret_ref.unwrap().name, "own");
     let secrets = wait_secrets(&admin, &ns.name, "byo", 1).await;
-    assert_eq!(value(enforcement(&secrets)), mine);
+    assert_eq!(api_key(enforcement(&secrets)), mine);
     assert_eq!(authorino_accepts(&admin, &ns.name, &secrets).await, mine);
     let untouched = Api::<Secret>::namespaced(admin, &ns.name)
         .get("own")
