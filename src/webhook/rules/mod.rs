@@ -94,7 +94,7 @@ pub enum Reason {
     ReviewerMismatch,
     /// A restricted field changed on a key that is no longer Pending.
     NotPending,
-    /// Someone other than the requester (or an owner/admin) changed a restricted field.
+    /// Someone other than the requester (or an admin) changed a request field.
     NotRequester,
     /// `expiresAt` is not in the future.
     ExpiresInPast,

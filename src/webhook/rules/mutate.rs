@@ -1,17 +1,19 @@
 //! The mutating webhook for APIKeys: [`mutate_key`] stamps `spec.requestedBy` from the request's
 //! user (and e-mail, when the authenticator provides one) and adds the controller's finalizer at
-//! CREATE, and stamps `approval.reviewedBy`/`reviewedAt` on every approval write. The e-mail
-//! helpers live here too.
+//! CREATE, and stamps `approval.reviewedBy`/`reviewedAt` and what was reviewed (`productUID` of the
+//! product as it is now, `planTier` of the key) on every approval write. The e-mail helpers live
+//! here too.
 
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, PatchOperation};
+use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use super::{Change, Reason, Verdict};
+use super::{Change, Reason, Verdict, lookup_failed};
 use crate::names::FINALIZER;
 use crate::resources::{APIKey, RequestedBy};
+use crate::webhook::lookup::{Lookup, Read};
 
 /// The e-mail address the authenticator put into `userInfo.extra`, if any: the first value under a
 /// key named `email` or ending in `/email` (`example.com/email`).
@@ -51,6 +53,22 @@ fn add(path: &[&str], value: serde_json::Value) -> PatchOperation {
     })
 }
 
+/// The uid of the product `key` references as it is now (a live read), if it exists.
+async fn reviewed_product_uid<C: Lookup>(
+    lookup: &C,
+    key: &APIKey,
+) -> Result<Option<String>, Verdict> {
+    let Some(namespace) = key.product_namespace() else {
+        return Ok(None);
+    };
+    let name = &key.spec.api_product_ref.name;
+    let product = lookup
+        .product(namespace, name, Read::Live)
+        .await
+        .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?;
+    Ok(product.and_then(|p| p.metadata.uid.clone()))
+}
+
 fn approval_written(change: Change<'_, APIKey>) -> bool {
     match change {
         Change::Create(key) => key.spec.approval.is_some(),
@@ -61,8 +79,15 @@ fn approval_written(change: Change<'_, APIKey>) -> bool {
 }
 
 /// The mutating webhook for APIKeys: stamps `spec.requestedBy` on CREATE and
-/// `approval.reviewedBy`/`reviewedAt` on every approval write.
-pub fn mutate_key(change: Change<'_, APIKey>, user: &UserInfo, now: Timestamp) -> Verdict {
+/// `approval.reviewedBy`/`reviewedAt`/`productUID`/`planTier` on every approval write (whatever
+/// the client sent there is overwritten). `productUID` is read live; when the product does not
+/// exist it is removed, and the validating webhook refuses such an approval.
+pub async fn mutate_key<C: Lookup>(
+    lookup: &C,
+    change: Change<'_, APIKey>,
+    user: &UserInfo,
+    now: Timestamp,
+) -> Verdict {
     let Some(username) = user.username.as_deref().filter(|u| !u.is_empty()) else {
         // Nothing to stamp with; validation denies the request.
         return Verdict::allow(Reason::Unchanged);
@@ -120,6 +145,29 @@ pub fn mutate_key(change: Change<'_, APIKey>, user: &UserInfo, now: Timestamp) -
         verdict
             .patch
             .push(add(&["spec", "approval", "reviewedAt"], at));
+        verdict.patch.push(add(
+            &["spec", "approval", "planTier"],
+            serde_json::Value::String(key.spec.plan_tier.clone()),
+        ));
+        match reviewed_product_uid(lookup, key).await {
+            Ok(Some(uid)) => verdict.patch.push(add(
+                &["spec", "approval", "productUID"],
+                serde_json::Value::String(uid),
+            )),
+            Ok(None) => {
+                if key
+                    .spec
+                    .approval
+                    .as_ref()
+                    .is_some_and(|a| a.product_uid.is_some())
+                {
+                    verdict.patch.push(PatchOperation::Remove(RemoveOperation {
+                        path: PointerBuf::from_tokens(["spec", "approval", "productUID"]),
+                    }));
+                }
+            }
+            Err(denial) => return denial,
+        }
     }
 
     if !verdict.patch.is_empty() {

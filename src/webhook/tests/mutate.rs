@@ -4,9 +4,10 @@
 
 use serde_json::json;
 
-use super::{allowed, key, patched, review, user};
+use super::{allowed, denied, key, patched, review, user};
 use crate::names::FINALIZER;
 use crate::webhook::review::Endpoint;
+use crate::webhook::rules::Reason;
 
 #[tokio::test]
 async fn create_stamps_the_requester_from_user_info() {
@@ -116,7 +117,7 @@ async fn a_create_gets_the_controller_finalizer_and_nothing_else_when_already_ri
 async fn approval_writes_are_stamped_with_reviewer_and_time() {
     let old = key("toys", "gold", Some("consumer"));
     let mut new = old.clone();
-    new["spec"]["approval"] = json!({"approved": true, "reviewedBy": "forged"});
+    new["spec"]["approval"] = json!({"approved": true, "reviewedBy": "forged", "productUID": "old", "planTier": "silver"});
     let response = allowed(
         Endpoint::MutateKeys,
         &review("UPDATE", user("owner"), new.clone(), Some(old)),
@@ -125,7 +126,8 @@ async fn approval_writes_are_stamped_with_reviewer_and_time() {
     let stamped = patched(&response, &new);
     assert_eq!(
         stamped["spec"]["approval"],
-        json!({"approved": true, "reviewedBy": "owner", "reviewedAt": "2026-06-01T12:00:00Z"})
+        json!({"approved": true, "reviewedBy": "owner", "reviewedAt": "2026-06-01T12:00:00Z",
+               "productUID": "p-1", "planTier": "gold"})
     );
     assert_eq!(
         stamped["spec"]["requestedBy"],
@@ -152,4 +154,29 @@ async fn approval_writes_are_stamped_with_reviewer_and_time() {
     let stamped = patched(&response, &object);
     assert_eq!(stamped["spec"]["approval"]["reviewedBy"], "owner");
     assert_eq!(stamped["spec"]["requestedBy"]["userId"], "owner");
+}
+
+#[tokio::test]
+async fn an_approval_of_a_missing_product_carries_no_product_uid_and_is_refused() {
+    let old = key("vanished", "gold", Some("consumer"));
+    let mut new = old.clone();
+    new["spec"]["approval"] = json!({"approved": true, "productUID": "p-1"});
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("admin"), new.clone(), Some(old.clone())),
+    )
+    .await;
+    let stamped = patched(&response, &new);
+    assert!(
+        stamped["spec"]["approval"].get("productUID").is_none(),
+        "a client's productUID is not kept when there is no product: {stamped}"
+    );
+    denied(
+        Endpoint::ValidateKeys,
+        &review("UPDATE", user("admin"), stamped, Some(old)),
+        Reason::ProductNotFound,
+        422,
+        "an approval binds the product it approves",
+    )
+    .await;
 }
