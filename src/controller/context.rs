@@ -100,7 +100,7 @@ impl Context {
                     %error,
                     "the status cannot be applied over what others wrote into it; clearing it"
                 );
-                let mut current = serde_json::to_value(api.get_status(&name).await?)?;
+                let mut current = serde_json::to_value(api.get(&name).await?)?;
                 if let Some(fields) = current.as_object_mut() {
                     fields.remove("status");
                 }
