@@ -223,6 +223,17 @@ mod tests {
                 assert_eq!(names, settings.uncovered_namespaces, "{manifest}");
             }
         }
+        let deployment = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/deployment.yaml"),
+        )
+        .unwrap();
+        let env_value = deployment
+            .lines()
+            .skip_while(|l| !l.contains("name: DEVPORTAL_WEBHOOK_EXCLUDED_NAMESPACES"))
+            .nth(1)
+            .and_then(|l| l.trim().strip_prefix("value: "))
+            .expect("the Deployment sets DEVPORTAL_WEBHOOK_EXCLUDED_NAMESPACES");
+        assert_eq!(env_value, settings.uncovered_namespaces.join(","));
         assert!(!settings.webhook_covers("kube-system"));
         assert!(settings.webhook_covers("team-a"));
 
