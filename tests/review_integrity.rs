@@ -269,22 +269,49 @@ async fn an_owner_cannot_rewrite_or_retarget_a_consumers_request() {
     let key = consumer_keys.get("mine").await.unwrap();
     assert_eq!(key.spec.api_product_ref.name, "toys");
 
+    // The owner of toys read the request at gold; it is silver now. An approval that says what it
+    // reviewed is refused rather than bound to a tier nobody reviewed.
+    let stale = reviewer_keys
+        .patch(
+            "mine",
+            &params,
+            &merge(json!({"spec": {"approval": {"approved": true, "planTier": "gold"}}})),
+        )
+        .await;
+    match stale {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 409, "{status:?}");
+            assert!(
+                status.message.contains("read the request again"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("a stale approval was admitted: {other:?}"),
+    }
+    assert!(
+        consumer_keys
+            .get("mine")
+            .await
+            .unwrap()
+            .spec
+            .approval
+            .is_none()
+    );
+
     // The review itself goes through, stamped with what it approved.
     reviewer_keys
         .patch(
             "mine",
             &params,
-            &merge(json!({"spec": {"approval": {"approved": true, "planTier": "gold", "productUID": "forged"}}})),
+            &merge(json!({"spec": {"approval": {"approved": true}}})),
         )
         .await
         .expect("the owner of toys approves");
     let key = wait_reason(&consumer_keys, "mine", APIKeyPhase::Approved, "Approved").await;
     let approval = key.spec.approval.unwrap();
     assert_eq!(approval.reviewed_by.as_deref(), Some("consumer2"));
-    assert_eq!(
-        approval.product_uid, toys.metadata.uid,
-        "client values are overwritten"
-    );
+    assert_eq!(approval.product_uid, toys.metadata.uid);
     assert_eq!(approval.plan_tier.as_deref(), Some("silver"));
 }
 
@@ -320,6 +347,12 @@ async fn an_approval_does_not_survive_its_product_being_recreated() {
     .await
     .unwrap();
     wait_reason(&keys, "mine", APIKeyPhase::Pending, "AwaitingApproval").await;
+    keys.create(
+        &PostParams::default(),
+        &fixtures::key("read-earlier", "toys", "gold"),
+    )
+    .await
+    .unwrap();
     Api::<APIKey>::namespaced(owner.clone(), &ns.name)
         .patch(
             "mine",
@@ -385,6 +418,25 @@ async fn an_approval_does_not_survive_its_product_being_recreated() {
         [Role::Consumer.as_str()],
         "only the consumer copy is kept; the enforcement Secret is withdrawn"
     );
+
+    // A reviewer who read another request while the old product stood, and approves it now
+    // saying which product they reviewed, is refused.
+    let stale = Api::<APIKey>::namespaced(owner.clone(), &ns.name)
+        .patch(
+            "read-earlier",
+            &PatchParams::default(),
+            &merge(json!({"spec": {"approval": {
+                "approved": true, "productUID": first.metadata.uid
+            }}})),
+        )
+        .await;
+    match stale {
+        Err(kube::Error::Api(status)) => {
+            assert_eq!(status.code, 409, "{status:?}");
+            assert!(status.message.contains("re-created"), "{}", status.message);
+        }
+        other => panic!("an approval of the old product was admitted: {other:?}"),
+    }
 
     // A new review binds the new product.
     Api::<APIKey>::namespaced(owner, &ns.name)

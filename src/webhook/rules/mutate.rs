@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::{Change, Reason, Verdict, lookup_failed};
 use crate::names::FINALIZER;
-use crate::resources::{APIKey, RequestedBy};
+use crate::resources::{APIKey, Approval, RequestedBy};
 use crate::webhook::lookup::{Lookup, Read};
 
 /// The e-mail address the authenticator put into `userInfo.extra`, if any: the first value under a
@@ -67,6 +67,83 @@ async fn reviewed_product_uid<C: Lookup>(
         .await
         .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?;
     Ok(product.and_then(|p| p.metadata.uid.clone()))
+}
+
+/// The stamps of an approval write (none without one): who, when, and what was reviewed. A `planTier` or
+/// `productUID` the client set in this very request (one the stored approval did not already
+/// have) is the reviewer's statement of what they read; if the key or the product has changed
+/// since, the write is refused rather than binding the approval to something not reviewed.
+async fn stamp_approval<C: Lookup>(
+    lookup: &C,
+    change: Change<'_, APIKey>,
+    username: &str,
+    now: Timestamp,
+) -> Result<Vec<PatchOperation>, Verdict> {
+    let key = change.new_object();
+    let sent = key.spec.approval.as_ref();
+    let before = match &change {
+        Change::Update { old, .. } => old.spec.approval.as_ref(),
+        Change::Create(_) => None,
+    };
+    if !approval_written(change) {
+        return Ok(Vec::new());
+    }
+    let asserted = |field: fn(&Approval) -> Option<&String>| {
+        sent.and_then(field)
+            .filter(|value| before.and_then(field) != Some(*value))
+    };
+    let tier = &key.spec.plan_tier;
+    if let Some(reviewed) = asserted(|a| a.plan_tier.as_ref())
+        && reviewed != tier
+    {
+        return Err(Verdict::deny(
+            Reason::ReviewOutdated,
+            format!(
+                "spec.approval.planTier {reviewed:?} is the tier you reviewed, and the key now asks \
+                 for {tier:?}: read the request again before approving it"
+            ),
+        ));
+    }
+    let uid = reviewed_product_uid(lookup, key).await?;
+    if let Some(reviewed) = asserted(|a| a.product_uid.as_ref())
+        && Some(reviewed) != uid.as_ref()
+    {
+        return Err(Verdict::deny(
+            Reason::ReviewOutdated,
+            format!(
+                "spec.approval.productUID {reviewed:?} is not the uid of the APIProduct the key \
+                 references now ({}): it was deleted or re-created since you read it",
+                uid.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    let mut stamps = vec![
+        add(
+            &["spec", "approval", "reviewedBy"],
+            serde_json::Value::String(username.into()),
+        ),
+        add(
+            &["spec", "approval", "reviewedAt"],
+            serde_json::to_value(Time(now)).unwrap_or_default(),
+        ),
+        add(
+            &["spec", "approval", "planTier"],
+            serde_json::Value::String(tier.clone()),
+        ),
+    ];
+    match uid {
+        Some(uid) => stamps.push(add(
+            &["spec", "approval", "productUID"],
+            serde_json::Value::String(uid),
+        )),
+        None if sent.is_some_and(|a| a.product_uid.is_some()) => {
+            stamps.push(PatchOperation::Remove(RemoveOperation {
+                path: PointerBuf::from_tokens(["spec", "approval", "productUID"]),
+            }));
+        }
+        None => {}
+    }
+    Ok(stamps)
 }
 
 fn approval_written(change: Change<'_, APIKey>) -> bool {
@@ -136,38 +213,9 @@ pub async fn mutate_key<C: Lookup>(
         }
     }
 
-    if approval_written(change) {
-        verdict.patch.push(add(
-            &["spec", "approval", "reviewedBy"],
-            serde_json::Value::String(username.into()),
-        ));
-        let at = serde_json::to_value(Time(now)).unwrap_or_default();
-        verdict
-            .patch
-            .push(add(&["spec", "approval", "reviewedAt"], at));
-        verdict.patch.push(add(
-            &["spec", "approval", "planTier"],
-            serde_json::Value::String(key.spec.plan_tier.clone()),
-        ));
-        match reviewed_product_uid(lookup, key).await {
-            Ok(Some(uid)) => verdict.patch.push(add(
-                &["spec", "approval", "productUID"],
-                serde_json::Value::String(uid),
-            )),
-            Ok(None) => {
-                if key
-                    .spec
-                    .approval
-                    .as_ref()
-                    .is_some_and(|a| a.product_uid.is_some())
-                {
-                    verdict.patch.push(PatchOperation::Remove(RemoveOperation {
-                        path: PointerBuf::from_tokens(["spec", "approval", "productUID"]),
-                    }));
-                }
-            }
-            Err(denial) => return denial,
-        }
+    match stamp_approval(lookup, change, username, now).await {
+        Ok(stamps) => verdict.patch.extend(stamps),
+        Err(denial) => return denial,
     }
 
     if !verdict.patch.is_empty() {

@@ -117,7 +117,7 @@ async fn a_create_gets_the_controller_finalizer_and_nothing_else_when_already_ri
 async fn approval_writes_are_stamped_with_reviewer_and_time() {
     let old = key("toys", "gold", Some("consumer"));
     let mut new = old.clone();
-    new["spec"]["approval"] = json!({"approved": true, "reviewedBy": "forged", "productUID": "old", "planTier": "silver"});
+    new["spec"]["approval"] = json!({"approved": true, "reviewedBy": "forged"});
     let response = allowed(
         Endpoint::MutateKeys,
         &review("UPDATE", user("owner"), new.clone(), Some(old)),
@@ -158,9 +158,11 @@ async fn approval_writes_are_stamped_with_reviewer_and_time() {
 
 #[tokio::test]
 async fn an_approval_of_a_missing_product_carries_no_product_uid_and_is_refused() {
-    let old = key("vanished", "gold", Some("consumer"));
+    let mut old = key("vanished", "gold", Some("consumer"));
+    // A revocation kept the stamps of an approval given while the product existed.
+    old["spec"]["approval"] = json!({"approved": false, "productUID": "p-1", "planTier": "gold"});
     let mut new = old.clone();
-    new["spec"]["approval"] = json!({"approved": true, "productUID": "p-1"});
+    new["spec"]["approval"]["approved"] = json!(true);
     let response = allowed(
         Endpoint::MutateKeys,
         &review("UPDATE", user("admin"), new.clone(), Some(old.clone())),
@@ -169,7 +171,7 @@ async fn an_approval_of_a_missing_product_carries_no_product_uid_and_is_refused(
     let stamped = patched(&response, &new);
     assert!(
         stamped["spec"]["approval"].get("productUID").is_none(),
-        "a client's productUID is not kept when there is no product: {stamped}"
+        "no product, no productUID: {stamped}"
     );
     denied(
         Endpoint::ValidateKeys,
@@ -179,4 +181,69 @@ async fn an_approval_of_a_missing_product_carries_no_product_uid_and_is_refused(
         "an approval binds the product it approves",
     )
     .await;
+}
+
+#[tokio::test]
+async fn what_the_reviewer_says_they_reviewed_must_still_be_there() {
+    let old = key("toys", "gold", Some("consumer"));
+    let with = |approval: serde_json::Value| {
+        let mut new = old.clone();
+        new["spec"]["approval"] = approval;
+        new
+    };
+    // The tier moved from silver to gold after the reviewer read it.
+    denied(
+        Endpoint::MutateKeys,
+        &review(
+            "UPDATE",
+            user("owner"),
+            with(json!({"approved": true, "planTier": "silver"})),
+            Some(old.clone()),
+        ),
+        Reason::ReviewOutdated,
+        409,
+        "spec.approval.planTier \"silver\" is the tier you reviewed, and the key now asks for \"gold\"",
+    )
+    .await;
+    // The product was re-created after the reviewer read it.
+    denied(
+        Endpoint::MutateKeys,
+        &review(
+            "UPDATE",
+            user("owner"),
+            with(json!({"approved": true, "productUID": "p-0"})),
+            Some(old.clone()),
+        ),
+        Reason::ReviewOutdated,
+        409,
+        "\"p-0\" is not the uid of the APIProduct the key references now (p-1)",
+    )
+    .await;
+    // What still holds is accepted and stamped as usual.
+    let new = with(json!({"approved": true, "planTier": "gold", "productUID": "p-1"}));
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("owner"), new.clone(), Some(old.clone())),
+    )
+    .await;
+    assert_eq!(
+        patched(&response, &new)["spec"]["approval"]["productUID"],
+        "p-1"
+    );
+
+    // Stamps carried over from the stored approval (a merge patch flipping `approved`) are no
+    // statement of the reviewer's: they are replaced.
+    let mut rejected = old.clone();
+    rejected["spec"]["approval"] =
+        json!({"approved": false, "productUID": "p-0", "planTier": "silver"});
+    let mut approved = rejected.clone();
+    approved["spec"]["approval"]["approved"] = json!(true);
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("owner"), approved.clone(), Some(rejected)),
+    )
+    .await;
+    let stamped = patched(&response, &approved);
+    assert_eq!(stamped["spec"]["approval"]["productUID"], "p-1");
+    assert_eq!(stamped["spec"]["approval"]["planTier"], "gold");
 }
