@@ -177,3 +177,74 @@ async fn a_key_where_the_webhook_does_not_look_gets_no_secret() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_product_whose_keys_can_come_from_any_namespace_says_so() {
+    control_plane_with_devportal();
+    let admin = client(Persona::Admin).await;
+    let ns = TestNamespace::new("all-namespaces").await;
+    let mut auth = fixtures::auth_policy("auth", "toystore");
+    let rules = auth.spec.rules.as_mut().unwrap();
+    for rule in rules.authentication.values_mut() {
+        rule.api_key.as_mut().unwrap().all_namespaces = true;
+    }
+    fixtures::platform(
+        &admin,
+        &ns.name,
+        fixtures::plan_policy("plans", "toystore"),
+        auth,
+    )
+    .await;
+    Api::<APIProduct>::namespaced(admin.clone(), &ns.name)
+        .create(
+            &PostParams::default(),
+            &fixtures::product("toys", "toystore"),
+        )
+        .await
+        .unwrap();
+    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
+    let condition = eventually("AuthPolicyDiscovered to warn", WAIT, || async {
+        products
+            .get("toys")
+            .await
+            .ok()?
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| {
+                c.type_ == product_condition::AUTH_POLICY && c.reason == KEYS_FROM_ALL_NAMESPACES
+            })
+    })
+    .await;
+    assert_eq!(
+        condition.status, "True",
+        "the policy is still found and used"
+    );
+    assert!(
+        condition.message.contains("allNamespaces: true")
+            && condition.message.contains("anyone who can create Secrets"),
+        "{}",
+        condition.message
+    );
+
+    // Back to the policy's own namespace: the warning goes.
+    Api::<AuthPolicy>::namespaced(admin.clone(), &ns.name)
+        .patch(
+            "auth",
+            &PatchParams::default(),
+            &merge(json!({"spec": {"rules": {"authentication": {
+                "api-key-users": {"apiKey": {"allNamespaces": false}}
+            }}}})),
+        )
+        .await
+        .unwrap();
+    eventually("AuthPolicyDiscovered to be plain Found", WAIT, || async {
+        let status = products.get("toys").await.ok()?.status?;
+        status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == product_condition::AUTH_POLICY && c.reason == "Found")
+            .then_some(())
+    })
+    .await;
+}

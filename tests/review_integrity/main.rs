@@ -2,7 +2,8 @@
 //! devportal's webhook and controller running) as the persona who would try: a reviewer
 //! rewriting a request and an approval outliving what it approved ([`approvals`]), a status
 //! written by someone else that the controller cannot apply over and a key in a namespace the
-//! webhook does not cover ([`controller`]). See docs/security.md.
+//! webhook does not cover, and an AuthPolicy that takes keys from anywhere ([`controller`]). See
+//! docs/security.md.
 //!
 //! This file holds what both share: clients, RBAC helpers and waits.
 
@@ -15,7 +16,8 @@ mod controller;
 use std::time::Duration;
 
 use devportal::names::key_reason::{APPROVAL_OUTDATED, NAMESPACE_NOT_COVERED};
-use devportal::names::{APIKEY_UID_LABEL, MANAGED_SELECTOR};
+use devportal::names::product_reason::KEYS_FROM_ALL_NAMESPACES;
+use devportal::names::{APIKEY_UID_LABEL, MANAGED_SELECTOR, product_condition};
 use devportal::resources::kuadrant::AuthPolicy;
 use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode};
 use devportal::secrets::Role;
