@@ -69,10 +69,11 @@ async fn reviewed_product_uid<C: Lookup>(
     Ok(product.and_then(|p| p.metadata.uid.clone()))
 }
 
-/// The stamps of an approval write (none without one): who, when, and what was reviewed. A `planTier` or
-/// `productUID` the client set in this very request (one the stored approval did not already
-/// have) is the reviewer's statement of what they read; if the key or the product has changed
-/// since, the write is refused rather than binding the approval to something not reviewed.
+/// The stamps of an approval write (none without one): who, when, and what was reviewed. A
+/// `planTier` or `productUID` the client set in this very request (one the stored approval did
+/// not already have) is the reviewer's statement of what they read; if the key or the product has
+/// changed since, the write is refused rather than binding the approval to something not
+/// reviewed.
 async fn stamp_approval<C: Lookup>(
     lookup: &C,
     change: Change<'_, APIKey>,
