@@ -77,6 +77,24 @@ pub mod product_condition {
     pub const OPENAPI: &str = "OpenAPISpecReady";
 }
 
+/// Reasons of an APIKey's phase conditions (and Events) that tests and docs refer to.
+pub mod key_reason {
+    /// `Pending`: the approval in `spec.approval` is for another APIProduct (one deleted and
+    /// re-created under the same name) or another plan tier than the key's; it counts as none.
+    pub const APPROVAL_OUTDATED: &str = "ApprovalOutdated";
+    /// Warning Event: the key lives in a namespace the admission webhook does not cover, so
+    /// nothing validated it and the controller leaves it alone.
+    pub const NAMESPACE_NOT_COVERED: &str = "NamespaceNotCovered";
+}
+
+/// Reasons of an APIProduct's conditions that tests and docs refer to.
+pub mod product_reason {
+    /// `AuthPolicyDiscovered=True`, with a warning: the apiKey rule reads Secrets from every
+    /// namespace (`allNamespaces: true`), so anyone who can create a labelled Secret anywhere
+    /// can mint a key.
+    pub const KEYS_FROM_ALL_NAMESPACES: &str = "KeysFromAllNamespaces";
+}
+
 /// Condition types the crate reads on objects others write: Gateway API routes and Kuadrant
 /// policies.
 pub mod foreign_condition {

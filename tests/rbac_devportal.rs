@@ -47,6 +47,15 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
                 true,
                 &["patch", apiproducts, "--subresource=status", "-n", name],
             ),
+            // A status others made impossible to apply over is cleared with a PUT.
+            (
+                true,
+                &["update", apikeys, "--subresource=status", "-n", name],
+            ),
+            (
+                true,
+                &["update", apiproducts, "--subresource=status", "-n", name],
+            ),
             (true, &["patch", apikeys, "-n", name]),
             (
                 true,

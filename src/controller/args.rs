@@ -45,6 +45,18 @@ pub struct ControllerArgs {
     #[arg(long, env = "DEVPORTAL_RESYNC", default_value = "30m", value_parser = crate::flags::parse_duration)]
     pub resync: Duration,
 
+    /// Namespaces the admission webhook does not cover (comma-separated): the names the
+    /// `namespaceSelector` of manifests/webhooks.yaml excludes. APIKeys there were never
+    /// validated (any requester, any approval), so the controller leaves them alone: no Secrets,
+    /// no status, one warning Event per key.
+    #[arg(
+        long,
+        env = "DEVPORTAL_WEBHOOK_EXCLUDED_NAMESPACES",
+        default_value = "kube-system",
+        value_delimiter = ','
+    )]
+    pub webhook_excluded_namespaces: Vec<String>,
+
     /// Reconciles run at once per controller.
     #[arg(long, env = "DEVPORTAL_CONCURRENCY", default_value_t = 32)]
     pub concurrency: u16,
@@ -127,6 +139,15 @@ pub struct Settings {
     pub openapi_refresh: Duration,
     /// See [`ControllerArgs::resync`].
     pub resync: Duration,
+    /// See [`ControllerArgs::webhook_excluded_namespaces`].
+    pub uncovered_namespaces: Vec<String>,
+}
+
+impl Settings {
+    /// Whether the admission webhook covers `namespace`, i.e. validated the APIKeys in it.
+    pub fn webhook_covers(&self, namespace: &str) -> bool {
+        !self.uncovered_namespaces.iter().any(|n| n == namespace)
+    }
 }
 
 impl TryFrom<&ControllerArgs> for Settings {
@@ -140,6 +161,89 @@ impl TryFrom<&ControllerArgs> for Settings {
             key_prefix: args.key_prefix.clone(),
             openapi_refresh: args.openapi_refresh,
             resync: args.resync,
+            uncovered_namespaces: args
+                .webhook_excluded_namespaces
+                .iter()
+                .map(|n| n.trim().to_string())
+                .filter(|n| !n.is_empty())
+                .collect(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        controller: ControllerArgs,
+    }
+
+    /// The namespaces a webhook configuration's namespaceSelector excludes by name.
+    fn excluded_by(manifest: &str) -> Vec<Vec<String>> {
+        let text = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(manifest),
+        )
+        .unwrap();
+        serde_yaml::Deserializer::from_str(&text)
+            .map(|doc| serde_yaml::Value::deserialize(doc).unwrap())
+            .flat_map(|doc| doc["webhooks"].as_sequence().cloned().unwrap_or_default())
+            .map(|webhook| {
+                let expressions = webhook["namespaceSelector"]["matchExpressions"]
+                    .as_sequence()
+                    .cloned()
+                    .unwrap_or_default();
+                let by_name = expressions
+                    .iter()
+                    .find(|e| e["key"].as_str() == Some("kubernetes.io/metadata.name"))
+                    .expect("each webhook excludes namespaces by name");
+                assert_eq!(by_name["operator"].as_str(), Some("NotIn"));
+                serde_yaml::from_value(by_name["values"].clone()).unwrap()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_default_uncovered_namespaces_are_those_the_shipped_webhooks_exclude() {
+        let settings =
+            Settings::try_from(&Cli::try_parse_from(["devportal"]).unwrap().controller).unwrap();
+        for manifest in [
+            "manifests/webhooks.yaml",
+            "webhooks/mutating.yaml",
+            "webhooks/validating.yaml",
+        ] {
+            let excluded = excluded_by(manifest);
+            assert!(!excluded.is_empty(), "{manifest}");
+            for names in excluded {
+                assert_eq!(names, settings.uncovered_namespaces, "{manifest}");
+            }
+        }
+        let deployment = std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/deployment.yaml"),
+        )
+        .unwrap();
+        let env_value = deployment
+            .lines()
+            .skip_while(|l| !l.contains("name: DEVPORTAL_WEBHOOK_EXCLUDED_NAMESPACES"))
+            .nth(1)
+            .and_then(|l| l.trim().strip_prefix("value: "))
+            .expect("the Deployment sets DEVPORTAL_WEBHOOK_EXCLUDED_NAMESPACES");
+        assert_eq!(env_value, settings.uncovered_namespaces.join(","));
+        assert!(!settings.webhook_covers("kube-system"));
+        assert!(settings.webhook_covers("team-a"));
+
+        let custom = Cli::try_parse_from([
+            "devportal",
+            "--webhook-excluded-namespaces",
+            "kube-system, platform",
+        ])
+        .unwrap();
+        let settings = Settings::try_from(&custom.controller).unwrap();
+        assert!(!settings.webhook_covers("platform"));
     }
 }

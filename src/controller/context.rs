@@ -1,7 +1,7 @@
 //! What the reconcilers share: the client, the caches and indexes, and the write helpers through
 //! which every write goes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -48,6 +48,8 @@ pub struct Context {
     pub(super) fetcher: Fetcher,
     pub(super) oidc: Mutex<HashMap<String, OidcOutcome>>,
     pub(super) failures: Mutex<HashMap<String, u32>>,
+    /// Uids of the APIKeys in namespaces the webhook does not cover already warned about.
+    pub(super) uncovered_warned: Mutex<HashSet<String>>,
     pub(super) metrics: Arc<Metrics>,
     /// Signalled when a reconcile moved a key to another phase, so the phase gauge follows soon.
     pub(super) phase_changed: tokio::sync::Notify,
@@ -63,11 +65,19 @@ impl Context {
     }
 
     /// Server-side-applies `status` on `object` with the controller's field manager.
+    ///
+    /// Converges from any status it finds. Someone else with rights on the status subresource can
+    /// own fields the apply cannot remove, and with them leave a status the apply cannot produce
+    /// (a field the controller drops, such as `authScheme` of a key that went Failed, stays half
+    /// there without its required parts: 422 on every apply). When the API server refuses the
+    /// apply that way ([`status_needs_reset`]), the status is cleared with a PUT made exact by
+    /// the resourceVersion just read (which drops every other manager's fields), and applied again.
     pub(super) async fn apply_status<K, S>(&self, object: &K, status: &S) -> Result<()>
     where
         K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
             + Clone
             + serde::de::DeserializeOwned
+            + Serialize
             + std::fmt::Debug,
         S: Serialize,
     {
@@ -78,13 +88,34 @@ impl Context {
             "kind": K::kind(&()),
             "status": status,
         });
-        api.patch_status(
-            &object.name_any(),
-            &PatchParams::apply(CONTROLLER_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
-        Ok(())
+        let name = object.name_any();
+        match api
+            .patch_status(&name, &params_apply(), &Patch::Apply(&patch))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if status_needs_reset(&error) => {
+                tracing::warn!(
+                    object = %format!("{}/{name}", object.namespace().unwrap_or_default()),
+                    %error,
+                    "the status cannot be applied over what others wrote into it; clearing it"
+                );
+                let mut current = serde_json::to_value(api.get(&name).await?)?;
+                if let Some(fields) = current.as_object_mut() {
+                    fields.remove("status");
+                }
+                let params = PostParams {
+                    dry_run: false,
+                    field_manager: Some(CONTROLLER_MANAGER.into()),
+                };
+                let cleared: K = serde_json::from_value(current)?;
+                api.replace_status(&name, &params, &cleared).await?;
+                api.patch_status(&name, &params_apply(), &Patch::Apply(&patch))
+                    .await?;
+                Ok(())
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// The Secrets API of `namespace`.
@@ -210,9 +241,64 @@ impl Context {
     }
 }
 
+fn params_apply() -> PatchParams {
+    PatchParams::apply(CONTROLLER_MANAGER).force()
+}
+
+/// Whether the API server refused a status apply because of what is already in the status rather
+/// than because the controller is wrong or the server unwell: 422 (the merge of the apply with
+/// fields others own is invalid) or 409, or a live object the apply cannot even read as typed
+/// (duplicate list-map entries stored before the schema said so).
+pub(super) fn status_needs_reset(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => {
+            status.code == 422
+                || status.code == 409
+                || (status.code == 500
+                    && status
+                        .message
+                        .contains("failed to create typed live object"))
+        }
+        _ => false,
+    }
+}
+
 fn write_params() -> PostParams {
     PostParams {
         dry_run: false,
         field_manager: Some(CONTROLLER_MANAGER.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::status_needs_reset;
+
+    fn api_error(code: u16, message: &str) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status::failure(message, "")
+                .with_code(code)
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn a_status_others_made_unappliable_is_reset_and_nothing_else_is() {
+        let invalid =
+            "APIKey \"k\" is invalid: status.authScheme.authenticationSpec: Required value";
+        assert!(status_needs_reset(&api_error(422, invalid)));
+        assert!(status_needs_reset(&api_error(409, "conflict")));
+        assert!(status_needs_reset(&api_error(
+            500,
+            "failed to create typed live object: .status.conditions: duplicate entries for key [type=\"Pending\"]"
+        )));
+        // The server unwell, the object gone, the controller not allowed: retried, never reset.
+        assert!(!status_needs_reset(&api_error(
+            500,
+            "etcdserver: leader changed"
+        )));
+        assert!(!status_needs_reset(&api_error(503, "unavailable")));
+        assert!(!status_needs_reset(&api_error(404, "not found")));
+        assert!(!status_needs_reset(&api_error(403, "forbidden")));
     }
 }

@@ -14,6 +14,7 @@ use crate::conditions::{Desired, merge};
 use crate::discovery::{Resolution, resolve};
 use crate::kube_ext::plain_ref;
 use crate::names::product_condition as condition;
+use crate::names::product_reason::KEYS_FROM_ALL_NAMESPACES;
 use crate::resources::{APIProduct, APIProductStatus, OidcDiscovery, OpenApiStatus};
 use crate::{Error, Result};
 
@@ -58,31 +59,7 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
             "no PlanPolicy targets the route or its Gateways",
         ),
     });
-    conditions.push(match (&resolution.auth_policy, selector_problem) {
-        (Some(p), Some(why)) => Desired::fails(
-            condition::AUTH_POLICY,
-            "UnsatisfiableSelector",
-            format!(
-                "AuthPolicy {}/{}: {why}",
-                p.namespace().unwrap_or_default(),
-                p.name_any()
-            ),
-        ),
-        (Some(p), None) => Desired::holds(
-            condition::AUTH_POLICY,
-            "Found",
-            format!(
-                "AuthPolicy {}/{} is accepted and enforced",
-                p.namespace().unwrap_or_default(),
-                p.name_any()
-            ),
-        ),
-        (None, _) => Desired::fails(
-            condition::AUTH_POLICY,
-            "NotFound",
-            "no accepted and enforced AuthPolicy targets the route or its Gateways",
-        ),
-    });
+    conditions.push(auth_condition(&resolution, selector_problem));
 
     match resolution.jwt_issuer() {
         None => conditions.push(Desired::fails(
@@ -205,6 +182,55 @@ fn is_transient(error: &Error) -> bool {
     !matches!(error, Error::Fetch(e) if !e.failure.is_transient())
 }
 
+/// `AuthPolicyDiscovered`: found (with a warning when the apiKey rule reads Secrets from every
+/// namespace), not found, or found with a selector no enforcement Secret can satisfy.
+fn auth_condition(resolution: &Resolution, selector_problem: Option<String>) -> Desired {
+    let all_namespaces = resolution.auth_policy.as_ref().is_some_and(|p| {
+        p.spec
+            .effective_authentication()
+            .values()
+            .any(|rule| rule.api_key.as_ref().is_some_and(|a| a.all_namespaces))
+    });
+    match (&resolution.auth_policy, selector_problem) {
+        (Some(p), Some(why)) => Desired::fails(
+            condition::AUTH_POLICY,
+            "UnsatisfiableSelector",
+            format!(
+                "AuthPolicy {}/{}: {why}",
+                p.namespace().unwrap_or_default(),
+                p.name_any()
+            ),
+        ),
+        (Some(p), None) if all_namespaces => Desired::holds(
+            condition::AUTH_POLICY,
+            KEYS_FROM_ALL_NAMESPACES,
+            format!(
+                "AuthPolicy {}/{} is accepted and enforced; warning: its apiKey rule has \
+                 allNamespaces: true, so Authorino accepts a matching labelled Secret from any \
+                 namespace, and anyone who can create Secrets anywhere in the cluster can mint a \
+                 working key past devportal's review; remove allNamespaces (devportal does not \
+                 need it) or restrict who may create Secrets",
+                p.namespace().unwrap_or_default(),
+                p.name_any()
+            ),
+        ),
+        (Some(p), None) => Desired::holds(
+            condition::AUTH_POLICY,
+            "Found",
+            format!(
+                "AuthPolicy {}/{} is accepted and enforced",
+                p.namespace().unwrap_or_default(),
+                p.name_any()
+            ),
+        ),
+        (None, _) => Desired::fails(
+            condition::AUTH_POLICY,
+            "NotFound",
+            "no accepted and enforced AuthPolicy targets the route or its Gateways",
+        ),
+    }
+}
+
 fn ready(product: &APIProduct, resolution: &Resolution, unsatisfiable_selector: bool) -> Desired {
     let route = &product.spec.target_ref.name;
     if let Some((reason, message)) = resolution.route_problem(product) {
@@ -233,5 +259,78 @@ fn ready(product: &APIProduct, resolution: &Resolution, unsatisfiable_selector: 
             "Ready",
             format!("HTTPRoute {route} is exposed and accepted, plans and auth discovered"),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::resources::kuadrant::{
+        ApiKeyAuth, AuthPolicy, AuthPolicySpec, AuthRules, AuthenticationRule, PolicyTargetRef,
+    };
+
+    fn with_api_key_rules(all_namespaces: &[bool]) -> Resolution {
+        let rules = all_namespaces
+            .iter()
+            .enumerate()
+            .map(|(i, all)| {
+                let rule = AuthenticationRule {
+                    api_key: Some(ApiKeyAuth {
+                        selector: Default::default(),
+                        all_namespaces: *all,
+                    }),
+                    ..AuthenticationRule::default()
+                };
+                (format!("keys-{i}"), rule)
+            })
+            .collect();
+        let mut policy = AuthPolicy::new(
+            "auth",
+            AuthPolicySpec {
+                target_ref: PolicyTargetRef {
+                    group: crate::names::GATEWAY_GROUP.into(),
+                    kind: "HTTPRoute".into(),
+                    name: "r".into(),
+                    section_name: None,
+                },
+                rules: Some(AuthRules {
+                    authentication: rules,
+                }),
+                defaults: None,
+                overrides: None,
+            },
+        );
+        policy.metadata.namespace = Some("apps".into());
+        Resolution {
+            route: None,
+            plan_policy: None,
+            auth_policy: Some(Arc::new(policy)),
+            watched: vec![],
+        }
+    }
+
+    #[test]
+    fn an_api_key_rule_reading_every_namespace_is_flagged_on_the_product() {
+        let confined = auth_condition(&with_api_key_rules(&[false]), None);
+        assert_eq!((confined.status, confined.reason), (true, "Found"));
+
+        for rules in [&[true][..], &[false, true]] {
+            let open = auth_condition(&with_api_key_rules(rules), None);
+            assert_eq!(
+                (open.type_, open.status, open.reason),
+                (condition::AUTH_POLICY, true, KEYS_FROM_ALL_NAMESPACES)
+            );
+            assert!(
+                open.message.contains("allNamespaces: true")
+                    && open.message.contains("anyone who can create Secrets"),
+                "{}",
+                open.message
+            );
+        }
+        // A selector problem is the more urgent news.
+        let broken = auth_condition(&with_api_key_rules(&[true]), Some("no".into()));
+        assert_eq!(broken.reason, "UnsatisfiableSelector");
     }
 }

@@ -125,6 +125,7 @@ pub(super) async fn run(
         fetcher,
         oidc: Mutex::default(),
         failures: Mutex::default(),
+        uncovered_warned: Mutex::default(),
         metrics,
         phase_changed: tokio::sync::Notify::new(),
         active: active.clone(),

@@ -122,6 +122,20 @@ pub struct Approval {
     /// When they decided; stamped by the admission webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reviewed_at: Option<Time>,
+    /// The uid of the APIProduct reviewed; stamped by the admission webhook. An approval of a
+    /// product since deleted (and perhaps re-created under the same name) does not count.
+    #[serde(
+        default,
+        rename = "productUID",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[schemars(length(max = 128), pattern(SINGLE_LINE))]
+    pub product_uid: Option<String>,
+    /// The plan tier reviewed; stamped by the admission webhook. An approval of another tier than
+    /// `spec.planTier` does not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 63), pattern(SINGLE_LINE))]
+    pub plan_tier: Option<String>,
 }
 
 /// Lifecycle phase of a key.

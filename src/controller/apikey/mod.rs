@@ -17,7 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
 
 pub use phase::{Evaluation, evaluate};
 
@@ -25,6 +25,7 @@ use super::context::Context;
 use crate::conditions::{Desired, merge};
 use crate::discovery::resolve;
 use crate::names::FINALIZER;
+use crate::names::key_reason::NAMESPACE_NOT_COVERED;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::{
     APIKey, APIKeyPhase, APIKeyStatus, APIProduct, KeyAuthScheme, SecretKeyRef,
@@ -32,10 +33,15 @@ use crate::resources::{
 use crate::secrets::Enforcement;
 use crate::{Error, Result};
 
-/// Reconciles one APIKey, behind the finalizer that guards its cross-namespace Secret.
+/// Reconciles one APIKey, behind the finalizer that guards its cross-namespace Secret. A key in
+/// a namespace the admission webhook does not cover is left alone (see [`uncovered`]) until it is
+/// deleted.
 pub async fn reconcile(key: Arc<CachedKey>, ctx: Arc<Context>) -> Result<Action> {
-    let api =
-        Api::<CachedKey>::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default());
+    let namespace = key.namespace().unwrap_or_default();
+    if !ctx.config.webhook_covers(&namespace) && key.meta().deletion_timestamp.is_none() {
+        return uncovered(&key.to_key(), &ctx).await;
+    }
+    let api = Api::<CachedKey>::namespaced(ctx.client.clone(), &namespace);
     finalizer(&api, FINALIZER, key, |event| async {
         match event {
             Finalizer::Apply(key) => apply(&key, &ctx).await,
@@ -195,6 +201,36 @@ fn status_for(
             .as_ref()
             .and_then(|a| a.reviewed_at.clone()),
     }
+}
+
+/// An APIKey in a namespace the admission webhook does not cover: nothing checked its requester,
+/// its approval or its product, so it gets no Secrets (any it has are removed), no status and no
+/// finalizer; a warning Event says why, once per key and process.
+async fn uncovered(key: &APIKey, ctx: &Context) -> Result<Action> {
+    if !ctx.secrets_of(key).is_empty() {
+        secrets::remove_all(key, ctx).await?;
+    }
+    let uid = key.metadata.uid.clone().unwrap_or_default();
+    let first = ctx
+        .uncovered_warned
+        .lock()
+        .expect("warned keys")
+        .insert(uid);
+    if first {
+        let namespace = key.metadata.namespace.as_deref().unwrap_or_default();
+        ctx.publish_event(
+            key,
+            true,
+            NAMESPACE_NOT_COVERED,
+            &format!(
+                "ignored: namespace {namespace:?} is not covered by devportal's admission webhook \
+                 (--webhook-excluded-namespaces), so nothing validated this key's requester or \
+                 approval; no Secret is written for it. Request keys in a covered namespace"
+            ),
+        )
+        .await;
+    }
+    Ok(Action::await_change())
 }
 
 async fn cleanup(key: &APIKey, ctx: &Context) -> Result<Action> {

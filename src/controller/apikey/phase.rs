@@ -5,8 +5,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 
 use crate::discovery::Resolution;
+use crate::names::key_reason::APPROVAL_OUTDATED;
 use crate::resources::kuadrant::{ApiKeyAuth, Credentials};
-use crate::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, DiscoveredPlan};
+use crate::resources::{APIKey, APIKeyPhase, APIProduct, Approval, ApprovalMode, DiscoveredPlan};
 
 /// The outcome of the phase rules for one key.
 #[derive(Clone, Debug, PartialEq)]
@@ -141,7 +142,9 @@ pub fn evaluate(
             format!("expired at {}", expires.0),
         );
     }
-    if key.spec.approval.as_ref().is_some_and(|a| a.approved) {
+    let approval = key.spec.approval.as_ref().filter(|a| a.approved);
+    let outdated = approval.and_then(|a| outdated_approval(a, key, product));
+    if approval.is_some() && outdated.is_none() {
         return base.with(
             APIKeyPhase::Approved,
             "Approved",
@@ -155,9 +158,44 @@ pub fn evaluate(
             format!("APIProduct {product_name} approves keys automatically"),
         );
     }
+    if let Some(why) = outdated {
+        return base.with(
+            APIKeyPhase::Pending,
+            APPROVAL_OUTDATED,
+            format!(
+                "the approval by {reviewer} no longer counts: {why}; waiting for an owner of \
+                 APIProduct {product_name} to review the request again"
+            ),
+        );
+    }
     base.with(
         APIKeyPhase::Pending,
         "AwaitingApproval",
         format!("waiting for an owner of APIProduct {product_name} to approve"),
     )
+}
+
+/// Why `approval` does not bind `key` as it stands, if it does not: it was given to another
+/// APIProduct (this one's uid differs: deleted and re-created under the same name) or to another
+/// tier than the key's. An approval without these stamps (written before devportal stamped them)
+/// binds as before.
+fn outdated_approval(approval: &Approval, key: &APIKey, product: &APIProduct) -> Option<String> {
+    let uid = product.meta().uid.as_deref().unwrap_or_default();
+    if let Some(reviewed) = approval.product_uid.as_deref()
+        && reviewed != uid
+    {
+        return Some(format!(
+            "it was given to an earlier APIProduct of this name (uid {reviewed}), not to the \
+             current one (uid {uid})"
+        ));
+    }
+    if let Some(tier) = approval.plan_tier.as_deref()
+        && tier != key.spec.plan_tier
+    {
+        return Some(format!(
+            "it approved tier {tier:?}, and the key asks for tier {:?}",
+            key.spec.plan_tier
+        ));
+    }
+    None
 }

@@ -47,6 +47,7 @@ fn product(mode: ApprovalMode) -> APIProduct {
         },
     );
     p.metadata.namespace = Some("apps".into());
+    p.metadata.uid = Some("p-1".into());
     p
 }
 
@@ -135,6 +136,8 @@ fn approval(approved: bool) -> Option<Approval> {
         reason: Some("because".into()),
         reviewed_by: Some("owner".into()),
         reviewed_at: None,
+        product_uid: None,
+        plan_tier: None,
     })
 }
 
@@ -304,5 +307,69 @@ fn a_route_withdrawn_or_not_accepted_fails_its_keys() {
     assert_eq!(
         phase(&key(), Some(&product), Some(&unaccepted)),
         (APIKeyPhase::Failed, "RouteNotAccepted")
+    );
+}
+
+/// An approval stamped for the product with uid `product_uid` at tier `tier`.
+fn bound_approval(approved: bool, product_uid: &str, tier: &str) -> Option<Approval> {
+    approval(approved).map(|a| Approval {
+        product_uid: Some(product_uid.into()),
+        plan_tier: Some(tier.into()),
+        ..a
+    })
+}
+
+#[test]
+fn an_approval_binds_the_product_and_the_tier_it_was_given_for() {
+    use crate::names::key_reason::APPROVAL_OUTDATED;
+    let r = resolution(&["gold", "silver"], true);
+    let manual = product(ApprovalMode::Manual);
+    let mut k = key();
+
+    k.spec.approval = bound_approval(true, "p-1", "gold");
+    assert_eq!(
+        phase(&k, Some(&manual), Some(&r)),
+        (APIKeyPhase::Approved, "Approved")
+    );
+
+    // The product was deleted and re-created under the same name: a new uid.
+    k.spec.approval = bound_approval(true, "p-0", "gold");
+    let d = evaluate(&k, Some(&manual), Some(&r), now());
+    assert_eq!(
+        (d.phase, d.reason),
+        (APIKeyPhase::Pending, APPROVAL_OUTDATED)
+    );
+    assert!(d.message.contains("uid p-0"), "{}", d.message);
+    assert!(d.message.contains("uid p-1"), "{}", d.message);
+
+    // The tier changed after the review.
+    k.spec.approval = bound_approval(true, "p-1", "silver");
+    let d = evaluate(&k, Some(&manual), Some(&r), now());
+    assert_eq!(
+        (d.phase, d.reason),
+        (APIKeyPhase::Pending, APPROVAL_OUTDATED)
+    );
+    assert!(
+        d.message.contains("approved tier \"silver\"") && d.message.contains("\"gold\""),
+        "{}",
+        d.message
+    );
+
+    // An outdated approval counts as none: an automatic product approves on its own terms.
+    assert_eq!(
+        phase(&k, Some(&product(ApprovalMode::Automatic)), Some(&r)),
+        (APIKeyPhase::Approved, "AutoApproved")
+    );
+    // A rejection stays a rejection whatever it was stamped with.
+    k.spec.approval = bound_approval(false, "p-0", "silver");
+    assert_eq!(
+        phase(&k, Some(&manual), Some(&r)),
+        (APIKeyPhase::Rejected, "Rejected")
+    );
+    // Approvals from before the stamps bind as they did.
+    k.spec.approval = approval(true);
+    assert_eq!(
+        phase(&k, Some(&manual), Some(&r)),
+        (APIKeyPhase::Approved, "Approved")
     );
 }

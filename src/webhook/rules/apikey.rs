@@ -1,6 +1,7 @@
 //! The validating webhook for APIKeys: [`validate_key`] and its checks — the requester, the
 //! product (exists, Published or owned, offers the tier), expiry, the live-keys guardrail, who may
-//! approve, and which request fields may change, by whom and while Pending.
+//! approve (and that an approval binds an existing product), and which request fields may change:
+//! only by the requester or an admin, and only while Pending.
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -231,6 +232,19 @@ async fn check_approval<C: Lookup>(
             ),
         ));
     }
+    // The mutating webhook stamps the uid of the product it read; none means there was none.
+    if let Some(approval) = &key.spec.approval
+        && approval.approved
+        && approval.product_uid.is_none()
+    {
+        return Err(Verdict::deny(
+            Reason::ProductNotFound,
+            format!(
+                "APIProduct {namespace}/{name} not found: an approval binds the product it \
+                 approves (spec.approval.productUID), so there must be one"
+            ),
+        ));
+    }
     if let Some(approval) = &key.spec.approval
         && approval.reviewed_by.as_deref() != Some(username)
     {
@@ -350,13 +364,14 @@ async fn validate_key_checked<C: Lookup>(
                     .as_ref()
                     .map(|r| r.user_id.as_str())
                     .unwrap_or_default();
-                let (old_ns, old_name) = product_of(old)?;
-                if username != requester && !approvers.may(old_ns, old_name).await? {
+                // The request is the requester's; owners review it (spec.approval) and no more.
+                // Admins hold `approve` on every product in every namespace.
+                if username != requester && !approvers.may("", "").await? {
                     return Err(Verdict::deny(
                         Reason::NotRequester,
                         format!(
-                            "only the requester {requester:?} or an owner of APIProduct \
-                             {old_ns}/{old_name} may change {}",
+                            "only the requester {requester:?} or an API admin may change {}; a \
+                             reviewer may change only spec.approval",
                             changed.join(", ")
                         ),
                     ));

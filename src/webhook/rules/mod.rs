@@ -92,9 +92,11 @@ pub enum Reason {
     NotApprover,
     /// `approval.reviewedBy` is not the reviewer.
     ReviewerMismatch,
+    /// The tier or product an approval says it reviewed is no longer the key's.
+    ReviewOutdated,
     /// A restricted field changed on a key that is no longer Pending.
     NotPending,
-    /// Someone other than the requester (or an owner/admin) changed a restricted field.
+    /// Someone other than the requester (or an admin) changed a request field.
     NotRequester,
     /// `expiresAt` is not in the future.
     ExpiresInPast,
@@ -132,6 +134,7 @@ impl Reason {
             Reason::UnknownTier => "unknown_tier",
             Reason::NotApprover => "not_approver",
             Reason::ReviewerMismatch => "reviewer_mismatch",
+            Reason::ReviewOutdated => "review_outdated",
             Reason::NotPending => "not_pending",
             Reason::NotRequester => "not_requester",
             Reason::ExpiresInPast => "expires_in_past",
@@ -155,6 +158,7 @@ impl Reason {
     pub fn status(self) -> (u16, &'static str) {
         match self {
             Reason::BadRequest | Reason::NoUser => (400, "BadRequest"),
+            Reason::ReviewOutdated => (409, "Conflict"),
             Reason::TooLarge => (413, "RequestEntityTooLarge"),
             Reason::LookupFailed => (500, "InternalError"),
             Reason::NotApprover

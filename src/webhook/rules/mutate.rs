@@ -1,17 +1,19 @@
 //! The mutating webhook for APIKeys: [`mutate_key`] stamps `spec.requestedBy` from the request's
 //! user (and e-mail, when the authenticator provides one) and adds the controller's finalizer at
-//! CREATE, and stamps `approval.reviewedBy`/`reviewedAt` on every approval write. The e-mail
-//! helpers live here too.
+//! CREATE, and stamps `approval.reviewedBy`/`reviewedAt` and what was reviewed (`productUID` of the
+//! product as it is now, `planTier` of the key) on every approval write. The e-mail helpers live
+//! here too.
 
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{AddOperation, PatchOperation};
+use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use super::{Change, Reason, Verdict};
+use super::{Change, Reason, Verdict, lookup_failed};
 use crate::names::FINALIZER;
-use crate::resources::{APIKey, RequestedBy};
+use crate::resources::{APIKey, Approval, RequestedBy};
+use crate::webhook::lookup::{Lookup, Read};
 
 /// The e-mail address the authenticator put into `userInfo.extra`, if any: the first value under a
 /// key named `email` or ending in `/email` (`example.com/email`).
@@ -51,6 +53,100 @@ fn add(path: &[&str], value: serde_json::Value) -> PatchOperation {
     })
 }
 
+/// The uid of the product `key` references as it is now (a live read), if it exists.
+async fn reviewed_product_uid<C: Lookup>(
+    lookup: &C,
+    key: &APIKey,
+) -> Result<Option<String>, Verdict> {
+    let Some(namespace) = key.product_namespace() else {
+        return Ok(None);
+    };
+    let name = &key.spec.api_product_ref.name;
+    let product = lookup
+        .product(namespace, name, Read::Live)
+        .await
+        .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?;
+    Ok(product.and_then(|p| p.metadata.uid.clone()))
+}
+
+/// The stamps of an approval write (none without one): who, when, and what was reviewed. A
+/// `planTier` or `productUID` the client set in this very request (one the stored approval did
+/// not already have) is the reviewer's statement of what they read; if the key or the product has
+/// changed since, the write is refused rather than binding the approval to something not
+/// reviewed.
+async fn stamp_approval<C: Lookup>(
+    lookup: &C,
+    change: Change<'_, APIKey>,
+    username: &str,
+    now: Timestamp,
+) -> Result<Vec<PatchOperation>, Verdict> {
+    let key = change.new_object();
+    let sent = key.spec.approval.as_ref();
+    let before = match &change {
+        Change::Update { old, .. } => old.spec.approval.as_ref(),
+        Change::Create(_) => None,
+    };
+    if !approval_written(change) {
+        return Ok(Vec::new());
+    }
+    let asserted = |field: fn(&Approval) -> Option<&String>| {
+        sent.and_then(field)
+            .filter(|value| before.and_then(field) != Some(*value))
+    };
+    let tier = &key.spec.plan_tier;
+    if let Some(reviewed) = asserted(|a| a.plan_tier.as_ref())
+        && reviewed != tier
+    {
+        return Err(Verdict::deny(
+            Reason::ReviewOutdated,
+            format!(
+                "spec.approval.planTier {reviewed:?} is the tier you reviewed, and the key now asks \
+                 for {tier:?}: read the request again before approving it"
+            ),
+        ));
+    }
+    let uid = reviewed_product_uid(lookup, key).await?;
+    if let Some(reviewed) = asserted(|a| a.product_uid.as_ref())
+        && Some(reviewed) != uid.as_ref()
+    {
+        return Err(Verdict::deny(
+            Reason::ReviewOutdated,
+            format!(
+                "spec.approval.productUID {reviewed:?} is not the uid of the APIProduct the key \
+                 references now ({}): it was deleted or re-created since you read it",
+                uid.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
+    let mut stamps = vec![
+        add(
+            &["spec", "approval", "reviewedBy"],
+            serde_json::Value::String(username.into()),
+        ),
+        add(
+            &["spec", "approval", "reviewedAt"],
+            serde_json::to_value(Time(now)).unwrap_or_default(),
+        ),
+        add(
+            &["spec", "approval", "planTier"],
+            serde_json::Value::String(tier.clone()),
+        ),
+    ];
+    match uid {
+        Some(uid) => stamps.push(add(
+            &["spec", "approval", "productUID"],
+            serde_json::Value::String(uid),
+        )),
+        None if sent.is_some_and(|a| a.product_uid.is_some()) => {
+            stamps.push(PatchOperation::Remove(RemoveOperation {
+                path: PointerBuf::from_tokens(["spec", "approval", "productUID"]),
+            }));
+        }
+        None => {}
+    }
+    Ok(stamps)
+}
+
 fn approval_written(change: Change<'_, APIKey>) -> bool {
     match change {
         Change::Create(key) => key.spec.approval.is_some(),
@@ -61,8 +157,15 @@ fn approval_written(change: Change<'_, APIKey>) -> bool {
 }
 
 /// The mutating webhook for APIKeys: stamps `spec.requestedBy` on CREATE and
-/// `approval.reviewedBy`/`reviewedAt` on every approval write.
-pub fn mutate_key(change: Change<'_, APIKey>, user: &UserInfo, now: Timestamp) -> Verdict {
+/// `approval.reviewedBy`/`reviewedAt`/`productUID`/`planTier` on every approval write (whatever
+/// the client sent there is overwritten). `productUID` is read live; when the product does not
+/// exist it is removed, and the validating webhook refuses such an approval.
+pub async fn mutate_key<C: Lookup>(
+    lookup: &C,
+    change: Change<'_, APIKey>,
+    user: &UserInfo,
+    now: Timestamp,
+) -> Verdict {
     let Some(username) = user.username.as_deref().filter(|u| !u.is_empty()) else {
         // Nothing to stamp with; validation denies the request.
         return Verdict::allow(Reason::Unchanged);
@@ -111,15 +214,9 @@ pub fn mutate_key(change: Change<'_, APIKey>, user: &UserInfo, now: Timestamp) -
         }
     }
 
-    if approval_written(change) {
-        verdict.patch.push(add(
-            &["spec", "approval", "reviewedBy"],
-            serde_json::Value::String(username.into()),
-        ));
-        let at = serde_json::to_value(Time(now)).unwrap_or_default();
-        verdict
-            .patch
-            .push(add(&["spec", "approval", "reviewedAt"], at));
+    match stamp_approval(lookup, change, username, now).await {
+        Ok(stamps) => verdict.patch.extend(stamps),
+        Err(denial) => return denial,
     }
 
     if !verdict.patch.is_empty() {

@@ -144,7 +144,7 @@ async fn only_the_requester_edits_and_only_while_pending() {
     .await;
     allowed(
         Endpoint::ValidateKeys,
-        &review("UPDATE", user("owner"), new.clone(), Some(old.clone())),
+        &review("UPDATE", user("admin"), new.clone(), Some(old.clone())),
     )
     .await;
     denied(
@@ -152,7 +152,27 @@ async fn only_the_requester_edits_and_only_while_pending() {
         &review("UPDATE", user("consumer2"), new.clone(), Some(old.clone())),
         Reason::NotRequester,
         403,
-        "only the requester \"consumer\" or an owner of APIProduct apps/toys may change spec.planTier, spec.useCase",
+        "only the requester \"consumer\" or an API admin may change spec.planTier, spec.useCase",
+    )
+    .await;
+    // An owner reviews the request (spec.approval) and does not rewrite it: not the tier...
+    denied(
+        Endpoint::ValidateKeys,
+        &review("UPDATE", user("owner"), new.clone(), Some(old.clone())),
+        Reason::NotRequester,
+        403,
+        "a reviewer may change only spec.approval",
+    )
+    .await;
+    // ...nor the product, not even to another product they own, and not with an approval.
+    let mut retargeted = approve(old.clone(), "owner");
+    retargeted["spec"]["apiProductRef"]["name"] = json!("draft");
+    denied(
+        Endpoint::ValidateKeys,
+        &review("UPDATE", user("owner"), retargeted, Some(old.clone())),
+        Reason::NotRequester,
+        403,
+        "may change spec.apiProductRef",
     )
     .await;
 

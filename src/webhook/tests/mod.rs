@@ -174,8 +174,10 @@ fn patched(response: &Value, object: &Value) -> Value {
 
 /// `key` with an approval by `reviewer`, stamped as the mutating webhook would.
 fn approve(mut key: Value, reviewer: &str) -> Value {
-    key["spec"]["approval"] =
-        json!({"approved": true, "reviewedBy": reviewer, "reviewedAt": "2026-06-01T12:00:00Z"});
+    key["spec"]["approval"] = json!({
+        "approved": true, "reviewedBy": reviewer, "reviewedAt": "2026-06-01T12:00:00Z",
+        "productUID": "p-1", "planTier": key["spec"]["planTier"]
+    });
     key
 }
 

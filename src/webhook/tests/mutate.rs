@@ -4,9 +4,10 @@
 
 use serde_json::json;
 
-use super::{allowed, key, patched, review, user};
+use super::{allowed, denied, key, patched, review, user};
 use crate::names::FINALIZER;
 use crate::webhook::review::Endpoint;
+use crate::webhook::rules::Reason;
 
 #[tokio::test]
 async fn create_stamps_the_requester_from_user_info() {
@@ -125,7 +126,8 @@ async fn approval_writes_are_stamped_with_reviewer_and_time() {
     let stamped = patched(&response, &new);
     assert_eq!(
         stamped["spec"]["approval"],
-        json!({"approved": true, "reviewedBy": "owner", "reviewedAt": "2026-06-01T12:00:00Z"})
+        json!({"approved": true, "reviewedBy": "owner", "reviewedAt": "2026-06-01T12:00:00Z",
+               "productUID": "p-1", "planTier": "gold"})
     );
     assert_eq!(
         stamped["spec"]["requestedBy"],
@@ -152,4 +154,96 @@ async fn approval_writes_are_stamped_with_reviewer_and_time() {
     let stamped = patched(&response, &object);
     assert_eq!(stamped["spec"]["approval"]["reviewedBy"], "owner");
     assert_eq!(stamped["spec"]["requestedBy"]["userId"], "owner");
+}
+
+#[tokio::test]
+async fn an_approval_of_a_missing_product_carries_no_product_uid_and_is_refused() {
+    let mut old = key("vanished", "gold", Some("consumer"));
+    // A revocation kept the stamps of an approval given while the product existed.
+    old["spec"]["approval"] = json!({"approved": false, "productUID": "p-1", "planTier": "gold"});
+    let mut new = old.clone();
+    new["spec"]["approval"]["approved"] = json!(true);
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("admin"), new.clone(), Some(old.clone())),
+    )
+    .await;
+    let stamped = patched(&response, &new);
+    assert!(
+        stamped["spec"]["approval"].get("productUID").is_none(),
+        "no product, no productUID: {stamped}"
+    );
+    denied(
+        Endpoint::ValidateKeys,
+        &review("UPDATE", user("admin"), stamped, Some(old)),
+        Reason::ProductNotFound,
+        422,
+        "an approval binds the product it approves",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn what_the_reviewer_says_they_reviewed_must_still_be_there() {
+    let old = key("toys", "gold", Some("consumer"));
+    let with = |approval: serde_json::Value| {
+        let mut new = old.clone();
+        new["spec"]["approval"] = approval;
+        new
+    };
+    // The tier moved from silver to gold after the reviewer read it.
+    denied(
+        Endpoint::MutateKeys,
+        &review(
+            "UPDATE",
+            user("owner"),
+            with(json!({"approved": true, "planTier": "silver"})),
+            Some(old.clone()),
+        ),
+        Reason::ReviewOutdated,
+        409,
+        "spec.approval.planTier \"silver\" is the tier you reviewed, and the key now asks for \"gold\"",
+    )
+    .await;
+    // The product was re-created after the reviewer read it.
+    denied(
+        Endpoint::MutateKeys,
+        &review(
+            "UPDATE",
+            user("owner"),
+            with(json!({"approved": true, "productUID": "p-0"})),
+            Some(old.clone()),
+        ),
+        Reason::ReviewOutdated,
+        409,
+        "\"p-0\" is not the uid of the APIProduct the key references now (p-1)",
+    )
+    .await;
+    // What still holds is accepted and stamped as usual.
+    let new = with(json!({"approved": true, "planTier": "gold", "productUID": "p-1"}));
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("owner"), new.clone(), Some(old.clone())),
+    )
+    .await;
+    assert_eq!(
+        patched(&response, &new)["spec"]["approval"]["productUID"],
+        "p-1"
+    );
+
+    // Stamps carried over from the stored approval (a merge patch flipping `approved`) are no
+    // statement of the reviewer's: they are replaced.
+    let mut rejected = old.clone();
+    rejected["spec"]["approval"] =
+        json!({"approved": false, "productUID": "p-0", "planTier": "silver"});
+    let mut approved = rejected.clone();
+    approved["spec"]["approval"]["approved"] = json!(true);
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("owner"), approved.clone(), Some(rejected)),
+    )
+    .await;
+    let stamped = patched(&response, &approved);
+    assert_eq!(stamped["spec"]["approval"]["productUID"], "p-1");
+    assert_eq!(stamped["spec"]["approval"]["planTier"], "gold");
 }
