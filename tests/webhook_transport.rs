@@ -1,7 +1,8 @@
-//! The webhook's HTTPS port as an attack surface, through the real kube-apiserver: the local
+//! The webhook's HTTPS port as an attack surface. Through the real kube-apiserver: the local
 //! control plane's API server presents a client certificate to webhooks (its
 //! AdmissionConfiguration) and devportal runs with `--client-ca`, so only it may call; and
-//! thousands of idle connections to the port do not keep the API server's calls out.
+//! thousands of idle connections to the port do not keep the API server's calls out. In-process
+//! (support::webhook_server): idle timeouts, shedding at the cap, HTTP/2 bodies over the cap.
 
 mod support;
 
@@ -11,7 +12,12 @@ use std::time::{Duration, Instant};
 use devportal::names::API_VERSION;
 use devportal::resources::{APIProduct, ApprovalMode};
 use kube::Api;
+use std::sync::Arc;
+
+use devportal::webhook::connections::Transport;
+use devportal::webhook::lookup::MemoryLookup;
 use support::https::Https;
+use support::webhook_server::{SecretVolume, pair, product, response_of, start, start_transport};
 use support::{
     ControlPlane, Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures,
     stdout_of,
@@ -173,4 +179,166 @@ async fn thousands_of_idle_connections_do_not_keep_the_api_server_out() {
         eprintln!("kubectl apply while flooded took {took:?}");
     }
     drop((h2, h1, bare));
+}
+
+/// Sends `GET /readyz` on a raw HTTP/1.1 stream and reads until the answer is complete.
+async fn ready_over_raw<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: &mut S,
+) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream
+        .write_all(b"GET /readyz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 512];
+    while !seen.ends_with(b"ok\n") {
+        match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen.extend_from_slice(&buf[..n]),
+            _ => return false,
+        }
+    }
+    seen.starts_with(b"HTTP/1.1 200")
+}
+
+/// Whether the server closes `stream` within a generous deadline (reads return end of stream
+/// or an error).
+async fn closed_by_server<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn idle_connections_of_both_protocols_are_closed_after_the_idle_timeout() {
+    let first = pair();
+    let volume = SecretVolume::new(&first);
+    let transport = Transport {
+        idle_timeout: Duration::from_secs(1),
+        ..Transport::default()
+    };
+    let product = MemoryLookup::default().with_product(product());
+    let running = start_transport(volume.files(), 1 << 20, product, transport).await;
+    let client = Https::trusting(&[&first.cert]);
+
+    // HTTP/1.1 after one request, HTTP/2 with no stream, and TLS with nothing sent.
+    let mut h1 = client.connect_raw(running.addr).await.unwrap();
+    assert!(ready_over_raw(&mut h1).await, "answered first");
+    let (_sender, h2) = client
+        .connect_h2::<String>(running.addr)
+        .await
+        .expect("HTTP/2 connection");
+    let mut bare = client.connect_raw(running.addr).await.unwrap();
+
+    assert!(closed_by_server(&mut h1).await, "idle HTTP/1.1 closed");
+    assert!(closed_by_server(&mut bare).await, "silent TLS closed");
+    tokio::time::timeout(Duration::from_secs(20), h2)
+        .await
+        .expect("idle HTTP/2 closed (GOAWAY)")
+        .unwrap();
+
+    running.shutdown.cancel();
+    running.server.await.expect("server stops");
+}
+
+#[tokio::test]
+async fn at_the_connection_cap_the_longest_idle_connection_gives_way() {
+    let first = pair();
+    let volume = SecretVolume::new(&first);
+    let transport = Transport {
+        max_connections: 4,
+        idle_timeout: Duration::from_secs(600),
+    };
+    let product = MemoryLookup::default().with_product(product());
+    let running = start_transport(volume.files(), 1 << 20, product, transport).await;
+    let client = Https::trusting(&[&first.cert]);
+
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = client.connect_raw(running.addr).await.unwrap();
+        assert!(ready_over_raw(&mut stream).await);
+        held.push(stream);
+    }
+    // A fifth caller is served at once, and the first (longest idle) connection is closed.
+    let mut newcomer = client.connect_raw(running.addr).await.unwrap();
+    assert!(
+        ready_over_raw(&mut newcomer).await,
+        "the newcomer is served"
+    );
+    assert!(
+        closed_by_server(&mut held[0]).await,
+        "the longest-idle is shed"
+    );
+    // The others were not shed: they still answer.
+    for stream in &mut held[1..] {
+        assert!(
+            ready_over_raw(stream).await,
+            "younger idle connections stay"
+        );
+    }
+
+    running.shutdown.cancel();
+    running.server.await.expect("server stops");
+}
+
+#[tokio::test]
+async fn an_http2_body_over_the_cap_is_cut_off_while_streaming() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use http_body_util::{BodyExt, StreamBody};
+    use hyper::body::{Bytes, Frame};
+
+    let first = pair();
+    let volume = SecretVolume::new(&first);
+    let running = start(volume.files(), 64 * 1024).await;
+    let client = Https::trusting(&[&first.cert]);
+
+    // A 50 MB body, produced only as fast as the server takes it.
+    const CHUNK: usize = 64 * 1024;
+    const TOTAL: usize = 50 << 20;
+    let produced = Arc::new(AtomicUsize::new(0));
+    let counter = produced.clone();
+    let head = r#"{"kind":"AdmissionReview","apiVersion":"admission.k8s.io/v1","request":{"uid":"big-h2","object":""#;
+    let chunks = futures::stream::iter((0..TOTAL / CHUNK).map(move |i| {
+        let mut chunk = vec![b'x'; CHUNK];
+        if i == 0 {
+            chunk[..head.len()].copy_from_slice(head.as_bytes());
+        }
+        counter.fetch_add(CHUNK, Ordering::SeqCst);
+        Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(chunk)))
+    }));
+    let (mut sender, _conn) = client
+        .connect_h2::<StreamBody<_>>(running.addr)
+        .await
+        .expect("HTTP/2 connection");
+    let request = hyper::Request::builder()
+        .method("POST")
+        .uri("https://127.0.0.1/validate/apikeys")
+        .header("content-type", "application/json")
+        .body(StreamBody::new(chunks))
+        .unwrap();
+    let response = sender.send_request(request).await.expect("answered");
+    assert_eq!(response.status(), 200);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let reply = response_of(&body);
+    assert_eq!(reply["uid"], "big-h2");
+    assert_eq!(reply["status"]["code"], 413);
+    let sent = produced.load(Ordering::SeqCst);
+    assert!(
+        sent < 8 << 20,
+        "the body was cut off near the cap, not read whole: {sent} bytes produced"
+    );
+
+    running.shutdown.cancel();
+    running.server.await.expect("server stops");
 }
