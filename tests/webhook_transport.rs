@@ -120,9 +120,35 @@ async fn only_clients_with_a_certificate_from_the_client_ca_reach_the_webhook() 
     apply_key(&ns.name, "through-the-api-server");
 }
 
+/// Raises this process's soft limit on open files to the hard limit (children inherit it), and
+/// returns the new soft limit.
+fn raise_open_files_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        }
+    }
+    limit.rlim_cur
+}
+
 #[tokio::test]
 async fn thousands_of_idle_connections_do_not_keep_the_api_server_out() {
     use tokio::io::AsyncWriteExt;
+
+    // 3,000 connections are 3,000 descriptors here and as many in the webhook (which
+    // hack/local-cluster.sh starts with its soft limit raised the same way).
+    let open_files = raise_open_files_limit();
+    assert!(
+        open_files > 4000,
+        "this test needs more than 4,000 open files (ulimit -Hn is {open_files})"
+    );
 
     let ns = published("transport-idle").await;
     let addr = cp().devportal_webhook_addr();
