@@ -90,7 +90,7 @@ pub struct WebhookArgs {
 
     /// PEM bundle of the CA(s) whose client certificates may call the webhook: when set, a TLS
     /// client without a certificate chaining to it is refused (configure the API server to
-    /// present one, docs/install.md). Reloaded when the file changes.
+    /// present one, docs/operator-guide.md). Reloaded when the file changes.
     #[arg(long, env = "DEVPORTAL_CLIENT_CA")]
     pub client_ca: Option<PathBuf>,
 
@@ -111,12 +111,12 @@ pub struct WebhookArgs {
     #[arg(
         long,
         env = "DEVPORTAL_LIVE_LOOKUPS_PER_SECOND",
-        default_value_t = 20.0
+        default_value_t = 50.0
     )]
     pub live_lookups_per_second: f64,
 
     /// Live API calls allowed in a burst above that rate.
-    #[arg(long, env = "DEVPORTAL_LIVE_LOOKUP_BURST", default_value_t = 100)]
+    #[arg(long, env = "DEVPORTAL_LIVE_LOOKUP_BURST", default_value_t = 200)]
     pub live_lookup_burst: u32,
 
     /// Self-managed certificates.
