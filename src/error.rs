@@ -68,7 +68,7 @@ pub enum Error {
     Timeout(&'static str),
 
     /// A live call was not made: too many were made recently.
-    #[error("{0} not made: too many live lookups at once; retry in a moment")]
+    #[error("{0} not made: too many live lookups at once")]
     RateLimited(&'static str),
 
     /// The watch caches stopped before they were synced.

@@ -283,7 +283,7 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(matches!(err, Error::RateLimited(_)), "{err}");
-            assert!(err.to_string().contains("retry"), "{err}");
+            assert!(err.to_string().contains("too many live lookups"), "{err}");
         }
         let user = UserInfo {
             username: Some("owner".into()),
@@ -299,5 +299,62 @@ mod tests {
             3,
             "no call reached the API server over the rate"
         );
+    }
+
+    #[tokio::test]
+    async fn over_the_rate_an_admission_is_denied_with_a_request_to_retry() {
+        use crate::webhook::review::{Endpoint, Webhook};
+        use crate::webhook::rules::{Limits, Reason};
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let webhook = Webhook::new(
+            lookup(calls.clone(), TokenBucket::new(0.001, 1)),
+            Limits {
+                max_keys_per_user_per_product: 5,
+                max_key_lifetime: Duration::from_secs(86_400),
+                controller_username: "devportal".into(),
+            },
+        );
+        // A key request for a product the cache has not seen: each needs a live GET.
+        let review = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": GROUP, "version": "v1alpha1", "kind": "APIKey"},
+                "resource": {"group": GROUP, "version": "v1alpha1", "resource": "apikeys"},
+                "namespace": "apps", "operation": "CREATE",
+                "userInfo": {"username": "consumer"},
+                "object": {"apiVersion": format!("{GROUP}/v1alpha1"), "kind": "APIKey",
+                           "metadata": {"name": "k", "namespace": "apps"},
+                           "spec": {"apiProductRef": {"name": "fresh"}, "planTier": "gold",
+                                    "requestedBy": {"userId": "consumer"}}},
+                "oldObject": null
+            }
+        })
+        .to_string();
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let first = webhook
+            .admit(Endpoint::ValidateKeys, review.as_bytes(), now)
+            .await;
+        assert_eq!(
+            first.outcome.reason,
+            Reason::ProductNotFound,
+            "looked up live"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        for _ in 0..20 {
+            let reply = webhook
+                .admit(Endpoint::ValidateKeys, review.as_bytes(), now)
+                .await;
+            assert_eq!(reply.outcome.reason, Reason::LookupFailed);
+            let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+            let message = body["response"]["status"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("too many live lookups") && message.contains("try again"),
+                "{message}"
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no further live call");
     }
 }
