@@ -189,7 +189,14 @@ fn main() {
         .expect("runtime");
     runtime.block_on(async {
         set_up(&dir).await;
-        let https = Https::trusting(&[&ca]);
+        // The local control plane runs devportal with --client-ca: present the API server's
+        // webhook client certificate, as the API server does.
+        let client = ["webhook-client.crt", "webhook-client.key"]
+            .map(|f| std::fs::read_to_string(dir.join("pki").join(f)).ok());
+        let https = match &client {
+            [Some(cert), Some(key)] => Https::new(&[&ca], Some((cert, key))),
+            _ => Https::trusting(&[&ca]),
+        };
         // Warm up (and let the webhook's cache catch the product's status).
         load(&https, addr, "/validate/apikeys", String::from_utf8(fixtures::key_create_review(true)).unwrap(), connections, Duration::from_secs(2)).await;
 

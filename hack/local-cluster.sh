@@ -27,6 +27,10 @@
 #                        (restarted on every `up`)
 #   DEVPORTAL_ROLE       the subcommand DEVPORTAL_BIN runs: `run` (default) or `webhook` (webhook
 #                        only, for benchmarks that run the controller as a process of their own)
+#
+# The API server presents a client certificate (pki/webhook-client.crt, from the CA
+# pki/webhook-client-ca.crt) to every admission webhook, and devportal runs with --client-ca, so
+# only the API server may call its webhook port.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -149,6 +153,17 @@ make_pki() {
     printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >apiserver.ext
     openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 -sha256 \
       -extfile apiserver.ext -out apiserver.crt 2>/dev/null
+    # The webhook's callers: a CA of their own, and a client certificate the API server presents to
+    # every admission webhook (admission.yaml); devportal runs with --client-ca webhook-client-ca.crt.
+    openssl ecparam -name prime256v1 -genkey -noout -out webhook-client-ca.key 2>/dev/null
+    openssl req -x509 -new -key webhook-client-ca.key -sha256 -days 3650 \
+      -subj "/CN=devportal-local-webhook-client-ca" -out webhook-client-ca.crt 2>/dev/null
+    openssl ecparam -name prime256v1 -genkey -noout -out webhook-client.key 2>/dev/null
+    openssl req -new -key webhook-client.key -subj "/CN=kube-apiserver-webhook-client" -out webhook-client.csr 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\nbasicConstraints=CA:FALSE\n' >webhook-client.ext
+    openssl x509 -req -in webhook-client.csr -CA webhook-client-ca.crt -CAkey webhook-client-ca.key \
+      -CAcreateserial -days 365 -sha256 -extfile webhook-client.ext -out webhook-client.crt 2>/dev/null
+    rm -f webhook-client.csr webhook-client.ext webhook-client-ca.srl
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
     rand() { openssl rand -hex 24; }
@@ -161,6 +176,36 @@ make_pki() {
     } >tokens.csv
     chmod 600 ./*.key tokens.csv
   )
+}
+
+# kube-apiserver's AdmissionConfiguration: present the webhook client certificate to every
+# admission webhook (user `*` matches any webhook host).
+write_admission_config() {
+  cat >"$PKI/webhook-client.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+users:
+- name: "*"
+  user:
+    client-certificate: $PKI/webhook-client.crt
+    client-key: $PKI/webhook-client.key
+KC
+  cat >"$PKI/admission.yaml" <<ADMISSION
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+- name: ValidatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $PKI/webhook-client.kubeconfig
+- name: MutatingAdmissionWebhook
+  configuration:
+    apiVersion: apiserver.config.k8s.io/v1
+    kind: WebhookAdmissionConfiguration
+    kubeConfigFile: $PKI/webhook-client.kubeconfig
+ADMISSION
+  chmod 600 "$PKI/webhook-client.kubeconfig"
 }
 
 write_kubeconfigs() {
@@ -206,7 +251,9 @@ start_devportal() {
   [ -x "$DEVPORTAL_BIN" ] || die "DEVPORTAL_BIN=$DEVPORTAL_BIN is not an executable"
   stop_proc devportal
   [ -f "$PKI/webhook/tls.crt" ] || "$ROOT/certs/gen.sh" "$PKI/webhook" >/dev/null
-  local port admin
+  local port admin client_ca=()
+  # A control plane started before the webhook client certificate existed has none to present.
+  [ -f "$PKI/webhook-client-ca.crt" ] && [ -f "$PKI/admission.yaml" ] && client_ca=(--client-ca "$PKI/webhook-client-ca.crt")
   port=$(free_port)
   admin=$(free_port)
   detail "starting devportal ${DEVPORTAL_ROLE:-run} (log: $LOGS/devportal.log)"
@@ -214,7 +261,7 @@ start_devportal() {
   printf 'WEBHOOK_PORT=%s\nADMIN_PORT=%s\n' "$port" "$admin" >>"$RUN/state.env"
   start_proc devportal env KUBECONFIG="$KUBECONFIGS/controller" DEVPORTAL_LOG="${DEVPORTAL_LOG:-info}" \
     "$DEVPORTAL_BIN" "${DEVPORTAL_ROLE:-run}" --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
-    --tls-cert-file "$PKI/webhook/tls.crt" --tls-key-file "$PKI/webhook/tls.key"
+    --tls-cert-file "$PKI/webhook/tls.crt" --tls-key-file "$PKI/webhook/tls.key" "${client_ca[@]}"
   wait_for "devportal /readyz" 60 devportal \
     curl -fsS --max-time 1 "http://127.0.0.1:$admin/readyz" -o /dev/null
   register_webhooks "https://127.0.0.1:$port"
@@ -231,6 +278,9 @@ register_webhooks() { # base URL
 }
 
 cmd_up() {
+  # Everything started here may hold many connections (the webhook under an idle-connection flood
+  # in tests/webhook_transport.rs): the soft file-descriptor limit up to the hard one.
+  ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
   if api_ready; then
     log "already running on https://127.0.0.1:$API_PORT ($DIR)"
     install_resources
@@ -245,6 +295,7 @@ cmd_up() {
   mkdir -p "$RUN" "$LOGS"
   detail "making the local certificate authority, serving certificate and user tokens"
   make_pki
+  write_admission_config
   ETCD_PORT=$(free_port); ETCD_PEER_PORT=$(free_port); API_PORT=$(free_port)
   printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPI_PORT=%s\n' "$ETCD_PORT" "$ETCD_PEER_PORT" "$API_PORT" >"$RUN/state.env"
 
@@ -281,6 +332,7 @@ AUDIT
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 --disable-admission-plugins ServiceAccount \
+    --admission-control-config-file "$PKI/admission.yaml" \
     --endpoint-reconciler-type none --profiling=false --v 1
   wait_for "kube-apiserver /readyz" 90 kube-apiserver api_ready
   write_kubeconfigs

@@ -67,6 +67,10 @@ pub enum Error {
     #[error("{0} timed out")]
     Timeout(&'static str),
 
+    /// A live call was not made: too many were made recently.
+    #[error("{0} not made: too many live lookups at once")]
+    RateLimited(&'static str),
+
     /// The watch caches stopped before they were synced.
     #[error("watch caches: {0}")]
     Cache(String),
@@ -90,6 +94,7 @@ impl Error {
             Error::Listen { .. } => "listen",
             Error::Cache(_) => "cache",
             Error::Timeout(_) => "timeout",
+            Error::RateLimited(_) => "rate_limited",
         }
     }
 

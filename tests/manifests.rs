@@ -373,3 +373,61 @@ async fn the_api_server_accepts_the_manifests() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_client_ca_and_webhook_ingress_components_narrow_who_reaches_the_webhook() {
+    let dir = support::repo_root()
+        .join("target/tmp")
+        .join(format!("transport-overlay-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("kustomization.yaml"),
+        "resources: [../../../manifests]\n\
+         components: [../../../manifests/client-ca, ../../../manifests/webhook-ingress, ../../../manifests/strict-egress]\n",
+    )
+    .unwrap();
+    let relative = dir.strip_prefix(support::repo_root()).unwrap();
+    let objects = render(relative.to_str().unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+
+    // --client-ca through its environment variable, from the mounted ConfigMap.
+    let pod = &find(&objects, "Deployment", "devportal")["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let env = container["env"].as_array().unwrap();
+    let client_ca = env
+        .iter()
+        .find(|e| e["name"] == "DEVPORTAL_CLIENT_CA")
+        .expect("DEVPORTAL_CLIENT_CA is set");
+    let path = client_ca["value"].as_str().unwrap();
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            path.starts_with(m["mountPath"].as_str().unwrap_or("-")) && m["name"] == "client-ca"
+        })
+        .expect("the client CA file is mounted");
+    assert_eq!(mount["readOnly"], true);
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "client-ca")
+        .expect("client-ca volume");
+    assert_eq!(volume["configMap"]["name"], "devportal-webhook-client-ca");
+    assert!(
+        strings(&container["args"]).contains(&"--self-managed-certs"),
+        "the rest of the base is untouched"
+    );
+
+    // The webhook port only from the (example) API server address; the metrics rule unchanged.
+    let policy = find(&objects, "NetworkPolicy", "devportal");
+    let ingress = policy["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(ingress.len(), 2);
+    assert_eq!(ingress[0]["from"][0]["ipBlock"]["cidr"], "192.0.2.10/32");
+    assert_eq!(ingress[0]["ports"][0]["port"], "https");
+    assert_eq!(
+        ingress[1]["from"][0]["namespaceSelector"]["matchLabels"]["devportal.kuadrant.io/scrape-metrics"],
+        "true"
+    );
+}

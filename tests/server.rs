@@ -1,182 +1,21 @@
 //! The HTTPS server in-process, with an in-memory cluster: certificate rotation under a running
 //! server (including a Secret volume's `..data` symlink swap) without dropping open connections,
-//! the body cap, readiness and graceful shutdown.
+//! the body cap, readiness and graceful shutdown. Connection limits are in
+//! tests/webhook_transport.rs.
 
 mod support;
 
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use devportal::resources::APIProduct;
 use devportal::resources::gateway::HTTPRoute;
-use devportal::tls::{CertFiles, ReloadingCert};
-use devportal::webhook::http;
-use devportal::webhook::lookup::{Lookup, MemoryLookup, Read};
-use devportal::webhook::review::Webhook;
-use devportal::webhook::rules::Limits;
+use devportal::webhook::lookup::{Lookup, Read};
 use k8s_openapi::api::authentication::v1::UserInfo;
-use serde_json::{Value, json};
 use support::https::Https;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-
-struct Pair {
-    cert: String,
-    key: String,
-}
-
-fn pair() -> Pair {
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-            .expect("certificate generated");
-    Pair {
-        cert: generated.cert.pem(),
-        key: generated.signing_key.serialize_pem(),
-    }
-}
-
-fn der(pem: &str) -> Vec<u8> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    CertificateDer::from_pem_slice(pem.as_bytes())
-        .unwrap()
-        .to_vec()
-}
-
-/// A directory laid out like a mounted Secret: `tls.crt -> ..data/tls.crt`, `..data -> ..<version>`.
-struct SecretVolume {
-    dir: PathBuf,
-    version: u32,
-}
-
-impl SecretVolume {
-    fn new(pair: &Pair) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "devportal-secret-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut volume = SecretVolume { dir, version: 0 };
-        volume.write(pair);
-        for file in ["tls.crt", "tls.key"] {
-            std::os::unix::fs::symlink(Path::new("..data").join(file), volume.dir.join(file))
-                .unwrap();
-        }
-        volume
-    }
-
-    /// Writes a new version and swaps `..data` to it atomically, as the kubelet does.
-    fn write(&mut self, pair: &Pair) {
-        self.version += 1;
-        let version = format!("..v{}", self.version);
-        let target = self.dir.join(&version);
-        std::fs::create_dir_all(&target).unwrap();
-        std::fs::write(target.join("tls.crt"), &pair.cert).unwrap();
-        std::fs::write(target.join("tls.key"), &pair.key).unwrap();
-        let tmp = self.dir.join("..data_tmp");
-        let _ = std::fs::remove_file(&tmp);
-        std::os::unix::fs::symlink(&version, &tmp).unwrap();
-        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
-        if self.version > 1 {
-            std::fs::remove_dir_all(self.dir.join(format!("..v{}", self.version - 1))).unwrap();
-        }
-    }
-
-    fn files(&self) -> CertFiles {
-        CertFiles {
-            cert: self.dir.join("tls.crt"),
-            key: self.dir.join("tls.key"),
-        }
-    }
-}
-
-impl Drop for SecretVolume {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-struct Running {
-    addr: SocketAddr,
-    shutdown: CancellationToken,
-    server: JoinHandle<()>,
-}
-
-fn product() -> APIProduct {
-    serde_json::from_value(json!({
-        "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIProduct",
-        "metadata": {"name": "toys", "namespace": "apps"},
-        "spec": {"displayName": "Toys", "publishStatus": "Published",
-                 "targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"}},
-        "status": {"discoveredPlans": [{"tier": "gold", "limits": {}}]}
-    }))
-    .unwrap()
-}
-
-async fn start(files: CertFiles, max_body_bytes: usize) -> Running {
-    start_with(
-        files,
-        max_body_bytes,
-        MemoryLookup::default().with_product(product()),
-    )
-    .await
-}
-
-async fn start_with<C: Lookup>(files: CertFiles, max_body_bytes: usize, cluster: C) -> Running {
-    let webhook = Arc::new(Webhook::new(
-        cluster,
-        Limits {
-            max_keys_per_user_per_product: 5,
-            max_key_lifetime: Duration::from_secs(86_400),
-            controller_username: "system:serviceaccount:devportal-system:devportal".into(),
-        },
-    ));
-    let cert = Arc::new(ReloadingCert::load(files).expect("certificate loads"));
-    let tls = Arc::new(cert.server_config().unwrap());
-    let shutdown = CancellationToken::new();
-    tokio::spawn(cert.watch(Duration::from_millis(50), shutdown.clone()));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = http::router(
-        webhook,
-        max_body_bytes,
-        std::sync::Arc::new(devportal::metrics::Metrics::new()),
-        shutdown.clone(),
-    );
-    let server = tokio::spawn(http::serve(listener, tls, app, shutdown.clone()));
-    Running {
-        addr,
-        shutdown,
-        server,
-    }
-}
-
-fn key_review() -> String {
-    json!({
-        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-        "request": {
-            "uid": "u-1",
-            "kind": {"group": "devportal.kuadrant.io", "version": "v1alpha1", "kind": "APIKey"},
-            "resource": {"group": "devportal.kuadrant.io", "version": "v1alpha1", "resource": "apikeys"},
-            "namespace": "apps", "operation": "CREATE",
-            "userInfo": {"username": "consumer"},
-            "object": {"apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
-                       "metadata": {"name": "k", "namespace": "apps"},
-                       "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold",
-                                "requestedBy": {"userId": "consumer"}}},
-            "oldObject": null
-        }
-    })
-    .to_string()
-}
-
-fn response_of(body: &[u8]) -> Value {
-    serde_json::from_slice::<Value>(body).expect("JSON reply")["response"].clone()
-}
+use support::webhook_server::{
+    SecretVolume, der, key_review, pair, product, response_of, start, start_with,
+};
 
 #[tokio::test]
 async fn rotating_the_certificate_files_swaps_the_certificate_without_dropping_connections() {

@@ -1,6 +1,5 @@
-//! The HTTPS server: axum routes over hyper, TLS by rustls with a reloading certificate, the body
-//! cap, the handshake and read timeouts, the connection cap, per-admission metrics and logs, and a
-//! bounded drain of in-flight admissions on shutdown.
+//! The routes of the HTTPS server: the body cap and budget, the body read timeout, per-admission
+//! metrics and logs. Connections (TLS, timeouts, the cap) are [`super::connections`]'.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,14 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::BodyExt;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
 use k8s_openapi::jiff::Timestamp;
-use rustls::ServerConfig;
-use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::body_budget::{BodyBudget, Reservation};
@@ -27,14 +19,8 @@ use super::lookup::Lookup;
 use super::review::{Endpoint, Reply, Webhook};
 use crate::metrics::{AdmissionLabels, Metrics};
 
-/// A TLS handshake must finish within this time.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Request headers, and separately the request body, must arrive within this time.
+/// A request body must arrive whole within this time.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// At most this many connections are served at once; further ones wait in the listen backlog.
-const MAX_CONNECTIONS: usize = 2048;
-/// How long shutdown waits for in-flight admissions before giving up on them.
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(25);
 /// Request bodies held in memory at once, in maximum-size bodies: with the default 4 MiB cap, at
 /// most 64 MiB of bodies, whatever number of connections send them (see [`BodyBudget`]).
 const BODIES_IN_FLIGHT: usize = 16;
@@ -203,77 +189,5 @@ fn log(reply: &Reply) {
             reason = o.reason.as_str(),
             "denied"
         );
-    }
-}
-
-/// Serves `app` over TLS on `listener` until `shutdown` is cancelled, then stops accepting and
-/// waits (up to a bound) for in-flight requests to finish.
-pub async fn serve(
-    listener: TcpListener,
-    tls: Arc<ServerConfig>,
-    app: Router,
-    shutdown: CancellationToken,
-) {
-    let acceptor = TlsAcceptor::from(tls);
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(READ_TIMEOUT);
-    let builder = Arc::new(builder);
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let slot = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            slot = slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => break,
-            },
-        };
-        let (tcp, _peer) = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(err) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %err, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(app.clone());
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(err)) => {
-                    tracing::debug!(error = %err, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!("TLS handshake timed out");
-                    return;
-                }
-            };
-            let conn = builder.serve_connection(TokioIo::new(tls), service);
-            if let Err(err) = watcher.watch(conn).await {
-                tracing::debug!(error = %err, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    tracing::info!(
-        connections = graceful.count(),
-        "draining in-flight admissions"
-    );
-    tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("webhook server stopped"),
-        _ = tokio::time::sleep(DRAIN_TIMEOUT) => tracing::warn!("gave up waiting for connections to drain"),
     }
 }

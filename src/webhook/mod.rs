@@ -5,9 +5,11 @@
 //! - [`review`]: AdmissionReview v1 decoding, dispatch and encoding;
 //! - [`lookup`]: what the rules read of the cluster (shared watch stores, live fallbacks);
 //! - [`key_counts`]: live keys per requester and product, for the guardrail;
-//! - [`http`]: axum over hyper and rustls, with certificate reload and graceful drain.
+//! - [`http`]: the axum routes, with the body cap and budget;
+//! - [`connections`]: hyper over rustls: timeouts, the connection cap, graceful drain.
 
 pub mod body_budget;
+pub mod connections;
 pub mod http;
 pub mod key_counts;
 pub mod lookup;
@@ -28,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::Telemetry;
 use crate::certs::{self, CertArgs};
-use crate::tls::{CertFiles, ReloadingCert};
+use crate::tls::{CertFiles, ReloadingCert, ReloadingClientCa};
 use crate::{Error, Result};
 
 /// Arguments of the webhook, flattened into every subcommand that runs it.
@@ -86,6 +88,37 @@ pub struct WebhookArgs {
     #[arg(long, env = "DEVPORTAL_WEBHOOK_MAX_BODY_BYTES", default_value_t = 4 << 20)]
     pub max_body_bytes: usize,
 
+    /// PEM bundle of the CA(s) whose client certificates may call the webhook: when set, a TLS
+    /// client without a certificate chaining to it is refused (configure the API server to
+    /// present one, docs/operator-guide.md). Reloaded when the file changes.
+    #[arg(long, env = "DEVPORTAL_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+
+    /// Open HTTPS connections at most; at the cap the longest-idle one is closed for a newcomer.
+    #[arg(
+        long = "max-connections",
+        env = "DEVPORTAL_WEBHOOK_MAX_CONNECTIONS",
+        default_value_t = 1024
+    )]
+    pub max_connections: usize,
+
+    /// A connection with no request in flight for this long is closed (`60s`).
+    #[arg(long = "idle-timeout", env = "DEVPORTAL_WEBHOOK_IDLE_TIMEOUT", default_value = "60s", value_parser = crate::flags::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Live API calls (lookups on a cache miss, SubjectAccessReviews) per second, on average;
+    /// over it an admission that needs one is denied with a request to retry.
+    #[arg(
+        long,
+        env = "DEVPORTAL_LIVE_LOOKUPS_PER_SECOND",
+        default_value_t = 50.0
+    )]
+    pub live_lookups_per_second: f64,
+
+    /// Live API calls allowed in a burst above that rate.
+    #[arg(long, env = "DEVPORTAL_LIVE_LOOKUP_BURST", default_value_t = 200)]
+    pub live_lookup_burst: u32,
+
     /// Self-managed certificates.
     #[command(flatten)]
     pub certs: CertArgs,
@@ -130,7 +163,14 @@ pub async fn run(
         ));
     }
     let cert = Arc::new(ReloadingCert::load(files)?);
-    let tls = Arc::new(cert.server_config()?);
+    let client_ca = match &args.client_ca {
+        Some(file) => Some(Arc::new(ReloadingClientCa::load(file.clone())?)),
+        None => {
+            tracing::warn!("no --client-ca: any client that reaches the webhook port may call it");
+            None
+        }
+    };
+    let tls = Arc::new(cert.server_config(client_ca.clone())?);
 
     let mut limits = args.limits();
     if limits.controller_username.is_empty() {
@@ -141,7 +181,8 @@ pub async fn run(
             )))?;
     }
     tracing::info!(controller = %limits.controller_username, "only this identity removes devportal's finalizer");
-    let lookup = lookup::CachedLookup::new(client, feeds, &shutdown);
+    let live_calls = lookup::TokenBucket::new(args.live_lookups_per_second, args.live_lookup_burst);
+    let lookup = lookup::CachedLookup::new(client, feeds, live_calls, &shutdown);
     tracing::info!("waiting for the apiproducts, httproutes and apikeys caches to sync");
     tokio::select! {
         synced = lookup.wait_until_ready() => synced?,
@@ -156,7 +197,18 @@ pub async fn run(
         })?;
     tracing::info!(listen = %args.listen, "caches synced; serving admission reviews");
     telemetry.health.set_ready(HEALTH_COMPONENT, true);
-    tokio::spawn(cert.watch(args.tls_reload_interval, shutdown.clone()));
+    tokio::spawn(crate::tls::watch(
+        cert,
+        args.tls_reload_interval,
+        shutdown.clone(),
+    ));
+    if let Some(ca) = client_ca {
+        tokio::spawn(crate::tls::watch(
+            ca,
+            args.tls_reload_interval,
+            shutdown.clone(),
+        ));
+    }
     let webhook = Arc::new(review::Webhook::new(lookup, limits));
     let app = http::router(
         webhook,
@@ -164,6 +216,10 @@ pub async fn run(
         telemetry.metrics,
         shutdown.clone(),
     );
-    http::serve(listener, tls, app, shutdown).await;
+    let transport = connections::Transport {
+        max_connections: args.max_connections,
+        idle_timeout: args.idle_timeout,
+    };
+    connections::serve(listener, tls, app, transport, shutdown).await;
     Ok(())
 }

@@ -134,6 +134,41 @@ impl ControlPlane {
         format!("http://127.0.0.1:{port}")
     }
 
+    /// A value of the local control plane's `run/state.env` (ports, set by hack/local-cluster.sh).
+    fn state_value(&self, key: &str) -> String {
+        let state = std::fs::read_to_string(self.state.join("run/state.env")).expect("state.env");
+        let prefix = format!("{key}=");
+        state
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("state.env has no {key} (use control_plane_with_devportal)"))
+            .to_string()
+    }
+
+    /// The address of the webhook port of the devportal that `control_plane_with_devportal`
+    /// started (local control plane only).
+    pub fn devportal_webhook_addr(&self) -> std::net::SocketAddr {
+        let port = self.state_value("WEBHOOK_PORT");
+        format!("127.0.0.1:{port}").parse().expect("an address")
+    }
+
+    /// The process id of the devportal that `control_plane_with_devportal` started.
+    pub fn devportal_pid(&self) -> u32 {
+        std::fs::read_to_string(self.state.join("run/devportal.pid"))
+            .expect("devportal.pid")
+            .trim()
+            .parse()
+            .expect("a pid")
+    }
+
+    /// A file of the local control plane's PKI (`pki/` of hack/local-cluster.sh), read as text:
+    /// `webhook/ca.crt` (the webhook's serving CA), `webhook-client.crt` and `webhook-client.key`
+    /// (the client certificate the API server presents to webhooks).
+    pub fn pki_file(&self, name: &str) -> String {
+        let path = self.state.join("pki").join(name);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
     /// The directory for this test binary's logs and scratch files.
     pub fn state_dir(&self) -> &Path {
         &self.state

@@ -1,5 +1,6 @@
-//! A minimal HTTPS/1.1 keep-alive client for tests and the load benchmark: one TLS connection,
-//! many requests, and the certificate the server presented.
+//! A minimal HTTPS keep-alive client for tests and the load benchmark: one TLS connection, many
+//! requests, and the certificate the server presented; optionally with a client certificate, and
+//! HTTP/2 connections that open no stream (idle-connection attacks).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -29,6 +30,13 @@ pub struct Connection {
 impl Https {
     /// A client trusting every certificate in `pems` as a root.
     pub fn trusting(pems: &[&str]) -> Self {
+        Self::new(pems, None)
+    }
+
+    /// A client trusting every certificate in `pems` as a root and presenting `client` (PEM
+    /// certificate chain and key), if given, when the server asks for a certificate. It offers no
+    /// ALPN protocol: the server tells HTTP/2 from HTTP/1.1 by the connection preface.
+    pub fn new(pems: &[&str], client: Option<(&str, &str)>) -> Self {
         let mut roots = RootCertStore::empty();
         for pem in pems {
             for cert in CertificateDer::pem_slice_iter(pem.as_bytes()) {
@@ -38,11 +46,22 @@ impl Https {
             }
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .expect("protocol versions")
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            .with_root_certificates(roots);
+        let mut config = match client {
+            Some((cert, key)) => {
+                let chain = CertificateDer::pem_slice_iter(cert.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .expect("PEM client certificate");
+                let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("PEM client key");
+                builder
+                    .with_client_auth_cert(chain, key)
+                    .expect("client certificate usable")
+            }
+            None => builder.with_no_client_auth(),
+        };
         // Every connection does a full handshake, so it sees the certificate served right now.
         config.resumption = rustls::client::Resumption::disabled();
         Https {
@@ -60,6 +79,34 @@ impl Https {
         self.connector
             .connect(ServerName::IpAddress(addr.ip().into()), tcp)
             .await
+    }
+
+    /// Opens a TLS connection to `addr` and starts HTTP/2 on it (preface and SETTINGS), opening no
+    /// stream. The connection answers the server's PINGs until it is dropped or the server closes
+    /// it; the handle resolves when it is closed.
+    pub async fn connect_h2<B>(
+        &self,
+        addr: SocketAddr,
+    ) -> std::io::Result<(
+        hyper::client::conn::http2::SendRequest<B>,
+        tokio::task::JoinHandle<()>,
+    )>
+    where
+        B: hyper::body::Body + Send + Unpin + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let tls = self.connect_raw(addr).await?;
+        let (sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            TokioIo::new(tls),
+        )
+        .await
+        .map_err(std::io::Error::other)?;
+        let running = tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok((sender, running))
     }
 
     /// Opens a TLS connection to `addr` (verified as `127.0.0.1`) speaking HTTP/1.1.

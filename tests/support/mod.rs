@@ -22,7 +22,8 @@
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
-//! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`.
+//! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`;
+//! - [`webhook_server`]: the webhook's HTTPS server in-process, with an in-memory cluster.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
 
 pub mod access;
@@ -37,6 +38,7 @@ pub mod processes;
 pub mod secrets;
 pub mod tools;
 pub mod waits;
+pub mod webhook_server;
 
 // What the tests reach for most, at `support::`.
 pub use control_plane::{

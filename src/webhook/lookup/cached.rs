@@ -4,8 +4,9 @@
 //! feed [`LiveKeyCounts`]. A product or route missing from its store is fetched once live, so an
 //! object created a moment ago, whose watch event is still in flight, is never wrongly rejected;
 //! the rules also re-read live before denying on what a cached (possibly stale) copy says. Every
-//! live call is bounded by [`LIVE_CALL_TIMEOUT`]. Ownership is a SubjectAccessReview, the one live
-//! call an approval costs.
+//! live call is bounded by [`LIVE_CALL_TIMEOUT`] and by a [`TokenBucket`] shared by all of them, so
+//! the webhook is no 1:1 amplifier of API calls: over the rate a lookup fails at once (the rules
+//! deny, saying to retry). Ownership is a SubjectAccessReview, the one live call an approval costs.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -25,6 +26,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::rate::TokenBucket;
 use super::{Lookup, Read};
 use crate::names::GROUP;
 use crate::resources::APIProduct;
@@ -57,6 +59,7 @@ pub struct CachedLookup {
     routes: Store<HTTPRoute>,
     keys: Arc<LiveKeyCounts>,
     keys_synced: watch::Receiver<bool>,
+    live_calls: Arc<TokenBucket>,
 }
 
 /// The watches the webhook reads, subscribed before the process starts them.
@@ -79,8 +82,14 @@ impl Feeds {
 }
 
 impl CachedLookup {
-    /// Answers from `feeds`; the live-key counts follow the APIKey events until `shutdown`.
-    pub fn new(client: Client, feeds: Feeds, shutdown: &CancellationToken) -> Self {
+    /// Answers from `feeds`; the live-key counts follow the APIKey events until `shutdown`. Live
+    /// calls take a token from `live_calls` each.
+    pub fn new(
+        client: Client,
+        feeds: Feeds,
+        live_calls: TokenBucket,
+        shutdown: &CancellationToken,
+    ) -> Self {
         let keys = Arc::new(LiveKeyCounts::default());
         let (synced_tx, keys_synced) = watch::channel(false);
         let counts = keys.clone();
@@ -106,6 +115,17 @@ impl CachedLookup {
             routes: feeds.routes,
             keys,
             keys_synced,
+            live_calls: Arc::new(live_calls),
+        }
+    }
+
+    /// Takes a token for one live call, or fails when the rate is spent.
+    fn live_call(&self, what: &'static str) -> Result<()> {
+        if self.live_calls.try_take() {
+            Ok(())
+        } else {
+            tracing::debug!(call = what, "live lookup over the rate; not made");
+            Err(Error::RateLimited(what))
         }
     }
 
@@ -149,6 +169,7 @@ impl CachedLookup {
         {
             return Ok(Some(object));
         }
+        self.live_call("live GET")?;
         let api = Api::<K>::namespaced(self.client.clone(), namespace);
         let live = bounded("live GET", api.get_opt(name)).await?;
         Ok(live.map(Arc::new))
@@ -197,6 +218,7 @@ impl Lookup for CachedLookup {
             },
             ..SubjectAccessReview::default()
         };
+        self.live_call("SubjectAccessReview")?;
         let api = Api::<SubjectAccessReview>::all(self.client.clone());
         let answer = bounded(
             "SubjectAccessReview",
@@ -204,5 +226,135 @@ impl Lookup for CachedLookup {
         )
         .await?;
         Ok(answer.status.is_some_and(|s| s.allowed))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use kube::client::Body;
+    use kube::runtime::reflector::store;
+
+    use super::*;
+
+    /// A lookup over empty caches whose API server answers every call with 404, counting them.
+    fn lookup(calls: Arc<AtomicUsize>, bucket: TokenBucket) -> CachedLookup {
+        let service = tower::service_fn(move |_request: axum::http::Request<Body>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                let status = serde_json::json!({
+                    "kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": "NotFound", "code": 404, "message": "not found"
+                });
+                Ok::<_, std::convert::Infallible>(
+                    axum::http::Response::builder()
+                        .status(404)
+                        .header("content-type", "application/json")
+                        .body(Body::from(status.to_string().into_bytes()))
+                        .unwrap(),
+                )
+            }
+        });
+        let (_, keys_synced) = watch::channel(true);
+        CachedLookup {
+            client: Client::new(service, "default"),
+            products: store().0,
+            routes: store().0,
+            keys: Arc::default(),
+            keys_synced,
+            live_calls: Arc::new(bucket),
+        }
+    }
+
+    #[tokio::test]
+    async fn live_lookups_over_the_rate_are_not_made() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        // A burst of 3 and practically no refill during the test.
+        let lookup = lookup(calls.clone(), TokenBucket::new(0.001, 3));
+        for _ in 0..3 {
+            let found = lookup.product("apps", "fresh", Read::Cached).await.unwrap();
+            assert!(found.is_none(), "a cache miss is read live");
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        for _ in 0..50 {
+            let err = lookup
+                .product("apps", "fresh", Read::Live)
+                .await
+                .unwrap_err();
+            assert!(matches!(err, Error::RateLimited(_)), "{err}");
+            assert!(err.to_string().contains("too many live lookups"), "{err}");
+        }
+        let user = UserInfo {
+            username: Some("owner".into()),
+            ..UserInfo::default()
+        };
+        let err = lookup
+            .may_approve(&user, "apps", "fresh")
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::RateLimited(_)), "{err}");
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            3,
+            "no call reached the API server over the rate"
+        );
+    }
+
+    #[tokio::test]
+    async fn over_the_rate_an_admission_is_denied_with_a_request_to_retry() {
+        use crate::webhook::review::{Endpoint, Webhook};
+        use crate::webhook::rules::{Limits, Reason};
+
+        let calls = Arc::new(AtomicUsize::new(0));
+        let webhook = Webhook::new(
+            lookup(calls.clone(), TokenBucket::new(0.001, 1)),
+            Limits {
+                max_keys_per_user_per_product: 5,
+                max_key_lifetime: Duration::from_secs(86_400),
+                controller_username: "devportal".into(),
+            },
+        );
+        // A key request for a product the cache has not seen: each needs a live GET.
+        let review = serde_json::json!({
+            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {
+                "uid": "u-1",
+                "kind": {"group": GROUP, "version": "v1alpha1", "kind": "APIKey"},
+                "resource": {"group": GROUP, "version": "v1alpha1", "resource": "apikeys"},
+                "namespace": "apps", "operation": "CREATE",
+                "userInfo": {"username": "consumer"},
+                "object": {"apiVersion": format!("{GROUP}/v1alpha1"), "kind": "APIKey",
+                           "metadata": {"name": "k", "namespace": "apps"},
+                           "spec": {"apiProductRef": {"name": "fresh"}, "planTier": "gold",
+                                    "requestedBy": {"userId": "consumer"}}},
+                "oldObject": null
+            }
+        })
+        .to_string();
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let first = webhook
+            .admit(Endpoint::ValidateKeys, review.as_bytes(), now)
+            .await;
+        assert_eq!(
+            first.outcome.reason,
+            Reason::ProductNotFound,
+            "looked up live"
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+        for _ in 0..20 {
+            let reply = webhook
+                .admit(Endpoint::ValidateKeys, review.as_bytes(), now)
+                .await;
+            assert_eq!(reply.outcome.reason, Reason::LookupFailed);
+            let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+            let message = body["response"]["status"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("too many live lookups") && message.contains("try again"),
+                "{message}"
+            );
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "no further live call");
     }
 }

@@ -1,22 +1,59 @@
-//! Serving certificates from PEM files, reloaded when the files change.
+//! Serving certificates from PEM files, reloaded when the files change, and (optionally) client
+//! certificates checked against a CA file reloaded the same way ([`client_ca`]).
 //!
 //! [`ReloadingCert`] is a rustls [`ResolvesServerCert`] whose current [`CertifiedKey`] is swapped
-//! when [`ReloadingCert::watch`] sees different file contents. It polls and compares contents rather
-//! than watching inodes, so it also follows a Secret volume's `..data` symlink swap. New handshakes
+//! when [`watch`] sees different file contents. It polls and compares contents rather than
+//! watching inodes, so it also follows a Secret volume's `..data` symlink swap. New handshakes
 //! get the new certificate; established connections keep their session.
+
+pub mod client_ca;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rustls::ServerConfig;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio_util::sync::CancellationToken;
 
+pub use client_ca::ReloadingClientCa;
+
 use crate::{Error, Result};
+
+/// Something loaded from files that [`watch`] re-reads.
+pub trait Reload: Send + Sync + 'static {
+    /// Re-reads the files and swaps what was loaded when their contents changed and are valid.
+    /// Returns whether it swapped; on an error the current version stays in place.
+    fn reload(&self) -> Result<bool>;
+
+    /// What this is, for logs.
+    fn what(&self) -> String;
+}
+
+/// Calls [`Reload::reload`] on `this` every `interval` until `shutdown` is cancelled.
+pub async fn watch<R: Reload>(this: Arc<R>, interval: Duration, shutdown: CancellationToken) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        let that = this.clone();
+        match tokio::task::spawn_blocking(move || that.reload()).await {
+            Ok(Ok(true)) => tracing::info!(what = %this.what(), "reloaded"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(what = %this.what(), error = %e, "not reloaded; keeping the current one")
+            }
+            Err(e) => tracing::warn!(error = %e, "reload task failed"),
+        }
+    }
+}
 
 /// Where the certificate chain and private key live.
 #[derive(Clone, Debug)]
@@ -27,6 +64,7 @@ pub struct CertFiles {
     pub key: PathBuf,
 }
 
+/// The contents of `path`.
 fn read(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|source| Error::Io {
         path: path.into(),
@@ -89,10 +127,30 @@ impl ReloadingCert {
         })
     }
 
-    /// Re-reads the files and swaps the certificate when their contents changed and still form a
-    /// valid pair. Returns whether it swapped. A half-written update (a new certificate with the old
-    /// key) is an error and leaves the current certificate in place until the next check.
-    pub fn reload(&self) -> Result<bool> {
+    /// A rustls server configuration serving this certificate, offering HTTP/2 and HTTP/1.1,
+    /// and requiring a client certificate that `client_ca` accepts when given.
+    pub fn server_config(
+        self: &Arc<Self>,
+        client_ca: Option<Arc<ReloadingClientCa>>,
+    ) -> Result<ServerConfig> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Tls(format!("protocol versions: {e}")))?;
+        let builder = match client_ca {
+            Some(ca) => builder.with_client_cert_verifier(ca as Arc<dyn ClientCertVerifier>),
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder.with_cert_resolver(self.clone());
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Ok(config)
+    }
+}
+
+impl Reload for ReloadingCert {
+    /// A half-written update (a new certificate with the old key) is an error and leaves the
+    /// current certificate in place until the next check.
+    fn reload(&self) -> Result<bool> {
         let contents = self.files.contents()?;
         if self
             .current
@@ -108,39 +166,8 @@ impl ReloadingCert {
         Ok(true)
     }
 
-    /// Checks the files every `interval` until `shutdown` is cancelled.
-    pub async fn watch(self: Arc<Self>, interval: Duration, shutdown: CancellationToken) {
-        let mut ticker = tokio::time::interval(interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = ticker.tick() => {}
-            }
-            let this = self.clone();
-            match tokio::task::spawn_blocking(move || this.reload()).await {
-                Ok(Ok(true)) => {
-                    tracing::info!(cert = %self.files.cert.display(), "serving certificate reloaded")
-                }
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "serving certificate not reloaded; keeping the current one")
-                }
-                Err(e) => tracing::warn!(error = %e, "certificate reload task failed"),
-            }
-        }
-    }
-
-    /// A rustls server configuration serving this certificate, offering HTTP/2 and HTTP/1.1.
-    pub fn server_config(self: &Arc<Self>) -> Result<ServerConfig> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::Tls(format!("protocol versions: {e}")))?
-            .with_no_client_auth()
-            .with_cert_resolver(self.clone());
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        Ok(config)
+    fn what(&self) -> String {
+        format!("serving certificate {}", self.files.cert.display())
     }
 }
 
