@@ -212,7 +212,9 @@ pub(super) async fn run(
                 referenced.set(ObjectRef::from_obj(key), None);
                 sweeps.request();
             }
-            watcher::Event::Init | watcher::Event::InitDone => {}
+            // A re-list may have missed deletions.
+            watcher::Event::InitDone => sweeps.request(),
+            watcher::Event::Init => {}
         }
     });
     let own_secrets = secret_metadata.touched();

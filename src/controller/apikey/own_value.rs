@@ -22,14 +22,14 @@ use crate::resources::APIKey;
 use crate::resources::cached_key::CachedKey;
 use crate::secrets::{self, Enforcement};
 
-/// Why `value`, read from the consumer's Secret `secret` (`namespace/name`), cannot be `key`'s
-/// value, if it cannot. The uniqueness rule applies only when the key is to be enforced
-/// (`enforcement` set). Nothing returned repeats the value.
+/// Why `value`, read from the consumer's Secret `secret` (`namespace/name`), cannot be enforced
+/// for `key` as `enforcement`, if it cannot. Checked whenever an Approved key is reconciled.
+/// Nothing returned repeats the value.
 pub(super) fn problem(
     key: &APIKey,
     value: &ApiKeyValue,
     secret: &str,
-    enforcement: Option<&Enforcement>,
+    enforcement: &Enforcement,
     ctx: &Context,
 ) -> Option<Outcome> {
     if let Some(why) = keys::own_value_problem(value.expose(), ctx.config.own_key_min_length) {
@@ -40,7 +40,7 @@ pub(super) fn problem(
             ),
         ));
     }
-    let desired = secrets::enforcement_secret(key, enforcement?, value);
+    let desired = secrets::enforcement_secret(key, enforcement, value);
     clashes(key, &desired, ctx).then(|| {
         Outcome::Problem(
             "KeyValueInUse",
@@ -63,7 +63,7 @@ fn clashes(key: &APIKey, desired: &Secret, ctx: &Context) -> bool {
         let Some(other_key) = live_key_of(other, ctx) else {
             continue;
         };
-        if other_key.spec().secret_ref.is_none() || !already_mine || older(&other_key, key) {
+        if yields_to(key, already_mine, &other_key) {
             lose = true;
         } else {
             let _ = ctx.nudge.send(ObjectRef::from_obj(&*other_key));
@@ -82,6 +82,12 @@ fn live_key_of(secret: &OwnedSecret, ctx: &Context) -> Option<std::sync::Arc<Cac
     secret.cached.marked_for(uid).then_some(key)
 }
 
+/// Whether `key` gives up a value that `other` is enforced with too: always to a generated key,
+/// to a brought key when `key` is not enforced with it yet (`already_mine`), else to an older one.
+fn yields_to(key: &APIKey, already_mine: bool, other: &CachedKey) -> bool {
+    other.spec().secret_ref.is_none() || !already_mine || older(other, key)
+}
+
 /// Whether `a` was created before `b` (the uid breaks a tie).
 fn older(a: &CachedKey, b: &APIKey) -> bool {
     let of = |meta: &kube::api::ObjectMeta| {
@@ -91,4 +97,43 @@ fn older(a: &CachedKey, b: &APIKey) -> bool {
         )
     };
     of(a.meta()) < of(&b.metadata)
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+    use super::*;
+    use crate::resources::{APIKeySpec, LocalSecretRef};
+
+    fn key(uid: &str, created: &str, brought: bool) -> APIKey {
+        let mut key = APIKey::new(uid, APIKeySpec::new("toys", "gold"));
+        key.metadata.uid = Some(uid.into());
+        key.metadata.creation_timestamp = Some(Time(created.parse().unwrap()));
+        key.spec.secret_ref = brought.then(|| LocalSecretRef { name: "own".into() });
+        key
+    }
+
+    #[test]
+    fn generated_keys_keep_their_value_then_the_first_enforced_then_the_older() {
+        let early = "2026-01-01T00:00:00Z";
+        let late = "2026-02-01T00:00:00Z";
+        let brought = key("b", late, true);
+        // A copy of a generated key never wins, however old the copying key or enforced it is.
+        let generated = CachedKey::from(key("g", late, false));
+        assert!(yields_to(&key("x", early, true), true, &generated));
+        // The key already enforced with the value keeps it against a newcomer, even an older one.
+        let holder = CachedKey::from(brought.clone());
+        assert!(yields_to(&key("older", early, true), false, &holder));
+        // Both enforced (a race): the older APIKey keeps it, the other gives it up.
+        assert!(!yields_to(&key("older", early, true), true, &holder));
+        let older_holder = CachedKey::from(key("a", early, true));
+        assert!(yields_to(&brought, true, &older_holder));
+        // Created in the same second: the uid decides, the same way from both sides.
+        let (one, two) = (key("uid-1", late, true), key("uid-2", late, true));
+        assert_ne!(
+            yields_to(&one, true, &CachedKey::from(two.clone())),
+            yields_to(&two, true, &CachedKey::from(one))
+        );
+    }
 }

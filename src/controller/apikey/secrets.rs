@@ -89,7 +89,9 @@ pub(super) async fn reconcile(
                 ));
             }
             Some(value) => {
-                if let Some(problem) = own_value::problem(key, value, &secret, enforcement, ctx) {
+                if let Some(target) = enforcement
+                    && let Some(problem) = own_value::problem(key, value, &secret, target, ctx)
+                {
                     return Ok(problem);
                 }
             }
