@@ -100,7 +100,7 @@ async fn sweep(ctx: &Context, keys: &Store<CachedKey>) -> Result<()> {
         .collect();
     for (namespace, name) in ctx
         .secrets
-        .enforcement_unmarked_by(|uid| live.contains(&uid))
+        .enforcement_of_unknown_uids(|uid| live.contains(&uid))
     {
         if !ctx.active() {
             break;

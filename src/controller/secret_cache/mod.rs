@@ -259,7 +259,10 @@ impl SecretCache {
     /// `(namespace, name)` of every marked enforcement Secret whose uid mark `is_live` does not
     /// know (it is given [`crate::digest::digest`] of the uid): the candidates for garbage
     /// collection, to be confirmed on the live objects.
-    pub fn enforcement_unmarked_by(&self, is_live: impl Fn(u64) -> bool) -> Vec<(String, String)> {
+    pub fn enforcement_of_unknown_uids(
+        &self,
+        is_live: impl Fn(u64) -> bool,
+    ) -> Vec<(String, String)> {
         let state = self.state.read().expect("secret cache lock");
         state
             .live

@@ -132,10 +132,10 @@ fn enforcement_secrets_are_found_by_what_they_hold_and_by_unknown_uids() {
     assert_eq!(cache.enforced_with(content).len(), 1);
 
     let live_a = crate::digest::digest("uid-of-a");
-    let orphans = cache.enforcement_unmarked_by(|uid| uid == live_a);
+    let orphans = cache.enforcement_of_unknown_uids(|uid| uid == live_a);
     assert_eq!(orphans.len(), 1, "only b's enforcement Secret: {orphans:?}");
     assert_eq!(orphans[0].0, "kuadrant-system");
     cache.apply(&watcher::Event::Delete(enforced_a));
     assert!(cache.enforced_with(content).is_empty());
-    assert_eq!(cache.enforcement_unmarked_by(|_| false).len(), 1);
+    assert_eq!(cache.enforcement_of_unknown_uids(|_| false).len(), 1);
 }
