@@ -51,8 +51,8 @@ pub(super) fn problem(
     })
 }
 
-/// Whether another live key keeps the value `desired` (the enforcement Secret `key` would get)
-/// holds. Nudges the other key when `key` keeps it instead.
+/// Whether another live key keeps the value that `desired` (the enforcement Secret `key` would
+/// get) holds. Nudges the other key when `key` keeps it instead.
 fn clashes(key: &APIKey, desired: &Secret, ctx: &Context) -> bool {
     let uid = key.metadata.uid.as_deref().unwrap_or_default();
     let holders = ctx.secrets.enforced_with(secrets::content_digest(desired));
