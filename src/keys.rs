@@ -76,6 +76,24 @@ pub fn verify(key: &str) -> bool {
     checksum(body) == sum
 }
 
+/// The shortest value a consumer may bring in `spec.secretRef` unless configured otherwise.
+pub const DEFAULT_OWN_MIN_LENGTH: usize = 32;
+
+/// What is wrong with a value a consumer brought, if anything: shorter than `min_length`, or a
+/// character outside printable ASCII without space (`!` to `~`, 0x21–0x7E). The answer says why
+/// and never repeats the value, its length or the offending character.
+pub fn own_value_problem(value: &str, min_length: usize) -> Option<String> {
+    if !value.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Some(
+            "contains a character outside printable ASCII (letters, digits and punctuation \
+             from '!' to '~'; no whitespace, control or non-ASCII characters)"
+                .into(),
+        );
+    }
+    (value.len() < min_length)
+        .then(|| format!("is shorter than the minimum of {min_length} characters"))
+}
+
 fn checksum(body: &str) -> String {
     base62_fixed(
         &crc32fast::hash(body.as_bytes()).to_be_bytes(),
@@ -160,6 +178,39 @@ mod tests {
         let debug = format!("{key:?}");
         assert!(!debug.contains(key.expose()));
         assert!(debug.contains("redacted"));
+    }
+
+    #[test]
+    fn brought_values_need_the_length_and_character_set_and_are_never_quoted() {
+        let good = "Abc-123_xyz.!~".repeat(3);
+        assert_eq!(own_value_problem(&good, 32), None);
+        assert_eq!(
+            own_value_problem(generate("dpk").unwrap().expose(), 32),
+            None
+        );
+        let short = "s3cret-but-short";
+        let why = own_value_problem(short, 32).expect("too short");
+        assert!(why.contains("minimum of 32"), "{why}");
+        assert!(!why.contains(short) && !why.contains("16"), "{why}");
+        assert_eq!(
+            own_value_problem(short, 16),
+            None,
+            "the minimum is configurable"
+        );
+        for bad in [
+            "with space ",
+            "tab\there",
+            "line\nbreak",
+            "caf\u{e9}",
+            "nul\0",
+        ] {
+            let value = format!("{bad}{}", "x".repeat(40));
+            let why = own_value_problem(&value, 32).expect("bad character");
+            assert!(
+                why.contains("printable ASCII") && !why.contains(bad.trim()),
+                "{why}"
+            );
+        }
     }
 
     #[test]

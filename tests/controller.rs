@@ -521,7 +521,7 @@ async fn secrets_deleted_behind_the_controllers_back_come_back_with_the_same_key
 #[tokio::test]
 async fn bring_your_own_key_is_read_not_written() {
     let (ns, admin) = published("byo", ApprovalMode::Automatic).await;
-    let mine = "my-own-key-value-0123456789";
+    let mine = "my-own-key-value-0123456789-abcdefghij";
     let own = Secret {
         metadata: kube::api::ObjectMeta {
             name: Some("own".into()),

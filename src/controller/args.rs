@@ -33,6 +33,11 @@ pub struct ControllerArgs {
     #[arg(long, env = "DEVPORTAL_KEY_PREFIX", default_value = keys::DEFAULT_PREFIX)]
     pub key_prefix: String,
 
+    /// Shortest key value a consumer may bring in `spec.secretRef` (their own Secret); shorter
+    /// values, and values with characters outside printable ASCII without space, fail the key.
+    #[arg(long, env = "DEVPORTAL_OWN_KEY_MIN_LENGTH", default_value_t = keys::DEFAULT_OWN_MIN_LENGTH)]
+    pub own_key_min_length: usize,
+
     /// Discovery fetches: size cap, attempts, allowed and refused destinations.
     #[command(flatten)]
     pub fetch: FetchArgs,
@@ -135,6 +140,8 @@ pub struct Settings {
     pub authorino_selector: Vec<Requirement>,
     /// See [`ControllerArgs::key_prefix`].
     pub key_prefix: String,
+    /// See [`ControllerArgs::own_key_min_length`].
+    pub own_key_min_length: usize,
     /// See [`ControllerArgs::openapi_refresh`].
     pub openapi_refresh: Duration,
     /// See [`ControllerArgs::resync`].
@@ -159,6 +166,7 @@ impl TryFrom<&ControllerArgs> for Settings {
         Ok(Self {
             authorino_selector,
             key_prefix: args.key_prefix.clone(),
+            own_key_min_length: args.own_key_min_length,
             openapi_refresh: args.openapi_refresh,
             resync: args.resync,
             uncovered_namespaces: args

@@ -8,10 +8,10 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use super::args::Settings;
 use super::enforcement_namespace::EnforcementNamespace;
@@ -21,6 +21,7 @@ use crate::discovery::{Caches, FetchError, Fetcher, Target};
 use crate::kube_ext::object_id;
 use crate::metrics::Metrics;
 use crate::names::CONTROLLER_MANAGER;
+use crate::resources::cached_key::CachedKey;
 use crate::resources::{APIKey, APIProduct};
 use crate::secrets::{self, Role};
 use crate::{Error, Result};
@@ -38,6 +39,10 @@ pub struct Context {
     pub(super) caches: Caches,
     /// The APIProducts, as the APIKey reconcile looks them up.
     pub(super) products: Store<APIProduct>,
+    /// The APIKeys, for what one key's reconcile needs to know of another (whose value is whose).
+    pub(super) keys: Store<CachedKey>,
+    /// Asks the APIKey reconciler to reconcile a key again (one that must now give up a value).
+    pub(super) nudge: mpsc::UnboundedSender<ObjectRef<CachedKey>>,
     pub(super) secrets: Arc<SecretCache>,
     /// Route and policy targets → the products that use them.
     pub(super) targets: RefIndex<Target, APIProduct>,

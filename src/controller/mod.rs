@@ -9,6 +9,7 @@
 //! (watches → reconcilers), [`reconcile_loop`] (the gate, metrics and error policy around each
 //! reconcile), [`lease`] (leader election), [`product`] and [`apikey`] (the two
 //! reconciles), [`index`] and [`secret_cache`] (in-memory indexes and the Secret cache),
+//! [`orphans`] (garbage collection of enforcement Secrets whose APIKey is gone),
 //! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go).
 
 mod apikey;
@@ -18,6 +19,7 @@ mod enforcement_namespace;
 mod events;
 mod index;
 pub mod lease;
+mod orphans;
 mod product;
 mod reconcile_loop;
 mod secret_cache;

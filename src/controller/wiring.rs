@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, predicates};
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -17,6 +18,7 @@ use super::args::{ControllerArgs, Settings};
 use super::context::Context;
 use super::enforcement_namespace::EnforcementNamespace;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
+use super::orphans::{self, Sweeps};
 use super::reconcile_loop::{log_outcome, measured, on_activation, retry_later};
 use super::secret_cache::SecretCache;
 use super::{apikey, product};
@@ -28,7 +30,7 @@ use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
 use crate::resources::{APIKeyPhase, APIProduct};
 use crate::secrets;
-use crate::watches::{Feed, Synced, Watches};
+use crate::watches::{Feed, SecretMetadataFeed, Synced, Watches};
 
 /// The watches the controller reads, subscribed before the process starts them.
 pub struct Feeds {
@@ -39,6 +41,7 @@ pub struct Feeds {
     plan_policies: Feed<PlanPolicy>,
     keys: Feed<CachedKey>,
     secrets: Feed<Secret>,
+    secret_metadata: SecretMetadataFeed,
 }
 
 impl Feeds {
@@ -52,6 +55,7 @@ impl Feeds {
             plan_policies: watches.plan_policies(),
             keys: watches.keys(),
             secrets: watches.secrets(),
+            secret_metadata: watches.secret_metadata(),
         }
     }
 }
@@ -87,6 +91,7 @@ pub(super) async fn run(
         plan_policies,
         keys,
         secrets: secret_feed,
+        secret_metadata,
     } = feeds;
     let config = Settings::try_from(args)?;
     let enforcement = EnforcementNamespace::resolve(
@@ -107,6 +112,7 @@ pub(super) async fn run(
     let fetcher = args
         .fetch
         .fetcher(client.clone(), signals.shutdown.clone())?;
+    let (nudge, nudged) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
         client,
         config,
@@ -117,6 +123,8 @@ pub(super) async fn run(
             plan_policies: plan_policies.store.clone(),
         },
         products: products.store.clone(),
+        keys: keys.store.clone(),
+        nudge,
         secrets: secret_cache.clone(),
         targets: RefIndex::default(),
         key_products: KeysByProduct::default(),
@@ -172,13 +180,53 @@ pub(super) async fn run(
         )
         .for_each(log_outcome);
 
+    let sweeps = Arc::new(Sweeps::default());
     let secret_stream = secret_feed
         .events()
-        .inspect_ok(move |event| secret_cache.apply(event))
+        .inspect_ok({
+            let (sweeps, keys) = (sweeps.clone(), keys.store.clone());
+            move |event| {
+                secret_cache.apply(event);
+                match event {
+                    watcher::Event::Apply(secret) => sweeps.check(secret, &keys),
+                    watcher::Event::InitDone => sweeps.request(),
+                    _ => {}
+                }
+            }
+        })
         .touched_objects();
-    let phase_counts = count_phases(keys.store.clone(), ctx.clone(), signals.shutdown.clone());
     let key_store = keys.store.clone();
-    let key_controller = Controller::for_stream(keys.events().applied_objects(), key_store)
+    // The consumers' own Secrets (spec.secretRef) → the keys that name them.
+    let referenced = Arc::new(RefIndex::<(String, String), CachedKey>::default());
+    let key_events = keys.events().inspect_ok({
+        let (referenced, sweeps) = (referenced.clone(), sweeps.clone());
+        move |event| match event {
+            watcher::Event::Apply(key) | watcher::Event::InitApply(key) => {
+                let own = key
+                    .spec()
+                    .secret_ref
+                    .as_ref()
+                    .map(|r| (key.namespace().unwrap_or_default(), r.name.clone()));
+                referenced.set(ObjectRef::from_obj(key), own);
+            }
+            watcher::Event::Delete(key) => {
+                referenced.set(ObjectRef::from_obj(key), None);
+                sweeps.request();
+            }
+            // A re-list may have missed deletions.
+            watcher::Event::InitDone => sweeps.request(),
+            watcher::Event::Init => {}
+        }
+    });
+    let own_secrets = secret_metadata.touched();
+    let phase_counts = count_phases(key_store.clone(), ctx.clone(), signals.shutdown.clone());
+    let sweeper = orphans::run(
+        ctx.clone(),
+        key_store.clone(),
+        sweeps,
+        signals.shutdown.clone(),
+    );
+    let key_controller = Controller::for_stream(key_events.applied_objects(), key_store)
         .with_config(config)
         .watches_stream(key_products.events().touched_objects(), {
             let ctx = ctx.clone();
@@ -188,6 +236,13 @@ pub(super) async fn run(
             let (namespace, name) = secrets::owner_reference(&secret.metadata)?.split_once('/')?;
             Some(ObjectRef::<CachedKey>::new(name).within(namespace))
         })
+        .watches_stream(own_secrets, move |secret: PartialObjectMeta<Secret>| {
+            referenced.lookup(&(secret.namespace().unwrap_or_default(), secret.name_any()))
+        })
+        // Keys that must give up a value another key keeps (see apikey::own_value).
+        .reconcile_on(futures::stream::unfold(nudged, |mut nudged| async move {
+            nudged.recv().await.map(|key| (key, nudged))
+        }))
         // A moved enforcement namespace moves every key's enforcement Secret.
         .reconcile_all_on(futures::stream::select(
             on_activation(active),
@@ -201,7 +256,7 @@ pub(super) async fn run(
         )
         .for_each(log_outcome);
 
-    futures::future::join3(product_controller, key_controller, phase_counts).await;
+    futures::future::join4(product_controller, key_controller, phase_counts, sweeper).await;
     tracing::info!("controllers stopped");
     Ok(())
 }

@@ -19,7 +19,8 @@ use kube::Resource;
 use kube::api::ObjectMeta;
 
 pub use ownership::{
-    belongs_to, legacy_consumer_name, legacy_enforcement_name, owner_reference, owner_uid, role_of,
+    belongs_to, enforcement_uid, legacy_consumer_name, legacy_enforcement_name, owner_reference,
+    owner_uid, role_of,
 };
 
 use crate::keys::ApiKeyValue;

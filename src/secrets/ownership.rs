@@ -54,6 +54,17 @@ pub fn owner_uid(meta: &ObjectMeta) -> Option<&str> {
     }
 }
 
+/// The uid of the APIKey an enforcement Secret is devportal's own for: managed, of the enforcement
+/// role, naming a key in its annotation and carrying the key's uid in [`APIKEY_UID_LABEL`]. `None`
+/// for anything else (consumer copies, the old layout's unmarked Secrets, someone else's Secret).
+pub fn enforcement_uid(meta: &ObjectMeta) -> Option<&str> {
+    let managed = meta.labels.as_ref()?.get(MANAGED_LABEL)? == "true";
+    (managed && role_of(meta)? == Role::Enforcement && owner_reference(meta).is_some())
+        .then(|| owner_uid(meta))
+        .flatten()
+        .filter(|uid| !uid.is_empty())
+}
+
 /// Name of a key's enforcement Secret as devportal named it before names derived from uids.
 pub fn legacy_enforcement_name(key: &APIKey) -> String {
     let reference = key_reference(key);

@@ -219,3 +219,26 @@ fn the_worked_example_of_docs_kuadrant_md() {
         "my-toystore-key-6b1d0c7e-2f4a-4b8e-9a51-3c2d7e9f0a12"
     );
 }
+
+#[test]
+fn only_marked_enforcement_secrets_name_a_uid_for_garbage_collection() {
+    let k = key("team", "k");
+    let enforcement = enforcement_secret(&k, &target(), &value()).metadata;
+    let uid = k.metadata.uid.clone().unwrap();
+    assert_eq!(enforcement_uid(&enforcement), Some(uid.as_str()));
+    let consumer = consumer_secret(&k, &value()).metadata;
+    assert_eq!(
+        enforcement_uid(&consumer),
+        None,
+        "consumer copies go with their owner"
+    );
+    let mut unmarked = enforcement.clone();
+    unmarked.labels.as_mut().unwrap().remove(APIKEY_UID_LABEL);
+    assert_eq!(enforcement_uid(&unmarked), None);
+    let mut unmanaged = enforcement.clone();
+    unmanaged.labels.as_mut().unwrap().remove(MANAGED_LABEL);
+    assert_eq!(enforcement_uid(&unmanaged), None);
+    let mut anonymous = enforcement;
+    anonymous.annotations = None;
+    assert_eq!(enforcement_uid(&anonymous), None);
+}

@@ -11,6 +11,7 @@
 //! retrying the same stale version.
 
 mod backoff;
+mod metadata;
 mod source;
 
 use std::fmt::Debug;
@@ -25,6 +26,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::WatchBackoff;
+pub use metadata::SecretMetadataFeed;
+use metadata::SecretMetadataSource;
 use source::Source;
 pub use source::must_relist;
 
@@ -43,6 +46,7 @@ pub struct Watches {
     plan_policies: Source<PlanPolicy>,
     keys: Source<CachedKey>,
     secrets: Source<Secret>,
+    secret_metadata: SecretMetadataSource,
 }
 
 /// A subscriber's view of one kind: the shared store and its own copy of the event stream.
@@ -94,6 +98,7 @@ impl Watches {
                 watcher::Config::default().labels(names::MANAGED_SELECTOR),
             )
             .events_only(),
+            secret_metadata: SecretMetadataSource::default(),
         }
     }
 
@@ -138,6 +143,12 @@ impl Watches {
         self.secrets.subscribe()
     }
 
+    /// Every Secret's metadata, unselected and uncached (see [`SecretMetadataFeed`]). One
+    /// subscriber; it does not count towards [`Synced`].
+    pub fn secret_metadata(&mut self) -> SecretMetadataFeed {
+        self.secret_metadata.subscribe()
+    }
+
     /// Starts every watch that has a subscriber; they run until `shutdown` is cancelled.
     pub fn start(self, shutdown: &CancellationToken) -> Synced {
         let Self {
@@ -148,7 +159,9 @@ impl Watches {
             plan_policies,
             keys,
             secrets,
+            secret_metadata,
         } = self;
+        secret_metadata.spawn(&client, shutdown);
         let mut synced = Vec::new();
         synced.extend(products.spawn(&client, shutdown));
         synced.extend(routes.spawn(&client, shutdown));

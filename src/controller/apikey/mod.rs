@@ -2,6 +2,7 @@
 //! enforcement Secret the moment the key leaves Approved (keeping the consumer copy, and so the
 //! key's value), and report it all in status.
 
+mod own_value;
 mod phase;
 mod secrets;
 #[cfg(test)]

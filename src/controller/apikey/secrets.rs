@@ -9,6 +9,7 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 
+use super::own_value;
 use crate::Result;
 use crate::controller::context::Context;
 use crate::controller::secret_cache::OwnedSecret;
@@ -70,13 +71,31 @@ pub(super) async fn reconcile(
     };
     let value = if own_secret {
         let value = consumer_current.as_ref().and_then(secrets::value_of);
-        if value.is_none() && enforcement.is_some() {
-            return Ok(Outcome::Problem(
-                "SecretNotFound",
-                format!(
-                    "Secret {namespace}/{consumer_name} named in spec.secretRef is missing or has no {API_KEY_DATA:?} entry"
-                ),
-            ));
+        let secret = format!("{namespace}/{consumer_name}");
+        match &value {
+            None if enforcement.is_some() => {
+                let (reason, what) = match consumer_current {
+                    None => ("SecretNotFound", "does not exist".to_string()),
+                    Some(_) => (
+                        "SecretEmpty",
+                        format!("has no {API_KEY_DATA:?} entry, or an empty one"),
+                    ),
+                };
+                return Ok(Outcome::Problem(
+                    reason,
+                    format!(
+                        "Secret {secret} named in spec.secretRef {what}; the key is revoked until it holds a value"
+                    ),
+                ));
+            }
+            Some(value) => {
+                if let Some(target) = enforcement
+                    && let Some(problem) = own_value::problem(key, value, &secret, target, ctx)
+                {
+                    return Ok(problem);
+                }
+            }
+            None => {}
         }
         value
     } else {

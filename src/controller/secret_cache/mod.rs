@@ -6,6 +6,8 @@
 //! Secret is kept as its `namespace/name`, its role, the key its annotation names, a digest of the
 //! uid its ownership mark names, a digest of its labels and annotations and a keyed digest of its
 //! data — never the value — with an index from each key to its Secrets: a few hundred bytes per key.
+//! Enforcement Secrets are also indexed by that keyed digest, so the controller can tell whether a
+//! value a consumer brings is already some other key's (see `apikey::own_value`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -59,6 +61,11 @@ impl CachedSecret {
         self.owner_uid == Some(crate::digest::digest(uid))
     }
 
+    /// `namespace/name` of the APIKey its annotation names (a hint: ownership is the uid mark).
+    pub fn owner(&self) -> Option<&str> {
+        self.owner.as_deref()
+    }
+
     /// Whether the Secret has no ownership mark at all (the old layout's enforcement Secrets).
     pub fn unmarked(&self) -> bool {
         self.owner_uid.is_none()
@@ -70,6 +77,8 @@ impl CachedSecret {
 struct View {
     secrets: HashMap<Box<str>, CachedSecret>,
     by_key: HashMap<Arc<str>, Vec<Box<str>>>,
+    /// Enforcement Secrets by [`CachedSecret::content`].
+    by_content: HashMap<u64, Vec<Box<str>>>,
 }
 
 impl View {
@@ -82,7 +91,16 @@ impl View {
             return;
         };
         let owner = entry.owner.clone();
+        if entry.role == Role::Enforcement {
+            self.by_content
+                .entry(entry.content)
+                .or_default()
+                .push(id.clone());
+        }
         let previous = self.secrets.insert(id.clone(), entry);
+        if let Some(p) = previous.as_ref().filter(|p| p.role == Role::Enforcement) {
+            self.unlink_content(p.content, &id);
+        }
         let previous_owner = previous.and_then(|p| p.owner);
         if previous_owner != owner {
             if let Some(old) = previous_owner {
@@ -104,9 +122,38 @@ impl View {
     }
 
     fn remove(&mut self, id: &str) {
-        if let Some(owner) = self.secrets.remove(id).and_then(|e| e.owner) {
+        let Some(entry) = self.secrets.remove(id) else {
+            return;
+        };
+        if entry.role == Role::Enforcement {
+            self.unlink_content(entry.content, id);
+        }
+        if let Some(owner) = entry.owner {
             self.unlink(&owner, id);
         }
+    }
+
+    /// Drops one link of `id` from `content` (an unchanged Secret is linked twice for a moment).
+    fn unlink_content(&mut self, content: u64, id: &str) {
+        if let Some(list) = self.by_content.get_mut(&content) {
+            if let Some(at) = list.iter().position(|s| &**s == id) {
+                list.swap_remove(at);
+            }
+            if list.is_empty() {
+                self.by_content.remove(&content);
+            }
+        }
+    }
+
+    fn owned(&self, id: &str) -> Option<OwnedSecret> {
+        let entry = self.secrets.get(id)?;
+        let (namespace, name) = id.split_once('/')?;
+        Some(OwnedSecret {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            role: entry.role,
+            cached: entry.clone(),
+        })
     }
 
     fn unlink(&mut self, owner: &str, id: &str) {
@@ -196,17 +243,42 @@ impl SecretCache {
         let Some(ids) = state.live.by_key.get(&*join(namespace, name)) else {
             return Vec::new();
         };
-        ids.iter()
-            .filter_map(|id| {
-                let entry = state.live.secrets.get(id)?;
-                let (namespace, name) = id.split_once('/')?;
-                Some(OwnedSecret {
-                    namespace: namespace.to_string(),
-                    name: name.to_string(),
-                    role: entry.role,
-                    cached: entry.clone(),
-                })
+        ids.iter().filter_map(|id| state.live.owned(id)).collect()
+    }
+
+    /// The enforcement Secrets holding exactly `content` ([`secrets::content_digest`]).
+    pub fn enforced_with(&self, content: u64) -> Vec<OwnedSecret> {
+        let state = self.state.read().expect("secret cache lock");
+        let ids = state.live.by_content.get(&content);
+        ids.into_iter()
+            .flatten()
+            .filter_map(|id| state.live.owned(id))
+            .collect()
+    }
+
+    /// `(namespace, name)` of every marked enforcement Secret whose uid mark `is_live` does not
+    /// know (it is given [`crate::digest::digest`] of the uid): the candidates for garbage
+    /// collection, to be confirmed on the live objects.
+    pub fn enforcement_of_unknown_uids(
+        &self,
+        is_live: impl Fn(u64) -> bool,
+    ) -> Vec<(String, String)> {
+        let state = self.state.read().expect("secret cache lock");
+        state
+            .live
+            .by_content
+            .values()
+            .flatten()
+            .filter(|id| {
+                state
+                    .live
+                    .secrets
+                    .get(*id)
+                    .and_then(|e| e.owner_uid)
+                    .is_some_and(|uid| !is_live(uid))
             })
+            .filter_map(|id| id.split_once('/'))
+            .map(|(namespace, name)| (namespace.to_string(), name.to_string()))
             .collect()
     }
 
@@ -233,113 +305,4 @@ fn id_of(meta: &ObjectMeta) -> Box<str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::keys::ApiKeyValue;
-    use crate::resources::{APIKey, APIKeySpec};
-    use crate::secrets::Enforcement;
-
-    fn key(name: &str) -> APIKey {
-        let mut key = APIKey::new(name, APIKeySpec::new("toys", "gold"));
-        key.metadata.namespace = Some("team".into());
-        key.metadata.uid = Some(format!("uid-of-{name}"));
-        key
-    }
-
-    fn enforcement(key: &APIKey, value: &str) -> Secret {
-        let uid = key.metadata.uid.as_deref().unwrap();
-        let target = Enforcement {
-            namespace: "kuadrant-system".into(),
-            labels: secrets::enforcement_labels(uid, &[]).unwrap(),
-            tier: "gold".into(),
-            user_id: "consumer".into(),
-            expires_at: None,
-        };
-        secrets::enforcement_secret(key, &target, &ApiKeyValue::from_secret(value.into()))
-    }
-
-    fn consumer(key: &APIKey, value: &str) -> Secret {
-        secrets::consumer_secret(key, &ApiKeyValue::from_secret(value.into()))
-    }
-
-    #[test]
-    fn indexes_secrets_by_key_and_compares_by_digests() {
-        let cache = SecretCache::default();
-        let k = key("k");
-        let enforced = enforcement(&k, "v");
-        cache.apply(&watcher::Event::Apply(enforced.clone()));
-        cache.apply(&watcher::Event::Apply(consumer(&k, "v")));
-        cache.apply(&watcher::Event::Apply(consumer(&key("other"), "w")));
-        let owned = cache.owned_by("team", "k");
-        assert_eq!(owned.len(), 2);
-        assert!(owned.iter().all(|s| s.cached.marked_for("uid-of-k")));
-        assert!(!owned[0].cached.marked_for("uid-of-other"));
-        let name = enforced.metadata.name.clone().unwrap();
-        let cached = cache.get("kuadrant-system", &name).expect("cached");
-        assert!(cached.matches(&enforced.metadata));
-        let copy = cache
-            .get("team", &secrets::consumer_secret_name(&k))
-            .unwrap();
-        assert!(cached.same_content(&copy), "both hold the same key");
-
-        // Drift at the same name: a label added, then the value changed.
-        let mut relabelled = enforced.clone();
-        relabelled
-            .metadata
-            .labels
-            .as_mut()
-            .unwrap()
-            .insert("x".into(), "y".into());
-        cache.apply(&watcher::Event::Apply(relabelled));
-        let drifted = cache.get("kuadrant-system", &name).unwrap();
-        assert!(!drifted.matches(&enforced.metadata));
-        assert_eq!(
-            cache.owned_by("team", "k").len(),
-            2,
-            "an update is not a second Secret"
-        );
-        cache.apply(&watcher::Event::Apply(enforcement(&k, "tampered")));
-        let tampered = cache.get("kuadrant-system", &name).unwrap();
-        assert!(tampered.matches(&enforced.metadata));
-        assert!(!tampered.same_content(&copy));
-
-        cache.apply(&watcher::Event::Delete(enforced));
-        assert_eq!(cache.owned_by("team", "k").len(), 1);
-        assert!(cache.get("kuadrant-system", &name).is_none());
-        cache.apply(&watcher::Event::Delete(consumer(&k, "v")));
-        assert!(cache.owned_by("team", "k").is_empty());
-        assert_eq!(cache.len(), 1);
-    }
-
-    #[test]
-    fn a_relist_replaces_the_view_only_when_complete() {
-        let cache = SecretCache::default();
-        let (a, b) = (key("a"), key("b"));
-        cache.apply(&watcher::Event::Init);
-        cache.apply(&watcher::Event::InitApply(consumer(&a, "v")));
-        cache.apply(&watcher::Event::InitDone);
-        assert_eq!(cache.len(), 1);
-        // A re-list after a lost watch: `a`'s Secret went away meanwhile, `b`'s appeared.
-        cache.apply(&watcher::Event::Init);
-        cache.apply(&watcher::Event::InitApply(consumer(&b, "v")));
-        assert_eq!(cache.owned_by("team", "a").len(), 1, "old view until done");
-        cache.apply(&watcher::Event::InitDone);
-        assert!(cache.owned_by("team", "a").is_empty());
-        assert_eq!(cache.owned_by("team", "b").len(), 1);
-    }
-
-    #[test]
-    fn secrets_without_a_role_are_not_cached_and_unmarked_ones_are_told_apart() {
-        let cache = SecretCache::default();
-        let mut odd = consumer(&key("k"), "v");
-        odd.metadata.labels = None;
-        cache.apply(&watcher::Event::Apply(odd));
-        assert_eq!(cache.len(), 0);
-        assert!(cache.owned_by("team", "k").is_empty());
-        let mut unowned = consumer(&key("k"), "v");
-        unowned.metadata.owner_references = None;
-        cache.apply(&watcher::Event::Apply(unowned));
-        let entry = &cache.owned_by("team", "k")[0].cached;
-        assert!(entry.unmarked() && !entry.marked_for("uid-of-k"));
-    }
-}
+mod tests;
