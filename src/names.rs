@@ -34,6 +34,13 @@ pub const APIKEY_ANNOTATION: &str = "devportal.kuadrant.io/apikey";
 /// Secret it is the controller's mark of ownership (the consumer Secret's is its owner reference).
 pub const APIKEY_UID_LABEL: &str = "devportal.kuadrant.io/apikey-uid";
 
+/// Annotation on an APIKeyApproval, stamped by the admission webhook: the plan tier of the
+/// APIKeyRequest it reviewed. The controller applies the approval only while the key asks for it.
+pub const REVIEWED_TIER_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-plan-tier";
+/// Annotation on an APIKeyApproval, stamped by the admission webhook: the uid of the APIProduct
+/// it reviewed. The controller applies the approval only to that very product.
+pub const REVIEWED_PRODUCT_UID_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-product-uid";
+
 /// Authorino's default `--secret-label-selector`: the Secrets it watches at all.
 pub const AUTHORINO_DEFAULT_SECRET_SELECTOR: &str = "authorino.kuadrant.io/managed-by=authorino";
 /// Where kuadrant-operator runs (and puts AuthConfigs) unless a `Kuadrant` CR says otherwise.
@@ -85,6 +92,15 @@ pub mod key_reason {
     /// Warning Event: the key lives in a namespace the admission webhook does not cover, so
     /// nothing validated it and the controller leaves it alone.
     pub const NAMESPACE_NOT_COVERED: &str = "NamespaceNotCovered";
+}
+
+/// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.
+pub mod request_reason {
+    /// Event on an APIKeyRequest: an APIKeyApproval of it was written onto its APIKey.
+    pub const APPROVAL_APPLIED: &str = "ApprovalApplied";
+    /// Warning Event on an APIKeyRequest: its latest APIKeyApproval reviewed another tier or
+    /// product than the key's current one, so it was not applied.
+    pub const APPROVAL_OUTDATED: &str = "ApprovalOutdated";
 }
 
 /// Reasons of an APIProduct's conditions that tests and docs refer to.

@@ -15,6 +15,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::args::Settings;
 use super::enforcement_namespace::EnforcementNamespace;
+use super::inbox::Inbox;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::secret_cache::{OwnedSecret, SecretCache};
 use crate::discovery::{Caches, FetchError, Fetcher, Target};
@@ -47,6 +48,8 @@ pub struct Context {
     /// Route and policy targets → the products that use them.
     pub(super) targets: RefIndex<Target, APIProduct>,
     pub(super) key_products: KeysByProduct,
+    /// The owner's inbox: APIKeyRequests and APIKeyApprovals.
+    pub(super) inbox: Inbox,
     pub(super) written: WrittenStatus,
     /// This replica's identity, the `reportingInstance` of its Events.
     pub(super) identity: String,

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{ControllerArgs, Settings};
 use super::context::Context;
 use super::enforcement_namespace::EnforcementNamespace;
+use super::inbox::Inbox;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
 use super::reconcile_loop::{log_outcome, measured, on_activation, retry_later};
@@ -28,7 +29,7 @@ use crate::discovery::{Caches, Target};
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
-use crate::resources::{APIKeyPhase, APIProduct};
+use crate::resources::{APIKeyApproval, APIKeyPhase, APIKeyRequest, APIProduct};
 use crate::secrets;
 use crate::watches::{Feed, SecretMetadataFeed, Synced, Watches};
 
@@ -40,6 +41,8 @@ pub struct Feeds {
     auth_policies: Feed<AuthPolicy>,
     plan_policies: Feed<PlanPolicy>,
     keys: Feed<CachedKey>,
+    requests: Feed<APIKeyRequest>,
+    approvals: Feed<APIKeyApproval>,
     secrets: Feed<Secret>,
     secret_metadata: SecretMetadataFeed,
 }
@@ -54,6 +57,8 @@ impl Feeds {
             auth_policies: watches.auth_policies(),
             plan_policies: watches.plan_policies(),
             keys: watches.keys(),
+            requests: watches.requests(),
+            approvals: watches.approvals(),
             secrets: watches.secrets(),
             secret_metadata: watches.secret_metadata(),
         }
@@ -90,10 +95,13 @@ pub(super) async fn run(
         auth_policies,
         plan_policies,
         keys,
+        requests,
+        approvals,
         secrets: secret_feed,
         secret_metadata,
     } = feeds;
     let config = Settings::try_from(args)?;
+    let request_store = requests.store.clone();
     let enforcement = EnforcementNamespace::resolve(
         args.enforcement_namespace.clone(),
         client.clone(),
@@ -128,6 +136,7 @@ pub(super) async fn run(
         secrets: secret_cache.clone(),
         targets: RefIndex::default(),
         key_products: KeysByProduct::default(),
+        inbox: Inbox::new(request_store.clone(), approvals.store.clone()),
         written: WrittenStatus::default(),
         identity,
         fetcher,
@@ -239,6 +248,22 @@ pub(super) async fn run(
         .watches_stream(own_secrets, move |secret: PartialObjectMeta<Secret>| {
             referenced.lookup(&(secret.namespace().unwrap_or_default(), secret.name_any()))
         })
+        // The owner's inbox: a request changed or deleted by someone else is put back, and an
+        // approval is applied to the key its request mirrors.
+        .watches_stream(
+            requests.events().touched_objects(),
+            |request: APIKeyRequest| Some(key_of(&request)),
+        )
+        .watches_stream(approvals.events().touched_objects(), {
+            move |approval: APIKeyApproval| {
+                let namespace = approval.namespace().unwrap_or_default();
+                request_store
+                    .get(
+                        &ObjectRef::new(&approval.spec.api_key_request_ref.name).within(&namespace),
+                    )
+                    .map(|request| key_of(&request))
+            }
+        })
         // Keys that must give up a value another key keeps (see apikey::own_value).
         .reconcile_on(futures::stream::unfold(nudged, |mut nudged| async move {
             nudged.recv().await.map(|key| (key, nudged))
@@ -259,6 +284,12 @@ pub(super) async fn run(
     futures::future::join4(product_controller, key_controller, phase_counts, sweeper).await;
     tracing::info!("controllers stopped");
     Ok(())
+}
+
+/// The APIKey an APIKeyRequest mirrors.
+fn key_of(request: &APIKeyRequest) -> ObjectRef<CachedKey> {
+    let reference = &request.spec.api_key_ref;
+    ObjectRef::new(&reference.name).within(&reference.namespace)
 }
 
 /// The write gate: true while this replica holds the Lease and its caches (the watches and the
