@@ -116,6 +116,13 @@ impl Lookup for Slow {
     async fn route(&self, _: &str, _: &str, _: Read) -> devportal::Result<Option<Arc<HTTPRoute>>> {
         Ok(None)
     }
+    async fn key_request(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> devportal::Result<Option<Arc<devportal::resources::APIKeyRequest>>> {
+        Ok(None)
+    }
     fn live_keys(&self, _: &str, _: &str, _: &str) -> usize {
         0
     }

@@ -29,9 +29,9 @@ use tokio_util::sync::CancellationToken;
 use super::rate::TokenBucket;
 use super::{Lookup, Read};
 use crate::names::GROUP;
-use crate::resources::APIProduct;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
+use crate::resources::{APIKeyRequest, APIProduct};
 use crate::watches::{Feed, Watches};
 use crate::webhook::key_counts::LiveKeyCounts;
 use crate::{Error, Result};
@@ -193,6 +193,13 @@ impl Lookup for CachedLookup {
         read: Read,
     ) -> Result<Option<Arc<HTTPRoute>>> {
         self.lookup(&self.routes, namespace, name, read).await
+    }
+
+    async fn key_request(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIKeyRequest>>> {
+        self.live_call("live GET")?;
+        let api = Api::<APIKeyRequest>::namespaced(self.client.clone(), namespace);
+        let live = bounded("live GET", api.get_opt(name)).await?;
+        Ok(live.map(Arc::new))
     }
 
     fn live_keys(&self, user: &str, namespace: &str, product: &str) -> usize {

@@ -10,7 +10,7 @@ use kube::runtime::watcher;
 use super::{Lookup, Read};
 use crate::Result;
 use crate::resources::gateway::HTTPRoute;
-use crate::resources::{APIKey, APIProduct};
+use crate::resources::{APIKey, APIKeyRequest, APIProduct};
 use crate::webhook::key_counts::LiveKeyCounts;
 
 /// A [`Lookup`] made of fixed objects held in memory.
@@ -18,6 +18,7 @@ use crate::webhook::key_counts::LiveKeyCounts;
 pub struct MemoryLookup {
     products: HashMap<(String, String), Arc<APIProduct>>,
     routes: HashMap<(String, String), Arc<HTTPRoute>>,
+    requests: HashMap<(String, String), Arc<APIKeyRequest>>,
     keys: LiveKeyCounts,
     /// (user, namespace, product) triples that may approve.
     approvers: HashSet<(String, String, String)>,
@@ -43,6 +44,13 @@ impl MemoryLookup {
     /// Adds an HTTPRoute (it must carry its namespace).
     pub fn with_route(mut self, route: HTTPRoute) -> Self {
         self.routes.insert(object_key(&route), Arc::new(route));
+        self
+    }
+
+    /// Adds an APIKeyRequest (it must carry its namespace).
+    pub fn with_request(mut self, request: APIKeyRequest) -> Self {
+        self.requests
+            .insert(object_key(&request), Arc::new(request));
         self
     }
 
@@ -82,6 +90,13 @@ impl Lookup for MemoryLookup {
     async fn route(&self, namespace: &str, name: &str, _: Read) -> Result<Option<Arc<HTTPRoute>>> {
         Ok(self
             .routes
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned())
+    }
+
+    async fn key_request(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIKeyRequest>>> {
+        Ok(self
+            .requests
             .get(&(namespace.to_string(), name.to_string()))
             .cloned())
     }

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use k8s_openapi::api::authentication::v1::UserInfo;
 
 use crate::Result;
-use crate::resources::APIProduct;
 use crate::resources::gateway::HTTPRoute;
+use crate::resources::{APIKeyRequest, APIProduct};
 
 /// How fresh a lookup must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,6 +49,14 @@ pub trait Lookup: Send + Sync + 'static {
         name: &str,
         read: Read,
     ) -> impl Future<Output = Result<Option<Arc<HTTPRoute>>>> + Send;
+
+    /// The APIKeyRequest `namespace/name`, if it exists, read live (an approval is rare, and
+    /// must not be refused for a request created a moment ago).
+    fn key_request(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Arc<APIKeyRequest>>>> + Send;
 
     /// How many live APIKeys `user` holds for the product `namespace/product`.
     fn live_keys(&self, user: &str, namespace: &str, product: &str) -> usize;

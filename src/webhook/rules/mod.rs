@@ -7,13 +7,16 @@
 //!
 //! - [`mutate`]: the mutating webhook for APIKeys (requester, reviewer, finalizer);
 //! - [`apikey`]: the validating webhook for APIKeys;
-//! - [`apiproduct`]: the validating webhook for APIProducts.
+//! - [`apiproduct`]: the validating webhook for APIProducts;
+//! - [`approval`]: the mutating and validating webhooks for APIKeyApprovals, and the controller's
+//!   writes of approvals onto APIKeys.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
 //! these functions and their [`Verdict`]s back into AdmissionReviews.
 
 pub mod apikey;
 pub mod apiproduct;
+pub mod approval;
 pub mod guarded_metadata;
 pub mod mutate;
 
@@ -108,6 +111,10 @@ pub enum Reason {
     RouteNotFound,
     /// The product's HTTPRoute is not marked as exposed.
     RouteNotExposed,
+    /// The APIKeyRequest an APIKeyApproval refers to does not exist.
+    RequestNotFound,
+    /// An UPDATE of an APIKeyApproval's spec or review annotations.
+    ApprovalImmutable,
     /// Someone other than the controller (or an admin) removed devportal's finalizer, or someone
     /// other than the requester, an admin or the controller changed `ownerReferences`.
     GuardedMetadata,
@@ -143,6 +150,8 @@ impl Reason {
             Reason::RouteNotFound => "route_not_found",
             Reason::RouteNotExposed => "route_not_exposed",
             Reason::GuardedMetadata => "guarded_metadata",
+            Reason::RequestNotFound => "request_not_found",
+            Reason::ApprovalImmutable => "approval_immutable",
         }
     }
 

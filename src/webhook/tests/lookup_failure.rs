@@ -6,8 +6,8 @@ use std::sync::Arc;
 use k8s_openapi::api::authentication::v1::UserInfo;
 
 use super::{approve, key, limits, product_on, review, send, user};
-use crate::resources::APIProduct;
 use crate::resources::gateway::HTTPRoute;
+use crate::resources::{APIKeyRequest, APIProduct};
 use crate::webhook::lookup::{Lookup, Read};
 use crate::webhook::review::{Endpoint, Webhook};
 use crate::webhook::rules::Reason;
@@ -20,6 +20,9 @@ impl Lookup for Unreachable {
         Err(crate::Error::Cache("connection refused".into()))
     }
     async fn route(&self, _: &str, _: &str, _: Read) -> crate::Result<Option<Arc<HTTPRoute>>> {
+        Err(crate::Error::Cache("connection refused".into()))
+    }
+    async fn key_request(&self, _: &str, _: &str) -> crate::Result<Option<Arc<APIKeyRequest>>> {
         Err(crate::Error::Cache("connection refused".into()))
     }
     fn live_keys(&self, _: &str, _: &str, _: &str) -> usize {
