@@ -65,6 +65,7 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
             ),
             // The owner's inbox: requests applied, their status, deleted with their key; the
             // approvals read (and never written).
+            (true, &["create", apikeyrequests, "-n", name]),
             (true, &["patch", apikeyrequests, "-n", name]),
             (
                 true,
