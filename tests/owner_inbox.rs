@@ -366,3 +366,44 @@ async fn a_review_needs_the_approve_verb_and_cannot_be_rewritten() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn requests_without_their_key_are_swept() {
+    let (product_ns, consumer_ns, admin) = inbox().await;
+    let (products, consumers) = (product_ns.name.as_str(), consumer_ns.name.as_str());
+    let requests = Api::<APIKeyRequest>::namespaced(admin.clone(), products);
+
+    // A key that went without its finalizer's cleanup (an admin forcing the finalizer off).
+    let key = request(consumers, products, "forced").await;
+    let pending = request_in(&admin, products, &key, "Pending").await;
+    let keys = Api::<APIKey>::namespaced(admin.clone(), consumers);
+    keys.patch(
+        "forced",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .expect("the admin forces the finalizer off");
+    keys.delete("forced", &Default::default()).await.unwrap();
+
+    // A request nobody's key mirrors (planted, or left from a restored backup).
+    let mut planted = pending.clone();
+    planted.metadata = ObjectMeta {
+        name: Some("planted-00000000".into()),
+        labels: Some([(APIKEY_UID_LABEL.to_string(), "no-such-uid".to_string())].into()),
+        ..ObjectMeta::default()
+    };
+    planted.status = None;
+    planted.spec.api_key_ref.name = "planted".into();
+    requests
+        .create(&PostParams::default(), &planted)
+        .await
+        .expect("the admin plants a request");
+
+    eventually("both requests to be swept", WAIT, || async {
+        let gone = requests.get_opt(&pending.name_any()).await.ok()?.is_none()
+            && requests.get_opt("planted-00000000").await.ok()?.is_none();
+        gone.then_some(())
+    })
+    .await;
+}

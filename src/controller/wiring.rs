@@ -229,6 +229,7 @@ pub(super) async fn run(
     });
     let own_secrets = secret_metadata.touched();
     let phase_counts = count_phases(key_store.clone(), ctx.clone(), signals.shutdown.clone());
+    let (request_sweeps, request_keys) = (sweeps.clone(), key_store.clone());
     let sweeper = orphans::run(
         ctx.clone(),
         key_store.clone(),
@@ -251,7 +252,19 @@ pub(super) async fn run(
         // The owner's inbox: a request changed or deleted by someone else is put back, and an
         // approval is applied to the key its request mirrors.
         .watches_stream(
-            requests.events().touched_objects(),
+            requests
+                .events()
+                .inspect_ok({
+                    let keys = request_keys;
+                    move |event| {
+                        if let watcher::Event::Apply(request) = event
+                            && !mirrors_a_key(request, &keys)
+                        {
+                            request_sweeps.request();
+                        }
+                    }
+                })
+                .touched_objects(),
             |request: APIKeyRequest| Some(key_of(&request)),
         )
         .watches_stream(approvals.events().touched_objects(), {
@@ -290,6 +303,14 @@ pub(super) async fn run(
 fn key_of(request: &APIKeyRequest) -> ObjectRef<CachedKey> {
     let reference = &request.spec.api_key_ref;
     ObjectRef::new(&reference.name).within(&reference.namespace)
+}
+
+/// Whether `request` names, by namespace, name and uid, an APIKey the cache has; one that does
+/// not is for the sweep to judge.
+fn mirrors_a_key(request: &APIKeyRequest, keys: &Store<CachedKey>) -> bool {
+    let uid = request.labels().get(crate::names::APIKEY_UID_LABEL);
+    keys.get(&key_of(request))
+        .is_some_and(|key| uid.is_some() && key.meta().uid.as_ref() == uid)
 }
 
 /// The write gate: true while this replica holds the Lease and its caches (the watches and the
