@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::args::{ControllerArgs, Settings};
 use super::context::Context;
 use super::enforcement_namespace::EnforcementNamespace;
-use super::inbox::Inbox;
+use super::inbox::{self, Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
 use super::reconcile_loop::{log_outcome, measured, on_activation, retry_later};
@@ -252,31 +252,13 @@ pub(super) async fn run(
         // The owner's inbox: a request changed or deleted by someone else is put back, and an
         // approval is applied to the key its request mirrors.
         .watches_stream(
-            requests
-                .events()
-                .inspect_ok({
-                    let keys = request_keys;
-                    move |event| {
-                        if let watcher::Event::Apply(request) = event
-                            && !mirrors_a_key(request, &keys)
-                        {
-                            request_sweeps.request();
-                        }
-                    }
-                })
-                .touched_objects(),
-            |request: APIKeyRequest| Some(key_of(&request)),
+            inbox::triggers::requests(requests, request_keys, request_sweeps),
+            |request: APIKeyRequest| Some(inbox::triggers::key_of(&request)),
         )
-        .watches_stream(approvals.events().touched_objects(), {
-            move |approval: APIKeyApproval| {
-                let namespace = approval.namespace().unwrap_or_default();
-                request_store
-                    .get(
-                        &ObjectRef::new(&approval.spec.api_key_request_ref.name).within(&namespace),
-                    )
-                    .map(|request| key_of(&request))
-            }
-        })
+        .watches_stream(
+            approvals.events().touched_objects(),
+            inbox::triggers::approval_to_key(request_store),
+        )
         // Keys that must give up a value another key keeps (see apikey::own_value).
         .reconcile_on(futures::stream::unfold(nudged, |mut nudged| async move {
             nudged.recv().await.map(|key| (key, nudged))
@@ -297,20 +279,6 @@ pub(super) async fn run(
     futures::future::join4(product_controller, key_controller, phase_counts, sweeper).await;
     tracing::info!("controllers stopped");
     Ok(())
-}
-
-/// The APIKey an APIKeyRequest mirrors.
-fn key_of(request: &APIKeyRequest) -> ObjectRef<CachedKey> {
-    let reference = &request.spec.api_key_ref;
-    ObjectRef::new(&reference.name).within(&reference.namespace)
-}
-
-/// Whether `request` names, by namespace, name and uid, an APIKey the cache has; one that does
-/// not is for the sweep to judge.
-fn mirrors_a_key(request: &APIKeyRequest, keys: &Store<CachedKey>) -> bool {
-    let uid = request.labels().get(crate::names::APIKEY_UID_LABEL);
-    keys.get(&key_of(request))
-        .is_some_and(|key| uid.is_some() && key.meta().uid.as_ref() == uid)
 }
 
 /// The write gate: true while this replica holds the Lease and its caches (the watches and the

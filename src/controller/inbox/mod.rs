@@ -5,12 +5,13 @@
 //! request into the key's `spec.approval` (when it is later than the review the key carries, so
 //! the latest review wins whichever way it came), then [`sync`] server-side-applies the request
 //! (spec mirrored from the key, status from its phase and review) and [`remove`] deletes it with
-//! the key. [`sweep`] deletes requests whose key is gone or targets another namespace now. The
+//! the key. [`triggers`] maps request and approval events to keys. [`sweep`] deletes requests whose key is gone or targets another namespace now. The
 //! pure parts live in [`desired`].
 
 mod desired;
 #[cfg(test)]
 mod tests;
+pub(super) mod triggers;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
