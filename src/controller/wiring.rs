@@ -256,7 +256,7 @@ pub(super) async fn run(
             |request: APIKeyRequest| Some(inbox::triggers::key_of(&request)),
         )
         .watches_stream(
-            approvals.events().touched_objects(),
+            inbox::triggers::approvals(approvals, ctx.clone()),
             inbox::triggers::approval_to_key(request_store),
         )
         // Keys that must give up a value another key keeps (see apikey::own_value).

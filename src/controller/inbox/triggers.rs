@@ -1,5 +1,6 @@
 //! What makes the APIKey reconciler look at the inbox: request and approval events, mapped to the
-//! key they concern. Requests that mirror no key the cache has ask for a sweep.
+//! key they concern. Requests that mirror no key the cache has ask for a sweep; approvals are
+//! indexed by the request they review.
 
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 
+use crate::controller::context::Context;
 use crate::controller::orphans::Sweeps;
 use crate::names::APIKEY_UID_LABEL;
 use crate::resources::cached_key::CachedKey;
@@ -43,6 +45,16 @@ pub(crate) fn requests(
                 sweeps.request();
             }
         })
+        .touched_objects()
+}
+
+/// The approvals that changed, indexed by the request they review on the way.
+pub(crate) fn approvals(
+    feed: Feed<APIKeyApproval>,
+    ctx: Arc<Context>,
+) -> impl Stream<Item = Result<APIKeyApproval, watcher::Error>> + Send {
+    feed.events()
+        .inspect_ok(move |event| ctx.inbox.index(event))
         .touched_objects()
 }
 
