@@ -85,3 +85,10 @@ pub mod foreign_condition {
     /// Kuadrant enforces the policy.
     pub const ENFORCED: &str = "Enforced";
 }
+
+/// Condition reasons of an APIKey that tests and docs refer to.
+pub mod key_reason {
+    /// The key is past the per-requester, per-product key limit in creation order: it stays
+    /// Pending until an earlier key is deleted, rejected or long expired.
+    pub const KEY_LIMIT_EXCEEDED: &str = "KeyLimitExceeded";
+}

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::discovery::FetchArgs;
+use crate::key_limit::KeyLimitArgs;
 use crate::keys;
 use crate::names::AUTHORINO_DEFAULT_SECRET_SELECTOR;
 use crate::selector::{self, Requirement};
@@ -127,12 +128,13 @@ pub struct Settings {
     pub openapi_refresh: Duration,
     /// See [`ControllerArgs::resync`].
     pub resync: Duration,
+    /// The key limit: keys past it in creation order are not approved.
+    pub key_limit: KeyLimitArgs,
 }
 
-impl TryFrom<&ControllerArgs> for Settings {
-    type Error = Error;
-
-    fn try_from(args: &ControllerArgs) -> Result<Self> {
+impl Settings {
+    /// The settings from the controller's flags and the key limit.
+    pub fn new(args: &ControllerArgs, key_limit: KeyLimitArgs) -> Result<Self> {
         let authorino_selector = selector::parse(&args.authorino_secret_label_selector)
             .map_err(|e| Error::Config(format!("--authorino-secret-label-selector: {e}")))?;
         Ok(Self {
@@ -140,6 +142,7 @@ impl TryFrom<&ControllerArgs> for Settings {
             key_prefix: args.key_prefix.clone(),
             openapi_refresh: args.openapi_refresh,
             resync: args.resync,
+            key_limit,
         })
     }
 }

@@ -13,6 +13,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use tokio::sync::watch;
 
+use super::apikey::key_line::Holders;
 use super::args::Settings;
 use super::enforcement_namespace::EnforcementNamespace;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
@@ -21,6 +22,7 @@ use crate::discovery::{Caches, FetchError, Fetcher, Target};
 use crate::kube_ext::object_id;
 use crate::metrics::Metrics;
 use crate::names::CONTROLLER_MANAGER;
+use crate::resources::cached_key::CachedKey;
 use crate::resources::{APIKey, APIProduct};
 use crate::secrets::{self, Role};
 use crate::{Error, Result};
@@ -42,6 +44,10 @@ pub struct Context {
     /// Route and policy targets → the products that use them.
     pub(super) targets: RefIndex<Target, APIProduct>,
     pub(super) key_products: KeysByProduct,
+    /// The APIKeys, as the key limit reads a key's line.
+    pub(super) keys: Store<CachedKey>,
+    /// Requester and product → their keys.
+    pub(super) key_holders: Holders,
     pub(super) written: WrittenStatus,
     /// This replica's identity, the `reportingInstance` of its Events.
     pub(super) identity: String,

@@ -4,7 +4,7 @@
 //! - [`rules`]: the invariants, as pure functions over a [`lookup::Lookup`];
 //! - [`review`]: AdmissionReview v1 decoding, dispatch and encoding;
 //! - [`lookup`]: what the rules read of the cluster (shared watch stores, live fallbacks);
-//! - [`key_counts`]: live keys per requester and product, for the guardrail;
+//! - [`key_counts`]: the keys that count toward the limit per requester and product;
 //! - [`http`]: axum over hyper and rustls, with certificate reload and graceful drain.
 
 pub mod body_budget;
@@ -28,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::Telemetry;
 use crate::certs::{self, CertArgs};
+use crate::key_limit::KeyLimitArgs;
 use crate::tls::{CertFiles, ReloadingCert};
 use crate::{Error, Result};
 
@@ -63,14 +64,6 @@ pub struct WebhookArgs {
     #[arg(long, env = "DEVPORTAL_TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = crate::flags::parse_duration)]
     pub tls_reload_interval: Duration,
 
-    /// At most this many live APIKeys (Pending or Approved) per requester per product.
-    #[arg(
-        long,
-        env = "DEVPORTAL_MAX_KEYS_PER_USER_PER_PRODUCT",
-        default_value_t = 5
-    )]
-    pub max_keys_per_user_per_product: usize,
-
     /// Longest allowed distance from now to an APIKey's `expiresAt` (`365d`, `720h`).
     #[arg(long, env = "DEVPORTAL_MAX_KEY_LIFETIME", default_value = "365d", value_parser = crate::flags::parse_duration)]
     pub max_key_lifetime: Duration,
@@ -92,10 +85,11 @@ pub struct WebhookArgs {
 }
 
 impl WebhookArgs {
-    /// The limits the rules enforce.
-    pub fn limits(&self) -> rules::Limits {
+    /// The limits the rules enforce, with the key limit the controller shares.
+    pub fn limits(&self, key_limit: &KeyLimitArgs) -> rules::Limits {
         rules::Limits {
-            max_keys_per_user_per_product: self.max_keys_per_user_per_product,
+            max_keys_per_user_per_product: key_limit.max_keys_per_user_per_product,
+            expired_key_grace: key_limit.expired_key_grace,
             max_key_lifetime: self.max_key_lifetime,
             controller_username: self.controller_username.clone().unwrap_or_default(),
         }
@@ -105,11 +99,11 @@ impl WebhookArgs {
 /// The webhook's name in readiness reports.
 const HEALTH_COMPONENT: &str = "webhook";
 
-/// Runs the webhook until `shutdown` is cancelled: loads the certificate, syncs the watch caches,
+/// Runs the webhook with `args` and the key limit until `shutdown` is cancelled: loads the certificate, syncs the watch caches,
 /// then binds the HTTPS listener (so a bound port means ready) and serves, draining in-flight
 /// admissions on the way out.
 pub async fn run(
-    args: WebhookArgs,
+    (args, key_limit): (WebhookArgs, KeyLimitArgs),
     client: kube::Client,
     feeds: Feeds,
     telemetry: Telemetry,
@@ -132,7 +126,7 @@ pub async fn run(
     let cert = Arc::new(ReloadingCert::load(files)?);
     let tls = Arc::new(cert.server_config()?);
 
-    let mut limits = args.limits();
+    let mut limits = args.limits(&key_limit);
     if limits.controller_username.is_empty() {
         limits.controller_username = crate::kube_ext::own_username(&client)
             .await

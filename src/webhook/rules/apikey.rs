@@ -1,5 +1,5 @@
 //! The validating webhook for APIKeys: [`validate_key`] and its checks — the requester, the
-//! product (exists, Published or owned, offers the tier), expiry, the live-keys guardrail, who may
+//! product (exists, Published or owned, offers the tier), expiry, the key limit, who may
 //! approve, and which request fields may change, by whom and while Pending.
 
 use k8s_openapi::api::authentication::v1::UserInfo;
@@ -8,8 +8,10 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::mutate::plausible_email;
 use super::{Change, Checked, Limits, Reason, Verdict, guarded_metadata, lookup_failed};
+use crate::key_limit::Holder;
 use crate::names::GROUP;
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
+use crate::webhook::key_counts::Claim;
 use crate::webhook::lookup::{Lookup, Read};
 
 /// Answers "may this user approve that product?" at most once per product per request.
@@ -186,25 +188,49 @@ fn check_expiry(key: &APIKey, limits: &Limits, now: Timestamp) -> Checked {
     Ok(())
 }
 
+/// The key limit: fewer than the maximum other keys that are or can become live (see
+/// [`crate::key_limit`]) for this requester and product. The check and the promise of a place to
+/// this key are one atomic step, so concurrent CREATEs cannot pass on the same count. Run last:
+/// a key refused by a later check must not hold a place.
 fn check_guardrail<C: Lookup>(
     lookup: &C,
     limits: &Limits,
-    user: &str,
-    namespace: &str,
-    product: &str,
+    key: &APIKey,
+    holder: Holder,
+    at: (Timestamp, bool),
 ) -> Checked {
-    let live = lookup.live_keys(user, namespace, product);
-    if live >= limits.max_keys_per_user_per_product {
-        return Err(Verdict::deny(
+    let (now, dry_run) = at;
+    let claim = Claim {
+        key: (
+            key.metadata.namespace.clone().unwrap_or_default(),
+            key.metadata.name.clone().unwrap_or_default(),
+        ),
+        limit: limits.max_keys_per_user_per_product,
+        cutoff: limits.key_limit().cutoff(now),
+        reserve: !dry_run,
+        holder,
+    };
+    lookup.admit_key(&claim, now).map_err(|count| {
+        Verdict::deny(
             Reason::TooManyKeys,
             format!(
-                "user {user:?} already holds {live} live keys for APIProduct {namespace}/{product}, \
-                 the maximum is {}: delete one you no longer need first",
-                limits.max_keys_per_user_per_product
+                "{count} keys already exist for {}; the limit is {} (Pending, Approved and Failed \
+                 keys count, and expired ones for {} after expiry): delete one you no longer need first",
+                claim.holder,
+                claim.limit,
+                crate::flags::format_duration(limits.expired_key_grace),
             ),
-        ));
+        )
+    })
+}
+
+/// Who `key` counts against once stored: `user` on the product `namespace/product`.
+fn holder(user: &str, namespace: &str, product: &str) -> Holder {
+    Holder {
+        user: user.into(),
+        product_namespace: namespace.into(),
+        product: product.into(),
     }
-    Ok(())
 }
 
 /// The approval, if written, comes from someone who may approve the product and names them.
@@ -252,6 +278,7 @@ pub async fn validate_key<C: Lookup>(
     change: Change<'_, APIKey>,
     user: &UserInfo,
     now: Timestamp,
+    dry_run: bool,
 ) -> Verdict {
     let warnings = match change {
         Change::Update { old, new } => {
@@ -262,7 +289,8 @@ pub async fn validate_key<C: Lookup>(
         }
         Change::Create(_) => Vec::new(),
     };
-    let mut verdict = match validate_key_checked(lookup, limits, change, user, now).await {
+    let mut verdict = match validate_key_checked(lookup, limits, change, user, (now, dry_run)).await
+    {
         Ok(reason) => Verdict::allow(reason),
         Err(denial) => denial,
     };
@@ -275,8 +303,9 @@ async fn validate_key_checked<C: Lookup>(
     limits: &Limits,
     change: Change<'_, APIKey>,
     user: &UserInfo,
-    now: Timestamp,
+    at: (Timestamp, bool),
 ) -> Checked<Reason> {
+    let now = at.0;
     let username = user
         .username
         .as_deref()
@@ -310,7 +339,7 @@ async fn validate_key_checked<C: Lookup>(
             let (namespace, name) = product_of(key)?;
             check_product(lookup, &mut approvers, namespace, name, &key.spec.plan_tier).await?;
             check_expiry(key, limits, now)?;
-            check_guardrail(lookup, limits, username, namespace, name)?;
+            check_guardrail(lookup, limits, key, holder(username, namespace, name), at)?;
             Ok(Reason::Allowed)
         }
         Change::Update { old, new } => {
@@ -372,7 +401,10 @@ async fn validate_key_checked<C: Lookup>(
                     check_expiry(new, limits, now)?;
                 }
                 if product_changed {
-                    check_guardrail(lookup, limits, requester, namespace, name)?;
+                    check_approval(&mut approvers, change, username).await?;
+                    let holder = holder(requester, namespace, name);
+                    check_guardrail(lookup, limits, new, holder, at)?;
+                    return Ok(Reason::Allowed);
                 }
             }
             check_approval(&mut approvers, change, username).await?;
