@@ -38,7 +38,7 @@ pub fn format_duration(d: Duration) -> String {
     }
     [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)]
         .into_iter()
-        .find(|(_, unit)| secs % unit == 0)
+        .find(|(_, unit)| secs.is_multiple_of(*unit))
         .map(|(name, unit)| format!("{}{name}", secs / unit))
         .unwrap_or_default()
 }

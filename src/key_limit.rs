@@ -82,7 +82,7 @@ impl fmt::Display for Holder {
 pub fn counts_unless_expired(key: &CachedKey) -> bool {
     key.meta().deletion_timestamp.is_none()
         && key.phase() != Some(APIKeyPhase::Rejected)
-        && !key.spec().approval.as_ref().is_some_and(|a| !a.approved)
+        && key.spec().approval.as_ref().is_none_or(|a| a.approved)
 }
 
 /// Whether a key counts when keys that expired at or before `cutoff` no longer do.

@@ -339,7 +339,7 @@ async fn twenty_simultaneous_creates_across_two_replicas_leave_at_most_five_live
     );
     // Each replica promises at most five places; neither sees the other's promises.
     assert!(
-        admitted >= LIMIT && admitted <= 2 * LIMIT,
+        (LIMIT..=2 * LIMIT).contains(&admitted),
         "{admitted} admitted"
     );
     assert!(refused >= 20 - 2 * LIMIT, "{refused} refused");
