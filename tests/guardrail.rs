@@ -6,9 +6,6 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -17,15 +14,14 @@ use devportal::names::key_reason::KEY_LIMIT_EXCEEDED;
 use devportal::names::{APIKEY_ANNOTATION, MANAGED_SELECTOR, ROLE_LABEL};
 use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef};
 use devportal::secrets::Role;
-use devportal::tls::CertFiles;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
-use support::proxy::RoundRobin;
-use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures, free_port};
+use support::replicas::Replicated;
+use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
 
 const LIMIT: usize = 5;
 const GRACE: Duration = Duration::from_secs(30);
@@ -35,112 +31,17 @@ const WAIT: Duration = Duration::from_secs(60);
 /// each other's admissions).
 const UNGUARDED_LABEL: &str = "devportal.kuadrant.io/guardrail-test-unguarded";
 
-/// The webhook replicas, the proxy in front of them and the controller, shared by every test.
-struct Guarded {
-    replicas: Vec<Devportal>,
-    _controller: Devportal,
-    proxy: RoundRobin,
-}
-
-fn limit_flags() -> Vec<String> {
-    vec![
-        "--max-keys-per-user-per-product".into(),
-        LIMIT.to_string(),
-        "--expired-key-grace".into(),
-        format!("{}s", GRACE.as_secs()),
-    ]
-}
-
-/// Blocks until something accepts connections on `addr`.
-fn wait_listening(addr: SocketAddr, what: &Devportal) {
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "webhook on {addr} never listened; log:\n{}",
-        what.log_text()
-    );
-}
-
-/// Registers webhooks/*.yaml with `url`, the validating one leaving out [`UNGUARDED_LABEL`]led
-/// namespaces.
-fn register(url: &str, ca: &Path) {
-    let cp = control_plane();
-    let ca = std::fs::read(ca).expect("CA certificate");
-    // ByteString serializes as base64, the form caBundle takes.
-    let bundle = serde_json::to_value(k8s_openapi::ByteString(ca)).expect("base64");
-    let bundle = bundle.as_str().expect("a string");
-    let mut manifests = String::new();
-    for file in ["webhooks/mutating.yaml", "webhooks/validating.yaml"] {
-        let text = std::fs::read_to_string(support::repo_root().join(file)).expect(file);
-        let mut text = text
-            .replace("${WEBHOOK_URL}", url)
-            .replace("${CA_BUNDLE}", bundle);
-        if file.contains("validating") {
-            text = text.replace(
-                "values: [kube-system]}",
-                &format!("values: [kube-system]}}\n    - {{key: {UNGUARDED_LABEL}, operator: DoesNotExist}}"),
-            );
-        }
-        manifests.push_str(&text);
-        manifests.push_str("\n---\n");
-    }
-    support::stdout_of(&cp.kubectl(
-        Persona::Admin,
-        &["apply", "--server-side", "--force-conflicts", "-f", "-"],
-        Some(&manifests),
-    ));
-}
-
-fn guarded() -> &'static Guarded {
-    static GUARDED: OnceLock<Guarded> = OnceLock::new();
+/// The webhook replicas, the proxy and the controller every test of this binary shares.
+fn guarded() -> &'static Replicated {
+    static GUARDED: OnceLock<Replicated> = OnceLock::new();
     GUARDED.get_or_init(|| {
-        let cp = control_plane();
-        let pki = cp.state_dir().join("guardrail-pki");
-        let generated = Command::new(support::repo_root().join("certs/gen.sh"))
-            .arg(&pki)
-            .output()
-            .expect("certs/gen.sh runs");
-        assert!(generated.status.success(), "certs/gen.sh failed");
-        let (cert, key) = (pki.join("tls.crt"), pki.join("tls.key"));
-        let replicas: Vec<_> = (0..2)
-            .map(|_| {
-                let listen = format!("127.0.0.1:{}", free_port());
-                let mut args = vec![
-                    "--listen".to_string(),
-                    listen.clone(),
-                    "--tls-cert-file".into(),
-                    cert.display().to_string(),
-                    "--tls-key-file".into(),
-                    key.display().to_string(),
-                ];
-                args.extend(limit_flags());
-                let args: Vec<&str> = args.iter().map(String::as_str).collect();
-                let replica = Devportal::start("webhook", &args, &[]);
-                wait_listening(listen.parse().unwrap(), &replica);
-                (listen.parse::<SocketAddr>().unwrap(), replica)
-            })
-            .collect();
-        let ca = std::fs::read_to_string(pki.join("ca.crt")).expect("CA certificate");
-        let files = CertFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        };
-        let backends = replicas.iter().map(|(addr, _)| *addr).collect();
-        let proxy = RoundRobin::start(backends, files, &ca);
-        register(&format!("https://{}", proxy.addr), &pki.join("ca.crt"));
-        let mut args = vec!["--lease-name".to_string(), "guardrail-tests".into()];
-        args.extend(limit_flags());
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let controller = Devportal::controller(&args, &[]);
-        Guarded {
-            replicas: replicas.into_iter().map(|(_, r)| r).collect(),
-            _controller: controller,
-            proxy,
-        }
+        let flags = [
+            "--max-keys-per-user-per-product".to_string(),
+            LIMIT.to_string(),
+            "--expired-key-grace".into(),
+            format!("{}s", GRACE.as_secs()),
+        ];
+        Replicated::start(2, &flags, UNGUARDED_LABEL)
     })
 }
 

@@ -21,7 +21,8 @@
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
-//! - [`proxy`]: a round-robin TCP proxy in front of several webhook replicas;
+//! - [`proxy`]: a round-robin proxy in front of several webhook replicas;
+//! - [`replicas`]: webhook replicas behind that proxy, registered, plus a controller;
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
@@ -36,6 +37,7 @@ pub mod namespaces;
 pub mod personas;
 pub mod processes;
 pub mod proxy;
+pub mod replicas;
 pub mod secrets;
 pub mod tools;
 pub mod waits;

@@ -6,12 +6,11 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
+use super::key_limit;
 use super::mutate::plausible_email;
 use super::{Change, Checked, Limits, Reason, Verdict, guarded_metadata, lookup_failed};
-use crate::key_limit::Holder;
 use crate::names::GROUP;
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
-use crate::webhook::key_counts::Claim;
 use crate::webhook::lookup::{Lookup, Read};
 
 /// Answers "may this user approve that product?" at most once per product per request.
@@ -188,51 +187,6 @@ fn check_expiry(key: &APIKey, limits: &Limits, now: Timestamp) -> Checked {
     Ok(())
 }
 
-/// The key limit: fewer than the maximum other keys that are or can become live (see
-/// [`crate::key_limit`]) for this requester and product. The check and the promise of a place to
-/// this key are one atomic step, so concurrent CREATEs cannot pass on the same count. Run last:
-/// a key refused by a later check must not hold a place.
-fn check_guardrail<C: Lookup>(
-    lookup: &C,
-    limits: &Limits,
-    key: &APIKey,
-    holder: Holder,
-    at: (Timestamp, bool),
-) -> Checked {
-    let (now, dry_run) = at;
-    let claim = Claim {
-        key: (
-            key.metadata.namespace.clone().unwrap_or_default(),
-            key.metadata.name.clone().unwrap_or_default(),
-        ),
-        limit: limits.max_keys_per_user_per_product,
-        cutoff: limits.key_limit().cutoff(now),
-        reserve: !dry_run,
-        holder,
-    };
-    lookup.admit_key(&claim, now).map_err(|count| {
-        Verdict::deny(
-            Reason::TooManyKeys,
-            format!(
-                "{count} keys already exist for {}; the limit is {} (Pending, Approved and Failed \
-                 keys count, and expired ones for {} after expiry): delete one you no longer need first",
-                claim.holder,
-                claim.limit,
-                crate::flags::format_duration(limits.expired_key_grace),
-            ),
-        )
-    })
-}
-
-/// Who `key` counts against once stored: `user` on the product `namespace/product`.
-fn holder(user: &str, namespace: &str, product: &str) -> Holder {
-    Holder {
-        user: user.into(),
-        product_namespace: namespace.into(),
-        product: product.into(),
-    }
-}
-
 /// The approval, if written, comes from someone who may approve the product and names them.
 async fn check_approval<C: Lookup>(
     approvers: &mut Approvers<'_, C>,
@@ -339,7 +293,13 @@ async fn validate_key_checked<C: Lookup>(
             let (namespace, name) = product_of(key)?;
             check_product(lookup, &mut approvers, namespace, name, &key.spec.plan_tier).await?;
             check_expiry(key, limits, now)?;
-            check_guardrail(lookup, limits, key, holder(username, namespace, name), at)?;
+            key_limit::check(
+                lookup,
+                limits,
+                key,
+                key_limit::holder(username, namespace, name),
+                at,
+            )?;
             Ok(Reason::Allowed)
         }
         Change::Update { old, new } => {
@@ -402,8 +362,8 @@ async fn validate_key_checked<C: Lookup>(
                 }
                 if product_changed {
                     check_approval(&mut approvers, change, username).await?;
-                    let holder = holder(requester, namespace, name);
-                    check_guardrail(lookup, limits, new, holder, at)?;
+                    let holder = key_limit::holder(requester, namespace, name);
+                    key_limit::check(lookup, limits, new, holder, at)?;
                     return Ok(Reason::Allowed);
                 }
             }

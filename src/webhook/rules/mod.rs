@@ -6,7 +6,7 @@
 //! and the [`Verdict`]. The rules themselves live in one room per webhook:
 //!
 //! - [`mutate`]: the mutating webhook for APIKeys (requester, reviewer, finalizer);
-//! - [`apikey`]: the validating webhook for APIKeys;
+//! - [`apikey`]: the validating webhook for APIKeys (the key limit in [`key_limit`]);
 //! - [`apiproduct`]: the validating webhook for APIProducts.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
@@ -15,6 +15,7 @@
 pub mod apikey;
 pub mod apiproduct;
 pub mod guarded_metadata;
+pub mod key_limit;
 pub mod mutate;
 
 use std::time::Duration;
