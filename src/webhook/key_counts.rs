@@ -155,7 +155,7 @@ mod tests {
         for k in [
             key("a", "alice", "toys", None),
             key("b", "alice", "toys", Some(APIKeyPhase::Approved)),
-            key("c", "alice", "toys", Some(APIKeyPhase::Rejected)),
+            key("c", "alice", "toys", Some(APIKeyPhase::Denied)),
             key("d", "alice", "books", Some(APIKeyPhase::Pending)),
             key("e", "bob", "toys", Some(APIKeyPhase::Pending)),
         ] {

@@ -40,7 +40,7 @@ impl Evaluation {
     }
 }
 
-/// Applies the phase rules, in order: Failed > Rejected > Expired > Approved > Pending.
+/// Applies the phase rules, in order: Failed > Denied > Expired > Approved > Pending.
 pub fn evaluate(
     key: &APIKey,
     product: Option<&APIProduct>,
@@ -128,9 +128,9 @@ pub fn evaluate(
             .map(|r| format!(": {r}"))
             .unwrap_or_default();
         return base.with(
-            APIKeyPhase::Rejected,
-            "Rejected",
-            format!("rejected by {reviewer}{why}"),
+            APIKeyPhase::Denied,
+            "Denied",
+            format!("denied by {reviewer}{why}"),
         );
     }
     if let Some(expires) = &key.spec.expires_at

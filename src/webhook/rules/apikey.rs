@@ -342,7 +342,7 @@ async fn validate_key_checked<C: Lookup>(
                 if !is_pending(old) {
                     let phase = match &old.spec.approval {
                         Some(a) if a.approved => "approved",
-                        Some(_) => "rejected",
+                        Some(_) => "denied",
                         None => old
                             .status
                             .as_ref()
