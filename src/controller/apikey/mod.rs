@@ -2,6 +2,7 @@
 //! enforcement Secret the moment the key leaves Approved (keeping the consumer copy, and so the
 //! key's value), and report it all in status.
 
+mod automatic;
 mod own_value;
 mod phase;
 mod secrets;
@@ -108,6 +109,12 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         ));
     }
     secrets::crash_point("after-secrets");
+    if evaluation.phase == APIKeyPhase::Approved
+        && evaluation.record_automatic
+        && let Some(product) = &product
+    {
+        automatic::record(&key, product, ctx).await?;
+    }
 
     let status = status_for(&key, &evaluation, secret_ref, &cached.conditions(), now);
     // A reconcile triggered by our own Secret writes can see the key before our status write

@@ -373,3 +373,41 @@ fn an_approval_binds_the_product_and_the_tier_it_was_given_for() {
         (APIKeyPhase::Approved, "Approved")
     );
 }
+
+#[test]
+fn an_automatic_approval_is_recorded_once_and_outlives_the_mode() {
+    use crate::names::AUTOMATIC_REVIEWER;
+    let r = resolution(&["gold"], true);
+    let automatic = product(ApprovalMode::Automatic);
+    let mut k = key();
+    let first = evaluate(&k, Some(&automatic), Some(&r), now());
+    assert_eq!(first.phase, APIKeyPhase::Approved);
+    assert!(
+        first.record_automatic,
+        "not recorded yet: the controller writes it"
+    );
+
+    let uid = automatic.metadata.uid.clone().unwrap();
+    k.spec.approval = bound_approval(true, &uid, "gold").map(|a| Approval {
+        reviewed_by: Some(AUTOMATIC_REVIEWER.into()),
+        ..a
+    });
+    let recorded = evaluate(&k, Some(&automatic), Some(&r), now());
+    assert_eq!(
+        (recorded.phase, recorded.reason),
+        (APIKeyPhase::Approved, "AutoApproved")
+    );
+    assert!(!recorded.record_automatic, "recorded already");
+
+    // Switched to manual: the grant stands; a new request waits.
+    let manual = product(ApprovalMode::Manual);
+    let kept = evaluate(&k, Some(&manual), Some(&r), now());
+    assert_eq!(
+        (kept.phase, kept.record_automatic),
+        (APIKeyPhase::Approved, false)
+    );
+    assert_eq!(
+        phase(&key(), Some(&manual), Some(&r)),
+        (APIKeyPhase::Pending, "AwaitingApproval")
+    );
+}

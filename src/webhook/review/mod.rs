@@ -224,7 +224,7 @@ impl Admit for APIKey {
         now: Timestamp,
     ) -> Verdict {
         if endpoint == Endpoint::MutateKeys {
-            rules::mutate::mutate_key(&webhook.lookup, change, user, now).await
+            rules::mutate::mutate_key(&webhook.lookup, &webhook.limits, change, user, now).await
         } else {
             rules::apikey::validate_key(&webhook.lookup, &webhook.limits, change, user, now).await
         }

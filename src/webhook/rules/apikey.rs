@@ -7,8 +7,10 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::mutate::plausible_email;
-use super::{Change, Checked, Limits, Reason, Verdict, guarded_metadata, lookup_failed};
+use super::{
+    Change, Checked, Limits, Reason, Verdict, automatic, delegation, guarded_metadata,
+    lookup_failed,
+};
 use crate::names::GROUP;
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
 use crate::webhook::lookup::{Lookup, Read};
@@ -303,33 +305,21 @@ async fn validate_key_checked<C: Lookup>(
     };
     match change {
         Change::Create(key) => {
-            let requested_by = key.spec.requested_by.as_ref();
-            if requested_by.map(|r| r.user_id.as_str()) != Some(username) {
-                return Err(Verdict::deny(
-                    Reason::RequesterMismatch,
-                    format!("spec.requestedBy.userId must be your own username {username:?}"),
-                ));
-            }
-            if let Some(email) = requested_by.and_then(|r| r.email.as_deref())
-                && !plausible_email(email)
-            {
-                return Err(Verdict::deny(
-                    Reason::InvalidEmail,
-                    format!(
-                        "spec.requestedBy.email {email:?} is not an e-mail address (expected name@domain.example)"
-                    ),
-                ));
-            }
+            // The caller, or the user a trusted front end acts for.
+            let requester = delegation::check_requester(lookup, key, user).await?;
             check_approval(&mut approvers, change, username).await?;
             let (namespace, name) = product_of(key)?;
             check_product(lookup, &mut approvers, namespace, name, &key.spec.plan_tier).await?;
             check_expiry(key, limits, now)?;
-            check_guardrail(lookup, limits, username, namespace, name)?;
+            check_guardrail(lookup, limits, &requester.user, namespace, name)?;
             Ok(Reason::Allowed)
         }
         Change::Update { old, new } => {
             if old.spec == new.spec {
                 return Ok(Reason::Unchanged);
+            }
+            if username == limits.controller_username {
+                return automatic::check(lookup, old, new).await;
             }
             if old.spec.requested_by != new.spec.requested_by {
                 return Err(Verdict::deny(
