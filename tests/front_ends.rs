@@ -1,0 +1,451 @@
+//! Portal front ends through the real API server, with devportal's webhook and controller running:
+//! a ServiceAccount with manifests/rbac/portal-frontend.yaml's API rights that acts as itself and
+//! names the user (the Kuadrant Backstage plugin's way) is believed exactly for the users it may
+//! `impersonate`; one that impersonates the user (Impersonate-User headers) is simply that user.
+//! And automatic approvals are recorded, so a product switched to manual keeps the keys it
+//! granted. See docs/front-ends.md and docs/security.md.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use devportal::names::{AUTOMATIC_REVIEWER, REQUESTED_VIA_ANNOTATION};
+use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, RequestedBy};
+use k8s_openapi::api::authentication::v1::TokenRequest;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, RoleBinding};
+use kube::api::{ObjectMeta, Patch, PatchParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config, ResourceExt};
+use serde_json::json;
+use support::secrets::secrets_of;
+use support::{Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures};
+
+const WAIT: Duration = Duration::from_secs(30);
+const ALICE: &str = "user:default/alice";
+/// The front end's API rights, as shipped.
+const FRONT_END_ROLE: &str = "devportal-portal-frontend";
+
+async fn admin() -> Client {
+    control_plane_with_devportal().client(Persona::Admin).await
+}
+
+/// Creates the ClusterRoles of manifests/rbac/portal-frontend.yaml (once per control plane).
+async fn shipped_front_end_roles(admin: &Client) {
+    let text =
+        std::fs::read_to_string(support::repo_root().join("manifests/rbac/portal-frontend.yaml"))
+            .expect("manifests/rbac/portal-frontend.yaml reads");
+    for document in serde_yaml::Deserializer::from_str(&text) {
+        let value: serde_json::Value =
+            serde::Deserialize::deserialize(document).expect("a YAML document");
+        if value["kind"] != "ClusterRole" {
+            continue;
+        }
+        let role: ClusterRole = serde_json::from_value(value).expect("a ClusterRole");
+        match Api::<ClusterRole>::all(admin.clone())
+            .create(&PostParams::default(), &role)
+            .await
+        {
+            Ok(_) => {}
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(error) => panic!("cluster role {}: {error}", role.name_any()),
+        }
+    }
+}
+
+/// Binds ClusterRole `role` in `ns` to `subject` (`{kind, name, namespace?}`).
+async fn bind(admin: &Client, ns: &str, role: &str, subject: serde_json::Value) {
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": format!("{role}-{}", subject["name"].as_str().unwrap().replace(['/', ':'], "-"))},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [subject]
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("role binding created");
+}
+
+/// Lets ServiceAccount `ns/sa` impersonate exactly `users` and `groups` (cluster-wide, as
+/// impersonation is), the narrowed form docs/front-ends.md recommends.
+async fn may_impersonate(admin: &Client, ns: &str, sa: &str, users: &[&str], groups: &[&str]) {
+    let name = format!("{ns}-{sa}-impersonate");
+    let mut rules = vec![json!({"apiGroups": [""], "resources": ["users"],
+                                "resourceNames": users, "verbs": ["impersonate"]})];
+    if !groups.is_empty() {
+        rules.push(json!({"apiGroups": [""], "resources": ["groups"],
+                          "resourceNames": groups, "verbs": ["impersonate"]}));
+    }
+    let role: ClusterRole =
+        serde_json::from_value(json!({"metadata": {"name": name}, "rules": rules})).unwrap();
+    Api::<ClusterRole>::all(admin.clone())
+        .create(&PostParams::default(), &role)
+        .await
+        .expect("impersonation role created");
+    let binding: ClusterRoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": ns}]
+    }))
+    .unwrap();
+    Api::<ClusterRoleBinding>::all(admin.clone())
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("impersonation binding created");
+}
+
+/// Waits until the API server's authorizer (which reads bindings from a cache) answers `allowed`
+/// for `user` doing `attributes`, as the webhook will ask it.
+async fn authorizer_says(admin: &Client, user: &str, attributes: ResourceAttributes) {
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.into()),
+            groups: Some(vec![
+                "system:serviceaccounts".into(),
+                "system:authenticated".into(),
+            ]),
+            resource_attributes: Some(attributes.clone()),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let reviews = Api::<SubjectAccessReview>::all(admin.clone());
+    eventually(
+        &format!("{user} to be allowed {attributes:?}"),
+        WAIT,
+        || async {
+            let answer = reviews.create(&PostParams::default(), &review).await.ok()?;
+            answer.status.filter(|s| s.allowed).map(|_| ())
+        },
+    )
+    .await;
+}
+
+/// A ServiceAccount `ns/name` with the shipped front-end API rights in `ns`, its username, and
+/// a kube `Config` that authenticates with its token (impersonating no one yet).
+async fn front_end(admin: &Client, ns: &str, name: &str) -> (String, Config) {
+    shipped_front_end_roles(admin).await;
+    let accounts = Api::<ServiceAccount>::namespaced(admin.clone(), ns);
+    let account = ServiceAccount {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..ObjectMeta::default()
+        },
+        ..ServiceAccount::default()
+    };
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .expect("service account created");
+    let username = format!("system:serviceaccount:{ns}:{name}");
+    bind(
+        admin,
+        ns,
+        FRONT_END_ROLE,
+        json!({"kind": "ServiceAccount", "name": name, "namespace": ns}),
+    )
+    .await;
+    let request: TokenRequest = serde_json::from_value(json!({
+        "spec": {"audiences": [], "expirationSeconds": 3600}
+    }))
+    .unwrap();
+    let token: TokenRequest = accounts
+        .create_subresource("token", name, &PostParams::default(), &request)
+        .await
+        .expect("a token for the service account");
+    let token = token.status.expect("a token").token;
+    let kubeconfig =
+        Kubeconfig::read_from(control_plane_with_devportal().kubeconfig(Persona::Admin)).unwrap();
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    config.auth_info = serde_json::from_value(json!({"token": token})).unwrap();
+    authorizer_says(
+        admin,
+        &username,
+        ResourceAttributes {
+            group: Some("devportal.kuadrant.io".into()),
+            resource: Some("apikeys".into()),
+            verb: Some("create".into()),
+            namespace: Some(ns.into()),
+            ..ResourceAttributes::default()
+        },
+    )
+    .await;
+    (username, config)
+}
+
+fn impersonating(user: &str) -> ResourceAttributes {
+    ResourceAttributes {
+        group: Some(String::new()),
+        resource: Some("users".into()),
+        verb: Some("impersonate".into()),
+        name: Some(user.into()),
+        ..ResourceAttributes::default()
+    }
+}
+
+/// The product `toys` in `ns` with its plans discovered (the webhook admits keys only then).
+async fn discovered(admin: &Client, ns: &str) {
+    let products = Api::<APIProduct>::namespaced(admin.clone(), ns);
+    eventually("toys's plans to be discovered", WAIT, || async {
+        let product = products.get("toys").await.ok()?;
+        (!product.status?.discovered_plans.is_empty()).then_some(())
+    })
+    .await;
+}
+
+/// The plugin's request: a key for `toys` at gold naming `user_id` with `email`.
+fn plugin_request(name: &str, user_id: &str, email: &str) -> APIKey {
+    let mut key = fixtures::key(name, "toys", "gold");
+    key.spec.requested_by = Some(RequestedBy {
+        user_id: user_id.into(),
+        email: Some(email.into()),
+    });
+    key
+}
+
+/// Creates `key` in `ns` through `client` and returns the stored key and the API server's
+/// `Warning` headers (the admission warnings).
+async fn create_with_warnings(client: &Client, ns: &str, key: &APIKey) -> (APIKey, Vec<String>) {
+    let request = kube::core::Request::new(format!(
+        "/apis/devportal.kuadrant.io/v1alpha1/namespaces/{ns}/apikeys"
+    ))
+    .create(&PostParams::default(), serde_json::to_vec(key).unwrap())
+    .unwrap();
+    let response = client
+        .send(request.map(kube::client::Body::from))
+        .await
+        .expect("the create is sent");
+    let status = response.status();
+    let warnings = response
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .collect();
+    let body = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(
+        status.is_success(),
+        "create failed: {status} {}",
+        String::from_utf8_lossy(&body)
+    );
+    (serde_json::from_slice(&body).unwrap(), warnings)
+}
+
+fn requested_via(key: &APIKey) -> Option<&str> {
+    key.annotations()
+        .get(REQUESTED_VIA_ANNOTATION)
+        .map(String::as_str)
+}
+
+#[tokio::test]
+async fn a_front_end_that_may_impersonate_a_user_requests_keys_for_them() {
+    let admin = admin().await;
+    let ns = TestNamespace::new("frontend-b").await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
+    discovered(&admin, &ns.name).await;
+    let (username, config) = front_end(&admin, &ns.name, "portal").await;
+    may_impersonate(&admin, &ns.name, "portal", &[ALICE], &[]).await;
+    authorizer_says(&admin, &username, impersonating(ALICE)).await;
+    let client = Client::try_from(config).unwrap();
+
+    // What the plugin sends: the Backstage user, and "unknown" when it knows no e-mail.
+    let (stored, warnings) = create_with_warnings(
+        &client,
+        &ns.name,
+        &plugin_request("alices", ALICE, "unknown"),
+    )
+    .await;
+    assert_eq!(
+        stored.spec.requested_by,
+        Some(RequestedBy {
+            user_id: ALICE.into(),
+            email: Some("unknown".into())
+        }),
+        "the user and e-mail the trusted front end gave are kept"
+    );
+    assert_eq!(requested_via(&stored), Some(username.as_str()));
+    assert!(warnings.is_empty(), "{warnings:?}");
+
+    // A user it may not impersonate: the front end itself is recorded.
+    let (bobs, warnings) = create_with_warnings(
+        &client,
+        &ns.name,
+        &plugin_request("bobs", "user:default/bob", "unknown@example.com"),
+    )
+    .await;
+    assert_eq!(bobs.spec.requested_by.as_ref().unwrap().user_id, username);
+    assert_eq!(requested_via(&bobs), None);
+    assert!(
+        warnings.join("\n").contains("user:default/bob"),
+        "{warnings:?}"
+    );
+
+    // Nor can the front end rewrite who it acted through.
+    let keys = Api::<APIKey>::namespaced(client, &ns.name);
+    let rewritten = keys
+        .patch(
+            "alices",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {REQUESTED_VIA_ANNOTATION: "nobody"}}}),
+            ),
+        )
+        .await
+        .expect("the patch is admitted, the annotation restored");
+    assert_eq!(requested_via(&rewritten), Some(username.as_str()));
+}
+
+#[tokio::test]
+async fn a_front_end_without_impersonate_cannot_name_another_requester() {
+    let admin = admin().await;
+    let ns = TestNamespace::new("frontend-plain").await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
+    discovered(&admin, &ns.name).await;
+    // The shipped API rights, and no impersonate at all.
+    let (username, config) = front_end(&admin, &ns.name, "portal").await;
+    let client = Client::try_from(config).unwrap();
+
+    let mut forged = plugin_request("alices", ALICE, "alice@example.com");
+    forged.metadata.annotations =
+        Some([(REQUESTED_VIA_ANNOTATION.into(), "someone".into())].into());
+    let (stored, warnings) = create_with_warnings(&client, &ns.name, &forged).await;
+    let requester = stored.spec.requested_by.clone().unwrap();
+    assert_eq!(requester.user_id, username, "overwritten with the caller");
+    assert_eq!(requested_via(&stored), None, "and no front end recorded");
+    let warnings = warnings.join("\n");
+    assert!(
+        warnings.contains("was replaced with your username") && warnings.contains(ALICE),
+        "{warnings}"
+    );
+
+    // A consumer naming alice is the consumer, whatever the front end may do.
+    let consumer = control_plane_with_devportal()
+        .client(Persona::Consumer)
+        .await;
+    let (stored, _) = create_with_warnings(
+        &consumer,
+        &ns.name,
+        &plugin_request("consumers", ALICE, "alice@example.com"),
+    )
+    .await;
+    assert_eq!(
+        stored.spec.requested_by.unwrap().user_id,
+        Persona::Consumer.name()
+    );
+}
+
+#[tokio::test]
+async fn a_front_end_impersonating_a_user_is_that_user() {
+    let admin = admin().await;
+    let ns = TestNamespace::new("frontend-a").await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
+    discovered(&admin, &ns.name).await;
+    let (username, mut config) = front_end(&admin, &ns.name, "portal").await;
+    may_impersonate(&admin, &ns.name, "portal", &[ALICE], &["portal-users"]).await;
+    authorizer_says(&admin, &username, impersonating(ALICE)).await;
+    // Alice may request keys here, as any consumer.
+    bind(
+        &admin,
+        &ns.name,
+        "devportal-api-consumer",
+        json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": ALICE}),
+    )
+    .await;
+    config.auth_info.impersonate = Some(ALICE.into());
+    config.auth_info.impersonate_groups = Some(vec!["portal-users".into()]);
+    let as_alice = Api::<APIKey>::namespaced(Client::try_from(config).unwrap(), &ns.name);
+    let created = eventually("alice's request through the front end", WAIT, || async {
+        as_alice
+            .create(
+                &PostParams::default(),
+                &fixtures::key("mine", "toys", "gold"),
+            )
+            .await
+            .ok()
+    })
+    .await;
+    assert_eq!(created.spec.requested_by.as_ref().unwrap().user_id, ALICE);
+    assert_eq!(
+        requested_via(&created),
+        None,
+        "the API server made the request as alice; nothing was delegated"
+    );
+}
+
+#[tokio::test]
+async fn automatic_approvals_outlive_a_switch_to_manual() {
+    let admin = admin().await;
+    let ns = TestNamespace::new("automatic").await;
+    let owner = control_plane_with_devportal().client(Persona::Owner).await;
+    fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Automatic).await;
+    discovered(&admin, &ns.name).await;
+    let consumer = control_plane_with_devportal()
+        .client(Persona::Consumer)
+        .await;
+    let keys = Api::<APIKey>::namespaced(consumer, &ns.name);
+    keys.create(
+        &PostParams::default(),
+        &fixtures::key("granted", "toys", "gold"),
+    )
+    .await
+    .expect("key requested");
+    let products = Api::<APIProduct>::namespaced(owner, &ns.name);
+    let uid = products.get("toys").await.unwrap().uid();
+    let granted = eventually("the automatic approval to be recorded", WAIT, || async {
+        let key = keys.get("granted").await.ok()?;
+        let approval = key.spec.approval.clone()?;
+        (key.status.as_ref()?.phase == Some(APIKeyPhase::Approved)).then_some(approval)
+    })
+    .await;
+    assert!(granted.approved);
+    assert_eq!(granted.reviewed_by.as_deref(), Some(AUTOMATIC_REVIEWER));
+    assert!(granted.reviewed_at.is_some());
+    assert_eq!(granted.product_uid, uid);
+    assert_eq!(granted.plan_tier.as_deref(), Some("gold"));
+    eventually("both Secrets of the granted key", WAIT, || async {
+        (secrets_of(&admin, &ns.name, "granted").await.len() == 2).then_some(())
+    })
+    .await;
+
+    products
+        .patch(
+            "toys",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"approvalMode": "manual"}})),
+        )
+        .await
+        .expect("the owner switches to manual");
+    keys.create(
+        &PostParams::default(),
+        &fixtures::key("later", "toys", "gold"),
+    )
+    .await
+    .expect("key requested");
+    eventually("the new request to wait for review", WAIT, || async {
+        let key = keys.get("later").await.ok()?;
+        (key.status?.phase == Some(APIKeyPhase::Pending)).then_some(())
+    })
+    .await;
+    assert!(
+        keys.get("later").await.unwrap().spec.approval.is_none(),
+        "nothing approved the new request"
+    );
+    let kept = keys.get("granted").await.unwrap();
+    assert_eq!(kept.status.unwrap().phase, Some(APIKeyPhase::Approved));
+    assert_eq!(kept.spec.approval, Some(granted), "the record stands");
+    assert_eq!(
+        secrets_of(&admin, &ns.name, "granted").await.len(),
+        2,
+        "the granted key keeps its Secrets"
+    );
+}
