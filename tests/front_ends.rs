@@ -361,8 +361,20 @@ async fn a_front_end_impersonating_a_user_is_that_user() {
         json!({"kind": "User", "apiGroup": "rbac.authorization.k8s.io", "name": ALICE}),
     )
     .await;
-    config.auth_info.impersonate = Some(ALICE.into());
     config.auth_info.impersonate_groups = Some(vec!["portal-users".into()]);
+    // A user outside the grant: the API server refuses before devportal sees anything.
+    let mut as_bob = config.clone();
+    as_bob.auth_info.impersonate = Some("user:default/bob".into());
+    support::access::assert_forbidden(
+        "impersonating a user outside the grant",
+        Api::<APIKey>::namespaced(Client::try_from(as_bob).unwrap(), &ns.name)
+            .create(
+                &PostParams::default(),
+                &fixtures::key("bobs", "toys", "gold"),
+            )
+            .await,
+    );
+    config.auth_info.impersonate = Some(ALICE.into());
     let as_alice = Api::<APIKey>::namespaced(Client::try_from(config).unwrap(), &ns.name);
     let created = eventually("alice's request through the front end", WAIT, || async {
         as_alice
@@ -447,5 +459,42 @@ async fn automatic_approvals_outlive_a_switch_to_manual() {
         secrets_of(&admin, &ns.name, "granted").await.len(),
         2,
         "the granted key keeps its Secrets"
+    );
+}
+
+#[tokio::test]
+async fn nobody_but_the_controller_approves_as_the_automatic_reviewer() {
+    let admin = admin().await;
+    let ns = TestNamespace::new("not-automatic").await;
+    let owner = control_plane_with_devportal().client(Persona::Owner).await;
+    fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Manual).await;
+    discovered(&admin, &ns.name).await;
+    let consumer = control_plane_with_devportal()
+        .client(Persona::Consumer)
+        .await;
+    let mine = Api::<APIKey>::namespaced(consumer, &ns.name);
+    mine.create(
+        &PostParams::default(),
+        &fixtures::key("mine", "toys", "gold"),
+    )
+    .await
+    .expect("key requested");
+    let automatic = Patch::Merge(json!({"spec": {"approval": {
+        "approved": true, "reviewedBy": AUTOMATIC_REVIEWER
+    }}}));
+    // The consumer passing their own request off as approved automatically.
+    support::access::assert_forbidden(
+        "a consumer's automatic approval",
+        mine.patch("mine", &PatchParams::default(), &automatic)
+            .await,
+    );
+    // An owner may approve, but under their own name.
+    let approved = Api::<APIKey>::namespaced(owner, &ns.name)
+        .patch("mine", &PatchParams::default(), &automatic)
+        .await
+        .expect("the owner approves");
+    assert_eq!(
+        approved.spec.approval.unwrap().reviewed_by.as_deref(),
+        Some(Persona::Owner.name())
     );
 }
