@@ -109,12 +109,16 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         ));
     }
     secrets::crash_point("after-secrets");
-    if evaluation.phase == APIKeyPhase::Approved
-        && evaluation.record_automatic
-        && let Some(product) = &product
-    {
-        automatic::record(&key, product, ctx).await?;
-    }
+    // On the version read (the status write below changes it). A record that fails (the webhook
+    // unreachable, say) does not hold up the status; it is retried with backoff after it.
+    let recorded = match &product {
+        Some(product)
+            if evaluation.phase == APIKeyPhase::Approved && evaluation.record_automatic =>
+        {
+            automatic::record(&key, product, ctx).await
+        }
+        _ => Ok(()),
+    };
 
     let status = status_for(&key, &evaluation, secret_ref, &cached.conditions(), now);
     // A reconcile triggered by our own Secret writes can see the key before our status write
@@ -141,6 +145,8 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         .await;
         ctx.phase_changed.notify_one();
     }
+
+    recorded?;
 
     let until_expiry = key
         .spec
