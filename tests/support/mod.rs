@@ -19,6 +19,7 @@
 //! - [`processes`]: [`Devportal`], a devportal process a test starts itself, and the controller a
 //!   test binary shares;
 //! - [`waits`]: [`eventually`], bounded polling;
+//! - [`front_end`]: a portal front end's ServiceAccount, token, impersonation grants;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
@@ -30,6 +31,7 @@ pub mod access;
 pub mod authorino;
 pub mod control_plane;
 pub mod fixtures;
+pub mod front_end;
 pub mod https;
 pub mod manifests;
 pub mod namespaces;

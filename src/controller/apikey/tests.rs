@@ -376,29 +376,22 @@ fn an_approval_binds_the_product_and_the_tier_it_was_given_for() {
 
 #[test]
 fn an_automatic_approval_is_recorded_once_and_outlives_the_mode() {
-    use crate::names::AUTOMATIC_REVIEWER;
-    let r = resolution(&["gold"], true);
-    let automatic = product(ApprovalMode::Automatic);
-    let mut k = key();
-    let first = evaluate(&k, Some(&automatic), Some(&r), now());
-    assert_eq!(first.phase, APIKeyPhase::Approved);
-    assert!(
-        first.record_automatic,
-        "not recorded yet: the controller writes it"
+    let (r, automatic) = (
+        resolution(&["gold"], true),
+        product(ApprovalMode::Automatic),
     );
-
-    let uid = automatic.metadata.uid.clone().unwrap();
-    k.spec.approval = bound_approval(true, &uid, "gold").map(|a| Approval {
-        reviewed_by: Some(AUTOMATIC_REVIEWER.into()),
+    let first = evaluate(&key(), Some(&automatic), Some(&r), now());
+    assert!(first.phase == APIKeyPhase::Approved && first.record_automatic);
+    let mut k = key();
+    k.spec.approval = bound_approval(true, "p-1", "gold").map(|a| Approval {
+        reviewed_by: Some(crate::names::AUTOMATIC_REVIEWER.into()),
         ..a
     });
     let recorded = evaluate(&k, Some(&automatic), Some(&r), now());
     assert_eq!(
-        (recorded.phase, recorded.reason),
-        (APIKeyPhase::Approved, "AutoApproved")
+        (recorded.reason, recorded.record_automatic),
+        ("AutoApproved", false)
     );
-    assert!(!recorded.record_automatic, "recorded already");
-
     // Switched to manual: the grant stands; a new request waits.
     let manual = product(ApprovalMode::Manual);
     let kept = evaluate(&k, Some(&manual), Some(&r), now());
@@ -406,8 +399,6 @@ fn an_automatic_approval_is_recorded_once_and_outlives_the_mode() {
         (kept.phase, kept.record_automatic),
         (APIKeyPhase::Approved, false)
     );
-    assert_eq!(
-        phase(&key(), Some(&manual), Some(&r)),
-        (APIKeyPhase::Pending, "AwaitingApproval")
-    );
+    let new = (APIKeyPhase::Pending, "AwaitingApproval");
+    assert_eq!(phase(&key(), Some(&manual), Some(&r)), new);
 }
