@@ -22,6 +22,8 @@
 //! - [`front_end`]: a portal front end's ServiceAccount, token, impersonation grants;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
+//! - [`proxy`]: a round-robin proxy in front of several webhook replicas;
+//! - [`replicas`]: webhook replicas behind that proxy, registered, plus a controller;
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`;
 //! - [`webhook_server`]: the webhook's HTTPS server in-process, with an in-memory cluster.
@@ -37,6 +39,8 @@ pub mod manifests;
 pub mod namespaces;
 pub mod personas;
 pub mod processes;
+pub mod proxy;
+pub mod replicas;
 pub mod secrets;
 pub mod tools;
 pub mod waits;
