@@ -97,8 +97,19 @@ async fn a_front_end_that_may_impersonate_a_user_requests_keys_for_them() {
         "{warnings:?}"
     );
 
+    // The plugin edits its user's Pending request as the user would.
+    let keys = Api::<APIKey>::namespaced(client.clone(), &ns.name);
+    let edited = keys
+        .patch(
+            "alices",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"useCase": "load tests", "planTier": "silver"}})),
+        )
+        .await
+        .expect("the front end edits alice's Pending request");
+    assert_eq!(edited.spec.plan_tier, "silver");
+
     // Nor can the front end rewrite who it acted through.
-    let keys = Api::<APIKey>::namespaced(client, &ns.name);
     let rewritten = keys
         .patch(
             "alices",

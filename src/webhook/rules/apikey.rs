@@ -344,12 +344,17 @@ async fn validate_key_checked<C: Lookup>(
                     .unwrap_or_default();
                 // The request is the requester's; owners review it (spec.approval) and no more.
                 // Admins hold `approve` on every product in every namespace.
-                if username != requester && !approvers.may("", "").await? {
+                // A trusted front end edits its user's request as the user.
+                if username != requester
+                    && !delegation::acts_for(lookup, user, requester).await?
+                    && !approvers.may("", "").await?
+                {
                     return Err(Verdict::deny(
                         Reason::NotRequester,
                         format!(
                             "only the requester {requester:?} or an API admin may change {}; a \
-                             reviewer may change only spec.approval",
+                             reviewer may change only spec.approval (and a front end may act \
+                             only for users it may impersonate)",
                             changed.join(", ")
                         ),
                     ));

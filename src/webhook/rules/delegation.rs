@@ -57,6 +57,15 @@ pub async fn effective_identity<C: Lookup>(
     })
 }
 
+/// Whether `caller` may act for `user` (is `user`, or may impersonate them): a trusted front end
+/// edits its user's request as the user would.
+pub async fn acts_for<C: Lookup>(lookup: &C, caller: &UserInfo, user: &str) -> Checked<bool> {
+    let identity = effective_identity(lookup, caller, Some(user))
+        .await
+        .map_err(|e| lookup_failed("impersonation permissions (SubjectAccessReview)", e))?;
+    Ok(!user.is_empty() && identity.user == user)
+}
+
 /// The value of `key`'s [`REQUESTED_VIA_ANNOTATION`], if set.
 pub fn requested_via(key: &APIKey) -> Option<&str> {
     key.metadata

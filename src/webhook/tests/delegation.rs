@@ -107,3 +107,21 @@ async fn nobody_sets_or_changes_the_requested_via_annotation() {
     let (reply, _) = send(&front_end_webhook(), Endpoint::ValidateKeys, &body).await;
     assert_eq!(reply.outcome.reason, Reason::GuardedMetadata);
 }
+
+#[tokio::test]
+async fn a_front_end_edits_the_pending_requests_of_its_users_only() {
+    let (_, _, alices) = admit(FRONT_END, requested_for(ALICE, "unknown"), None).await;
+    let mut edited = alices.clone();
+    edited["spec"]["useCase"] = json!("a better reason");
+    let (_, validation, _) = admit(FRONT_END, edited, Some(alices)).await;
+    assert_eq!(validation["allowed"], true, "{validation}");
+
+    // A request of someone it may not impersonate is not the front end's to edit.
+    let bobs = key("toys", "gold", Some("user:default/bob"));
+    let mut edited = bobs.clone();
+    edited["spec"]["useCase"] = json!("not yours");
+    let (_, validation, _) = admit(FRONT_END, edited, Some(bobs)).await;
+    assert_eq!(validation["allowed"], false, "{validation}");
+    let message = validation["status"]["message"].as_str().unwrap();
+    assert!(message.contains("only the requester"), "{message}");
+}
