@@ -1,0 +1,112 @@
+//! How long the oldest key still waiting has waited, by the approval mode of its product: the
+//! gauge (`devportal_apikeys_oldest_pending_seconds`) the stuck-Pending alert reads.
+
+use k8s_openapi::jiff::Timestamp;
+use kube::Resource;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::resources::cached_key::CachedKey;
+use crate::resources::{APIKeyPhase, APIProduct, ApprovalMode};
+
+/// The age in seconds of the oldest key of each approval mode that is Pending or has no phase
+/// yet (never reconciled), as the leader's caches see it; 0 when no key of that mode waits.
+/// Keys being deleted and keys whose product is not (or no longer) there are not waiting.
+pub(super) fn oldest_pending(
+    keys: &Store<CachedKey>,
+    products: &Store<APIProduct>,
+    now: Timestamp,
+) -> [(ApprovalMode, f64); 2] {
+    oldest(
+        keys.state().iter().map(|key| key.as_ref()),
+        |key| {
+            let product = ObjectRef::<APIProduct>::new(&key.spec().api_product_ref.name)
+                .within(key.product_namespace().unwrap_or_default());
+            products.get(&product).map(|p| p.spec.approval_mode)
+        },
+        now,
+    )
+}
+
+/// [`oldest_pending`] over `keys`, with `mode_of` naming the approval mode of a key's product.
+fn oldest<'a>(
+    keys: impl Iterator<Item = &'a CachedKey>,
+    mode_of: impl Fn(&CachedKey) -> Option<ApprovalMode>,
+    now: Timestamp,
+) -> [(ApprovalMode, f64); 2] {
+    let mut ages: [(ApprovalMode, f64); 2] =
+        [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)];
+    for key in keys {
+        let waiting = matches!(key.phase(), None | Some(APIKeyPhase::Pending));
+        let meta = key.meta();
+        let (true, None, Some(created)) = (
+            waiting,
+            &meta.deletion_timestamp,
+            &meta.creation_timestamp,
+        ) else {
+            continue;
+        };
+        let Some(mode) = mode_of(key) else { continue };
+        let age = now.duration_since(created.0).as_secs_f64().max(0.0);
+        if let Some(slot) = ages.iter_mut().find(|(m, _)| *m == mode) {
+            slot.1 = slot.1.max(age);
+        }
+    }
+    ages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(name: &str, product: &str, created: &str, phase: Option<&str>) -> CachedKey {
+        let mut key = json!({
+            "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
+            "metadata": {"name": name, "namespace": "team", "creationTimestamp": created},
+            "spec": {"apiProductRef": {"name": product}, "planTier": "gold"}
+        });
+        if let Some(phase) = phase {
+            key["status"] = json!({"phase": phase});
+        }
+        serde_json::from_value(key).expect("a key")
+    }
+
+    fn mode(key: &CachedKey) -> Option<ApprovalMode> {
+        match key.spec().api_product_ref.name.as_str() {
+            "auto" => Some(ApprovalMode::Automatic),
+            "manual" => Some(ApprovalMode::Manual),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn the_oldest_waiting_key_of_each_mode_counts() {
+        let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
+        let keys = [
+            key("a", "auto", "2026-01-01T23:59:00Z", Some("Pending")),
+            key("b", "auto", "2026-01-01T23:58:00Z", None),
+            // Approved, Failed or without a product: not waiting, however old.
+            key("c", "auto", "2026-01-01T00:00:00Z", Some("Approved")),
+            key("d", "manual", "2026-01-01T00:00:00Z", Some("Failed")),
+            key("e", "gone", "2025-01-01T00:00:00Z", Some("Pending")),
+            key("f", "manual", "2026-01-01T12:00:00Z", Some("Pending")),
+        ];
+        assert_eq!(
+            oldest(keys.iter(), mode, now),
+            [
+                (ApprovalMode::Automatic, 120.0),
+                (ApprovalMode::Manual, 43_200.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn nothing_waiting_reads_zero() {
+        let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
+        let keys = [key("c", "auto", "2026-01-01T00:00:00Z", Some("Rejected"))];
+        assert_eq!(
+            oldest(keys.iter(), mode, now),
+            [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)]
+        );
+    }
+}
