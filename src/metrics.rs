@@ -35,25 +35,28 @@ pub struct AdmissionLabels {
     pub reason: &'static str,
 }
 
-/// A label naming a resource.
+/// Labels of one admission's duration.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResourceLabel {
+pub struct DurationLabels {
     /// `apikeys` or `apiproducts`.
     pub resource: &'static str,
+    /// `allowed` or `denied`.
+    pub decision: &'static str,
 }
 
 /// The admission webhook's metrics.
 pub struct AdmissionMetrics {
     requests: Family<AdmissionLabels, Counter>,
-    duration: Family<ResourceLabel, Histogram>,
+    duration: Family<DurationLabels, Histogram>,
 }
 
 impl AdmissionMetrics {
     /// Records one admission and how long devportal took over it.
     pub fn observe(&self, labels: AdmissionLabels, took: Duration) {
         self.duration
-            .get_or_create(&ResourceLabel {
+            .get_or_create(&DurationLabels {
                 resource: labels.resource,
+                decision: labels.decision,
             })
             .observe(took.as_secs_f64());
         self.requests.get_or_create(&labels).inc();
@@ -234,7 +237,8 @@ impl Metrics {
             );
             sub.register_with_unit(
                 "duration",
-                "Time devportal spent on one AdmissionReview (read, decide, encode)",
+                "Time devportal spent on one AdmissionReview (read, decide, encode), by resource and \
+                 decision",
                 prometheus_client::registry::Unit::Seconds,
                 admission.duration.clone(),
             );
@@ -368,7 +372,7 @@ mod tests {
         let text = metrics.encode();
         for line in [
             "devportal_admission_requests_total{resource=\"apikeys\",operation=\"CREATE\",decision=\"allowed\",reason=\"allowed\"} 1",
-            "devportal_admission_duration_seconds_count{resource=\"apikeys\"} 1",
+            "devportal_admission_duration_seconds_count{resource=\"apikeys\",decision=\"allowed\"} 1",
             "devportal_reconcile_total{controller=\"apikey\",result=\"success\"} 1",
             "devportal_reconcile_errors_total{controller=\"apikey\",error=\"shutting_down\"} 1",
             "devportal_reconcile_duration_seconds_count{controller=\"apikey\"} 2",
