@@ -360,10 +360,9 @@ mod tests {
         metrics
             .controller
             .set_keys(APIKeyPhase::ALL.map(|p| (p, 1)));
-        metrics.controller.set_oldest_pending([
-            (ApprovalMode::Automatic, 0.0),
-            (ApprovalMode::Manual, 90.5),
-        ]);
+        metrics
+            .controller
+            .set_oldest_pending([(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 90.5)]);
         metrics.controller.approved_after(Duration::from_secs(2));
         metrics.controller.secret_written("enforcement");
         metrics.controller.secret_deleted("consumer");

@@ -136,9 +136,9 @@ fn every_alert_has_severity_for_summary_and_a_runbook_in_operations_md() {
             );
         }
         let runbook = alert["annotations"]["runbook_url"].as_str().unwrap();
-        let target = runbook
-            .strip_prefix(RUNBOOKS)
-            .unwrap_or_else(|| panic!("{name}: runbook_url {runbook} is not in docs/operations.md"));
+        let target = runbook.strip_prefix(RUNBOOKS).unwrap_or_else(|| {
+            panic!("{name}: runbook_url {runbook} is not in docs/operations.md")
+        });
         assert_eq!(target, name.to_lowercase(), "{name}: one runbook per alert");
         assert!(
             anchors.contains(target),
@@ -202,6 +202,9 @@ fn the_dashboard_has_a_datasource_variable_job_and_namespace_and_uses_them() {
         assert!(titles.iter().any(|t| t == wanted), "no panel {wanted}");
     }
     for (place, query) in dashboard_queries() {
-        assert!(!query.contains('$'), "{place}: unsubstituted variable in {query}");
+        assert!(
+            !query.contains('$'),
+            "{place}: unsubstituted variable in {query}"
+        );
     }
 }

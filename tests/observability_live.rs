@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, Documentation};
 use k8s_openapi::api::core::v1::ResourceQuota;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use support::manifests::{find, render};
 use support::observability::{
@@ -89,7 +89,13 @@ async fn workload(prometheus: &Prometheus) -> (TestNamespace, TestNamespace, Una
     fixtures::published_product(&admin, &owner, &flow.name, ApprovalMode::Manual).await;
     let products = Api::<APIProduct>::namespaced(owner.clone(), &flow.name);
     eventually("the product's plans", wait, || async {
-        products.get("toys").await.ok()?.status?.plan_tiers.map(|_| ())
+        products
+            .get("toys")
+            .await
+            .ok()?
+            .status?
+            .plan_tiers
+            .map(|_| ())
     })
     .await;
     let keys = Api::<APIKey>::namespaced(consumer.clone(), &flow.name);
@@ -166,26 +172,36 @@ async fn workload(prometheus: &Prometheus) -> (TestNamespace, TestNamespace, Una
         .expect("quota status written");
     let broken_keys = Api::<APIKey>::namespaced(consumer.clone(), &broken.name);
     broken_keys
-        .create(&PostParams::default(), &fixtures::key("stuck", "toys", "gold"))
+        .create(
+            &PostParams::default(),
+            &fixtures::key("stuck", "toys", "gold"),
+        )
         .await
         .expect("the webhook admits the key");
     let unavailable = UnavailableWebhook::install(&broken.name);
     let refused = || async {
         match broken_keys
-            .create(&PostParams::default(), &fixtures::key("refused", "toys", "gold"))
+            .create(
+                &PostParams::default(),
+                &fixtures::key("refused", "toys", "gold"),
+            )
             .await
         {
             Err(kube::Error::Api(status)) => status.message.contains("failed calling webhook"),
             Ok(_) => {
-                let _ = broken_keys.delete("refused", &DeleteParams::default()).await;
+                let _ = broken_keys
+                    .delete("refused", &DeleteParams::default())
+                    .await;
                 false
             }
             Err(_) => false,
         }
     };
-    eventually("the unavailable webhook to refuse a write", wait, || async {
-        refused().await.then_some(())
-    })
+    eventually(
+        "the unavailable webhook to refuse a write",
+        wait,
+        || async { refused().await.then_some(()) },
+    )
     .await;
     // Refused again once Prometheus has the counter, so its rate shows.
     let failed_calls = r#"sum(apiserver_admission_webhook_rejection_count{name=~".+\\.devportal\\.kuadrant\\.io", error_type="calling_webhook_error"})"#;
@@ -200,20 +216,24 @@ async fn workload(prometheus: &Prometheus) -> (TestNamespace, TestNamespace, Una
 /// Waits until `query` returns at least one series with a number (not NaN) and returns the
 /// result; fails the test if Prometheus refuses the query.
 async fn returns_data(prometheus: &Prometheus, place: &str, query: &str) -> Vec<Value> {
-    eventually(&format!("{place}: {query} to return data"), WAIT, || async {
-        match prometheus.query(query).await? {
-            Answer::Error(message) => panic!("{place}: Prometheus refuses {query}: {message}"),
-            Answer::Data(series) => series
-                .iter()
-                .any(|s| {
-                    s["value"][1]
-                        .as_str()
-                        .and_then(|v| v.parse::<f64>().ok())
-                        .is_some_and(|v| !v.is_nan())
-                })
-                .then_some(series),
-        }
-    })
+    eventually(
+        &format!("{place}: {query} to return data"),
+        WAIT,
+        || async {
+            match prometheus.query(query).await? {
+                Answer::Error(message) => panic!("{place}: Prometheus refuses {query}: {message}"),
+                Answer::Data(series) => series
+                    .iter()
+                    .any(|s| {
+                        s["value"][1]
+                            .as_str()
+                            .and_then(|v| v.parse::<f64>().ok())
+                            .is_some_and(|v| !v.is_nan())
+                    })
+                    .then_some(series),
+            }
+        },
+    )
     .await
 }
 
@@ -261,17 +281,35 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
             format!("({}) > 0", without_thresholds(expr))
         };
         let series = returns_data(&prometheus, name, &query).await;
-        println!("{name} during the faults: {query} = {}", series[0]["value"][1]);
+        println!(
+            "{name} during the faults: {query} = {}",
+            series[0]["value"][1]
+        );
     }
     // What the workload did shows up where the panels and alerts look.
     for (what, query) in [
-        ("denials by reason", r#"sum(devportal_admission_requests_total{decision="denied", reason="unknown_tier"})"#),
+        (
+            "denials by reason",
+            r#"sum(devportal_admission_requests_total{decision="denied", reason="unknown_tier"})"#,
+        ),
         ("a deleted Secret", "sum(devportal_secrets_deleted_total)"),
-        ("a failed fetch", r#"sum(devportal_discovery_fetch_failures_total{kind="openapi"})"#),
-        ("a failed reconcile", r#"sum(devportal_reconcile_errors_total{controller="apikey"})"#),
+        (
+            "a failed fetch",
+            r#"sum(devportal_discovery_fetch_failures_total{kind="openapi"})"#,
+        ),
+        (
+            "a failed reconcile",
+            r#"sum(devportal_reconcile_errors_total{controller="apikey"})"#,
+        ),
         ("an approval", "devportal_approval_latency_seconds_count"),
-        ("the webhook unavailable", r#"sum(apiserver_admission_webhook_rejection_count{name=~".+\\.devportal\\.kuadrant\\.io", error_type="calling_webhook_error"})"#),
-        ("a key waiting on an automatic product", r#"max(devportal_apikeys_oldest_pending_seconds{approval="automatic"})"#),
+        (
+            "the webhook unavailable",
+            r#"sum(apiserver_admission_webhook_rejection_count{name=~".+\\.devportal\\.kuadrant\\.io", error_type="calling_webhook_error"})"#,
+        ),
+        (
+            "a key waiting on an automatic product",
+            r#"max(devportal_apikeys_oldest_pending_seconds{approval="automatic"})"#,
+        ),
     ] {
         let value = prometheus.wait_for(query, |v| v > 0.0).await;
         println!("{what}: {query} = {value}");
@@ -283,14 +321,18 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
 async fn the_dashboard_configmap_is_generated_from_the_dashboard_file() {
     // The binary's control plane runs devportal; kustomize only needs its kubectl.
     control_plane_with_devportal();
-    let overlay = repo_root().join("target/local/observability-overlay");
+    let overlay = repo_root()
+        .join("target/local")
+        .join(format!("observability-overlay-{}", std::process::id()));
     std::fs::create_dir_all(&overlay).unwrap();
     std::fs::write(
         overlay.join("kustomization.yaml"),
         "resources: [../../../manifests]\ncomponents: [../../../manifests/monitoring, ../../../dashboards]\n",
     )
     .unwrap();
-    let objects = render("target/local/observability-overlay");
+    let relative = overlay.strip_prefix(repo_root()).unwrap();
+    let objects = render(relative.to_str().unwrap());
+    std::fs::remove_dir_all(&overlay).unwrap();
     let config_map = find(&objects, "ConfigMap", "devportal-dashboard");
     assert_eq!(config_map["metadata"]["namespace"], "devportal-system");
     assert_eq!(config_map["metadata"]["labels"]["grafana_dashboard"], "1");

@@ -38,11 +38,9 @@ fn oldest<'a>(
     for key in keys {
         let waiting = matches!(key.phase(), None | Some(APIKeyPhase::Pending));
         let meta = key.meta();
-        let (true, None, Some(created)) = (
-            waiting,
-            &meta.deletion_timestamp,
-            &meta.creation_timestamp,
-        ) else {
+        let (true, None, Some(created)) =
+            (waiting, &meta.deletion_timestamp, &meta.creation_timestamp)
+        else {
             continue;
         };
         let Some(mode) = mode_of(key) else { continue };

@@ -51,9 +51,7 @@ impl Prometheus {
         let cp = control_plane_with_devportal();
         let target = cp.devportal_admin_url();
         let target = target.trim_start_matches("http://");
-        let dir = cp
-            .state_dir()
-            .join(format!("prometheus-{}", free_port()));
+        let dir = cp.state_dir().join(format!("prometheus-{}", free_port()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut config = format!(
             "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
