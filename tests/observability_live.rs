@@ -77,7 +77,7 @@ async fn phase_of(keys: &Api<APIKey>, name: &str) -> Option<APIKeyPhase> {
 /// The workload: admissions allowed and denied, a manual approval, Secrets written and deleted, a
 /// failing OpenAPI fetch, reconciles failing (a namespace whose quota refuses Secrets), and
 /// devportal's webhook unavailable to the API server in one namespace.
-async fn workload(prometheus: &Prometheus) -> (TestNamespace, TestNamespace, UnavailableWebhook) {
+async fn workload(prometheus: &Prometheus) -> (UnavailableWebhook, TestNamespace, TestNamespace) {
     let cp = control_plane_with_devportal();
     let admin = cp.client(Persona::Admin).await;
     let owner = cp.client(Persona::Owner).await;
@@ -210,7 +210,8 @@ async fn workload(prometheus: &Prometheus) -> (TestNamespace, TestNamespace, Una
         assert!(refused().await, "the unavailable webhook refuses the write");
     }
     prometheus.wait_for(failed_calls, |v| v > before).await;
-    (flow, broken, unavailable)
+    // The webhook goes first when dropped, so the namespaces' deletion is not refused.
+    (unavailable, flow, broken)
 }
 
 /// Waits until `query` returns at least one series with a number (not NaN) and returns the
@@ -243,7 +244,7 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
     prometheus
         .wait_for(r#"sum(up{job=~"devportal|apiserver"})"#, |v| v == 2.0)
         .await;
-    let (_flow, _broken, _unavailable) = workload(&prometheus).await;
+    let (_unavailable, _flow, _broken) = workload(&prometheus).await;
 
     let mut answered = 0;
     for (place, query) in dashboard_queries() {
