@@ -20,6 +20,7 @@ fn admission(c: &mut Criterion) {
         MemoryLookup::default().with_product(product),
         Limits {
             max_keys_per_user_per_product: 5,
+            expired_key_grace: Duration::from_secs(86_400),
             max_key_lifetime: Duration::from_secs(365 * 86_400),
             controller_username: "system:serviceaccount:devportal-system:devportal".into(),
         },

@@ -75,9 +75,11 @@ fn main() {
     // SAFETY: set before any other thread exists; read by the control plane started below.
     unsafe {
         std::env::set_var("DEVPORTAL_AUDIT_LOG", &audit);
+        // Each of the 97 users requests about n / 97 keys; the webhook and the controller both
+        // hold keys past this limit back.
+        std::env::set_var("DEVPORTAL_MAX_KEYS_PER_USER_PER_PRODUCT", "1000000");
         if webhook {
             std::env::set_var("DEVPORTAL_ROLE", "webhook");
-            std::env::set_var("DEVPORTAL_MAX_KEYS_PER_USER_PER_PRODUCT", "1000000");
         }
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -8,6 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::{self, AdminArgs, Telemetry};
 use crate::controller::{self, ControllerArgs};
+use crate::key_limit::KeyLimitArgs;
 use crate::watches::Watches;
 use crate::webhook::{self, WebhookArgs};
 use crate::{Result, crds};
@@ -61,6 +62,9 @@ pub struct RunCommand {
     /// The controller's settings.
     #[command(flatten)]
     pub controller: ControllerArgs,
+    /// The key limit, one value for both roles.
+    #[command(flatten)]
+    pub key_limit: KeyLimitArgs,
 }
 
 /// Arguments of `devportal controller`.
@@ -72,6 +76,9 @@ pub struct ControllerCommand {
     /// The controller's settings.
     #[command(flatten)]
     pub controller: ControllerArgs,
+    /// The key limit the controller backs up (the same flags as the webhook's).
+    #[command(flatten)]
+    pub key_limit: KeyLimitArgs,
 }
 
 /// Arguments of `devportal webhook`.
@@ -83,6 +90,9 @@ pub struct WebhookCommand {
     /// The webhook's settings.
     #[command(flatten)]
     pub webhook: WebhookArgs,
+    /// The key limit.
+    #[command(flatten)]
+    pub key_limit: KeyLimitArgs,
 }
 
 /// Arguments of `devportal crds`.
@@ -132,8 +142,8 @@ impl Cli {
                     let mut watches = Watches::new(client.clone());
                     let feeds = controller::Feeds::subscribe(&mut watches);
                     let synced = watches.start(&shutdown);
-                    controller::run(args.controller, client, feeds, synced, telemetry, shutdown)
-                        .await
+                    let roles = (args.controller, args.key_limit);
+                    controller::run(roles, client, feeds, synced, telemetry, shutdown).await
                 })
                 .await
             }
@@ -143,7 +153,8 @@ impl Cli {
                     let mut watches = Watches::new(client.clone());
                     let feeds = webhook::Feeds::subscribe(&mut watches);
                     watches.start(&shutdown);
-                    webhook::run(args.webhook, client, feeds, telemetry, shutdown).await
+                    let roles = (args.webhook, args.key_limit);
+                    webhook::run(roles, client, feeds, telemetry, shutdown).await
                 })
                 .await
             }
@@ -152,6 +163,7 @@ impl Cli {
                     admin,
                     webhook: webhook_args,
                     controller: controller_args,
+                    key_limit,
                 } = *args;
                 with_admin(&admin, |client, telemetry, shutdown| async move {
                     // One set of watches for both roles: each kind is watched once.
@@ -165,7 +177,7 @@ impl Cli {
                         stop_all_after(
                             &shutdown,
                             webhook::run(
-                                webhook_args,
+                                (webhook_args, key_limit),
                                 client.clone(),
                                 webhook_feeds,
                                 telemetry.clone(),
@@ -175,7 +187,7 @@ impl Cli {
                         stop_all_after(
                             &shutdown,
                             controller::run(
-                                controller_args,
+                                (controller_args, key_limit),
                                 client,
                                 controller_feeds,
                                 synced,

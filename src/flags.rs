@@ -30,6 +30,19 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
         .ok_or_else(|| format!("{s:?} is too long"))
 }
 
+/// Formats a duration in the largest unit that [`parse_duration`] reads back exactly (`24h`).
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 || secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)]
+        .into_iter()
+        .find(|(_, unit)| secs.is_multiple_of(*unit))
+        .map(|(name, unit)| format!("{}{name}", secs / unit))
+        .unwrap_or_default()
+}
+
 /// The default address of a listener on `port`: the pod's own IP when the Downward API provides
 /// it (`POD_IP`), else 127.0.0.1 — never every interface, so a process started by hand on a
 /// workstation is not reachable from the network.
@@ -49,6 +62,13 @@ mod tests {
     fn listeners_default_to_loopback_without_a_pod_ip() {
         if std::env::var_os("POD_IP").is_none() {
             assert_eq!(default_listen(8443).to_string(), "127.0.0.1:8443");
+        }
+    }
+
+    #[test]
+    fn durations_format_as_they_parse() {
+        for text in ["36h", "7d", "90m", "45s", "1500ms", "0ms"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
         }
     }
 

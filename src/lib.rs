@@ -14,6 +14,7 @@ pub mod digest;
 pub mod discovery;
 pub mod error;
 pub mod flags;
+pub mod key_limit;
 pub mod keys;
 pub mod kube_ext;
 pub mod metrics;

@@ -85,6 +85,9 @@ pub mod key_reason {
     /// Warning Event: the key lives in a namespace the admission webhook does not cover, so
     /// nothing validated it and the controller leaves it alone.
     pub const NAMESPACE_NOT_COVERED: &str = "NamespaceNotCovered";
+    /// `Pending`: the key is past the per-requester, per-product key limit in creation order; it
+    /// waits until an earlier key is deleted, rejected or long expired.
+    pub const KEY_LIMIT_EXCEEDED: &str = "KeyLimitExceeded";
 }
 
 /// Reasons of an APIProduct's conditions that tests and docs refer to.

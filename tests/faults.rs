@@ -44,6 +44,10 @@ fn replicas(lease: &str) -> (Devportal, Devportal) {
             "4s",
             "--lease-retry-period",
             "1s",
+            // One consumer requests every key of a burst: past the default key limit, the
+            // controller would hold all but five back.
+            "--max-keys-per-user-per-product",
+            "1000000",
         ]
         .map(String::from)
     };

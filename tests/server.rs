@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use devportal::resources::APIProduct;
 use devportal::resources::gateway::HTTPRoute;
+use devportal::webhook::key_counts::Claim;
 use devportal::webhook::lookup::{Lookup, Read};
 use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::jiff::Timestamp;
 use support::https::Https;
 use support::webhook_server::{
     SecretVolume, der, key_review, pair, product, response_of, start, start_with,
@@ -116,8 +118,8 @@ impl Lookup for Slow {
     async fn route(&self, _: &str, _: &str, _: Read) -> devportal::Result<Option<Arc<HTTPRoute>>> {
         Ok(None)
     }
-    fn live_keys(&self, _: &str, _: &str, _: &str) -> usize {
-        0
+    fn admit_key(&self, _: &Claim, _: Timestamp) -> Result<(), usize> {
+        Ok(())
     }
     async fn may_approve(&self, _: &UserInfo, _: &str, _: &str) -> devportal::Result<bool> {
         Ok(false)

@@ -405,7 +405,7 @@ async fn the_live_keys_guardrail_holds_per_user_and_product() {
         }
     }
     assert!(
-        message.contains("already holds 5 live keys for APIProduct"),
+        message.contains("5 keys already exist for \"consumer\" on APIProduct"),
         "{message}"
     );
     let (code, _) = denial(

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::discovery::FetchArgs;
+use crate::key_limit::KeyLimitArgs;
 use crate::keys;
 use crate::names::AUTHORINO_DEFAULT_SECRET_SELECTOR;
 use crate::selector::{self, Requirement};
@@ -148,6 +149,8 @@ pub struct Settings {
     pub resync: Duration,
     /// See [`ControllerArgs::webhook_excluded_namespaces`].
     pub uncovered_namespaces: Vec<String>,
+    /// The key limit: keys past it in creation order are not approved.
+    pub key_limit: KeyLimitArgs,
 }
 
 impl Settings {
@@ -155,12 +158,9 @@ impl Settings {
     pub fn webhook_covers(&self, namespace: &str) -> bool {
         !self.uncovered_namespaces.iter().any(|n| n == namespace)
     }
-}
 
-impl TryFrom<&ControllerArgs> for Settings {
-    type Error = Error;
-
-    fn try_from(args: &ControllerArgs) -> Result<Self> {
+    /// The settings from the controller's flags and the key limit.
+    pub fn new(args: &ControllerArgs, key_limit: KeyLimitArgs) -> Result<Self> {
         let authorino_selector = selector::parse(&args.authorino_secret_label_selector)
             .map_err(|e| Error::Config(format!("--authorino-secret-label-selector: {e}")))?;
         Ok(Self {
@@ -175,6 +175,7 @@ impl TryFrom<&ControllerArgs> for Settings {
                 .map(|n| n.trim().to_string())
                 .filter(|n| !n.is_empty())
                 .collect(),
+            key_limit,
         })
     }
 }
@@ -190,6 +191,8 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         controller: ControllerArgs,
+        #[command(flatten)]
+        key_limit: KeyLimitArgs,
     }
 
     /// The namespaces a webhook configuration's namespaceSelector excludes by name.
@@ -218,8 +221,8 @@ mod tests {
 
     #[test]
     fn the_default_uncovered_namespaces_are_those_the_shipped_webhooks_exclude() {
-        let settings =
-            Settings::try_from(&Cli::try_parse_from(["devportal"]).unwrap().controller).unwrap();
+        let defaults = Cli::try_parse_from(["devportal"]).unwrap();
+        let settings = Settings::new(&defaults.controller, defaults.key_limit).unwrap();
         for manifest in [
             "manifests/webhooks.yaml",
             "webhooks/mutating.yaml",
@@ -251,7 +254,7 @@ mod tests {
             "kube-system, platform",
         ])
         .unwrap();
-        let settings = Settings::try_from(&custom.controller).unwrap();
+        let settings = Settings::new(&custom.controller, custom.key_limit).unwrap();
         assert!(!settings.webhook_covers("platform"));
     }
 }

@@ -13,6 +13,7 @@ use kube::{Api, Client, Resource, ResourceExt};
 use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 
+use super::apikey::key_line::Holders;
 use super::args::Settings;
 use super::enforcement_namespace::EnforcementNamespace;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
@@ -39,7 +40,8 @@ pub struct Context {
     pub(super) caches: Caches,
     /// The APIProducts, as the APIKey reconcile looks them up.
     pub(super) products: Store<APIProduct>,
-    /// The APIKeys, for what one key's reconcile needs to know of another (whose value is whose).
+    /// The APIKeys, for what one key's reconcile needs to know of another: whose value is whose,
+    /// and where a key stands in its line for the key limit.
     pub(super) keys: Store<CachedKey>,
     /// Asks the APIKey reconciler to reconcile a key again (one that must now give up a value).
     pub(super) nudge: mpsc::UnboundedSender<ObjectRef<CachedKey>>,
@@ -47,6 +49,8 @@ pub struct Context {
     /// Route and policy targets → the products that use them.
     pub(super) targets: RefIndex<Target, APIProduct>,
     pub(super) key_products: KeysByProduct,
+    /// Requester and product → their keys.
+    pub(super) key_holders: Holders,
     pub(super) written: WrittenStatus,
     /// This replica's identity, the `reportingInstance` of its Events.
     pub(super) identity: String,

@@ -37,6 +37,7 @@ pub use args::{ControllerArgs, LeaseArgs, Settings};
 pub use wiring::Feeds;
 
 use crate::admin::Telemetry;
+use crate::key_limit::KeyLimitArgs;
 use crate::keys;
 use crate::watches::Synced;
 use crate::{Error, Result};
@@ -48,11 +49,11 @@ const HEALTH_COMPONENT: &str = "controller";
 /// waiting for them and releases the Lease; well inside Kubernetes' default 30 s grace period.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
-/// Runs the controller until `shutdown` is cancelled: the leader election, and the reconcilers
+/// Runs the controller with `args` and the key limit it backs up until `shutdown` is cancelled: the leader election, and the reconcilers
 /// over `feeds`, which write only while this replica is active. On shutdown in-flight reconciles
 /// get [`DRAIN_LIMIT`] to finish, then a held Lease is released.
 pub async fn run(
-    args: ControllerArgs,
+    (args, key_limit): (ControllerArgs, KeyLimitArgs),
     client: Client,
     feeds: Feeds,
     synced: Synced,
@@ -78,7 +79,7 @@ pub async fn run(
     ));
 
     let reconcilers = wiring::run(
-        &args,
+        (&args, key_limit),
         client,
         feeds,
         wiring::Signals {

@@ -15,6 +15,7 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::apikey::key_line::{self, Holders};
 use super::args::{ControllerArgs, Settings};
 use super::context::Context;
 use super::enforcement_namespace::EnforcementNamespace;
@@ -27,6 +28,7 @@ use super::{apikey, product};
 use crate::Result;
 use crate::admin::Telemetry;
 use crate::discovery::{Caches, Target};
+use crate::key_limit::{self, Holder, KeyLimitArgs};
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
@@ -77,7 +79,7 @@ type PolicyTargets = Arc<Mutex<HashMap<(String, String, String), Target>>>;
 
 /// Runs both reconcilers over `feeds` until shutdown.
 pub(super) async fn run(
-    args: &ControllerArgs,
+    (args, key_limit): (&ControllerArgs, KeyLimitArgs),
     client: Client,
     feeds: Feeds,
     signals: Signals,
@@ -95,7 +97,7 @@ pub(super) async fn run(
         secrets: secret_feed,
         secret_metadata,
     } = feeds;
-    let config = Settings::try_from(args)?;
+    let config = Settings::new(args, key_limit)?;
     let enforcement = EnforcementNamespace::resolve(
         args.enforcement_namespace.clone(),
         client.clone(),
@@ -130,6 +132,7 @@ pub(super) async fn run(
         secrets: secret_cache.clone(),
         targets: RefIndex::default(),
         key_products: KeysByProduct::default(),
+        key_holders: Holders::default(),
         written: WrittenStatus::default(),
         identity,
         fetcher,
@@ -200,26 +203,33 @@ pub(super) async fn run(
     let key_store = keys.store.clone();
     // The consumers' own Secrets (spec.secretRef) → the keys that name them.
     let referenced = Arc::new(RefIndex::<(String, String), CachedKey>::default());
-    let key_events = keys.events().inspect_ok({
-        let (referenced, sweeps) = (referenced.clone(), sweeps.clone());
-        move |event| match event {
-            watcher::Event::Apply(key) | watcher::Event::InitApply(key) => {
-                let own = key
-                    .spec()
-                    .secret_ref
-                    .as_ref()
-                    .map(|r| (key.namespace().unwrap_or_default(), r.name.clone()));
-                referenced.set(ObjectRef::from_obj(key), own);
+    let (wake, woken) = futures::channel::mpsc::unbounded();
+    let key_events = keys
+        .events()
+        .inspect_ok({
+            let (referenced, sweeps) = (referenced.clone(), sweeps.clone());
+            move |event| match event {
+                watcher::Event::Apply(key) | watcher::Event::InitApply(key) => {
+                    let own = key
+                        .spec()
+                        .secret_ref
+                        .as_ref()
+                        .map(|r| (key.namespace().unwrap_or_default(), r.name.clone()));
+                    referenced.set(ObjectRef::from_obj(key), own);
+                }
+                watcher::Event::Delete(key) => {
+                    referenced.set(ObjectRef::from_obj(key), None);
+                    sweeps.request();
+                }
+                // A re-list may have missed deletions.
+                watcher::Event::InitDone => sweeps.request(),
+                watcher::Event::Init => {}
             }
-            watcher::Event::Delete(key) => {
-                referenced.set(ObjectRef::from_obj(key), None);
-                sweeps.request();
-            }
-            // A re-list may have missed deletions.
-            watcher::Event::InitDone => sweeps.request(),
-            watcher::Event::Init => {}
-        }
-    });
+        })
+        .inspect_ok({
+            let ctx = ctx.clone();
+            move |event| follow_holders(&ctx, event, &wake)
+        });
     let own_secrets = secret_metadata.touched();
     let phase_counts = count_phases(key_store.clone(), ctx.clone(), signals.shutdown.clone());
     let sweeper = orphans::run(
@@ -230,6 +240,7 @@ pub(super) async fn run(
     );
     let key_controller = Controller::for_stream(key_events.applied_objects(), key_store)
         .with_config(config)
+        .reconcile_on(woken)
         .watches_stream(key_products.events().touched_objects(), {
             let ctx = ctx.clone();
             move |product: APIProduct| ctx.key_products.lookup(&ObjectRef::from_obj(&product))
@@ -261,6 +272,33 @@ pub(super) async fn run(
     futures::future::join4(product_controller, key_controller, phase_counts, sweeper).await;
     tracing::info!("controllers stopped");
     Ok(())
+}
+
+/// Keeps the holder index in step with the APIKey events (before the reconciler sees them), and
+/// wakes the keys held back by the limit when a key ahead of them stops counting.
+fn follow_holders(
+    ctx: &Context,
+    event: &watcher::Event<CachedKey>,
+    wake: &futures::channel::mpsc::UnboundedSender<ObjectRef<CachedKey>>,
+) {
+    let (key, gone) = match event {
+        watcher::Event::Apply(key) | watcher::Event::InitApply(key) => {
+            (key, !key_limit::counts_unless_expired(key))
+        }
+        watcher::Event::Delete(key) => (key, true),
+        watcher::Event::Init | watcher::Event::InitDone => return,
+    };
+    let holder = match event {
+        watcher::Event::Delete(_) => None,
+        _ => Holder::of(key),
+    };
+    ctx.key_holders.set(ObjectRef::from_obj(key), holder);
+    if gone {
+        for peer in key_line::wake_after(key, &ctx.key_holders, &ctx.config.key_limit) {
+            // The receiver lives as long as the reconciler; nothing to do once it is gone.
+            let _ = wake.unbounded_send(peer);
+        }
+    }
 }
 
 /// The write gate: true while this replica holds the Lease and its caches (the watches and the

@@ -5,7 +5,8 @@
 //! APIKey in the watch cache also holds the limits, the authentication scheme, five condition
 //! messages and a dozen more strings; at ten thousand keys that was most of the controller's
 //! memory. [`CachedKey`] is what deserialization of an APIKey produces for the controller's
-//! watch: the same object minus what no reconcile reads, with the status folded into a digest.
+//! and the webhook's watch: the same object minus what no reconcile and no key count reads (the
+//! free-text `spec.useCase` among it), with the status folded into a digest.
 
 use std::borrow::Cow;
 
@@ -57,7 +58,11 @@ impl From<APIKey> for CachedKey {
                 finalizers: metadata.finalizers,
                 ..ObjectMeta::default()
             },
-            spec,
+            spec: APIKeySpec {
+                // Free text for reviewers, read only at admission.
+                use_case: None,
+                ..spec
+            },
             status: status.map(|status| StatusDigest {
                 phase: status.phase,
                 conditions: status
@@ -186,7 +191,7 @@ mod tests {
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
             },
             "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold",
-                     "requestedBy": {"userId": "consumer"}},
+                     "requestedBy": {"userId": "consumer"}, "useCase": "a long story"},
             "status": {
                 "observedGeneration": 3, "phase": "Approved",
                 "conditions": [
@@ -216,7 +221,9 @@ mod tests {
         assert_eq!(key.metadata.uid.as_deref(), Some("u-1"));
         assert_eq!(key.metadata.generation, Some(3));
         assert_eq!(key.metadata.finalizers, full.metadata.finalizers);
-        assert_eq!(key.spec, full.spec);
+        assert_eq!(key.spec.use_case, None, "free text is not cached");
+        assert_eq!(key.spec.plan_tier, full.spec.plan_tier);
+        assert_eq!(key.spec.requested_by, full.spec.requested_by);
         assert!(key.status.is_none());
         assert!(key.metadata.managed_fields.is_none() && key.metadata.labels.is_none());
         assert_eq!(cached.meta().name.as_deref(), Some("k"));

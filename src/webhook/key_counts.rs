@@ -1,103 +1,194 @@
-//! [`LiveKeyCounts`]: live APIKeys per requester and product, kept in step with the APIKey watch.
+//! [`KeyCounts`]: the keys that count toward the limit per requester and product, kept in step
+//! with the APIKey watch, plus the places this process has promised to CREATEs it admitted and
+//! the watch has not shown yet.
 //!
-//! The guardrail asks "how many live keys does this user hold for this product?" on every APIKey
-//! CREATE. Scanning every cached key would make that cost grow with the cluster, so the counts keep
-//! one counter per (requester, product) and update it from the watcher's events.
+//! The guardrail asks "may this user hold one more key for this product?" on every APIKey CREATE.
+//! Scanning every cached key would make that cost grow with the cluster, so the counts keep the
+//! keys of each [`Holder`] and update them from the watcher's events. Which keys count is
+//! [`crate::key_limit`]'s rule; the time an expired key stops counting is decided at each
+//! question, so no event is needed when its grace ends.
+//!
+//! The answer and the promise are one step under one lock ([`KeyCounts::admit`]): two concurrent
+//! CREATEs for the same holder can never both pass on the same count. A promise (a
+//! *reservation*) ends when the watch shows the key, or after [`RESERVATION_TTL`] if the CREATE
+//! never happened (a later admission webhook or a name conflict can still refuse it).
 
-use std::collections::HashMap;
-use std::sync::RwLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::time::Duration;
 
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::Resource;
 use kube::runtime::watcher;
 
-use kube::Resource;
-
-use crate::resources::APIKeyPhase;
+use crate::key_limit::{Holder, counts_unless_expired};
 use crate::resources::cached_key::CachedKey;
 
-/// The (requester, product namespace, product name) a live key counts against.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct Owner {
-    user: String,
-    product_namespace: String,
-    product: String,
-}
+/// How long a place stays promised to an admitted CREATE the watch has not shown yet.
+pub const RESERVATION_TTL: Duration = Duration::from_secs(30);
 
 /// Namespace and name of an APIKey.
-type KeyName = (String, String);
+pub type KeyName = (String, String);
+
+/// A key that counts: who it counts against, and until when if it expires.
+#[derive(Clone, Debug)]
+struct Counted {
+    holder: Holder,
+    expires: Option<Timestamp>,
+}
 
 #[derive(Default)]
 struct Inner {
-    owners: HashMap<KeyName, Owner>,
-    counts: HashMap<Owner, usize>,
+    keys: HashMap<KeyName, Counted>,
+    by_holder: HashMap<Holder, HashSet<KeyName>>,
+    /// Admitted CREATEs not seen yet, with the time their promise ends.
+    reservations: HashMap<Holder, HashMap<KeyName, Timestamp>>,
     /// Keys seen during a watcher (re)list, swapped in at `InitDone`.
-    relist: Option<HashMap<KeyName, Owner>>,
+    relist: Option<HashMap<KeyName, Counted>>,
 }
 
 impl Inner {
     fn remove(&mut self, name: &KeyName) {
-        if let Some(owner) = self.owners.remove(name)
-            && let Some(count) = self.counts.get_mut(&owner)
+        if let Some(counted) = self.keys.remove(name)
+            && let Some(names) = self.by_holder.get_mut(&counted.holder)
         {
-            *count -= 1;
-            if *count == 0 {
-                self.counts.remove(&owner);
+            names.remove(name);
+            if names.is_empty() {
+                self.by_holder.remove(&counted.holder);
             }
         }
     }
 
-    fn insert(&mut self, name: KeyName, owner: Owner) {
-        *self.counts.entry(owner.clone()).or_default() += 1;
-        self.owners.insert(name, owner);
+    fn insert(&mut self, name: KeyName, counted: Counted) {
+        self.end_reservation(&counted.holder, &name);
+        self.by_holder
+            .entry(counted.holder.clone())
+            .or_default()
+            .insert(name.clone());
+        self.keys.insert(name, counted);
+    }
+
+    fn end_reservation(&mut self, holder: &Holder, name: &KeyName) {
+        if let Some(reserved) = self.reservations.get_mut(holder) {
+            reserved.remove(name);
+            if reserved.is_empty() {
+                self.reservations.remove(holder);
+            }
+        }
+    }
+
+    /// The keys that count for `holder` besides `except`: seen ones not expired by `cutoff`,
+    /// and reservations still in force at `now`.
+    fn count(
+        &mut self,
+        holder: &Holder,
+        except: &KeyName,
+        cutoff: Timestamp,
+        now: Timestamp,
+    ) -> usize {
+        let seen = self.by_holder.get(holder);
+        let counted = seen.into_iter().flatten().filter(|name| {
+            *name != except
+                && self
+                    .keys
+                    .get(*name)
+                    .is_some_and(|k| k.expires.is_none_or(|t| t > cutoff))
+        });
+        let counted = counted.count();
+        let reserved = match self.reservations.get_mut(holder) {
+            Some(reserved) => {
+                reserved.retain(|_, until| *until > now);
+                reserved
+                    .keys()
+                    .filter(|name| *name != except && !seen.is_some_and(|s| s.contains(*name)))
+                    .count()
+            }
+            None => 0,
+        };
+        if self.reservations.get(holder).is_some_and(HashMap::is_empty) {
+            self.reservations.remove(holder);
+        }
+        counted + reserved
     }
 }
 
-/// Counts of live APIKeys by requester and product.
-#[derive(Default)]
-pub struct LiveKeyCounts {
-    inner: RwLock<Inner>,
+/// What [`KeyCounts::admit`] is asked about: the key being admitted and who it counts against.
+#[derive(Clone, Debug)]
+pub struct Claim {
+    /// Who the key counts against.
+    pub holder: Holder,
+    /// The key's namespace and name.
+    pub key: KeyName,
+    /// At most this many keys may count for the holder.
+    pub limit: usize,
+    /// Keys that expired at or before this instant no longer count.
+    pub cutoff: Timestamp,
+    /// Whether to promise the place (false for a dry run, which creates nothing).
+    pub reserve: bool,
 }
 
-impl LiveKeyCounts {
+/// The keys that count toward the limit, by requester and product.
+#[derive(Default)]
+pub struct KeyCounts {
+    inner: Mutex<Inner>,
+}
+
+impl KeyCounts {
     /// Applies one watcher event.
     pub fn apply(&self, event: &watcher::Event<CachedKey>) {
-        let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match event {
             watcher::Event::Apply(key) | watcher::Event::Delete(key) => {
                 let Some(name) = key_name(key) else { return };
+                if let Some(holder) = Holder::of(key) {
+                    inner.end_reservation(&holder, &name);
+                }
                 inner.remove(&name);
                 if matches!(event, watcher::Event::Apply(_))
-                    && let Some(owner) = live_owner(key)
+                    && let Some(counted) = counted(key)
                 {
-                    inner.insert(name, owner);
+                    inner.insert(name, counted);
                 }
             }
             watcher::Event::Init => inner.relist = Some(HashMap::new()),
             watcher::Event::InitApply(key) => {
-                if let (Some(name), Some(owner)) = (key_name(key), live_owner(key)) {
-                    inner.relist.get_or_insert_default().insert(name, owner);
+                if let (Some(name), Some(counted)) = (key_name(key), counted(key)) {
+                    inner.relist.get_or_insert_default().insert(name, counted);
                 }
             }
             watcher::Event::InitDone => {
-                let owners = inner.relist.take().unwrap_or_default();
-                let mut counts = HashMap::new();
-                for owner in owners.values() {
-                    *counts.entry(owner.clone()).or_default() += 1;
+                let keys = inner.relist.take().unwrap_or_default();
+                inner.keys.clear();
+                inner.by_holder.clear();
+                for (name, counted) in keys {
+                    inner.insert(name, counted);
                 }
-                inner.owners = owners;
-                inner.counts = counts;
             }
         }
     }
 
-    /// How many live keys `user` holds for the product `namespace/product`.
-    pub fn live_keys(&self, user: &str, namespace: &str, product: &str) -> usize {
-        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let owner = Owner {
-            user: user.into(),
-            product_namespace: namespace.into(),
-            product: product.into(),
-        };
-        inner.counts.get(&owner).copied().unwrap_or(0)
+    /// Admits `claim.key` if fewer than `claim.limit` other keys count for its holder, promising
+    /// it a place until the watch shows it (unless a dry run); otherwise returns how many count.
+    pub fn admit(&self, claim: &Claim, now: Timestamp) -> Result<(), usize> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let count = inner.count(&claim.holder, &claim.key, claim.cutoff, now);
+        if count >= claim.limit {
+            return Err(count);
+        }
+        let seen = inner
+            .keys
+            .get(&claim.key)
+            .is_some_and(|k| k.holder == claim.holder);
+        if claim.reserve && !seen {
+            let ttl = SignedDuration::try_from(RESERVATION_TTL).unwrap_or(SignedDuration::MAX);
+            let until = now.checked_add(ttl).unwrap_or(Timestamp::MAX);
+            inner
+                .reservations
+                .entry(claim.holder.clone())
+                .or_default()
+                .insert(claim.key.clone(), until);
+        }
+        Ok(())
     }
 }
 
@@ -106,101 +197,17 @@ fn key_name(key: &CachedKey) -> Option<KeyName> {
     Some((meta.namespace.clone()?, meta.name.clone()?))
 }
 
-/// The owner a key counts against, if it is live: not being deleted, and Pending, Approved or
-/// not yet given a phase.
-fn live_owner(key: &CachedKey) -> Option<Owner> {
-    if key.meta().deletion_timestamp.is_some() {
+/// The holder and expiry of a key that counts (its expiry aside).
+fn counted(key: &CachedKey) -> Option<Counted> {
+    if !counts_unless_expired(key) {
         return None;
     }
-    let phase = key.phase();
-    if !matches!(
-        phase,
-        None | Some(APIKeyPhase::Pending) | Some(APIKeyPhase::Approved)
-    ) {
-        return None;
-    }
-    Some(Owner {
-        user: key.spec().requested_by.as_ref()?.user_id.clone(),
-        product_namespace: key.product_namespace()?.into(),
-        product: key.spec().api_product_ref.name.clone(),
+    Some(Counted {
+        holder: Holder::of(key)?,
+        expires: key.spec().expires_at.as_ref().map(|t| t.0),
     })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::resources::{APIKey, APIKeySpec, APIKeyStatus, RequestedBy};
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
-    fn key(name: &str, user: &str, product: &str, phase: Option<APIKeyPhase>) -> CachedKey {
-        let mut spec = APIKeySpec::new(product, "gold");
-        spec.api_product_ref.namespace = Some("apps".into());
-        spec.requested_by = Some(RequestedBy {
-            user_id: user.into(),
-            email: None,
-        });
-        let mut key = APIKey::new(name, spec);
-        key.metadata.namespace = Some("team".into());
-        key.status = phase.map(|phase| APIKeyStatus {
-            phase: Some(phase),
-            ..APIKeyStatus::default()
-        });
-        key.into()
-    }
-
-    #[test]
-    fn counts_only_live_keys_per_user_and_product() {
-        let counts = LiveKeyCounts::default();
-        counts.apply(&watcher::Event::Init);
-        for k in [
-            key("a", "alice", "toys", None),
-            key("b", "alice", "toys", Some(APIKeyPhase::Approved)),
-            key("c", "alice", "toys", Some(APIKeyPhase::Rejected)),
-            key("d", "alice", "books", Some(APIKeyPhase::Pending)),
-            key("e", "bob", "toys", Some(APIKeyPhase::Pending)),
-        ] {
-            counts.apply(&watcher::Event::InitApply(k));
-        }
-        assert_eq!(
-            counts.live_keys("alice", "apps", "toys"),
-            0,
-            "not before InitDone"
-        );
-        counts.apply(&watcher::Event::InitDone);
-        assert_eq!(counts.live_keys("alice", "apps", "toys"), 2);
-        assert_eq!(counts.live_keys("alice", "apps", "books"), 1);
-        assert_eq!(counts.live_keys("bob", "apps", "toys"), 1);
-        assert_eq!(counts.live_keys("alice", "other", "toys"), 0);
-
-        // A key leaving the live phases, a deletion in progress and a delete all decrement.
-        counts.apply(&watcher::Event::Apply(key(
-            "a",
-            "alice",
-            "toys",
-            Some(APIKeyPhase::Expired),
-        )));
-        assert_eq!(counts.live_keys("alice", "apps", "toys"), 1);
-        let mut deleting = key("b", "alice", "toys", Some(APIKeyPhase::Approved));
-        deleting.meta_mut().deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::now()));
-        counts.apply(&watcher::Event::Apply(deleting));
-        assert_eq!(counts.live_keys("alice", "apps", "toys"), 0);
-        counts.apply(&watcher::Event::Delete(key("e", "bob", "toys", None)));
-        assert_eq!(counts.live_keys("bob", "apps", "toys"), 0);
-
-        // Re-applying the same live key does not double count.
-        counts.apply(&watcher::Event::Apply(key("f", "bob", "toys", None)));
-        counts.apply(&watcher::Event::Apply(key("f", "bob", "toys", None)));
-        assert_eq!(counts.live_keys("bob", "apps", "toys"), 1);
-    }
-
-    #[test]
-    fn a_relist_replaces_the_previous_state() {
-        let counts = LiveKeyCounts::default();
-        counts.apply(&watcher::Event::Apply(key("a", "alice", "toys", None)));
-        counts.apply(&watcher::Event::Init);
-        counts.apply(&watcher::Event::InitApply(key("z", "zoe", "toys", None)));
-        counts.apply(&watcher::Event::InitDone);
-        assert_eq!(counts.live_keys("alice", "apps", "toys"), 0);
-        assert_eq!(counts.live_keys("zoe", "apps", "toys"), 1);
-    }
-}
+#[path = "key_counts_tests.rs"]
+mod tests;

@@ -4,7 +4,7 @@
 //! - [`rules`]: the invariants, as pure functions over a [`lookup::Lookup`];
 //! - [`review`]: AdmissionReview v1 decoding, dispatch and encoding;
 //! - [`lookup`]: what the rules read of the cluster (shared watch stores, live fallbacks);
-//! - [`key_counts`]: live keys per requester and product, for the guardrail;
+//! - [`key_counts`]: the keys that count toward the limit per requester and product;
 //! - [`http`]: the axum routes, with the body cap and budget;
 //! - [`connections`]: hyper over rustls: timeouts, the connection cap, graceful drain.
 
@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admin::Telemetry;
 use crate::certs::{self, CertArgs};
+use crate::key_limit::KeyLimitArgs;
 use crate::tls::{CertFiles, ReloadingCert, ReloadingClientCa};
 use crate::{Error, Result};
 
@@ -64,14 +65,6 @@ pub struct WebhookArgs {
     /// How often to check the certificate files for changes (`5s`, `1m`).
     #[arg(long, env = "DEVPORTAL_TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = crate::flags::parse_duration)]
     pub tls_reload_interval: Duration,
-
-    /// At most this many live APIKeys (Pending or Approved) per requester per product.
-    #[arg(
-        long,
-        env = "DEVPORTAL_MAX_KEYS_PER_USER_PER_PRODUCT",
-        default_value_t = 5
-    )]
-    pub max_keys_per_user_per_product: usize,
 
     /// Longest allowed distance from now to an APIKey's `expiresAt` (`365d`, `720h`).
     #[arg(long, env = "DEVPORTAL_MAX_KEY_LIFETIME", default_value = "365d", value_parser = crate::flags::parse_duration)]
@@ -125,10 +118,11 @@ pub struct WebhookArgs {
 }
 
 impl WebhookArgs {
-    /// The limits the rules enforce.
-    pub fn limits(&self) -> rules::Limits {
+    /// The limits the rules enforce, with the key limit the controller shares.
+    pub fn limits(&self, key_limit: &KeyLimitArgs) -> rules::Limits {
         rules::Limits {
-            max_keys_per_user_per_product: self.max_keys_per_user_per_product,
+            max_keys_per_user_per_product: key_limit.max_keys_per_user_per_product,
+            expired_key_grace: key_limit.expired_key_grace,
             max_key_lifetime: self.max_key_lifetime,
             controller_username: self.controller_username.clone().unwrap_or_default(),
         }
@@ -138,11 +132,11 @@ impl WebhookArgs {
 /// The webhook's name in readiness reports.
 const HEALTH_COMPONENT: &str = "webhook";
 
-/// Runs the webhook until `shutdown` is cancelled: loads the certificate, syncs the watch caches,
+/// Runs the webhook with `args` and the key limit until `shutdown` is cancelled: loads the certificate, syncs the watch caches,
 /// then binds the HTTPS listener (so a bound port means ready) and serves, draining in-flight
 /// admissions on the way out.
 pub async fn run(
-    args: WebhookArgs,
+    (args, key_limit): (WebhookArgs, KeyLimitArgs),
     client: kube::Client,
     feeds: Feeds,
     telemetry: Telemetry,
@@ -172,7 +166,7 @@ pub async fn run(
     };
     let tls = Arc::new(cert.server_config(client_ca.clone())?);
 
-    let mut limits = args.limits();
+    let mut limits = args.limits(&key_limit);
     if limits.controller_username.is_empty() {
         limits.controller_username = crate::kube_ext::own_username(&client)
             .await

@@ -23,6 +23,8 @@
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
+//! - [`proxy`]: a round-robin proxy in front of several webhook replicas;
+//! - [`replicas`]: webhook replicas behind that proxy, registered, plus a controller;
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`;
 //! - [`webhook_server`]: the webhook's HTTPS server in-process, with an in-memory cluster.
@@ -39,6 +41,8 @@ pub mod observability;
 pub mod personas;
 pub mod processes;
 pub mod prometheus;
+pub mod proxy;
+pub mod replicas;
 pub mod secrets;
 pub mod tools;
 pub mod waits;

@@ -151,6 +151,7 @@ pub async fn start_transport<C: Lookup>(
         cluster,
         Limits {
             max_keys_per_user_per_product: 5,
+            expired_key_grace: Duration::from_secs(86_400),
             max_key_lifetime: Duration::from_secs(86_400),
             controller_username: "system:serviceaccount:devportal-system:devportal".into(),
         },

@@ -1,13 +1,15 @@
-//! APIKey reconcile: decide the phase, keep the two Secrets in step while Approved, withdraw the
-//! enforcement Secret the moment the key leaves Approved (keeping the consumer copy, and so the
-//! key's value), and report it all in status.
+//! APIKey reconcile: decide the phase (within the key limit, see [`key_line`]), keep the two
+//! Secrets in step while Approved, withdraw the enforcement Secret the moment the key leaves
+//! Approved (keeping the consumer copy, and so the key's value), and report it all in status.
 
+pub mod key_line;
 mod own_value;
 mod phase;
 mod secrets;
 #[cfg(test)]
 mod tests;
 
+use key_line::Line;
 use secrets::Outcome;
 
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use super::context::Context;
 use crate::conditions::{Desired, merge};
 use crate::discovery::resolve;
 use crate::names::FINALIZER;
-use crate::names::key_reason::NAMESPACE_NOT_COVERED;
+use crate::names::key_reason::{KEY_LIMIT_EXCEEDED, NAMESPACE_NOT_COVERED};
 use crate::resources::cached_key::CachedKey;
 use crate::resources::{
     APIKey, APIKeyPhase, APIKeyStatus, APIProduct, KeyAuthScheme, SecretKeyRef,
@@ -62,6 +64,26 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
     let resolution = product.as_ref().map(|p| resolve(p, &ctx.caches));
     let now = Timestamp::now();
     let mut evaluation = evaluate(&key, product.as_deref(), resolution.as_ref(), now);
+    let mut recheck = None;
+    if matches!(
+        evaluation.phase,
+        APIKeyPhase::Approved | APIKeyPhase::Pending
+    ) {
+        let limit = &ctx.config.key_limit;
+        match key_line::line(cached, &ctx.keys, &ctx.key_holders, limit, now) {
+            Line::Clear => {}
+            // Approved already: it was settled then, and stays.
+            Line::Wait(_) if cached.phase() == Some(APIKeyPhase::Approved) => {}
+            Line::Wait(wait) if evaluation.phase == APIKeyPhase::Approved => {
+                return Ok(Action::requeue(wait));
+            }
+            Line::Wait(_) => {}
+            Line::Blocked(message) => {
+                evaluation = evaluation.with(APIKeyPhase::Pending, KEY_LIMIT_EXCEEDED, message);
+                recheck = Some(key_line::BLOCKED_RECHECK);
+            }
+        }
+    }
 
     // The labels Authorino needs: when no Secret can have them, no key of this product works.
     let labels = evaluation.auth.as_ref().map(|(auth, _, _)| {
@@ -147,9 +169,11 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         })
         .and_then(|t| Duration::try_from(t.0.duration_since(now)).ok())
         .map(|d| d + Duration::from_millis(20));
-    Ok(Action::requeue(
-        until_expiry.map_or(ctx.config.resync, |d| d.min(ctx.config.resync)),
-    ))
+    let next = [until_expiry, recheck]
+        .into_iter()
+        .flatten()
+        .fold(ctx.config.resync, Duration::min);
+    Ok(Action::requeue(next))
 }
 
 fn status_for(

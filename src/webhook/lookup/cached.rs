@@ -1,7 +1,7 @@
 //! [`CachedLookup`]: the webhook's view of the cluster, from the process's shared watch stores.
 //!
 //! APIProducts and HTTPRoutes are read from the shared reflector stores ([`Feeds`]); APIKey events
-//! feed [`LiveKeyCounts`]. A product or route missing from its store is fetched once live, so an
+//! feed [`KeyCounts`]. A product or route missing from its store is fetched once live, so an
 //! object created a moment ago, whose watch event is still in flight, is never wrongly rejected;
 //! the rules also re-read live before denying on what a cached (possibly stale) copy says. Every
 //! live call is bounded by [`LIVE_CALL_TIMEOUT`] and by a [`TokenBucket`] shared by all of them, so
@@ -18,6 +18,7 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
+use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -33,7 +34,7 @@ use crate::resources::APIProduct;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::watches::{Feed, Watches};
-use crate::webhook::key_counts::LiveKeyCounts;
+use crate::webhook::key_counts::{Claim, KeyCounts};
 use crate::{Error, Result};
 
 /// A live call must answer within this time: the API server gives the whole admission at most
@@ -57,7 +58,7 @@ pub struct CachedLookup {
     client: Client,
     products: Store<APIProduct>,
     routes: Store<HTTPRoute>,
-    keys: Arc<LiveKeyCounts>,
+    keys: Arc<KeyCounts>,
     keys_synced: watch::Receiver<bool>,
     live_calls: Arc<TokenBucket>,
 }
@@ -90,7 +91,7 @@ impl CachedLookup {
         live_calls: TokenBucket,
         shutdown: &CancellationToken,
     ) -> Self {
-        let keys = Arc::new(LiveKeyCounts::default());
+        let keys = Arc::new(KeyCounts::default());
         let (synced_tx, keys_synced) = watch::channel(false);
         let counts = keys.clone();
         let events = feeds.keys.events();
@@ -195,8 +196,8 @@ impl Lookup for CachedLookup {
         self.lookup(&self.routes, namespace, name, read).await
     }
 
-    fn live_keys(&self, user: &str, namespace: &str, product: &str) -> usize {
-        self.keys.live_keys(user, namespace, product)
+    fn admit_key(&self, claim: &Claim, now: Timestamp) -> std::result::Result<(), usize> {
+        self.keys.admit(claim, now)
     }
 
     async fn may_approve(&self, user: &UserInfo, namespace: &str, product: &str) -> Result<bool> {
@@ -311,6 +312,7 @@ mod tests {
             lookup(calls.clone(), TokenBucket::new(0.001, 1)),
             Limits {
                 max_keys_per_user_per_product: 5,
+                expired_key_grace: Duration::from_secs(86_400),
                 max_key_lifetime: Duration::from_secs(86_400),
                 controller_username: "devportal".into(),
             },

@@ -5,20 +5,21 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::watcher;
 
 use super::{Lookup, Read};
 use crate::Result;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::{APIKey, APIProduct};
-use crate::webhook::key_counts::LiveKeyCounts;
+use crate::webhook::key_counts::{Claim, KeyCounts};
 
 /// A [`Lookup`] made of fixed objects held in memory.
 #[derive(Default)]
 pub struct MemoryLookup {
     products: HashMap<(String, String), Arc<APIProduct>>,
     routes: HashMap<(String, String), Arc<HTTPRoute>>,
-    keys: LiveKeyCounts,
+    keys: KeyCounts,
     /// (user, namespace, product) triples that may approve.
     approvers: HashSet<(String, String, String)>,
     /// Users who may approve every product.
@@ -46,7 +47,7 @@ impl MemoryLookup {
         self
     }
 
-    /// Adds an existing APIKey, counted by the guardrail when live.
+    /// Adds an existing APIKey, counted by the guardrail when it counts.
     pub fn with_key(self, key: APIKey) -> Self {
         self.keys.apply(&watcher::Event::Apply(key.into()));
         self
@@ -86,8 +87,8 @@ impl Lookup for MemoryLookup {
             .cloned())
     }
 
-    fn live_keys(&self, user: &str, namespace: &str, product: &str) -> usize {
-        self.keys.live_keys(user, namespace, product)
+    fn admit_key(&self, claim: &Claim, now: Timestamp) -> std::result::Result<(), usize> {
+        self.keys.admit(claim, now)
     }
 
     async fn may_approve(&self, user: &UserInfo, namespace: &str, product: &str) -> Result<bool> {

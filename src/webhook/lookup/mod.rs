@@ -18,10 +18,12 @@ use std::future::Future;
 use std::sync::Arc;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::jiff::Timestamp;
 
 use crate::Result;
 use crate::resources::APIProduct;
 use crate::resources::gateway::HTTPRoute;
+use crate::webhook::key_counts::Claim;
 
 /// How fresh a lookup must be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,8 +52,10 @@ pub trait Lookup: Send + Sync + 'static {
         read: Read,
     ) -> impl Future<Output = Result<Option<Arc<HTTPRoute>>>> + Send;
 
-    /// How many live APIKeys `user` holds for the product `namespace/product`.
-    fn live_keys(&self, user: &str, namespace: &str, product: &str) -> usize;
+    /// Admits one more key for `claim.holder` if fewer than `claim.limit` others count, and
+    /// promises it the place (see [`crate::webhook::key_counts::KeyCounts::admit`]); otherwise
+    /// returns how many count.
+    fn admit_key(&self, claim: &Claim, now: Timestamp) -> std::result::Result<(), usize>;
 
     /// Whether `user` may `approve` the APIProduct `namespace/product`, i.e. owns it or is an admin.
     fn may_approve(

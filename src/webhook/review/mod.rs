@@ -200,8 +200,21 @@ impl<C: Lookup> Webhook<C> {
                 return Ok(Verdict::allow(Reason::NotApplicable));
             }
         };
-        Ok(K::admit(self, endpoint, change, &request.user_info, now).await)
+        let context = Context {
+            user: &request.user_info,
+            now,
+            dry_run: request.dry_run,
+        };
+        Ok(K::admit(self, endpoint, change, context).await)
     }
+}
+
+/// Who asks, when, and whether the request is a dry run.
+#[derive(Clone, Copy)]
+struct Context<'a> {
+    user: &'a UserInfo,
+    now: Timestamp,
+    dry_run: bool,
 }
 
 /// Dispatch from an endpoint and a typed change to the rules.
@@ -210,8 +223,7 @@ trait Admit: Sized {
         webhook: &Webhook<C>,
         endpoint: Endpoint,
         change: Change<'_, Self>,
-        user: &UserInfo,
-        now: Timestamp,
+        context: Context<'_>,
     ) -> impl std::future::Future<Output = Verdict> + Send;
 }
 
@@ -220,13 +232,21 @@ impl Admit for APIKey {
         webhook: &Webhook<C>,
         endpoint: Endpoint,
         change: Change<'_, Self>,
-        user: &UserInfo,
-        now: Timestamp,
+        context: Context<'_>,
     ) -> Verdict {
         if endpoint == Endpoint::MutateKeys {
-            rules::mutate::mutate_key(&webhook.lookup, change, user, now).await
+            rules::mutate::mutate_key(&webhook.lookup, change, context.user, context.now).await
         } else {
-            rules::apikey::validate_key(&webhook.lookup, &webhook.limits, change, user, now).await
+            let Context { user, now, dry_run } = context;
+            rules::apikey::validate_key(
+                &webhook.lookup,
+                &webhook.limits,
+                change,
+                user,
+                now,
+                dry_run,
+            )
+            .await
         }
     }
 }
@@ -236,8 +256,7 @@ impl Admit for APIProduct {
         webhook: &Webhook<C>,
         _endpoint: Endpoint,
         change: Change<'_, Self>,
-        _user: &UserInfo,
-        _now: Timestamp,
+        _context: Context<'_>,
     ) -> Verdict {
         rules::apiproduct::validate_product(&webhook.lookup, change).await
     }

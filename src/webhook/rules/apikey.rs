@@ -1,12 +1,13 @@
 //! The validating webhook for APIKeys: [`validate_key`] and its checks — the requester, the
-//! product (exists, Published or owned, offers the tier), expiry, the live-keys guardrail, who may
-//! approve (and that an approval binds an existing product), and which request fields may change:
-//! only by the requester or an admin, and only while Pending.
+//! product (exists, Published or owned, offers the tier), expiry, the key limit, who may approve
+//! (and that an approval binds an existing product), and which request fields may change: only
+//! by the requester or an admin, and only while Pending.
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
+use super::key_limit;
 use super::mutate::plausible_email;
 use super::{Change, Checked, Limits, Reason, Verdict, guarded_metadata, lookup_failed};
 use crate::names::GROUP;
@@ -187,27 +188,6 @@ fn check_expiry(key: &APIKey, limits: &Limits, now: Timestamp) -> Checked {
     Ok(())
 }
 
-fn check_guardrail<C: Lookup>(
-    lookup: &C,
-    limits: &Limits,
-    user: &str,
-    namespace: &str,
-    product: &str,
-) -> Checked {
-    let live = lookup.live_keys(user, namespace, product);
-    if live >= limits.max_keys_per_user_per_product {
-        return Err(Verdict::deny(
-            Reason::TooManyKeys,
-            format!(
-                "user {user:?} already holds {live} live keys for APIProduct {namespace}/{product}, \
-                 the maximum is {}: delete one you no longer need first",
-                limits.max_keys_per_user_per_product
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// The approval, if written, comes from someone who may approve the product and names them.
 async fn check_approval<C: Lookup>(
     approvers: &mut Approvers<'_, C>,
@@ -266,6 +246,7 @@ pub async fn validate_key<C: Lookup>(
     change: Change<'_, APIKey>,
     user: &UserInfo,
     now: Timestamp,
+    dry_run: bool,
 ) -> Verdict {
     let warnings = match change {
         Change::Update { old, new } => {
@@ -276,7 +257,8 @@ pub async fn validate_key<C: Lookup>(
         }
         Change::Create(_) => Vec::new(),
     };
-    let mut verdict = match validate_key_checked(lookup, limits, change, user, now).await {
+    let mut verdict = match validate_key_checked(lookup, limits, change, user, (now, dry_run)).await
+    {
         Ok(reason) => Verdict::allow(reason),
         Err(denial) => denial,
     };
@@ -289,8 +271,9 @@ async fn validate_key_checked<C: Lookup>(
     limits: &Limits,
     change: Change<'_, APIKey>,
     user: &UserInfo,
-    now: Timestamp,
+    at: (Timestamp, bool),
 ) -> Checked<Reason> {
+    let now = at.0;
     let username = user
         .username
         .as_deref()
@@ -324,7 +307,13 @@ async fn validate_key_checked<C: Lookup>(
             let (namespace, name) = product_of(key)?;
             check_product(lookup, &mut approvers, namespace, name, &key.spec.plan_tier).await?;
             check_expiry(key, limits, now)?;
-            check_guardrail(lookup, limits, username, namespace, name)?;
+            key_limit::check(
+                lookup,
+                limits,
+                key,
+                key_limit::holder(username, namespace, name),
+                at,
+            )?;
             Ok(Reason::Allowed)
         }
         Change::Update { old, new } => {
@@ -387,7 +376,10 @@ async fn validate_key_checked<C: Lookup>(
                     check_expiry(new, limits, now)?;
                 }
                 if product_changed {
-                    check_guardrail(lookup, limits, requester, namespace, name)?;
+                    check_approval(&mut approvers, change, username).await?;
+                    let holder = key_limit::holder(requester, namespace, name);
+                    key_limit::check(lookup, limits, new, holder, at)?;
+                    return Ok(Reason::Allowed);
                 }
             }
             check_approval(&mut approvers, change, username).await?;

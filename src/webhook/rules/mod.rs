@@ -6,7 +6,7 @@
 //! and the [`Verdict`]. The rules themselves live in one room per webhook:
 //!
 //! - [`mutate`]: the mutating webhook for APIKeys (requester, reviewer, finalizer);
-//! - [`apikey`]: the validating webhook for APIKeys;
+//! - [`apikey`]: the validating webhook for APIKeys (the key limit in [`key_limit`]);
 //! - [`apiproduct`]: the validating webhook for APIProducts.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
@@ -15,21 +15,36 @@
 pub mod apikey;
 pub mod apiproduct;
 pub mod guarded_metadata;
+pub mod key_limit;
 pub mod mutate;
 
 use std::time::Duration;
 
 use json_patch::PatchOperation;
 
+use crate::key_limit::KeyLimitArgs;
+
 /// Limits the webhook enforces, from the command line.
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// At most this many live keys per requester per product.
+    /// At most this many keys per requester per product that are or can become live.
     pub max_keys_per_user_per_product: usize,
+    /// How long an expired key keeps counting toward that limit.
+    pub expired_key_grace: Duration,
     /// `expiresAt` may lie at most this far in the future.
     pub max_key_lifetime: Duration,
     /// The controller's user name: the one identity that removes devportal's finalizer.
     pub controller_username: String,
+}
+
+impl Limits {
+    /// The key limit, as the controller applies it too.
+    pub fn key_limit(&self) -> KeyLimitArgs {
+        KeyLimitArgs {
+            max_keys_per_user_per_product: self.max_keys_per_user_per_product,
+            expired_key_grace: self.expired_key_grace,
+        }
+    }
 }
 
 /// What is being admitted: a new object, or an old one and its replacement.
@@ -102,7 +117,7 @@ pub enum Reason {
     ExpiresInPast,
     /// `expiresAt` is beyond the maximum lifetime.
     ExpiresTooLate,
-    /// The live-keys guardrail.
+    /// The key limit per requester and product.
     TooManyKeys,
     /// The product's HTTPRoute does not exist.
     RouteNotFound,

@@ -1,6 +1,6 @@
 //! The validating webhook on APIKey CREATE: the product exists, is Published (or the user may
 //! approve it) and offers the tier; the requester is the user with a plausible e-mail; the expiry
-//! lies within the maximum lifetime; the live-keys guardrail.
+//! lies within the maximum lifetime; the key limit (more in `key_limit.rs`).
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use serde_json::json;
@@ -194,10 +194,9 @@ async fn the_live_keys_guardrail_counts_per_user_and_product() {
     assert_eq!(reply.outcome.reason, Reason::TooManyKeys);
     assert_eq!(response["status"]["code"], 403);
     assert!(
-        response["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("already holds 2 live keys for APIProduct apps/toys, the maximum is 2")
+        response["status"]["message"].as_str().unwrap().contains(
+            "2 keys already exist for \"consumer\" on APIProduct apps/toys; the limit is 2"
+        )
     );
 
     // Another user, or another product, is not affected.

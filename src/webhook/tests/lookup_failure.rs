@@ -4,10 +4,12 @@
 use std::sync::Arc;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::jiff::Timestamp;
 
 use super::{approve, key, limits, product_on, review, send, user};
 use crate::resources::APIProduct;
 use crate::resources::gateway::HTTPRoute;
+use crate::webhook::key_counts::Claim;
 use crate::webhook::lookup::{Lookup, Read};
 use crate::webhook::review::{Endpoint, Webhook};
 use crate::webhook::rules::Reason;
@@ -22,8 +24,8 @@ impl Lookup for Unreachable {
     async fn route(&self, _: &str, _: &str, _: Read) -> crate::Result<Option<Arc<HTTPRoute>>> {
         Err(crate::Error::Cache("connection refused".into()))
     }
-    fn live_keys(&self, _: &str, _: &str, _: &str) -> usize {
-        0
+    fn admit_key(&self, _: &Claim, _: Timestamp) -> Result<(), usize> {
+        Ok(())
     }
     async fn may_approve(&self, _: &UserInfo, _: &str, _: &str) -> crate::Result<bool> {
         Err(crate::Error::Cache("connection refused".into()))

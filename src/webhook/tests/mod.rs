@@ -6,6 +6,7 @@
 mod apikey_create;
 mod apikey_update;
 mod apiproduct;
+mod key_limit;
 mod lookup_failure;
 mod malformed;
 mod mutate;
@@ -31,6 +32,7 @@ fn now() -> Timestamp {
 fn limits() -> Limits {
     Limits {
         max_keys_per_user_per_product: 2,
+        expired_key_grace: Duration::from_secs(86_400),
         max_key_lifetime: Duration::from_secs(30 * 86_400),
         controller_username: "system:serviceaccount:devportal-system:devportal".into(),
     }
