@@ -3,34 +3,43 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 
+use super::apikey::key_line::{self, Line};
+use super::context::Context;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::{APIKeyPhase, APIProduct, ApprovalMode};
 
 /// The age in seconds of the oldest key of each approval mode that is Pending or has no phase
 /// yet (never reconciled), as the leader's caches see it; 0 when no key of that mode waits.
-/// Keys being deleted and keys whose product is not (or no longer) there are not waiting.
-pub(super) fn oldest_pending(
-    keys: &Store<CachedKey>,
-    products: &Store<APIProduct>,
-    now: Timestamp,
-) -> [(ApprovalMode, f64); 2] {
+/// Keys being deleted, keys whose product is not (or no longer) there and keys the key limit
+/// holds back (they wait for their requester to free a place, not for devportal) are not
+/// waiting.
+pub(super) fn oldest_pending(ctx: &Context, now: Timestamp) -> [(ApprovalMode, f64); 2] {
+    let keys = ctx.keys.state();
     oldest(
-        keys.state().iter().map(|key| key.as_ref()),
+        keys.iter().map(|key| key.as_ref()),
         |key| {
             let product = ObjectRef::<APIProduct>::new(&key.spec().api_product_ref.name)
                 .within(key.product_namespace().unwrap_or_default());
-            products.get(&product).map(|p| p.spec.approval_mode)
+            ctx.products.get(&product).map(|p| p.spec.approval_mode)
+        },
+        |key| {
+            matches!(
+                key_line::line(key, &ctx.keys, &ctx.key_holders, &ctx.config.key_limit, now),
+                Line::Blocked(_)
+            )
         },
         now,
     )
 }
 
-/// [`oldest_pending`] over `keys`, with `mode_of` naming the approval mode of a key's product.
+/// [`oldest_pending`] over `keys`, with `mode_of` naming the approval mode of a key's product
+/// and `held` telling the keys the key limit holds back.
 fn oldest<'a>(
     keys: impl Iterator<Item = &'a CachedKey>,
     mode_of: impl Fn(&CachedKey) -> Option<ApprovalMode>,
+    held: impl Fn(&CachedKey) -> bool,
     now: Timestamp,
 ) -> [(ApprovalMode, f64); 2] {
     let mut ages: [(ApprovalMode, f64); 2] =
@@ -44,6 +53,9 @@ fn oldest<'a>(
             continue;
         };
         let Some(mode) = mode_of(key) else { continue };
+        if held(key) {
+            continue;
+        }
         let age = now.duration_since(created.0).as_secs_f64().max(0.0);
         if let Some(slot) = ages.iter_mut().find(|(m, _)| *m == mode) {
             slot.1 = slot.1.max(age);
@@ -88,9 +100,12 @@ mod tests {
             key("d", "manual", "2026-01-01T00:00:00Z", Some("Failed")),
             key("e", "gone", "2025-01-01T00:00:00Z", Some("Pending")),
             key("f", "manual", "2026-01-01T12:00:00Z", Some("Pending")),
+            // Held back by the key limit: waiting for its requester, not for devportal.
+            key("held", "auto", "2026-01-01T00:00:00Z", Some("Pending")),
         ];
+        let held = |k: &CachedKey| k.meta().name.as_deref() == Some("held");
         assert_eq!(
-            oldest(keys.iter(), mode, now),
+            oldest(keys.iter(), mode, held, now),
             [
                 (ApprovalMode::Automatic, 120.0),
                 (ApprovalMode::Manual, 43_200.0)
@@ -103,7 +118,7 @@ mod tests {
         let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
         let keys = [key("c", "auto", "2026-01-01T00:00:00Z", Some("Rejected"))];
         assert_eq!(
-            oldest(keys.iter(), mode, now),
+            oldest(keys.iter(), mode, |_| false, now),
             [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)]
         );
     }

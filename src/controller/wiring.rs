@@ -372,7 +372,7 @@ async fn count_phases(keys: Store<CachedKey>, ctx: Arc<Context>, shutdown: Cance
         }
         ctx.metrics.controller.set_keys(counts);
         ctx.metrics.controller.set_oldest_pending(if ctx.active() {
-            pending_age::oldest_pending(&keys, &ctx.products, Timestamp::now())
+            pending_age::oldest_pending(&ctx, Timestamp::now())
         } else {
             [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)]
         });
