@@ -35,33 +35,36 @@ pub(super) fn oldest_pending(ctx: &Context, now: Timestamp) -> [(ApprovalMode, f
 }
 
 /// [`oldest_pending`] over `keys`, with `mode_of` naming the approval mode of a key's product
-/// and `held` telling the keys the key limit holds back.
+/// and `held` telling the keys the key limit holds back. `held` is asked oldest first and only
+/// until a key of each mode is not held: a key's line costs a look at its requester's keys.
 fn oldest<'a>(
     keys: impl Iterator<Item = &'a CachedKey>,
     mode_of: impl Fn(&CachedKey) -> Option<ApprovalMode>,
     held: impl Fn(&CachedKey) -> bool,
     now: Timestamp,
 ) -> [(ApprovalMode, f64); 2] {
-    let mut ages: [(ApprovalMode, f64); 2] =
-        [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)];
-    for key in keys {
-        let waiting = matches!(key.phase(), None | Some(APIKeyPhase::Pending));
-        let meta = key.meta();
-        let (true, None, Some(created)) =
-            (waiting, &meta.deletion_timestamp, &meta.creation_timestamp)
-        else {
-            continue;
-        };
-        let Some(mode) = mode_of(key) else { continue };
-        if held(key) {
-            continue;
-        }
-        let age = now.duration_since(created.0).as_secs_f64().max(0.0);
-        if let Some(slot) = ages.iter_mut().find(|(m, _)| *m == mode) {
-            slot.1 = slot.1.max(age);
-        }
-    }
-    ages
+    let mut waiting: Vec<(ApprovalMode, f64, &CachedKey)> = keys
+        .filter_map(|key| {
+            let meta = key.meta();
+            let pending = matches!(key.phase(), None | Some(APIKeyPhase::Pending));
+            let (true, None, Some(created)) =
+                (pending, &meta.deletion_timestamp, &meta.creation_timestamp)
+            else {
+                return None;
+            };
+            let age = now.duration_since(created.0).as_secs_f64().max(0.0);
+            Some((mode_of(key)?, age, key))
+        })
+        .collect();
+    waiting.sort_by(|a, b| b.1.total_cmp(&a.1));
+    [ApprovalMode::Automatic, ApprovalMode::Manual].map(|mode| {
+        let age = waiting
+            .iter()
+            .filter(|(m, _, _)| *m == mode)
+            .find(|(_, _, key)| !held(key))
+            .map_or(0.0, |(_, age, _)| *age);
+        (mode, age)
+    })
 }
 
 #[cfg(test)]
@@ -121,5 +124,26 @@ mod tests {
             oldest(keys.iter(), mode, |_| false, now),
             [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)]
         );
+    }
+
+    #[test]
+    fn held_is_asked_oldest_first_and_only_until_a_key_is_not_held() {
+        let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
+        let keys: Vec<CachedKey> = (0..50)
+            .map(|i| {
+                let created = format!("2026-01-01T00:{:02}:00Z", i);
+                key(&format!("k{i}"), "auto", &created, Some("Pending"))
+            })
+            .collect();
+        let asked = std::cell::RefCell::new(Vec::new());
+        let held = |k: &CachedKey| {
+            let name = k.meta().name.clone().unwrap();
+            asked.borrow_mut().push(name.clone());
+            name == "k0"
+        };
+        let ages = oldest(keys.iter(), mode, held, now);
+        // k0 (the oldest) is held; k1 is the oldest waiting key.
+        assert_eq!(ages[0], (ApprovalMode::Automatic, 86_400.0 - 60.0));
+        assert_eq!(*asked.borrow(), ["k0", "k1"]);
     }
 }
