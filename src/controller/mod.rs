@@ -20,6 +20,7 @@ mod events;
 mod index;
 pub mod lease;
 mod orphans;
+mod pending_age;
 mod product;
 mod reconcile_loop;
 mod secret_cache;

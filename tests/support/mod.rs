@@ -18,6 +18,8 @@
 //! - [`namespaces`]: [`TestNamespace`], a namespace per test with the personas bound in it;
 //! - [`processes`]: [`Devportal`], a devportal process a test starts itself, and the controller a
 //!   test binary shares;
+//! - [`observability`]: the shipped dashboard's and alerts' PromQL, as the tests read it;
+//! - [`prometheus`]: a real Prometheus server scraping devportal (and the API server), and queries;
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`front_end`]: a portal front end's ServiceAccount, token, impersonation grants;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
@@ -37,8 +39,10 @@ pub mod front_end;
 pub mod https;
 pub mod manifests;
 pub mod namespaces;
+pub mod observability;
 pub mod personas;
 pub mod processes;
+pub mod prometheus;
 pub mod proxy;
 pub mod replicas;
 pub mod secrets;
