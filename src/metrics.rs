@@ -91,7 +91,7 @@ pub struct ControllerLabel {
 /// A label naming a key phase.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabel {
-    /// `Pending`, `Approved`, `Rejected`, `Expired` or `Failed`.
+    /// `Pending`, `Approved`, `Denied`, `Expired` or `Failed`.
     pub phase: &'static str,
 }
 

@@ -119,7 +119,7 @@ mod tests {
     #[test]
     fn nothing_waiting_reads_zero() {
         let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
-        let keys = [key("c", "auto", "2026-01-01T00:00:00Z", Some("Rejected"))];
+        let keys = [key("c", "auto", "2026-01-01T00:00:00Z", Some("Denied"))];
         assert_eq!(
             oldest(keys.iter(), mode, |_| false, now),
             [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)]

@@ -7,13 +7,17 @@
 //!
 //! - [`mutate`]: the mutating webhook for APIKeys (requester, reviewer, finalizer);
 //! - [`apikey`]: the validating webhook for APIKeys (the key limit in [`key_limit`]);
-//! - [`apiproduct`]: the validating webhook for APIProducts.
+//! - [`apiproduct`]: the validating webhook for APIProducts;
+//! - [`delegation`]: whom a trusted front end may name as the user it acts for;
+//! - [`automatic`]: the one spec write the controller makes, recording an automatic approval.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
 //! these functions and their [`Verdict`]s back into AdmissionReviews.
 
 pub mod apikey;
 pub mod apiproduct;
+pub mod automatic;
+pub mod delegation;
 pub mod guarded_metadata;
 pub mod key_limit;
 pub mod mutate;

@@ -6,6 +6,8 @@
 mod apikey_create;
 mod apikey_update;
 mod apiproduct;
+mod automatic;
+mod delegation;
 mod key_limit;
 mod lookup_failure;
 mod malformed;
