@@ -3,7 +3,7 @@
 //! ([`Place`]), and the flags ([`KeyLimitArgs`]).
 //!
 //! A key counts while it is or can still become live: everything but a key that is rejected
-//! (phase Rejected, or a review that says no) or being deleted. Pending, Approved and Failed keys
+//! (phase Denied, or a review that says no) or being deleted. Pending, Approved and Failed keys
 //! count (a Failed key turns Approved as soon as its problem is fixed), and so does an expired key
 //! until `--expired-key-grace` after its `expiresAt`, so letting keys expire is not a way to pile
 //! up objects. The webhook refuses a CREATE past the limit; the controller approves only the
@@ -81,7 +81,7 @@ impl fmt::Display for Holder {
 /// Whether a key counts at all, its expiry aside: not being deleted and not rejected.
 pub fn counts_unless_expired(key: &CachedKey) -> bool {
     key.meta().deletion_timestamp.is_none()
-        && key.phase() != Some(APIKeyPhase::Rejected)
+        && key.phase() != Some(APIKeyPhase::Denied)
         && key.spec().approval.as_ref().is_none_or(|a| a.approved)
 }
 
@@ -154,7 +154,7 @@ mod tests {
         ] {
             assert!(counts(&at(phase), cutoff), "{phase:?} counts");
         }
-        assert!(!counts(&at(APIKeyPhase::Rejected), cutoff));
+        assert!(!counts(&at(APIKeyPhase::Denied), cutoff));
         assert!(counts(&key("new", "2026-06-01T00:00:00Z").into(), cutoff));
 
         let mut rejected = key("r", "2026-06-01T00:00:00Z");

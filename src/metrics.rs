@@ -9,8 +9,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
-use crate::resources::APIKeyPhase;
+use crate::resources::{APIKeyPhase, ApprovalMode};
 
 /// Every metric devportal exports, registered under the `devportal_` prefix.
 pub struct Metrics {
@@ -34,25 +35,28 @@ pub struct AdmissionLabels {
     pub reason: &'static str,
 }
 
-/// A label naming a resource.
+/// Labels of one admission's duration.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResourceLabel {
+pub struct DurationLabels {
     /// `apikeys` or `apiproducts`.
     pub resource: &'static str,
+    /// `allowed` or `denied`.
+    pub decision: &'static str,
 }
 
 /// The admission webhook's metrics.
 pub struct AdmissionMetrics {
     requests: Family<AdmissionLabels, Counter>,
-    duration: Family<ResourceLabel, Histogram>,
+    duration: Family<DurationLabels, Histogram>,
 }
 
 impl AdmissionMetrics {
     /// Records one admission and how long devportal took over it.
     pub fn observe(&self, labels: AdmissionLabels, took: Duration) {
         self.duration
-            .get_or_create(&ResourceLabel {
+            .get_or_create(&DurationLabels {
                 resource: labels.resource,
+                decision: labels.decision,
             })
             .observe(took.as_secs_f64());
         self.requests.get_or_create(&labels).inc();
@@ -87,8 +91,15 @@ pub struct ControllerLabel {
 /// A label naming a key phase.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabel {
-    /// `Pending`, `Approved`, `Rejected`, `Expired` or `Failed`.
+    /// `Pending`, `Approved`, `Denied`, `Expired` or `Failed`.
     pub phase: &'static str,
+}
+
+/// A label naming a product's approval mode.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApprovalLabel {
+    /// `automatic` or `manual`.
+    pub approval: &'static str,
 }
 
 /// A label naming which of a key's two Secrets.
@@ -111,6 +122,7 @@ pub struct ControllerMetrics {
     errors: Family<ErrorLabels, Counter>,
     duration: Family<ControllerLabel, Histogram>,
     keys: Family<PhaseLabel, Gauge>,
+    oldest_pending: Family<ApprovalLabel, Gauge<f64, AtomicU64>>,
     approval_latency: Histogram,
     secrets_written: Family<RoleLabel, Counter>,
     secrets_deleted: Family<RoleLabel, Counter>,
@@ -151,6 +163,20 @@ impl ControllerMetrics {
                     phase: phase.as_str(),
                 })
                 .set(count);
+        }
+    }
+
+    /// Sets how long the oldest key still waiting for approval has waited, in seconds (0 when
+    /// none waits), by the approval mode of its product.
+    pub fn set_oldest_pending(&self, ages: [(ApprovalMode, f64); 2]) {
+        for (mode, age) in ages {
+            let approval = match mode {
+                ApprovalMode::Automatic => "automatic",
+                ApprovalMode::Manual => "manual",
+            };
+            self.oldest_pending
+                .get_or_create(&ApprovalLabel { approval })
+                .set(age);
         }
     }
 
@@ -211,7 +237,8 @@ impl Metrics {
             );
             sub.register_with_unit(
                 "duration",
-                "Time devportal spent on one AdmissionReview (read, decide, encode)",
+                "Time devportal spent on one AdmissionReview (read, decide, encode), by resource and \
+                 decision",
                 prometheus_client::registry::Unit::Seconds,
                 admission.duration.clone(),
             );
@@ -223,6 +250,7 @@ impl Metrics {
                 Histogram::new(exponential_buckets(0.001, 2.0, 16))
             }),
             keys: Family::default(),
+            oldest_pending: Family::default(),
             approval_latency: Histogram::new(exponential_buckets(0.05, 2.0, 20)),
             secrets_written: Family::default(),
             secrets_deleted: Family::default(),
@@ -252,6 +280,13 @@ impl Metrics {
             "apikeys",
             "APIKeys by phase, as the leader sees them",
             controller.keys.clone(),
+        );
+        registry.register_with_unit(
+            "apikeys_oldest_pending",
+            "Age of the oldest APIKey still Pending (or not yet reconciled), by its product's \
+             approval mode, as the leader sees it; 0 when none waits",
+            prometheus_client::registry::Unit::Seconds,
+            controller.oldest_pending.clone(),
         );
         registry.register_with_unit(
             "approval_latency",
@@ -325,6 +360,9 @@ mod tests {
         metrics
             .controller
             .set_keys(APIKeyPhase::ALL.map(|p| (p, 1)));
+        metrics
+            .controller
+            .set_oldest_pending([(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 90.5)]);
         metrics.controller.approved_after(Duration::from_secs(2));
         metrics.controller.secret_written("enforcement");
         metrics.controller.secret_deleted("consumer");
@@ -333,11 +371,12 @@ mod tests {
         let text = metrics.encode();
         for line in [
             "devportal_admission_requests_total{resource=\"apikeys\",operation=\"CREATE\",decision=\"allowed\",reason=\"allowed\"} 1",
-            "devportal_admission_duration_seconds_count{resource=\"apikeys\"} 1",
+            "devportal_admission_duration_seconds_count{resource=\"apikeys\",decision=\"allowed\"} 1",
             "devportal_reconcile_total{controller=\"apikey\",result=\"success\"} 1",
             "devportal_reconcile_errors_total{controller=\"apikey\",error=\"shutting_down\"} 1",
             "devportal_reconcile_duration_seconds_count{controller=\"apikey\"} 2",
             "devportal_apikeys{phase=\"Approved\"} 1",
+            "devportal_apikeys_oldest_pending_seconds{approval=\"manual\"} 90.5",
             "devportal_approval_latency_seconds_count 1",
             "devportal_secrets_written_total{role=\"enforcement\"} 1",
             "devportal_secrets_deleted_total{role=\"consumer\"} 1",

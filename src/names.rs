@@ -58,6 +58,18 @@ pub const USER_ANNOTATION: &str = "secret.kuadrant.io/user-id";
 /// Annotation carrying the expiry time, when the key has one.
 pub const EXPIRES_ANNOTATION: &str = "secret.kuadrant.io/expires-at";
 
+/// The reviewer recorded in `spec.approval.reviewedBy` when a product in `approvalMode: automatic`
+/// approved a key: the controller writes that approval, so switching the product to manual keeps
+/// the keys already granted. `system:` names are reserved to Kubernetes components, so no person
+/// holds it; the admission webhook lets only the controller's identity write it.
+pub const AUTOMATIC_REVIEWER: &str = "system:devportal:automatic";
+
+/// Annotation on an APIKey created by a trusted front end on behalf of a user: the front end's own
+/// username, while `spec.requestedBy` names the user. The admission webhook stamps it when it
+/// accepts the delegation and removes (or restores) it on every other write, so it is never
+/// anyone's say-so.
+pub const REQUESTED_VIA_ANNOTATION: &str = "devportal.kuadrant.io/requested-via";
+
 /// Annotations on the self-managed certificate Secret.
 pub mod certs {
     /// When the CA stops being valid (RFC 3339).
@@ -89,6 +101,9 @@ pub mod key_reason {
     /// `Pending`: the approval in `spec.approval` is for another APIProduct (one deleted and
     /// re-created under the same name) or another plan tier than the key's; it counts as none.
     pub const APPROVAL_OUTDATED: &str = "ApprovalOutdated";
+    /// `Approved` by the product's `approvalMode: automatic`, recorded (or about to be) in
+    /// `spec.approval` with reviewer [`AUTOMATIC_REVIEWER`](super::AUTOMATIC_REVIEWER).
+    pub const AUTO_APPROVED: &str = "AutoApproved";
     /// Warning Event: the key lives in a namespace the admission webhook does not cover, so
     /// nothing validated it and the controller leaves it alone.
     pub const NAMESPACE_NOT_COVERED: &str = "NamespaceNotCovered";

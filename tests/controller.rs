@@ -234,7 +234,7 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         api_key(consumer(&secrets)),
         "the consumer copy stays while the APIKey does"
     );
-    let rejected = wait_phase(&keys, "mine", APIKeyPhase::Rejected).await;
+    let rejected = wait_phase(&keys, "mine", APIKeyPhase::Denied).await;
     let condition = rejected
         .status
         .unwrap()
@@ -242,11 +242,11 @@ async fn manual_product_waits_for_the_owner_then_reject_revokes_at_once() {
         .into_iter()
         .find(|c| c.status == "True")
         .unwrap();
-    assert_eq!(condition.type_, "Rejected");
+    assert_eq!(condition.type_, "Denied");
     assert!(
         condition
             .message
-            .starts_with("rejected by owner: abuse; not enforced meanwhile"),
+            .starts_with("denied by owner: abuse; not enforced meanwhile"),
         "{}",
         condition.message
     );

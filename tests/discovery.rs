@@ -311,7 +311,11 @@ async fn product_status_reports_a_missing_route_and_policies() {
     assert_eq!(by_type[condition_type::PLAN_POLICY], ("False", "NotFound"));
     assert_eq!(by_type[condition_type::AUTH_POLICY], ("False", "NotFound"));
     assert_eq!(by_type[condition_type::OIDC], ("False", "NoJWTIssuer"));
-    assert_eq!(by_type[condition_type::OPENAPI], ("False", "NotConfigured"));
+    assert!(
+        !by_type.contains_key(condition_type::OPENAPI),
+        "no OpenAPISpecReady without a spec URL: {by_type:?}"
+    );
+    assert!(status.discovered_policies.is_empty());
     assert_eq!(status.observed_generation, Some(1));
 
     // A route that appears later is picked up through the index, without touching the product.
@@ -378,6 +382,57 @@ async fn gateway_level_policies_apply_when_the_route_has_none() {
         (p.status?.plan_tiers.as_deref() == Some("gold")).then_some(())
     })
     .await;
+}
+
+/// The Kuadrant Backstage plugin reads the AuthPolicy's name as the third word of the
+/// `AuthPolicyDiscovered` message; `status.discoveredPolicies` says the same in structure.
+#[tokio::test]
+async fn discovered_policies_are_referenced_and_worded_as_upstream() {
+    shared_controller();
+    let ns = TestNamespace::new("policies").await;
+    let admin = control_plane().client(Persona::Admin).await;
+    fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
+    let owner =
+        Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
+    let status = eventually("both policies discovered", WAIT, || async {
+        let status = owner.get("toys").await.ok()?.status?;
+        (status.discovered_policies.len() == 2).then_some(status)
+    })
+    .await;
+    let refs: Vec<_> = status
+        .discovered_policies
+        .iter()
+        .map(|p| (p.kind.as_str(), p.namespace.as_str(), p.name.as_str()))
+        .collect();
+    assert_eq!(
+        refs,
+        [
+            ("PlanPolicy", ns.name.as_str(), "plans"),
+            ("AuthPolicy", ns.name.as_str(), "auth")
+        ]
+    );
+    let message = |type_: &str| {
+        let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
+        assert_eq!(c.status, "True", "{c:?}");
+        c.message.clone()
+    };
+    let auth = message(condition_type::AUTH_POLICY);
+    assert_eq!(
+        auth,
+        "Discovered AuthPolicy auth targeting HTTPRoute toystore"
+    );
+    assert_eq!(auth.split(' ').nth(2), Some("auth"), "the plugin's parse");
+    assert_eq!(
+        message(condition_type::PLAN_POLICY),
+        "Discovered PlanPolicy plans targeting HTTPRoute toystore"
+    );
+    assert!(
+        status
+            .conditions
+            .iter()
+            .all(|c| c.type_ != condition_type::OPENAPI),
+        "no OpenAPISpecReady without a spec URL"
+    );
 }
 
 #[tokio::test]

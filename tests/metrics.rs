@@ -1,96 +1,25 @@
 //! devportal's metrics, scraped by a real Prometheus server on loopback while the approval flow
-//! runs through the real webhook and controller; and the exposition checked by `promtool`.
+//! runs through the real webhook and controller; and the exposition checked by `promtool`. The
+//! dashboard and the alerts are tests/observability.rs's.
 
 mod support;
 
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::{
-    Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures, free_port, tools,
-};
+use support::prometheus::Prometheus;
+use support::{Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures, tools};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A Prometheus server scraping devportal's admin port every second; killed when dropped.
-struct Prometheus {
-    child: Child,
-    url: String,
-}
-
-impl Prometheus {
-    fn start(target: &str) -> Self {
-        let dir = control_plane_with_devportal()
-            .state_dir()
-            .join(format!("prometheus-{}", free_port()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let config = dir.join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "global: {{scrape_interval: 1s, evaluation_interval: 1s}}\n\
-                 scrape_configs:\n- job_name: devportal\n  static_configs:\n  - targets: ['{target}']\n"
-            ),
-        )
-        .unwrap();
-        let port = free_port();
-        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = tools::prometheus()
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("the prometheus server starts");
-        Prometheus {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// The value of an instant query with a single result, if it has one.
-    async fn value(&self, query: &str) -> Option<f64> {
-        let body: serde_json::Value = reqwest::Client::new()
-            .get(format!("{}/api/v1/query", self.url))
-            .query(&[("query", query)])
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        body["data"]["result"][0]["value"][1].as_str()?.parse().ok()
-    }
-
-    async fn wait_for(&self, query: &str, holds: impl Fn(f64) -> bool) -> f64 {
-        eventually(&format!("Prometheus to answer {query}"), WAIT, || async {
-            self.value(query).await.filter(|v| holds(*v))
-        })
-        .await
-    }
-}
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[tokio::test]
 async fn prometheus_sees_admissions_reconciles_and_approval_latency() {
     let cp = control_plane_with_devportal();
-    let admin_url = cp.devportal_admin_url();
-    let prometheus = Prometheus::start(admin_url.trim_start_matches("http://"));
+    let prometheus = Prometheus::start();
     prometheus
         .wait_for("up{job=\"devportal\"}", |v| v == 1.0)
         .await;
@@ -219,34 +148,4 @@ async fn readyz_and_livez_answer_on_the_admin_port() {
         let response = reqwest::get(format!("{base}{path}")).await.unwrap();
         assert_eq!(response.status(), 200, "{path}");
     }
-}
-
-#[test]
-fn promtool_accepts_the_shipped_alert_rules() {
-    let rule: serde_json::Value = serde_yaml::from_str(
-        &std::fs::read_to_string(
-            support::repo_root().join("manifests/monitoring/prometheusrule.yaml"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(rule["kind"], "PrometheusRule");
-    let dir = std::env::temp_dir().join(format!("devportal-rules-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let rules = dir.join("rules.yaml");
-    // A PrometheusRule's spec is a Prometheus rules file.
-    std::fs::write(&rules, serde_yaml::to_string(&rule["spec"]).unwrap()).unwrap();
-    let out = tools::promtool()
-        .arg("check")
-        .arg("rules")
-        .arg(&rules)
-        .output()
-        .expect("promtool runs");
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(
-        out.status.success(),
-        "promtool check rules: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }

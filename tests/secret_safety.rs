@@ -300,7 +300,7 @@ async fn enforcement_secrets_of_keys_that_are_not_approved_are_removed() {
     })
     .await;
 
-    // Rejected while devportal is down: the Secret goes as soon as it is back.
+    // Denied while devportal is down: the Secret goes as soon as it is back.
     stop(controller);
     owner
         .patch(
@@ -312,7 +312,7 @@ async fn enforcement_secrets_of_keys_that_are_not_approved_are_removed() {
         .unwrap();
     assert_eq!(enforcement_of(&admin, &uid).await.len(), 1);
     let _controller = start_controller();
-    wait_phase(&keys, "mine", APIKeyPhase::Rejected).await;
+    wait_phase(&keys, "mine", APIKeyPhase::Denied).await;
     no_enforcement(
         &admin,
         &uid,

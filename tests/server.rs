@@ -131,6 +131,9 @@ impl Lookup for Slow {
     async fn may_approve(&self, _: &UserInfo, _: &str, _: &str) -> devportal::Result<bool> {
         Ok(false)
     }
+    async fn may_impersonate(&self, _: &UserInfo, _: &str) -> devportal::Result<bool> {
+        Ok(false)
+    }
 }
 
 #[tokio::test]

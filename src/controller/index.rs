@@ -270,7 +270,7 @@ mod tests {
             "the same stale version again"
         );
         let other = APIKeyStatus {
-            phase: Some(APIKeyPhase::Rejected),
+            phase: Some(APIKeyPhase::Denied),
             ..APIKeyStatus::default()
         };
         assert!(

@@ -21,6 +21,7 @@ mod inbox;
 mod index;
 pub mod lease;
 mod orphans;
+mod pending_age;
 mod product;
 mod reconcile_loop;
 mod secret_cache;

@@ -15,6 +15,7 @@ use crate::discovery::{Resolution, resolve};
 use crate::kube_ext::plain_ref;
 use crate::names::product_condition as condition;
 use crate::names::product_reason::KEYS_FROM_ALL_NAMESPACES;
+use crate::resources::kuadrant::PolicyTargetRef;
 use crate::resources::{APIProduct, APIProductStatus, OidcDiscovery, OpenApiStatus};
 use crate::{Error, Result};
 
@@ -31,6 +32,7 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
 
     let mut status = APIProductStatus {
         observed_generation: product.metadata.generation,
+        discovered_policies: resolution.policies(),
         discovered_auth_scheme: resolution.auth_scheme(),
         ..APIProductStatus::default()
     };
@@ -46,12 +48,7 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
         Some(p) => Desired::holds(
             condition::PLAN_POLICY,
             "Found",
-            format!(
-                "PlanPolicy {}/{} offers {} tier(s)",
-                p.namespace().unwrap_or_default(),
-                p.name_any(),
-                status.discovered_plans.len()
-            ),
+            discovered("PlanPolicy", &p.name_any(), &p.spec.target_ref),
         ),
         None => Desired::fails(
             condition::PLAN_POLICY,
@@ -94,12 +91,9 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
         .documentation
         .as_ref()
         .and_then(|d| d.openapi_spec_url.clone());
+    // Without a URL there is nothing to be ready: no `OpenAPISpecReady` at all (as upstream).
     match openapi_url {
-        None => conditions.push(Desired::fails(
-            condition::OPENAPI,
-            "NotConfigured",
-            "spec.documentation.openAPISpecURL is not set",
-        )),
+        None => {}
         Some(url) => {
             let same_spec = previous.observed_generation == product.metadata.generation;
             // A stored document is reused or kept only while it still passes the checks (one
@@ -182,6 +176,16 @@ fn is_transient(error: &Error) -> bool {
     !matches!(error, Error::Fetch(e) if !e.failure.is_transient())
 }
 
+/// Upstream's condition message for a discovered policy: "Discovered AuthPolicy auth targeting
+/// HTTPRoute toystore". Front ends (the Kuadrant Backstage plugin) take the third word as the
+/// policy's name, so every message of a discovered policy starts with this sentence.
+fn discovered(kind: &str, name: &str, target: &PolicyTargetRef) -> String {
+    format!(
+        "Discovered {kind} {name} targeting {} {}",
+        target.kind, target.name
+    )
+}
+
 /// `AuthPolicyDiscovered`: found (with a warning when the apiKey rule reads Secrets from every
 /// namespace), not found, or found with a selector no enforcement Secret can satisfy.
 fn auth_condition(resolution: &Resolution, selector_problem: Option<String>) -> Desired {
@@ -205,23 +209,17 @@ fn auth_condition(resolution: &Resolution, selector_problem: Option<String>) -> 
             condition::AUTH_POLICY,
             KEYS_FROM_ALL_NAMESPACES,
             format!(
-                "AuthPolicy {}/{} is accepted and enforced; warning: its apiKey rule has \
-                 allNamespaces: true, so Authorino accepts a matching labelled Secret from any \
-                 namespace, and anyone who can create Secrets anywhere in the cluster can mint a \
-                 working key past devportal's review; remove allNamespaces (devportal does not \
-                 need it) or restrict who may create Secrets",
-                p.namespace().unwrap_or_default(),
-                p.name_any()
+                "{}; warning: its apiKey rule has allNamespaces: true, so Authorino accepts a \
+                 matching labelled Secret from any namespace, and anyone who can create Secrets \
+                 anywhere in the cluster can mint a working key past devportal's review; remove \
+                 allNamespaces (devportal does not need it) or restrict who may create Secrets",
+                discovered("AuthPolicy", &p.name_any(), &p.spec.target_ref)
             ),
         ),
         (Some(p), None) => Desired::holds(
             condition::AUTH_POLICY,
             "Found",
-            format!(
-                "AuthPolicy {}/{} is accepted and enforced",
-                p.namespace().unwrap_or_default(),
-                p.name_any()
-            ),
+            discovered("AuthPolicy", &p.name_any(), &p.spec.target_ref),
         ),
         (None, _) => Desired::fails(
             condition::AUTH_POLICY,
@@ -315,6 +313,10 @@ mod tests {
     fn an_api_key_rule_reading_every_namespace_is_flagged_on_the_product() {
         let confined = auth_condition(&with_api_key_rules(&[false]), None);
         assert_eq!((confined.status, confined.reason), (true, "Found"));
+        assert_eq!(
+            confined.message,
+            "Discovered AuthPolicy auth targeting HTTPRoute r"
+        );
 
         for rules in [&[true][..], &[false, true]] {
             let open = auth_condition(&with_api_key_rules(rules), None);
@@ -323,7 +325,10 @@ mod tests {
                 (condition::AUTH_POLICY, true, KEYS_FROM_ALL_NAMESPACES)
             );
             assert!(
-                open.message.contains("allNamespaces: true")
+                open.message
+                    .starts_with("Discovered AuthPolicy auth targeting HTTPRoute r; warning")
+                    && open.message.split(' ').nth(2) == Some("auth")
+                    && open.message.contains("allNamespaces: true")
                     && open.message.contains("anyone who can create Secrets"),
                 "{}",
                 open.message

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -21,6 +22,7 @@ use super::enforcement_namespace::EnforcementNamespace;
 use super::inbox::{self, Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
+use super::pending_age;
 use super::reconcile_loop::{log_outcome, measured, on_activation, retry_later};
 use super::secret_cache::SecretCache;
 use super::{apikey, product};
@@ -31,7 +33,7 @@ use crate::key_limit::{self, Holder, KeyLimitArgs};
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
-use crate::resources::{APIKeyApproval, APIKeyPhase, APIKeyRequest, APIProduct};
+use crate::resources::{APIKeyApproval, APIKeyPhase, APIKeyRequest, APIProduct, ApprovalMode};
 use crate::secrets;
 use crate::watches::{Feed, SecretMetadataFeed, Synced, Watches};
 
@@ -370,9 +372,10 @@ fn gate(
     active
 }
 
-/// Publishes how many keys are in each phase while active: shortly after a reconcile changed a
-/// phase (once the watch cache has the new status), and every few seconds regardless. Replicas
-/// that do not lead report nothing, so a sum over replicas counts every key once.
+/// Publishes how many keys are in each phase, and how long the oldest waiting key has waited,
+/// while active: shortly after a reconcile changed a phase (once the watch cache has the new
+/// status), and every few seconds regardless. Replicas that do not lead report nothing (zeros),
+/// so a sum over replicas counts every key once and a max finds the oldest waiting key.
 async fn count_phases(keys: Store<CachedKey>, ctx: Arc<Context>, shutdown: CancellationToken) {
     /// Time for the status just written to reach the cache; also bounds the recounts per second.
     const SETTLE: Duration = Duration::from_millis(300);
@@ -388,6 +391,11 @@ async fn count_phases(keys: Store<CachedKey>, ctx: Arc<Context>, shutdown: Cance
             }
         }
         ctx.metrics.controller.set_keys(counts);
+        ctx.metrics.controller.set_oldest_pending(if ctx.active() {
+            pending_age::oldest_pending(&ctx, Timestamp::now())
+        } else {
+            [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)]
+        });
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(Duration::from_secs(5)) => {}

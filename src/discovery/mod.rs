@@ -20,7 +20,7 @@ use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{
     ApiKeyAuth, AuthPolicy, AuthenticationRule, Credentials, PlanPolicy, PolicyTargetRef,
 };
-use crate::resources::{APIProduct, DiscoveredAuthScheme, DiscoveredPlan};
+use crate::resources::{APIProduct, DiscoveredAuthScheme, DiscoveredPlan, DiscoveredPolicy};
 
 pub use address::{AddressClass, classify};
 pub use destination::{AllowEntry, AllowList, DenyList, DestinationPolicy, parse_network};
@@ -62,6 +62,15 @@ impl Target {
     }
 }
 
+/// A reference to `policy`, of `kind`.
+fn policy_ref<K: kube::Resource>(kind: &str, policy: &K) -> DiscoveredPolicy {
+    DiscoveredPolicy {
+        kind: kind.into(),
+        namespace: policy.meta().namespace.clone().unwrap_or_default(),
+        name: policy.meta().name.clone().unwrap_or_default(),
+    }
+}
+
 /// What a product resolved to in the caches.
 #[derive(Clone, Debug, Default)]
 pub struct Resolution {
@@ -88,6 +97,19 @@ impl Resolution {
             }
         }
         plans
+    }
+
+    /// References to the policies in force: the PlanPolicy, then the AuthPolicy.
+    pub fn policies(&self) -> Vec<DiscoveredPolicy> {
+        let plan = self
+            .plan_policy
+            .as_deref()
+            .map(|p| policy_ref("PlanPolicy", p));
+        let auth = self
+            .auth_policy
+            .as_deref()
+            .map(|p| policy_ref("AuthPolicy", p));
+        plan.into_iter().chain(auth).collect()
     }
 
     /// The AuthPolicy's authentication rules in force, in name order.

@@ -146,8 +146,10 @@ pub enum APIKeyPhase {
     Pending,
     /// Approved: the key works at the gateway.
     Approved,
-    /// Rejected or revoked.
-    Rejected,
+    /// Denied or revoked. Objects stored before devportal said `Denied` (upstream's word) read
+    /// `Rejected`; they deserialize to this and the controller rewrites their status.
+    #[serde(alias = "Rejected")]
+    Denied,
     /// Past `expiresAt`.
     Expired,
     /// Cannot work: product missing, tier gone, or no API-key auth on the route.
@@ -159,7 +161,7 @@ impl APIKeyPhase {
     pub const ALL: [APIKeyPhase; 5] = [
         APIKeyPhase::Pending,
         APIKeyPhase::Approved,
-        APIKeyPhase::Rejected,
+        APIKeyPhase::Denied,
         APIKeyPhase::Expired,
         APIKeyPhase::Failed,
     ];
@@ -169,7 +171,7 @@ impl APIKeyPhase {
         match self {
             APIKeyPhase::Pending => "Pending",
             APIKeyPhase::Approved => "Approved",
-            APIKeyPhase::Rejected => "Rejected",
+            APIKeyPhase::Denied => "Denied",
             APIKeyPhase::Expired => "Expired",
             APIKeyPhase::Failed => "Failed",
         }
@@ -281,6 +283,13 @@ mod tests {
         assert_eq!(key.product_namespace(), Some("team-a"));
         key.spec.api_product_ref.namespace = Some("apps".into());
         assert_eq!(key.product_namespace(), Some("apps"));
+    }
+
+    #[test]
+    fn a_stored_rejected_phase_reads_as_denied_and_is_written_as_denied() {
+        let phase: APIKeyPhase = serde_json::from_value(json!("Rejected")).unwrap();
+        assert_eq!(phase, APIKeyPhase::Denied);
+        assert_eq!(serde_json::to_value(phase).unwrap(), json!("Denied"));
     }
 
     #[test]

@@ -206,6 +206,10 @@ pub struct APIProductStatus {
     /// column's JSONPath shows only the first element of a list). Kept in step by [`Self::set_plans`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_tiers: Option<String>,
+    /// The policies in force on the product's route (the PlanPolicy and the AuthPolicy), as
+    /// references; a front end reads their names here rather than from condition messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub discovered_policies: Vec<DiscoveredPolicy>,
     /// The authentication rules of the AuthPolicy in force.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discovered_auth_scheme: Option<DiscoveredAuthScheme>,
@@ -215,7 +219,8 @@ pub struct APIProductStatus {
     /// The fetched OpenAPI document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openapi: Option<OpenApiStatus>,
-    /// `Ready`, `PlanPolicyDiscovered`, `AuthPolicyDiscovered`, `OIDCDiscovered`, `OpenAPISpecReady`.
+    /// `Ready`, `PlanPolicyDiscovered`, `AuthPolicyDiscovered`, `OIDCDiscovered`, and
+    /// `OpenAPISpecReady` when `spec.documentation.openAPISpecURL` is set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
@@ -230,6 +235,18 @@ pub struct DiscoveredPlan {
     /// The tier's limits.
     #[serde(default)]
     pub limits: Limits,
+}
+
+/// A policy discovered on a product's route or its Gateway.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoveredPolicy {
+    /// `AuthPolicy` or `PlanPolicy`.
+    pub kind: String,
+    /// Namespace of the policy.
+    pub namespace: String,
+    /// Name of the policy.
+    pub name: String,
 }
 
 /// The authentication rules of the AuthPolicy in force, by rule name.

@@ -25,7 +25,8 @@ pub use apikeyrequest::{
 };
 pub use apiproduct::{
     APIProduct, APIProductSpec, APIProductStatus, ApprovalMode, Contact, DiscoveredAuthScheme,
-    DiscoveredPlan, Documentation, HTTPRouteRef, OidcDiscovery, OpenApiStatus, PublishStatus,
+    DiscoveredPlan, DiscoveredPolicy, Documentation, HTTPRouteRef, OidcDiscovery, OpenApiStatus,
+    PublishStatus,
 };
 pub use common::{CustomLimit, Limits};
 

@@ -58,7 +58,7 @@ fn counts_every_key_that_is_or_can_become_live() {
     for k in [
         key("a", "alice", "toys", None),
         key("b", "alice", "toys", Some(APIKeyPhase::Approved)),
-        key("c", "alice", "toys", Some(APIKeyPhase::Rejected)),
+        key("c", "alice", "toys", Some(APIKeyPhase::Denied)),
         key("f", "alice", "toys", Some(APIKeyPhase::Failed)),
         key("d", "alice", "books", Some(APIKeyPhase::Pending)),
         key("e", "bob", "toys", Some(APIKeyPhase::Pending)),
@@ -80,7 +80,7 @@ fn counts_every_key_that_is_or_can_become_live() {
         "a",
         "alice",
         "toys",
-        Some(APIKeyPhase::Rejected),
+        Some(APIKeyPhase::Denied),
     )));
     assert_eq!(count(&counts, "alice", "toys"), 2);
     let mut deleting = key("b", "alice", "toys", Some(APIKeyPhase::Approved));

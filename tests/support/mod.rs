@@ -18,7 +18,10 @@
 //! - [`namespaces`]: [`TestNamespace`], a namespace per test with the personas bound in it;
 //! - [`processes`]: [`Devportal`], a devportal process a test starts itself, and the controller a
 //!   test binary shares;
+//! - [`observability`]: the shipped dashboard's and alerts' PromQL, as the tests read it;
+//! - [`prometheus`]: a real Prometheus server scraping devportal (and the API server), and queries;
 //! - [`waits`]: [`eventually`], bounded polling;
+//! - [`front_end`]: a portal front end's ServiceAccount, token, impersonation grants;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
 //! - [`proxy`]: a round-robin proxy in front of several webhook replicas;
@@ -32,11 +35,14 @@ pub mod access;
 pub mod authorino;
 pub mod control_plane;
 pub mod fixtures;
+pub mod front_end;
 pub mod https;
 pub mod manifests;
 pub mod namespaces;
+pub mod observability;
 pub mod personas;
 pub mod processes;
+pub mod prometheus;
 pub mod proxy;
 pub mod replicas;
 pub mod secrets;

@@ -2,7 +2,7 @@
 //! promises, so more keys than the limit can reach the API server. For each requester and
 //! product the keys that count (see [`crate::key_limit`]) stand in line by creation
 //! ([`Place`]); only the first `--max-keys-per-user-per-product` may become Approved. The rest
-//! stay Pending with reason `KeyLimitExceeded` and move up when a key ahead is deleted, rejected
+//! stay Pending with reason `KeyLimitExceeded` and move up when a key ahead is deleted, denied
 //! or past its grace.
 //!
 //! `creationTimestamp` has one-second resolution, and a key created in the same second may reach
@@ -68,7 +68,7 @@ pub fn line(
     if ahead >= limit.max_keys_per_user_per_product {
         return Line::Blocked(format!(
             "{ahead} keys already exist for {holder}; the limit is {}: this key waits until an \
-             earlier one is deleted, rejected or expired more than {} ago",
+             earlier one is deleted, denied or expired more than {} ago",
             limit.max_keys_per_user_per_product,
             crate::flags::format_duration(limit.expired_key_grace)
         ));
@@ -87,7 +87,7 @@ pub fn line(
     }
 }
 
-/// The other keys of the holder of a key that just stopped counting (deleted, rejected), when
+/// The other keys of the holder of a key that just stopped counting (deleted, denied), when
 /// the holder has enough keys that some may be held back: they look at their line again.
 pub fn wake_after(
     key: &CachedKey,

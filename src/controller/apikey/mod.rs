@@ -2,6 +2,7 @@
 //! Secrets in step while Approved, withdraw the enforcement Secret the moment the key leaves
 //! Approved (keeping the consumer copy, and so the key's value), and report it all in status.
 
+mod automatic;
 pub mod key_line;
 mod own_value;
 mod phase;
@@ -134,6 +135,16 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         ));
     }
     secrets::crash_point("after-secrets");
+    // On the version read (the status write below changes it). A record that fails (the webhook
+    // unreachable, say) does not hold up the status; it is retried with backoff after it.
+    let recorded = match &product {
+        Some(product)
+            if evaluation.phase == APIKeyPhase::Approved && evaluation.record_automatic =>
+        {
+            automatic::record(&key, product, ctx).await
+        }
+        _ => Ok(()),
+    };
 
     let status = status_for(&key, &evaluation, secret_ref, &cached.conditions(), now);
     super::inbox::sync(&key, product.as_deref(), &evaluation, ctx).await?;
@@ -161,6 +172,8 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         .await;
         ctx.phase_changed.notify_one();
     }
+
+    recorded?;
 
     let until_expiry = key
         .spec

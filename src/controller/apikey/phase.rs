@@ -5,7 +5,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 
 use crate::discovery::Resolution;
-use crate::names::key_reason::APPROVAL_OUTDATED;
+use crate::names::AUTOMATIC_REVIEWER;
+use crate::names::key_reason::{APPROVAL_OUTDATED, AUTO_APPROVED};
 use crate::resources::kuadrant::{ApiKeyAuth, Credentials};
 use crate::resources::{APIKey, APIKeyPhase, APIProduct, Approval, ApprovalMode, DiscoveredPlan};
 
@@ -24,6 +25,9 @@ pub struct Evaluation {
     pub auth: Option<(ApiKeyAuth, Option<Credentials>, String)>,
     /// Host name to call the API on.
     pub hostname: Option<String>,
+    /// Approved by the product's automatic mode, and `spec.approval` does not record it yet: the
+    /// controller writes the approval (reviewer [`AUTOMATIC_REVIEWER`]).
+    pub record_automatic: bool,
 }
 
 impl Evaluation {
@@ -40,7 +44,7 @@ impl Evaluation {
     }
 }
 
-/// Applies the phase rules, in order: Failed > Rejected > Expired > Approved > Pending.
+/// Applies the phase rules, in order: Failed > Denied > Expired > Approved > Pending.
 pub fn evaluate(
     key: &APIKey,
     product: Option<&APIProduct>,
@@ -60,6 +64,7 @@ pub fn evaluate(
         plan: plans.iter().find(|p| p.tier == key.spec.plan_tier).cloned(),
         auth: resolution.and_then(Resolution::api_key_rule),
         hostname: resolution.and_then(Resolution::hostname),
+        record_automatic: false,
     };
     let failed = |reason, message| base.clone().with(APIKeyPhase::Failed, reason, message);
     let Some(product) = product else {
@@ -128,9 +133,9 @@ pub fn evaluate(
             .map(|r| format!(": {r}"))
             .unwrap_or_default();
         return base.with(
-            APIKeyPhase::Rejected,
-            "Rejected",
-            format!("rejected by {reviewer}{why}"),
+            APIKeyPhase::Denied,
+            "Denied",
+            format!("denied by {reviewer}{why}"),
         );
     }
     if let Some(expires) = &key.spec.expires_at
@@ -145,6 +150,16 @@ pub fn evaluate(
     let approval = key.spec.approval.as_ref().filter(|a| a.approved);
     let outdated = approval.and_then(|a| outdated_approval(a, key, product));
     if approval.is_some() && outdated.is_none() {
+        if reviewer == AUTOMATIC_REVIEWER {
+            return base.with(
+                APIKeyPhase::Approved,
+                AUTO_APPROVED,
+                format!(
+                    "APIProduct {product_name} approves keys automatically (approval recorded in \
+                     spec.approval)"
+                ),
+            );
+        }
         return base.with(
             APIKeyPhase::Approved,
             "Approved",
@@ -152,11 +167,14 @@ pub fn evaluate(
         );
     }
     if product.spec.approval_mode == ApprovalMode::Automatic {
-        return base.with(
-            APIKeyPhase::Approved,
-            "AutoApproved",
-            format!("APIProduct {product_name} approves keys automatically"),
-        );
+        return Evaluation {
+            record_automatic: true,
+            ..base.with(
+                APIKeyPhase::Approved,
+                AUTO_APPROVED,
+                format!("APIProduct {product_name} approves keys automatically"),
+            )
+        };
     }
     if let Some(why) = outdated {
         return base.with(

@@ -226,7 +226,7 @@ fn failed_wins_over_every_other_phase() {
 }
 
 #[test]
-fn rejected_wins_over_expired_which_wins_over_approved() {
+fn denied_wins_over_expired_which_wins_over_approved() {
     let r = resolution(&["gold"], true);
     let automatic = product(ApprovalMode::Automatic);
     let mut k = key();
@@ -239,7 +239,7 @@ fn rejected_wins_over_expired_which_wins_over_approved() {
     let d = evaluate(&k, Some(&automatic), Some(&r), now());
     assert_eq!(
         (d.phase, d.message.as_str()),
-        (APIKeyPhase::Rejected, "rejected by owner: because")
+        (APIKeyPhase::Denied, "denied by owner: because")
     );
     k.spec.approval = approval(true);
     k.spec.expires_at = Some(Time("2026-06-01T00:00:01Z".parse().unwrap()));
@@ -364,7 +364,7 @@ fn an_approval_binds_the_product_and_the_tier_it_was_given_for() {
     k.spec.approval = bound_approval(false, "p-0", "silver");
     assert_eq!(
         phase(&k, Some(&manual), Some(&r)),
-        (APIKeyPhase::Rejected, "Rejected")
+        (APIKeyPhase::Denied, "Denied")
     );
     // Approvals from before the stamps bind as they did.
     k.spec.approval = approval(true);
@@ -372,4 +372,33 @@ fn an_approval_binds_the_product_and_the_tier_it_was_given_for() {
         phase(&k, Some(&manual), Some(&r)),
         (APIKeyPhase::Approved, "Approved")
     );
+}
+
+#[test]
+fn an_automatic_approval_is_recorded_once_and_outlives_the_mode() {
+    let (r, automatic) = (
+        resolution(&["gold"], true),
+        product(ApprovalMode::Automatic),
+    );
+    let first = evaluate(&key(), Some(&automatic), Some(&r), now());
+    assert!(first.phase == APIKeyPhase::Approved && first.record_automatic);
+    let mut k = key();
+    k.spec.approval = bound_approval(true, "p-1", "gold").map(|a| Approval {
+        reviewed_by: Some(crate::names::AUTOMATIC_REVIEWER.into()),
+        ..a
+    });
+    let recorded = evaluate(&k, Some(&automatic), Some(&r), now());
+    assert_eq!(
+        (recorded.reason, recorded.record_automatic),
+        ("AutoApproved", false)
+    );
+    // Switched to manual: the grant stands; a new request waits.
+    let manual = product(ApprovalMode::Manual);
+    let kept = evaluate(&k, Some(&manual), Some(&r), now());
+    assert_eq!(
+        (kept.phase, kept.record_automatic),
+        (APIKeyPhase::Approved, false)
+    );
+    let new = (APIKeyPhase::Pending, "AwaitingApproval");
+    assert_eq!(phase(&key(), Some(&manual), Some(&r)), new);
 }

@@ -15,9 +15,6 @@ use crate::resources::{
 /// Longest `reason` an APIKey's `spec.approval` holds (its schema's maxLength).
 const REASON_MAX_CHARS: usize = 1024;
 
-/// The phases of a request, in display order: the key's phases in upstream's words.
-pub const REQUEST_PHASES: [&str; 5] = ["Pending", "Approved", "Denied", "Expired", "Failed"];
-
 /// The APIKeyRequest's name for `key`: `<key name>-<crc32 of the key's uid, 8 hex digits>`, the
 /// name cut so the whole fits 253 characters. Keys of the same name in different namespaces (and
 /// a key re-created under its old name) get different requests.
@@ -29,13 +26,10 @@ pub fn request_name(key: &APIKey) -> String {
     format!("{}-{suffix}", cut.trim_end_matches(['-', '.']))
 }
 
-/// The request phase of a key phase: the key's own word, except that upstream (and the plugin)
-/// call a refused key `Denied`.
+/// The request phase of a key phase: the key's own word (`Denied` for a refused key, as upstream
+/// and the plugin say).
 pub fn request_phase(phase: APIKeyPhase) -> &'static str {
-    match phase.as_str() {
-        "Rejected" => "Denied",
-        other => other,
-    }
+    phase.as_str()
 }
 
 /// The request's spec: the key's request, as the owner reads it.
@@ -67,10 +61,11 @@ pub fn request_status(
     now: Timestamp,
 ) -> APIKeyRequestStatus {
     let current = request_phase(phase);
-    let conditions = REQUEST_PHASES
+    let conditions = APIKeyPhase::ALL
         .iter()
+        .map(|phase| phase.as_str())
         .map(|p| {
-            if *p == current {
+            if p == current {
                 Desired::holds(p, p, message)
             } else {
                 Desired::fails(p, "NotInPhase", format!("the request is {current}"))

@@ -68,7 +68,7 @@ fn the_request_mirrors_the_key_with_upstream_field_names() {
 }
 
 #[test]
-fn status_says_denied_where_the_key_says_rejected_and_holds_one_condition() {
+fn status_says_denied_and_holds_one_condition() {
     let mut key = key("mine", "uid-1");
     key.spec.approval = Some(Approval {
         approved: false,
@@ -79,7 +79,7 @@ fn status_says_denied_where_the_key_says_rejected_and_holds_one_condition() {
         plan_tier: None,
     });
     let now = "2026-01-02T00:00:00Z".parse().unwrap();
-    let status = request_status(&key, APIKeyPhase::Rejected, "denied", None, &[], now);
+    let status = request_status(&key, APIKeyPhase::Denied, "denied", None, &[], now);
     assert_eq!(status.phase.as_deref(), Some("Denied"));
     let holding: Vec<_> = status
         .conditions

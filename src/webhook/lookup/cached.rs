@@ -6,7 +6,8 @@
 //! the rules also re-read live before denying on what a cached (possibly stale) copy says. Every
 //! live call is bounded by [`LIVE_CALL_TIMEOUT`] and by a [`TokenBucket`] shared by all of them, so
 //! the webhook is no 1:1 amplifier of API calls: over the rate a lookup fails at once (the rules
-//! deny, saying to retry). Ownership is a SubjectAccessReview, the one live call an approval costs.
+//! deny, saying to retry). Ownership is a SubjectAccessReview, the one live call an approval costs;
+//! a front end's claim to act for a user is another (`impersonate` on that user).
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -208,20 +209,46 @@ impl Lookup for CachedLookup {
     }
 
     async fn may_approve(&self, user: &UserInfo, namespace: &str, product: &str) -> Result<bool> {
+        self.access_review(
+            user,
+            ResourceAttributes {
+                group: Some(GROUP.into()),
+                resource: Some("apiproducts".into()),
+                verb: Some("approve".into()),
+                name: Some(product.into()),
+                namespace: Some(namespace.into()),
+                ..ResourceAttributes::default()
+            },
+        )
+        .await
+    }
+
+    async fn may_impersonate(&self, user: &UserInfo, target: &str) -> Result<bool> {
+        self.access_review(
+            user,
+            ResourceAttributes {
+                group: Some(String::new()),
+                resource: Some("users".into()),
+                verb: Some("impersonate".into()),
+                name: Some(target.into()),
+                ..ResourceAttributes::default()
+            },
+        )
+        .await
+    }
+}
+
+impl CachedLookup {
+    /// Asks the API server (a SubjectAccessReview, one rate-limited live call) whether `user` may
+    /// do what `attributes` say.
+    async fn access_review(&self, user: &UserInfo, attributes: ResourceAttributes) -> Result<bool> {
         let review = SubjectAccessReview {
             spec: SubjectAccessReviewSpec {
                 user: user.username.clone(),
                 groups: user.groups.clone(),
                 uid: user.uid.clone(),
                 extra: user.extra.clone(),
-                resource_attributes: Some(ResourceAttributes {
-                    group: Some(GROUP.into()),
-                    resource: Some("apiproducts".into()),
-                    verb: Some("approve".into()),
-                    name: Some(product.into()),
-                    namespace: Some(namespace.into()),
-                    ..ResourceAttributes::default()
-                }),
+                resource_attributes: Some(attributes),
                 ..SubjectAccessReviewSpec::default()
             },
             ..SubjectAccessReview::default()

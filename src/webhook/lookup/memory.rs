@@ -25,6 +25,8 @@ pub struct MemoryLookup {
     approvers: HashSet<(String, String, String)>,
     /// Users who may approve every product.
     admins: HashSet<String>,
+    /// (user, target) pairs: `user` may impersonate `target`.
+    impersonators: HashSet<(String, String)>,
 }
 
 fn object_key<K: kube::Resource>(object: &K) -> (String, String) {
@@ -65,6 +67,12 @@ impl MemoryLookup {
     pub fn with_approver(mut self, user: &str, namespace: &str, product: &str) -> Self {
         self.approvers
             .insert((user.into(), namespace.into(), product.into()));
+        self
+    }
+
+    /// Lets `user` impersonate the user `target`.
+    pub fn with_impersonator(mut self, user: &str, target: &str) -> Self {
+        self.impersonators.insert((user.into(), target.into()));
         self
     }
 
@@ -112,5 +120,10 @@ impl Lookup for MemoryLookup {
             || self
                 .approvers
                 .contains(&(name, namespace.into(), product.into())))
+    }
+
+    async fn may_impersonate(&self, user: &UserInfo, target: &str) -> Result<bool> {
+        let name = user.username.clone().unwrap_or_default();
+        Ok(self.impersonators.contains(&(name, target.into())))
     }
 }

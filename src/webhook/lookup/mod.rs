@@ -1,7 +1,7 @@
 //! What the admission rules need to know about the cluster, behind one trait: [`Lookup`].
 //!
 //! [`CachedLookup`] answers from the process's shared watch stores (with one live GET on a miss,
-//! and a SubjectAccessReview for `approve`); `MemoryLookup` (with the `testing` feature) answers
+//! and a SubjectAccessReview for `approve` and `impersonate`); `MemoryLookup` (with the `testing` feature) answers
 //! from fixed in-memory objects, for handler tests and benchmarks.
 
 mod cached;
@@ -71,5 +71,13 @@ pub trait Lookup: Send + Sync + 'static {
         user: &UserInfo,
         namespace: &str,
         product: &str,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Whether `user` may `impersonate` the user named `target` (core group, resource `users`):
+    /// the Kubernetes grant a trusted front end holds to act for its users.
+    fn may_impersonate(
+        &self,
+        user: &UserInfo,
+        target: &str,
     ) -> impl Future<Output = Result<bool>> + Send;
 }

@@ -251,7 +251,14 @@ impl Admit for APIKey {
         {
             rules::approval::check_controller_review(&webhook.lookup, change).await
         } else if endpoint == Endpoint::MutateKeys {
-            rules::mutate::mutate_key(&webhook.lookup, change, context.user, context.now).await
+            rules::mutate::mutate_key(
+                &webhook.lookup,
+                &webhook.limits,
+                change,
+                context.user,
+                context.now,
+            )
+            .await
         } else {
             let Context { user, now, dry_run } = context;
             rules::apikey::validate_key(

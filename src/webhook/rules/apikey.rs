@@ -7,9 +7,10 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use super::key_limit;
-use super::mutate::plausible_email;
-use super::{Change, Checked, Limits, Reason, Verdict, guarded_metadata, lookup_failed};
+use super::{
+    Change, Checked, Limits, Reason, Verdict, automatic, delegation, guarded_metadata, key_limit,
+    lookup_failed,
+};
 use crate::names::GROUP;
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
 use crate::webhook::lookup::{Lookup, Read};
@@ -286,23 +287,8 @@ async fn validate_key_checked<C: Lookup>(
     };
     match change {
         Change::Create(key) => {
-            let requested_by = key.spec.requested_by.as_ref();
-            if requested_by.map(|r| r.user_id.as_str()) != Some(username) {
-                return Err(Verdict::deny(
-                    Reason::RequesterMismatch,
-                    format!("spec.requestedBy.userId must be your own username {username:?}"),
-                ));
-            }
-            if let Some(email) = requested_by.and_then(|r| r.email.as_deref())
-                && !plausible_email(email)
-            {
-                return Err(Verdict::deny(
-                    Reason::InvalidEmail,
-                    format!(
-                        "spec.requestedBy.email {email:?} is not an e-mail address (expected name@domain.example)"
-                    ),
-                ));
-            }
+            // The caller, or the user a trusted front end acts for.
+            let requester = delegation::check_requester(lookup, key, user).await?;
             check_approval(&mut approvers, change, username).await?;
             let (namespace, name) = product_of(key)?;
             check_product(lookup, &mut approvers, namespace, name, &key.spec.plan_tier).await?;
@@ -311,7 +297,7 @@ async fn validate_key_checked<C: Lookup>(
                 lookup,
                 limits,
                 key,
-                key_limit::holder(username, namespace, name),
+                key_limit::holder(&requester.user, namespace, name),
                 at,
             )?;
             Ok(Reason::Allowed)
@@ -319,6 +305,19 @@ async fn validate_key_checked<C: Lookup>(
         Change::Update { old, new } => {
             if old.spec == new.spec {
                 return Ok(Reason::Unchanged);
+            }
+            if username == limits.controller_username {
+                // The controller writes an owner's APIKeyApproval (checked when it was admitted)
+                // or records an automatic approval; nothing else.
+                if super::approval::controller_applies(limits, &change, user) {
+                    let verdict = super::approval::check_controller_review(lookup, change).await;
+                    return if verdict.allowed() {
+                        Ok(verdict.reason)
+                    } else {
+                        Err(verdict)
+                    };
+                }
+                return automatic::check(lookup, old, new).await;
             }
             if old.spec.requested_by != new.spec.requested_by {
                 return Err(Verdict::deny(
@@ -331,7 +330,7 @@ async fn validate_key_checked<C: Lookup>(
                 if !is_pending(old) {
                     let phase = match &old.spec.approval {
                         Some(a) if a.approved => "approved",
-                        Some(_) => "rejected",
+                        Some(_) => "denied",
                         None => old
                             .status
                             .as_ref()
@@ -355,12 +354,17 @@ async fn validate_key_checked<C: Lookup>(
                     .unwrap_or_default();
                 // The request is the requester's; owners review it (spec.approval) and no more.
                 // Admins hold `approve` on every product in every namespace.
-                if username != requester && !approvers.may("", "").await? {
+                // A trusted front end edits its user's request as the user.
+                if username != requester
+                    && !delegation::acts_for(lookup, user, requester).await?
+                    && !approvers.may("", "").await?
+                {
                     return Err(Verdict::deny(
                         Reason::NotRequester,
                         format!(
                             "only the requester {requester:?} or an API admin may change {}; a \
-                             reviewer may change only spec.approval",
+                             reviewer may change only spec.approval (and a front end may act \
+                             only for users it may impersonate)",
                             changed.join(", ")
                         ),
                     ));
@@ -382,10 +386,7 @@ async fn validate_key_checked<C: Lookup>(
                     return Ok(Reason::Allowed);
                 }
             }
-            // The controller writes owners' APIKeyApprovals, checked when admitted, onto keys.
-            if !super::approval::controller_applies(limits, &change, user) {
-                check_approval(&mut approvers, change, username).await?;
-            }
+            check_approval(&mut approvers, change, username).await?;
             Ok(Reason::Allowed)
         }
     }

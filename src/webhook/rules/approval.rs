@@ -19,7 +19,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 
 use super::{Change, Checked, Limits, Reason, Verdict, lookup_failed};
-use crate::names::{GROUP, REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION};
+use crate::names::{
+    AUTOMATIC_REVIEWER, GROUP, REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION,
+};
 use crate::resources::{APIKey, APIKeyApproval, APIKeyRequest};
 use crate::webhook::lookup::{Lookup, Read};
 
@@ -224,7 +226,8 @@ async fn validate_checked<C: Lookup>(
 }
 
 /// Whether `change` is the controller writing an APIKeyApproval onto a key: an UPDATE by the
-/// controller's identity that changes `spec.approval` and nothing else of the spec.
+/// controller's identity that changes `spec.approval` and nothing else of the spec, to a review
+/// that is not the record of an automatic approval.
 pub fn controller_applies(limits: &Limits, change: &Change<'_, APIKey>, user: &UserInfo) -> bool {
     let Change::Update { old, new } = change else {
         return false;
@@ -236,7 +239,16 @@ pub fn controller_applies(limits: &Limits, change: &Change<'_, APIKey>, user: &U
     }
     let mut unchanged = new.spec.clone();
     unchanged.approval = old.spec.approval.clone();
-    new.spec.approval.is_some() && new.spec.approval != old.spec.approval && unchanged == old.spec
+    // The record of an automatic approval has rules of its own (see [`super::automatic`]).
+    let automatic = new
+        .spec
+        .approval
+        .as_ref()
+        .is_some_and(|a| a.reviewed_by.as_deref() == Some(AUTOMATIC_REVIEWER));
+    new.spec.approval.is_some()
+        && !automatic
+        && new.spec.approval != old.spec.approval
+        && unchanged == old.spec
 }
 
 /// Checks the controller's write of an approval onto a key (see [`controller_applies`]): the

@@ -1,13 +1,15 @@
-//! The two pieces of an APIKey's metadata that can destroy or orphan a key, and who may change
-//! them: devportal's finalizer (removing it lets the key go without its enforcement Secret) and
+//! The pieces of an APIKey's metadata that can destroy or orphan a key, and who may change them:
+//! devportal's finalizer (removing it lets the key go without its enforcement Secret) and
 //! `ownerReferences` (a dangling owner makes the garbage collector delete the key).
 //!
-//! Every other metadata change (labels, annotations, other finalizers) passes, as before.
+//! The requested-via annotation, which records the front end a key was requested through, changes
+//! for nobody. Every other metadata change (labels, annotations, other finalizers) passes.
 
 use k8s_openapi::api::authentication::v1::UserInfo;
 
+use super::delegation::requested_via;
 use super::{Checked, Limits, Reason, Verdict, lookup_failed};
-use crate::names::FINALIZER;
+use crate::names::{FINALIZER, REQUESTED_VIA_ANNOTATION};
 use crate::resources::APIKey;
 use crate::webhook::lookup::Lookup;
 
@@ -25,6 +27,15 @@ pub async fn check<C: Lookup>(
             .as_ref()
             .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
     };
+    // The mutating webhook restores it on every UPDATE; this catches a write that bypassed it.
+    if requested_via(old) != requested_via(new) {
+        return Err(Verdict::deny(
+            Reason::GuardedMetadata,
+            format!(
+                "annotation {REQUESTED_VIA_ANNOTATION} records who requested the key; only devportal writes it"
+            ),
+        ));
+    }
     let finalizer_removed = has_finalizer(old) && !has_finalizer(new);
     let owners_changed = old.metadata.owner_references != new.metadata.owner_references;
     if !finalizer_removed && !owners_changed {

@@ -8,6 +8,8 @@
 //! - [`mutate`]: the mutating webhook for APIKeys (requester, reviewer, finalizer);
 //! - [`apikey`]: the validating webhook for APIKeys (the key limit in [`key_limit`]);
 //! - [`apiproduct`]: the validating webhook for APIProducts;
+//! - [`delegation`]: whom a trusted front end may name as the user it acts for;
+//! - [`automatic`]: the controller's record of an automatic approval;
 //! - [`approval`]: the mutating and validating webhooks for APIKeyApprovals, and the controller's
 //!   writes of approvals onto APIKeys.
 //!
@@ -17,6 +19,8 @@
 pub mod apikey;
 pub mod apiproduct;
 pub mod approval;
+pub mod automatic;
+pub mod delegation;
 pub mod guarded_metadata;
 pub mod key_limit;
 pub mod mutate;

@@ -1,6 +1,7 @@
 //! The mutating webhook for APIKeys: [`mutate_key`] stamps `spec.requestedBy` from the request's
-//! user (and e-mail, when the authenticator provides one) and adds the controller's finalizer at
-//! CREATE, and stamps `approval.reviewedBy`/`reviewedAt` and what was reviewed (`productUID` of the
+//! user (and e-mail, when the authenticator provides one), or keeps the user a trusted front end
+//! names (and its e-mail) with the front end in an annotation, and adds the controller's finalizer
+//! at CREATE, and stamps `approval.reviewedBy`/`reviewedAt` and what was reviewed (`productUID` of the
 //! product as it is now, `planTier` of the key) on every approval write. The e-mail helpers live
 //! here too.
 
@@ -10,8 +11,9 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
-use super::{Change, Reason, Verdict, lookup_failed};
-use crate::names::FINALIZER;
+use super::delegation::{annotation_patch, effective_identity, requested_via};
+use super::{Change, Limits, Reason, Verdict, lookup_failed};
+use crate::names::{AUTOMATIC_REVIEWER, FINALIZER, REQUESTED_VIA_ANNOTATION};
 use crate::resources::{APIKey, Approval, RequestedBy};
 use crate::webhook::lookup::{Lookup, Read};
 
@@ -156,12 +158,16 @@ fn approval_written(change: Change<'_, APIKey>) -> bool {
     }
 }
 
-/// The mutating webhook for APIKeys: stamps `spec.requestedBy` on CREATE and
+/// The mutating webhook for APIKeys: stamps `spec.requestedBy` on CREATE (the caller, or the user
+/// a trusted front end acts for, see [`super::delegation`]) and
 /// `approval.reviewedBy`/`reviewedAt`/`productUID`/`planTier` on every approval write (whatever
-/// the client sent there is overwritten). `productUID` is read live; when the product does not
-/// exist it is removed, and the validating webhook refuses such an approval.
+/// the client sent there is overwritten, except the controller's record of an automatic
+/// approval), and keeps the requested-via annotation what devportal made it. `productUID` is read
+/// live; when the product does not exist it is removed, and the validating webhook refuses such an
+/// approval.
 pub async fn mutate_key<C: Lookup>(
     lookup: &C,
+    limits: &Limits,
     change: Change<'_, APIKey>,
     user: &UserInfo,
     now: Timestamp,
@@ -175,10 +181,17 @@ pub async fn mutate_key<C: Lookup>(
 
     if let Change::Create(_) = change {
         let sent = key.spec.requested_by.as_ref();
-        let email = match (
-            email_from_extra(user),
-            sent.and_then(|r| r.email.as_deref()),
-        ) {
+        let identity = match effective_identity(lookup, user, sent.map(|r| r.user_id.as_str()))
+            .await
+        {
+            Ok(identity) => identity,
+            Err(e) => return lookup_failed("impersonation permissions (SubjectAccessReview)", e),
+        };
+        let client_email = sent.and_then(|r| r.email.as_deref());
+        let email = match (email_from_extra(user), client_email) {
+            // A trusted front end's user: the e-mail is the user's, as the front end gives it
+            // (the front end's own identity has none of theirs).
+            _ if identity.delegated_by.is_some() => client_email,
             (Some(authenticated), Some(client)) if authenticated != client => {
                 verdict.warnings.push(format!(
                     "spec.requestedBy.email {client:?} was replaced with {authenticated:?} from your identity"
@@ -189,19 +202,29 @@ pub async fn mutate_key<C: Lookup>(
             (None, client) => client,
         };
         if let Some(client) = sent.map(|r| r.user_id.as_str())
-            && client != username
+            && client != identity.user
         {
             verdict.warnings.push(format!(
-                "spec.requestedBy.userId {client:?} was replaced with your username {username:?}"
+                "spec.requestedBy.userId {client:?} was replaced with your username {username:?}: \
+                 only a front end that may impersonate {client:?} may request keys for them"
             ));
         }
         let stamped = RequestedBy {
-            user_id: username.into(),
+            user_id: identity.user.clone(),
             email: email.map(str::to_string),
         };
         if sent != Some(&stamped) {
             let value = serde_json::to_value(&stamped).unwrap_or_default();
             verdict.patch.push(add(&["spec", "requestedBy"], value));
+        }
+        if let Some(stamp) = annotation_patch(key, identity.delegated_by.as_deref()) {
+            if identity.delegated_by.is_none() {
+                verdict.warnings.push(format!(
+                    "annotation {REQUESTED_VIA_ANNOTATION} was removed: devportal sets it when a \
+                     front end acts for a user it may impersonate"
+                ));
+            }
+            verdict.patch.push(stamp);
         }
         // The controller's finalizer, set at birth so the controller does not spend a write on it.
         let finalizers = key.metadata.finalizers.as_deref().unwrap_or_default();
@@ -214,7 +237,28 @@ pub async fn mutate_key<C: Lookup>(
         }
     }
 
-    match stamp_approval(lookup, change, username, now).await {
+    if let Change::Update { old, new } = change
+        && let Some(restore) = annotation_patch(new, requested_via(old))
+    {
+        verdict.warnings.push(format!(
+            "annotation {REQUESTED_VIA_ANNOTATION} was restored: it records the front end that \
+             requested the key and only devportal writes it"
+        ));
+        verdict.patch.push(restore);
+    }
+
+    // The controller records automatic approvals under their own reviewer name; anyone else's
+    // approval is stamped with their username.
+    let reviewer = match key.spec.approval.as_ref() {
+        Some(a)
+            if username == limits.controller_username
+                && a.reviewed_by.as_deref() == Some(AUTOMATIC_REVIEWER) =>
+        {
+            AUTOMATIC_REVIEWER
+        }
+        _ => username,
+    };
+    match stamp_approval(lookup, change, reviewer, now).await {
         Ok(stamps) => verdict.patch.extend(stamps),
         Err(denial) => return denial,
     }

@@ -181,7 +181,7 @@ async fn the_live_keys_guardrail_counts_per_user_and_product() {
         cluster()
             .with_key(existing("a", None))
             .with_key(existing("b", Some("Approved")))
-            .with_key(existing("c", Some("Rejected"))),
+            .with_key(existing("c", Some("Denied"))),
         limits(),
     );
     let body = review(

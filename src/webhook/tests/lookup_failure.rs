@@ -33,6 +33,9 @@ impl Lookup for Unreachable {
     async fn may_approve(&self, _: &UserInfo, _: &str, _: &str) -> crate::Result<bool> {
         Err(crate::Error::Cache("connection refused".into()))
     }
+    async fn may_impersonate(&self, _: &UserInfo, _: &str) -> crate::Result<bool> {
+        Err(crate::Error::Cache("connection refused".into()))
+    }
 }
 
 #[tokio::test]

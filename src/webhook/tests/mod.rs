@@ -7,6 +7,8 @@ mod apikey_create;
 mod apikey_update;
 mod apiproduct;
 mod approval;
+mod automatic;
+mod delegation;
 mod key_limit;
 mod lookup_failure;
 mod malformed;
