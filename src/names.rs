@@ -41,6 +41,10 @@ pub const REVIEWED_TIER_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-plan-
 /// it reviewed. The controller applies the approval only to that very product.
 pub const REVIEWED_PRODUCT_UID_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-product-uid";
 
+/// Annotation on an APIKeyApproval, stamped by the admission webhook: the trusted front end that
+/// created it for the reviewer named in `spec.reviewedBy` (absent when the reviewer created it).
+pub const REVIEWED_VIA_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-via";
+
 /// Authorino's default `--secret-label-selector`: the Secrets it watches at all.
 pub const AUTHORINO_DEFAULT_SECRET_SELECTOR: &str = "authorino.kuadrant.io/managed-by=authorino";
 /// Where kuadrant-operator runs (and puts AuthConfigs) unless a `Kuadrant` CR says otherwise.

@@ -18,9 +18,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 
+use super::delegation::effective_identity;
 use super::{Change, Checked, Limits, Reason, Verdict, lookup_failed};
 use crate::names::{
     AUTOMATIC_REVIEWER, GROUP, REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION,
+    REVIEWED_VIA_ANNOTATION,
 };
 use crate::resources::{APIKey, APIKeyApproval, APIKeyRequest};
 use crate::webhook::lookup::{Lookup, Read};
@@ -60,12 +62,19 @@ pub async fn mutate_approval<C: Lookup>(
         // Nothing to stamp (an UPDATE, or no username): validation decides.
         return Verdict::allow(Reason::Unchanged);
     };
+    // The caller, or the user a trusted front end reviews for (see [`super::delegation`]).
+    let identity =
+        match effective_identity(lookup, user, approval.spec.reviewed_by.as_deref()).await {
+            Ok(identity) => identity,
+            Err(e) => return lookup_failed("impersonation permissions (SubjectAccessReview)", e),
+        };
     let mut verdict = Verdict::allow(Reason::Mutated);
     if let Some(sent) = approval.spec.reviewed_by.as_deref()
-        && sent != username
+        && sent != identity.user
     {
         verdict.warnings.push(format!(
-            "spec.reviewedBy {sent:?} was replaced with your username {username:?}"
+            "spec.reviewedBy {sent:?} was replaced with your username {username:?}: only a front \
+             end that may impersonate {sent:?} may review for them"
         ));
     }
     if approval.spec.reviewed_at.is_some() {
@@ -75,7 +84,7 @@ pub async fn mutate_approval<C: Lookup>(
     }
     verdict
         .patch
-        .push(add(&["spec", "reviewedBy"], username.into()));
+        .push(add(&["spec", "reviewedBy"], identity.user.clone().into()));
     verdict.patch.push(add(
         &["spec", "reviewedAt"],
         serde_json::to_value(Time(now)).unwrap_or_default(),
@@ -95,6 +104,10 @@ pub async fn mutate_approval<C: Lookup>(
         Err(e) => return lookup_failed("the reviewed APIProduct", e),
     };
     let mut annotations = approval.annotations().clone();
+    match identity.delegated_by {
+        Some(front_end) => annotations.insert(REVIEWED_VIA_ANNOTATION.into(), front_end),
+        None => annotations.remove(REVIEWED_VIA_ANNOTATION),
+    };
     annotations.insert(
         REVIEWED_TIER_ANNOTATION.into(),
         request.spec.plan_tier.clone(),
@@ -139,12 +152,13 @@ pub async fn validate_approval<C: Lookup>(
     }
 }
 
-/// The review annotations of `approval`.
-fn reviewed(approval: &APIKeyApproval) -> (Option<&String>, Option<&String>) {
+/// The review annotations of `approval`: the tier and product uid reviewed, and the front end.
+fn reviewed(approval: &APIKeyApproval) -> (Option<&String>, Option<&String>, Option<&String>) {
     let annotations = approval.annotations();
     (
         annotations.get(REVIEWED_TIER_ANNOTATION),
         annotations.get(REVIEWED_PRODUCT_UID_ANNOTATION),
+        annotations.get(REVIEWED_VIA_ANNOTATION),
     )
 }
 
@@ -179,31 +193,46 @@ async fn validate_checked<C: Lookup>(
             ),
         )
     })?;
+    // The reviewer: the caller, or the user a trusted front end names (it may impersonate them).
+    let identity = effective_identity(lookup, user, approval.spec.reviewed_by.as_deref())
+        .await
+        .map_err(|e| lookup_failed("impersonation permissions (SubjectAccessReview)", e))?;
+    if approval.spec.reviewed_by.as_deref() != Some(identity.user.as_str())
+        || approval.spec.reviewed_at.is_none()
+    {
+        return Err(Verdict::deny(
+            Reason::ReviewerMismatch,
+            format!(
+                "spec.reviewedBy must be your own username {username:?} (or a user you may \
+                 impersonate) and spec.reviewedAt set; devportal's mutating webhook stamps both"
+            ),
+        ));
+    }
+    // A front end reviews with its user's `approve`, which the SubjectAccessReview knows by name.
+    let reviewer = match identity.delegated_by {
+        Some(_) => UserInfo {
+            username: Some(identity.user.clone()),
+            groups: Some(vec!["system:authenticated".into()]),
+            ..UserInfo::default()
+        },
+        None => user.clone(),
+    };
     let product = &request.spec.api_product_ref.name;
     let may = lookup
-        .may_approve(user, &namespace, product)
+        .may_approve(&reviewer, &namespace, product)
         .await
         .map_err(|e| lookup_failed("approval permissions (SubjectAccessReview)", e))?;
     if !may {
         return Err(Verdict::deny(
             Reason::NotApprover,
             format!(
-                "user {username:?} may not review requests for APIProduct {namespace}/{product}: \
-                 needs verb \"approve\" on apiproducts.{GROUP} {product:?} in namespace {namespace:?}"
+                "user {:?} may not review requests for APIProduct {namespace}/{product}: needs \
+                 verb \"approve\" on apiproducts.{GROUP} {product:?} in namespace {namespace:?}",
+                identity.user
             ),
         ));
     }
-    if approval.spec.reviewed_by.as_deref() != Some(username) || approval.spec.reviewed_at.is_none()
-    {
-        return Err(Verdict::deny(
-            Reason::ReviewerMismatch,
-            format!(
-                "spec.reviewedBy must be your own username {username:?} and spec.reviewedAt set; \
-                 devportal's mutating webhook stamps both"
-            ),
-        ));
-    }
-    let (tier, uid) = reviewed(approval);
+    let (tier, uid, _) = reviewed(approval);
     if tier != Some(&request.spec.plan_tier) {
         return Err(Verdict::deny(
             Reason::ReviewOutdated,

@@ -5,10 +5,12 @@
 use serde_json::{Value, json};
 
 use super::{
-    UID, allowed, approve, denied, key, limits, now, patched, review, send, user, webhook,
+    UID, allowed, approve, cluster, denied, key, limits, now, patched, review, send, user, webhook,
 };
-use crate::names::{API_VERSION, REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION};
-use crate::webhook::review::Endpoint;
+use crate::names::{
+    API_VERSION, REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION, REVIEWED_VIA_ANNOTATION,
+};
+use crate::webhook::review::{Endpoint, Webhook};
 use crate::webhook::rules::Reason;
 
 fn approval(request: &str, approved: bool) -> Value {
@@ -208,4 +210,58 @@ async fn the_controllers_side_door_is_only_the_approval() {
     assert_eq!(response["allowed"], false, "{response}");
     assert_ne!(reply.outcome.reason, Reason::Allowed);
     assert_eq!(response["uid"], UID);
+}
+
+/// A front end acting as itself may name its user as the reviewer only if it may impersonate
+/// them; the user's own `approve` decides, and the front end is recorded.
+#[tokio::test]
+async fn a_trusted_front_end_reviews_for_its_user_and_is_recorded() {
+    let alice = "user:default/alice";
+    let webhook = Webhook::new(
+        cluster()
+            .with_impersonator("frontend", alice)
+            .with_approver(alice, "apps", "toys"),
+        limits(),
+    );
+    let mut object = approval("mine-1234abcd", true);
+    object["spec"]["reviewedBy"] = json!(alice);
+    let (_, response) = send(
+        &webhook,
+        Endpoint::MutateApprovals,
+        &review("CREATE", user("frontend"), object.clone(), None),
+    )
+    .await;
+    let stamped = patched(&response, &object);
+    assert_eq!(stamped["spec"]["reviewedBy"], alice);
+    assert_eq!(
+        stamped["metadata"]["annotations"][REVIEWED_VIA_ANNOTATION],
+        "frontend"
+    );
+    let (_, response) = send(
+        &webhook,
+        Endpoint::ValidateApprovals,
+        &review("CREATE", user("frontend"), stamped, None),
+    )
+    .await;
+    assert_eq!(response["allowed"], true, "{response}");
+
+    // A user it may not impersonate: the front end itself is recorded, and may not approve.
+    object["spec"]["reviewedBy"] = json!("user:default/bob");
+    let (_, response) = send(
+        &webhook,
+        Endpoint::MutateApprovals,
+        &review("CREATE", user("frontend"), object.clone(), None),
+    )
+    .await;
+    assert!(response["warnings"].to_string().contains("may impersonate"));
+    let stamped = patched(&response, &object);
+    assert_eq!(stamped["spec"]["reviewedBy"], "frontend");
+    assert!(stamped["metadata"]["annotations"][REVIEWED_VIA_ANNOTATION].is_null());
+    let (reply, _) = send(
+        &webhook,
+        Endpoint::ValidateApprovals,
+        &review("CREATE", user("frontend"), stamped, None),
+    )
+    .await;
+    assert_eq!(reply.outcome.reason, Reason::NotApprover);
 }
