@@ -1,4 +1,5 @@
-//! Watches → reconcilers: which events reach which objects, the write gate, and the phase gauge.
+//! Watches → reconcilers: which events reach which objects, and the phase gauge (the write gate
+//! itself is in `reconcile_loop.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,7 @@ use super::inbox::{self, Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
 use super::pending_age;
-use super::reconcile_loop::{log_outcome, measured, on_activation, retry_later};
+use super::reconcile_loop::{gate, log_outcome, measured, on_activation, retry_later};
 use super::secret_cache::SecretCache;
 use super::{apikey, product};
 use crate::Result;
@@ -319,57 +320,6 @@ fn follow_holders(
             let _ = wake.unbounded_send(peer);
         }
     }
-}
-
-/// The write gate: true while this replica holds the Lease and its caches (the watches and the
-/// Secret cache) have synced. Also reports readiness (caches synced, leader or not) and the
-/// leader gauge.
-fn gate(
-    signals: &Signals,
-    secrets: Arc<SecretCache>,
-    telemetry: Telemetry,
-    health_component: &'static str,
-) -> watch::Receiver<bool> {
-    let (active_tx, active) = watch::channel(false);
-    let synced = signals.synced.clone();
-    let mut leader = signals.leader.clone();
-    let shutdown = signals.shutdown.clone();
-    tokio::spawn(async move {
-        let caches = async {
-            synced.wait().await && {
-                secrets.wait_synced().await;
-                true
-            }
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            listed = caches => if !listed { return },
-        }
-        telemetry.health.set_ready(health_component, true);
-        loop {
-            let leading = *leader.borrow_and_update();
-            telemetry.metrics.controller.set_leader(leading);
-            if *active_tx.borrow() != leading {
-                tracing::info!(
-                    active = leading,
-                    "{}",
-                    if leading {
-                        "leading: reconciling everything"
-                    } else {
-                        "not leading: reconcilers idle"
-                    }
-                );
-                active_tx.send_replace(leading);
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                changed = leader.changed() => if changed.is_err() { break },
-            }
-        }
-        active_tx.send_replace(false);
-        telemetry.metrics.controller.set_leader(false);
-    });
-    active
 }
 
 /// Publishes how many keys are in each phase, and how long the oldest waiting key has waited,
