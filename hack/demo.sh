@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: the whole story on the local control plane. Starts it with devportal (webhook and
 # controller), publishes an API as its owner, requests a key as a consumer, shows the webhook
-# correcting a spoofed requester and refusing a self-approval, approves the key as the owner, and
+# correcting a spoofed requester and refusing a self-approval, shows the owner's inbox
+# (`kubectl get apikeyrequests`) and approves the key there with an APIKeyApproval, and
 # shows the resulting Secret (key redacted) and the metrics. Stops everything unless KEEP=1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,12 +58,34 @@ if out=$(as consumer patch apikey my-toystore-key -n consumer-team --type=merge 
 fi
 say "${out}"
 
-section "API owner: approve the key"
-as owner patch apikey my-toystore-key -n consumer-team --type=merge \
-  -p '{"spec":{"approval":{"approved":true,"reason":"welcome"}}}'
+section "API owner: the inbox, in the product's namespace (no access to APIKeys needed)"
+request=
+for _ in $(seq 1 100); do
+  request=$(as owner get apikeyrequests -n toystore \
+    -o jsonpath='{.items[?(@.spec.apiKeyRef.name=="my-toystore-key")].metadata.name}')
+  [ -n "$request" ] && break
+  sleep 0.3
+done
+[ -n "$request" ] || { echo "the APIKeyRequest did not appear"; exit 1; }
+as owner get apikeyrequests -n toystore
+
+section "API owner: approve the request with an APIKeyApproval (reviewedBy forged, then stamped)"
+as owner create -f - <<EOF 2>&1 | sed 's/^/   /'
+apiVersion: devportal.kuadrant.io/v1alpha1
+kind: APIKeyApproval
+metadata: {name: $request-approval, namespace: toystore}
+spec:
+  apiKeyRequestRef: {name: $request}
+  approved: true
+  reviewedBy: someone-else
+  reason: welcome
+EOF
+say "stored reviewer: $(as owner get apikeyapproval "$request-approval" -n toystore -o jsonpath='{.spec.reviewedBy}')"
 as consumer wait apikey/my-toystore-key -n consumer-team --for=jsonpath='{.status.phase}'=Approved --timeout=30s >/dev/null
 as consumer get apikeys -n consumer-team
 say "reviewed by: $(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.status.reviewedBy}')"
+as owner wait apikeyrequest/"$request" -n toystore --for=condition=Approved --timeout=30s >/dev/null
+as owner get apikeyrequests -n toystore
 
 section "Consumer: the key's Secret (value redacted)"
 secret=$(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.status.secretRef.name}')

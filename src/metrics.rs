@@ -25,7 +25,7 @@ pub struct Metrics {
 /// Labels of one admission.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AdmissionLabels {
-    /// `apikeys` or `apiproducts`.
+    /// `apikeys`, `apiproducts` or `apikeyapprovals`.
     pub resource: &'static str,
     /// `CREATE`, `UPDATE`, ... or `unknown`.
     pub operation: &'static str,

@@ -34,6 +34,17 @@ pub const APIKEY_ANNOTATION: &str = "devportal.kuadrant.io/apikey";
 /// Secret it is the controller's mark of ownership (the consumer Secret's is its owner reference).
 pub const APIKEY_UID_LABEL: &str = "devportal.kuadrant.io/apikey-uid";
 
+/// Annotation on an APIKeyApproval, stamped by the admission webhook: the plan tier of the
+/// APIKeyRequest it reviewed. The controller applies the approval only while the key asks for it.
+pub const REVIEWED_TIER_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-plan-tier";
+/// Annotation on an APIKeyApproval, stamped by the admission webhook: the uid of the APIProduct
+/// it reviewed. The controller applies the approval only to that very product.
+pub const REVIEWED_PRODUCT_UID_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-product-uid";
+
+/// Annotation on an APIKeyApproval, stamped by the admission webhook: the trusted front end that
+/// created it for the reviewer named in `spec.reviewedBy` (absent when the reviewer created it).
+pub const REVIEWED_VIA_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-via";
+
 /// Authorino's default `--secret-label-selector`: the Secrets it watches at all.
 pub const AUTHORINO_DEFAULT_SECRET_SELECTOR: &str = "authorino.kuadrant.io/managed-by=authorino";
 /// Where kuadrant-operator runs (and puts AuthConfigs) unless a `Kuadrant` CR says otherwise.
@@ -103,6 +114,15 @@ pub mod key_reason {
     /// `Pending`: the key is past the per-requester, per-product key limit in creation order; it
     /// waits until an earlier key is deleted, rejected or long expired.
     pub const KEY_LIMIT_EXCEEDED: &str = "KeyLimitExceeded";
+}
+
+/// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.
+pub mod request_reason {
+    /// Event on an APIKeyRequest: an APIKeyApproval of it was written onto its APIKey.
+    pub const APPROVAL_APPLIED: &str = "ApprovalApplied";
+    /// Warning Event on an APIKeyRequest: its latest APIKeyApproval reviewed another tier or
+    /// product than the key's current one, so it was not applied.
+    pub const APPROVAL_OUTDATED: &str = "ApprovalOutdated";
 }
 
 /// Reasons of an APIProduct's conditions that tests and docs refer to.

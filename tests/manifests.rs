@@ -57,7 +57,11 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
     ] {
         assert_eq!(kinds.get(kind), Some(&1), "exactly one {kind}: {kinds:?}");
     }
-    assert_eq!(kinds.get("CustomResourceDefinition"), Some(&2));
+    assert_eq!(
+        kinds.get("CustomResourceDefinition"),
+        Some(&4),
+        "APIProduct, APIKey, APIKeyRequest, APIKeyApproval"
+    );
     assert_eq!(
         kinds.get("ClusterRoleBinding"),
         Some(&2),

@@ -9,7 +9,7 @@ mod support;
 use devportal::names::{API_KEY_DATA, API_VERSION, CONTROLLER_MANAGER, FINALIZER, GROUP};
 use devportal::resources::gateway::HTTPRoute;
 use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
-use devportal::resources::{APIKey, APIProduct};
+use devportal::resources::{APIKey, APIKeyApproval, APIKeyRequest, APIProduct};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::api::events::v1::Event;
@@ -27,6 +27,8 @@ use support::{
 async fn devportal_may_do_what_its_code_does_and_no_more() {
     let apiproducts = &qualified::<APIProduct>();
     let apikeys = &qualified::<APIKey>();
+    let apikeyrequests = &qualified::<APIKeyRequest>();
+    let apikeyapprovals = &qualified::<APIKeyApproval>();
     let ns = TestNamespace::new("rbac-devportal").await;
     let name = ns.name.as_str();
     let lease = format!("rbac-test-{}", std::process::id());
@@ -61,6 +63,19 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
                 true,
                 &["update", apikeys, "--subresource=finalizers", "-n", name],
             ),
+            // The owner's inbox: requests applied, their status, deleted with their key; the
+            // approvals read (and never written).
+            (true, &["create", apikeyrequests, "-n", name]),
+            (true, &["patch", apikeyrequests, "-n", name]),
+            (
+                true,
+                &["patch", apikeyrequests, "--subresource=status", "-n", name],
+            ),
+            (true, &["delete", apikeyrequests, "-n", name]),
+            (true, &["watch", apikeyrequests, "--all-namespaces"]),
+            (true, &["watch", apikeyapprovals, "--all-namespaces"]),
+            (false, &["create", apikeyapprovals, "-n", name]),
+            (false, &["delete", apikeyapprovals, "-n", name]),
             (
                 true,
                 &["watch", &qualified::<HTTPRoute>(), "--all-namespaces"],

@@ -10,7 +10,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use devportal::names::{API_VERSION, GROUP};
-use devportal::resources::{APIKey, APIProduct};
+use devportal::resources::{APIKey, APIKeyApproval, APIKeyRequest, APIProduct};
 use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Resource};
@@ -152,6 +152,8 @@ async fn a_consumer_requests_keys_in_their_namespace_and_only_browses_products()
 async fn an_owner_publishes_and_approves_only_in_their_namespace() {
     let apiproducts = &qualified::<APIProduct>();
     let apikeys = &qualified::<APIKey>();
+    let apikeyrequests = &qualified::<APIKeyRequest>();
+    let apikeyapprovals = &qualified::<APIKeyApproval>();
     let ns = TestNamespace::new("rbac-owner").await;
     let elsewhere = TestNamespace::with_bindings(
         "rbac-consumers",
@@ -169,8 +171,18 @@ async fn an_owner_publishes_and_approves_only_in_their_namespace() {
                 &["approve", &format!("{apiproducts}/toys"), "-n", mine],
             ),
             (true, &["list", apiproducts, "--all-namespaces"]),
-            // Reviewing keys in consumers' namespaces (devportal-key-reviewer, cluster-wide locally):
-            // the webhook then lets the owner change only approvals of keys for their products.
+            // The owner's inbox, in their namespace only (devportal-api-owner).
+            (true, &["list", apikeyrequests, "-n", mine]),
+            (true, &["watch", apikeyrequests, "-n", mine]),
+            (true, &["create", apikeyapprovals, "-n", mine]),
+            (false, &["update", apikeyrequests, "-n", mine]),
+            (false, &["delete", apikeyrequests, "-n", mine]),
+            (false, &["update", apikeyapprovals, "-n", mine]),
+            (false, &["list", apikeyrequests, "-n", other]),
+            (false, &["create", apikeyapprovals, "-n", other]),
+            // Reviewing keys in consumers' namespaces (devportal-key-reviewer, cluster-wide locally
+            // and optional: tests/owner_inbox.rs reviews without it): the webhook then lets the
+            // owner change only approvals of keys for their products.
             (true, &["patch", apikeys, "-n", other]),
             (false, &["create", apikeys, "-n", other]),
             (false, &["create", apiproducts, "-n", other]),

@@ -118,6 +118,13 @@ impl Lookup for Slow {
     async fn route(&self, _: &str, _: &str, _: Read) -> devportal::Result<Option<Arc<HTTPRoute>>> {
         Ok(None)
     }
+    async fn key_request(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> devportal::Result<Option<Arc<devportal::resources::APIKeyRequest>>> {
+        Ok(None)
+    }
     fn admit_key(&self, _: &Claim, _: Timestamp) -> Result<(), usize> {
         Ok(())
     }

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use super::apikey::key_line::Holders;
 use super::args::Settings;
 use super::enforcement_namespace::EnforcementNamespace;
+use super::inbox::Inbox;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::secret_cache::{OwnedSecret, SecretCache};
 use crate::discovery::{Caches, FetchError, Fetcher, Target};
@@ -49,6 +50,8 @@ pub struct Context {
     /// Route and policy targets → the products that use them.
     pub(super) targets: RefIndex<Target, APIProduct>,
     pub(super) key_products: KeysByProduct,
+    /// The owner's inbox: APIKeyRequests and APIKeyApprovals.
+    pub(super) inbox: Inbox,
     /// Requester and product → their keys.
     pub(super) key_holders: Holders,
     pub(super) written: WrittenStatus,

@@ -8,7 +8,7 @@
 //! Rooms: [`args`] (flags), [`context`] (what reconciles share, every write helper), [`wiring`]
 //! (watches → reconcilers), [`reconcile_loop`] (the gate, metrics and error policy around each
 //! reconcile), [`lease`] (leader election), [`product`] and [`apikey`] (the two
-//! reconciles), [`index`] and [`secret_cache`] (in-memory indexes and the Secret cache),
+//! reconciles), [`inbox`] (the owner's inbox: APIKeyRequests and APIKeyApprovals), [`index`] and [`secret_cache`] (in-memory indexes and the Secret cache),
 //! [`orphans`] (garbage collection of enforcement Secrets whose APIKey is gone),
 //! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go).
 
@@ -17,6 +17,7 @@ mod args;
 mod context;
 mod enforcement_namespace;
 mod events;
+mod inbox;
 mod index;
 pub mod lease;
 mod orphans;

@@ -1,4 +1,5 @@
-//! Garbage collection of orphaned enforcement Secrets: one whose APIKey — matched by the uid in
+//! Garbage collection of orphaned enforcement Secrets (and, in the same pass, of APIKeyRequests
+//! whose APIKey is gone: see [`super::inbox::sweep`]): one whose APIKey — matched by the uid in
 //! its ownership mark, never by name — no longer exists. The finalizer normally removes a key's
 //! Secrets before the key goes; this covers every way around it (an admin forcing the finalizer
 //! off, a key deleted while devportal was down and its webhook bypassed, a backup restored).
@@ -74,10 +75,14 @@ pub(super) async fn run(
             () = shutdown.cancelled() => return,
             became = active.wait_for(|a| *a) => if became.is_err() { return },
         }
-        let next = match sweep(&ctx, &keys).await {
+        let swept = match sweep(&ctx, &keys).await {
+            Ok(()) => super::inbox::sweep(&ctx, &keys).await,
+            failed => failed,
+        };
+        let next = match swept {
             Ok(()) => ctx.config.resync,
             Err(error) => {
-                tracing::warn!(%error, "garbage collection of enforcement Secrets failed");
+                tracing::warn!(%error, "garbage collection of enforcement Secrets or APIKeyRequests failed");
                 RETRY
             }
         };

@@ -11,6 +11,9 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::sync::watch;
 
 use super::context::Context;
+use super::secret_cache::SecretCache;
+use super::wiring::Signals;
+use crate::admin::Telemetry;
 use crate::{Error, Result};
 
 /// Runs one reconcile of `object` by `controller` with its metrics, and forgets the object's
@@ -80,4 +83,55 @@ pub(super) fn on_activation(active: watch::Receiver<bool>) -> impl Stream<Item =
             }
         }
     })
+}
+
+/// The write gate: true while this replica holds the Lease and its caches (the watches and the
+/// Secret cache) have synced. Also reports readiness (caches synced, leader or not) and the
+/// leader gauge.
+pub(super) fn gate(
+    signals: &Signals,
+    secrets: Arc<SecretCache>,
+    telemetry: Telemetry,
+    health_component: &'static str,
+) -> watch::Receiver<bool> {
+    let (active_tx, active) = watch::channel(false);
+    let synced = signals.synced.clone();
+    let mut leader = signals.leader.clone();
+    let shutdown = signals.shutdown.clone();
+    tokio::spawn(async move {
+        let caches = async {
+            synced.wait().await && {
+                secrets.wait_synced().await;
+                true
+            }
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            listed = caches => if !listed { return },
+        }
+        telemetry.health.set_ready(health_component, true);
+        loop {
+            let leading = *leader.borrow_and_update();
+            telemetry.metrics.controller.set_leader(leading);
+            if *active_tx.borrow() != leading {
+                tracing::info!(
+                    active = leading,
+                    "{}",
+                    if leading {
+                        "leading: reconciling everything"
+                    } else {
+                        "not leading: reconcilers idle"
+                    }
+                );
+                active_tx.send_replace(leading);
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                changed = leader.changed() => if changed.is_err() { break },
+            }
+        }
+        active_tx.send_replace(false);
+        telemetry.metrics.controller.set_leader(false);
+    });
+    active
 }

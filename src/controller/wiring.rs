@@ -1,4 +1,5 @@
-//! Watches → reconcilers: which events reach which objects, the write gate, and the phase gauge.
+//! Watches → reconcilers: which events reach which objects, and the phase gauge (the write gate
+//! itself is in `reconcile_loop.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,10 +20,11 @@ use super::apikey::key_line::{self, Holders};
 use super::args::{ControllerArgs, Settings};
 use super::context::Context;
 use super::enforcement_namespace::EnforcementNamespace;
+use super::inbox::{self, Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
 use super::pending_age;
-use super::reconcile_loop::{log_outcome, measured, on_activation, retry_later};
+use super::reconcile_loop::{gate, log_outcome, measured, on_activation, retry_later};
 use super::secret_cache::SecretCache;
 use super::{apikey, product};
 use crate::Result;
@@ -32,7 +34,7 @@ use crate::key_limit::{self, Holder, KeyLimitArgs};
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
-use crate::resources::{APIKeyPhase, APIProduct, ApprovalMode};
+use crate::resources::{APIKeyApproval, APIKeyPhase, APIKeyRequest, APIProduct, ApprovalMode};
 use crate::secrets;
 use crate::watches::{Feed, SecretMetadataFeed, Synced, Watches};
 
@@ -44,6 +46,8 @@ pub struct Feeds {
     auth_policies: Feed<AuthPolicy>,
     plan_policies: Feed<PlanPolicy>,
     keys: Feed<CachedKey>,
+    requests: Feed<APIKeyRequest>,
+    approvals: Feed<APIKeyApproval>,
     secrets: Feed<Secret>,
     secret_metadata: SecretMetadataFeed,
 }
@@ -58,6 +62,8 @@ impl Feeds {
             auth_policies: watches.auth_policies(),
             plan_policies: watches.plan_policies(),
             keys: watches.keys(),
+            requests: watches.requests(),
+            approvals: watches.approvals(),
             secrets: watches.secrets(),
             secret_metadata: watches.secret_metadata(),
         }
@@ -94,10 +100,13 @@ pub(super) async fn run(
         auth_policies,
         plan_policies,
         keys,
+        requests,
+        approvals,
         secrets: secret_feed,
         secret_metadata,
     } = feeds;
     let config = Settings::new(args, key_limit)?;
+    let request_store = requests.store.clone();
     let enforcement = EnforcementNamespace::resolve(
         args.enforcement_namespace.clone(),
         client.clone(),
@@ -132,6 +141,7 @@ pub(super) async fn run(
         secrets: secret_cache.clone(),
         targets: RefIndex::default(),
         key_products: KeysByProduct::default(),
+        inbox: Inbox::new(request_store.clone(), approvals.store.clone()),
         key_holders: Holders::default(),
         written: WrittenStatus::default(),
         identity,
@@ -232,6 +242,7 @@ pub(super) async fn run(
         });
     let own_secrets = secret_metadata.touched();
     let phase_counts = count_phases(key_store.clone(), ctx.clone(), signals.shutdown.clone());
+    let (request_sweeps, request_keys) = (sweeps.clone(), key_store.clone());
     let sweeper = orphans::run(
         ctx.clone(),
         key_store.clone(),
@@ -252,6 +263,16 @@ pub(super) async fn run(
         .watches_stream(own_secrets, move |secret: PartialObjectMeta<Secret>| {
             referenced.lookup(&(secret.namespace().unwrap_or_default(), secret.name_any()))
         })
+        // The owner's inbox: a request changed or deleted by someone else is put back, and an
+        // approval is applied to the key its request mirrors.
+        .watches_stream(
+            inbox::triggers::requests(requests, request_keys, request_sweeps),
+            |request: APIKeyRequest| Some(inbox::triggers::key_of(&request)),
+        )
+        .watches_stream(
+            inbox::triggers::approvals(approvals, ctx.clone()),
+            inbox::triggers::approval_to_key(request_store),
+        )
         // Keys that must give up a value another key keeps (see apikey::own_value).
         .reconcile_on(futures::stream::unfold(nudged, |mut nudged| async move {
             nudged.recv().await.map(|key| (key, nudged))
@@ -299,57 +320,6 @@ fn follow_holders(
             let _ = wake.unbounded_send(peer);
         }
     }
-}
-
-/// The write gate: true while this replica holds the Lease and its caches (the watches and the
-/// Secret cache) have synced. Also reports readiness (caches synced, leader or not) and the
-/// leader gauge.
-fn gate(
-    signals: &Signals,
-    secrets: Arc<SecretCache>,
-    telemetry: Telemetry,
-    health_component: &'static str,
-) -> watch::Receiver<bool> {
-    let (active_tx, active) = watch::channel(false);
-    let synced = signals.synced.clone();
-    let mut leader = signals.leader.clone();
-    let shutdown = signals.shutdown.clone();
-    tokio::spawn(async move {
-        let caches = async {
-            synced.wait().await && {
-                secrets.wait_synced().await;
-                true
-            }
-        };
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            listed = caches => if !listed { return },
-        }
-        telemetry.health.set_ready(health_component, true);
-        loop {
-            let leading = *leader.borrow_and_update();
-            telemetry.metrics.controller.set_leader(leading);
-            if *active_tx.borrow() != leading {
-                tracing::info!(
-                    active = leading,
-                    "{}",
-                    if leading {
-                        "leading: reconciling everything"
-                    } else {
-                        "not leading: reconcilers idle"
-                    }
-                );
-                active_tx.send_replace(leading);
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => break,
-                changed = leader.changed() => if changed.is_err() { break },
-            }
-        }
-        active_tx.send_replace(false);
-        telemetry.metrics.controller.set_leader(false);
-    });
-    active
 }
 
 /// Publishes how many keys are in each phase, and how long the oldest waiting key has waited,

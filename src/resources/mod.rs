@@ -1,11 +1,14 @@
 //! Kubernetes resource models.
 //!
-//! [`apiproduct`] and [`apikey`] are devportal's own custom resources (group
+//! [`apiproduct`], [`apikey`], [`apikeyrequest`] and [`apikeyapproval`] are devportal's own custom
+//! resources (group
 //! `devportal.kuadrant.io`); [`gateway`] and [`kuadrant`] are read models for the foreign kinds the
 //! controller reads. Read models carry only the fields devportal uses and ignore everything else, so
 //! newer upstream versions of those CRDs keep deserializing.
 
 pub mod apikey;
+pub mod apikeyapproval;
+pub mod apikeyrequest;
 pub mod apiproduct;
 pub mod cached_key;
 mod common;
@@ -15,6 +18,10 @@ pub mod kuadrant;
 pub use apikey::{
     APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus, APIProductRef, Approval, KeyAuthScheme,
     LocalSecretRef, RequestedBy, SecretKeyRef,
+};
+pub use apikeyapproval::{APIKeyApproval, APIKeyApprovalSpec, RequestNameRef};
+pub use apikeyrequest::{
+    APIKeyRef, APIKeyRequest, APIKeyRequestSpec, APIKeyRequestStatus, ProductNameRef,
 };
 pub use apiproduct::{
     APIProduct, APIProductSpec, APIProductStatus, ApprovalMode, Contact, DiscoveredAuthScheme,

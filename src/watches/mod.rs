@@ -32,10 +32,10 @@ use source::Source;
 pub use source::must_relist;
 
 use crate::names;
-use crate::resources::APIProduct;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy};
+use crate::resources::{APIKeyApproval, APIKeyRequest, APIProduct};
 
 /// The kinds a process watches, and who reads them.
 pub struct Watches {
@@ -45,6 +45,8 @@ pub struct Watches {
     auth_policies: Source<AuthPolicy>,
     plan_policies: Source<PlanPolicy>,
     keys: Source<CachedKey>,
+    requests: Source<APIKeyRequest>,
+    approvals: Source<APIKeyApproval>,
     secrets: Source<Secret>,
     secret_metadata: SecretMetadataSource,
 }
@@ -93,6 +95,8 @@ impl Watches {
             auth_policies: Source::new("authpolicies", watcher::Config::default()),
             plan_policies: Source::new("planpolicies", watcher::Config::default()),
             keys: Source::new("apikeys", watcher::Config::default()),
+            requests: Source::new("apikeyrequests", watcher::Config::default()),
+            approvals: Source::new("apikeyapprovals", watcher::Config::default()),
             secrets: Source::new(
                 "secrets",
                 watcher::Config::default().labels(names::MANAGED_SELECTOR),
@@ -137,6 +141,16 @@ impl Watches {
         self.keys.subscribe()
     }
 
+    /// APIKeyRequests in every namespace.
+    pub fn requests(&mut self) -> Feed<APIKeyRequest> {
+        self.requests.subscribe()
+    }
+
+    /// APIKeyApprovals in every namespace.
+    pub fn approvals(&mut self) -> Feed<APIKeyApproval> {
+        self.approvals.subscribe()
+    }
+
     /// The Secrets devportal wrote (selected by its managed label), as events only: the
     /// subscriber keeps digests, never the values (the feed's store stays empty).
     pub fn secrets(&mut self) -> Feed<Secret> {
@@ -158,6 +172,8 @@ impl Watches {
             auth_policies,
             plan_policies,
             keys,
+            requests,
+            approvals,
             secrets,
             secret_metadata,
         } = self;
@@ -168,6 +184,8 @@ impl Watches {
         synced.extend(auth_policies.spawn(&client, shutdown));
         synced.extend(plan_policies.spawn(&client, shutdown));
         synced.extend(keys.spawn(&client, shutdown));
+        synced.extend(requests.spawn(&client, shutdown));
+        synced.extend(approvals.spawn(&client, shutdown));
         synced.extend(secrets.spawn(&client, shutdown));
         let (all_tx, all_rx) = watch::channel(false);
         tokio::spawn(async move {

@@ -62,6 +62,10 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         .within(key.product_namespace().unwrap_or_default());
     ctx.key_products.set(&key, &product_ref);
     let product = ctx.products.get(&product_ref);
+    // An owner's APIKeyApproval goes into spec.approval first; the write triggers the next round.
+    if super::inbox::review(&key, product.as_deref(), ctx).await? {
+        return Ok(Action::await_change());
+    }
     let resolution = product.as_ref().map(|p| resolve(p, &ctx.caches));
     let now = Timestamp::now();
     let mut evaluation = evaluate(&key, product.as_deref(), resolution.as_ref(), now);
@@ -143,6 +147,7 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
     };
 
     let status = status_for(&key, &evaluation, secret_ref, &cached.conditions(), now);
+    super::inbox::sync(&key, product.as_deref(), &evaluation, ctx).await?;
     // A reconcile triggered by our own Secret writes can see the key before our status write
     // reached the cache; the same status for the same object version was already written.
     let handled = ctx.written.already(&key, &status);
@@ -273,6 +278,7 @@ async fn uncovered(key: &APIKey, ctx: &Context) -> Result<Action> {
 
 async fn cleanup(key: &APIKey, ctx: &Context) -> Result<Action> {
     secrets::remove_all(key, ctx).await?;
+    super::inbox::remove(key, ctx).await?;
     ctx.written.forget(key);
     ctx.key_products.remove(key);
     Ok(Action::await_change())

@@ -31,9 +31,9 @@ use tokio_util::sync::CancellationToken;
 use super::rate::TokenBucket;
 use super::{Lookup, Read};
 use crate::names::GROUP;
-use crate::resources::APIProduct;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
+use crate::resources::{APIKeyRequest, APIProduct};
 use crate::watches::{Feed, Watches};
 use crate::webhook::key_counts::{Claim, KeyCounts};
 use crate::{Error, Result};
@@ -195,6 +195,13 @@ impl Lookup for CachedLookup {
         read: Read,
     ) -> Result<Option<Arc<HTTPRoute>>> {
         self.lookup(&self.routes, namespace, name, read).await
+    }
+
+    async fn key_request(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIKeyRequest>>> {
+        self.live_call("live GET")?;
+        let api = Api::<APIKeyRequest>::namespaced(self.client.clone(), namespace);
+        let live = bounded("live GET", api.get_opt(name)).await?;
+        Ok(live.map(Arc::new))
     }
 
     fn admit_key(&self, claim: &Claim, now: Timestamp) -> std::result::Result<(), usize> {

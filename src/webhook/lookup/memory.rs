@@ -11,7 +11,7 @@ use kube::runtime::watcher;
 use super::{Lookup, Read};
 use crate::Result;
 use crate::resources::gateway::HTTPRoute;
-use crate::resources::{APIKey, APIProduct};
+use crate::resources::{APIKey, APIKeyRequest, APIProduct};
 use crate::webhook::key_counts::{Claim, KeyCounts};
 
 /// A [`Lookup`] made of fixed objects held in memory.
@@ -19,6 +19,7 @@ use crate::webhook::key_counts::{Claim, KeyCounts};
 pub struct MemoryLookup {
     products: HashMap<(String, String), Arc<APIProduct>>,
     routes: HashMap<(String, String), Arc<HTTPRoute>>,
+    requests: HashMap<(String, String), Arc<APIKeyRequest>>,
     keys: KeyCounts,
     /// (user, namespace, product) triples that may approve.
     approvers: HashSet<(String, String, String)>,
@@ -46,6 +47,13 @@ impl MemoryLookup {
     /// Adds an HTTPRoute (it must carry its namespace).
     pub fn with_route(mut self, route: HTTPRoute) -> Self {
         self.routes.insert(object_key(&route), Arc::new(route));
+        self
+    }
+
+    /// Adds an APIKeyRequest (it must carry its namespace).
+    pub fn with_request(mut self, request: APIKeyRequest) -> Self {
+        self.requests
+            .insert(object_key(&request), Arc::new(request));
         self
     }
 
@@ -91,6 +99,13 @@ impl Lookup for MemoryLookup {
     async fn route(&self, namespace: &str, name: &str, _: Read) -> Result<Option<Arc<HTTPRoute>>> {
         Ok(self
             .routes
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned())
+    }
+
+    async fn key_request(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIKeyRequest>>> {
+        Ok(self
+            .requests
             .get(&(namespace.to_string(), name.to_string()))
             .cloned())
     }

@@ -21,8 +21,8 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::Result;
-use crate::resources::APIProduct;
 use crate::resources::gateway::HTTPRoute;
+use crate::resources::{APIKeyRequest, APIProduct};
 use crate::webhook::key_counts::Claim;
 
 /// How fresh a lookup must be.
@@ -51,6 +51,14 @@ pub trait Lookup: Send + Sync + 'static {
         name: &str,
         read: Read,
     ) -> impl Future<Output = Result<Option<Arc<HTTPRoute>>>> + Send;
+
+    /// The APIKeyRequest `namespace/name`, if it exists, read live (an approval is rare, and
+    /// must not be refused for a request created a moment ago).
+    fn key_request(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<Arc<APIKeyRequest>>>> + Send;
 
     /// Admits one more key for `claim.holder` if fewer than `claim.limit` others count, and
     /// promises it the place (see [`crate::webhook::key_counts::KeyCounts::admit`]); otherwise

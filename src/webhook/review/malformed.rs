@@ -147,7 +147,7 @@ pub(super) fn bad_body<K: Resource<DynamicType = ()>>(
             kind.kind,
             kind.group
         )
-    } else if let (Endpoint::MutateKeys, Some(uid)) = (endpoint, uid) {
+    } else if let (Endpoint::MutateKeys | Endpoint::MutateApprovals, Some(uid)) = (endpoint, uid) {
         // A well-formed review whose object does not match the schema (a required field missing,
         // say): mutating admission runs before schema validation, which rejects the object with
         // the API server's own field-level message. Nothing to stamp; the validating webhook,

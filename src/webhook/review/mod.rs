@@ -21,7 +21,7 @@ use serde::de::DeserializeOwned;
 
 use super::lookup::Lookup;
 use super::rules::{self, Change, Limits, Reason, Verdict};
-use crate::resources::{APIKey, APIProduct};
+use crate::resources::{APIKey, APIKeyApproval, APIProduct};
 
 /// One admission endpoint, one concern each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -32,14 +32,20 @@ pub enum Endpoint {
     ValidateKeys,
     /// `/validate/apiproducts`: the APIProduct's route.
     ValidateProducts,
+    /// `/mutate/apikeyapprovals`: stamps the reviewer and what was reviewed.
+    MutateApprovals,
+    /// `/validate/apikeyapprovals`: who may review, and immutability.
+    ValidateApprovals,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 3] = [
+    pub const ALL: [Endpoint; 5] = [
         Endpoint::MutateKeys,
         Endpoint::ValidateKeys,
         Endpoint::ValidateProducts,
+        Endpoint::MutateApprovals,
+        Endpoint::ValidateApprovals,
     ];
 
     /// The URL path the endpoint is served on.
@@ -48,6 +54,8 @@ impl Endpoint {
             Endpoint::MutateKeys => "/mutate/apikeys",
             Endpoint::ValidateKeys => "/validate/apikeys",
             Endpoint::ValidateProducts => "/validate/apiproducts",
+            Endpoint::MutateApprovals => "/mutate/apikeyapprovals",
+            Endpoint::ValidateApprovals => "/validate/apikeyapprovals",
         }
     }
 
@@ -56,6 +64,7 @@ impl Endpoint {
         match self {
             Endpoint::MutateKeys | Endpoint::ValidateKeys => "apikeys",
             Endpoint::ValidateProducts => "apiproducts",
+            Endpoint::MutateApprovals | Endpoint::ValidateApprovals => "apikeyapprovals",
         }
     }
 }
@@ -116,6 +125,9 @@ impl<C: Lookup> Webhook<C> {
                 self.admit_as::<APIKey>(endpoint, body, now).await
             }
             Endpoint::ValidateProducts => self.admit_as::<APIProduct>(endpoint, body, now).await,
+            Endpoint::MutateApprovals | Endpoint::ValidateApprovals => {
+                self.admit_as::<APIKeyApproval>(endpoint, body, now).await
+            }
         }
     }
 
@@ -234,7 +246,11 @@ impl Admit for APIKey {
         change: Change<'_, Self>,
         context: Context<'_>,
     ) -> Verdict {
-        if endpoint == Endpoint::MutateKeys {
+        if endpoint == Endpoint::MutateKeys
+            && rules::approval::controller_applies(&webhook.limits, &change, context.user)
+        {
+            rules::approval::check_controller_review(&webhook.lookup, change).await
+        } else if endpoint == Endpoint::MutateKeys {
             rules::mutate::mutate_key(
                 &webhook.lookup,
                 &webhook.limits,
@@ -266,6 +282,22 @@ impl Admit for APIProduct {
         _context: Context<'_>,
     ) -> Verdict {
         rules::apiproduct::validate_product(&webhook.lookup, change).await
+    }
+}
+
+impl Admit for APIKeyApproval {
+    async fn admit<C: Lookup>(
+        webhook: &Webhook<C>,
+        endpoint: Endpoint,
+        change: Change<'_, Self>,
+        context: Context<'_>,
+    ) -> Verdict {
+        if endpoint == Endpoint::MutateApprovals {
+            rules::approval::mutate_approval(&webhook.lookup, change, context.user, context.now)
+                .await
+        } else {
+            rules::approval::validate_approval(&webhook.lookup, change, context.user).await
+        }
     }
 }
 

@@ -307,6 +307,16 @@ async fn validate_key_checked<C: Lookup>(
                 return Ok(Reason::Unchanged);
             }
             if username == limits.controller_username {
+                // The controller writes an owner's APIKeyApproval (checked when it was admitted)
+                // or records an automatic approval; nothing else.
+                if super::approval::controller_applies(limits, &change, user) {
+                    let verdict = super::approval::check_controller_review(lookup, change).await;
+                    return if verdict.allowed() {
+                        Ok(verdict.reason)
+                    } else {
+                        Err(verdict)
+                    };
+                }
                 return automatic::check(lookup, old, new).await;
             }
             if old.spec.requested_by != new.spec.requested_by {

@@ -9,13 +9,16 @@
 //! - [`apikey`]: the validating webhook for APIKeys (the key limit in [`key_limit`]);
 //! - [`apiproduct`]: the validating webhook for APIProducts;
 //! - [`delegation`]: whom a trusted front end may name as the user it acts for;
-//! - [`automatic`]: the one spec write the controller makes, recording an automatic approval.
+//! - [`automatic`]: the controller's record of an automatic approval;
+//! - [`approval`]: the mutating and validating webhooks for APIKeyApprovals, and the controller's
+//!   writes of approvals onto APIKeys.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
 //! these functions and their [`Verdict`]s back into AdmissionReviews.
 
 pub mod apikey;
 pub mod apiproduct;
+pub mod approval;
 pub mod automatic;
 pub mod delegation;
 pub mod guarded_metadata;
@@ -127,6 +130,10 @@ pub enum Reason {
     RouteNotFound,
     /// The product's HTTPRoute is not marked as exposed.
     RouteNotExposed,
+    /// The APIKeyRequest an APIKeyApproval refers to does not exist.
+    RequestNotFound,
+    /// An UPDATE of an APIKeyApproval's spec or review annotations.
+    ApprovalImmutable,
     /// Someone other than the controller (or an admin) removed devportal's finalizer, or someone
     /// other than the requester, an admin or the controller changed `ownerReferences`.
     GuardedMetadata,
@@ -162,6 +169,8 @@ impl Reason {
             Reason::RouteNotFound => "route_not_found",
             Reason::RouteNotExposed => "route_not_exposed",
             Reason::GuardedMetadata => "guarded_metadata",
+            Reason::RequestNotFound => "request_not_found",
+            Reason::ApprovalImmutable => "approval_immutable",
         }
     }
 

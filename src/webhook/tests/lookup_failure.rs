@@ -7,8 +7,8 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::jiff::Timestamp;
 
 use super::{approve, key, limits, product_on, review, send, user};
-use crate::resources::APIProduct;
 use crate::resources::gateway::HTTPRoute;
+use crate::resources::{APIKeyRequest, APIProduct};
 use crate::webhook::key_counts::Claim;
 use crate::webhook::lookup::{Lookup, Read};
 use crate::webhook::review::{Endpoint, Webhook};
@@ -22,6 +22,9 @@ impl Lookup for Unreachable {
         Err(crate::Error::Cache("connection refused".into()))
     }
     async fn route(&self, _: &str, _: &str, _: Read) -> crate::Result<Option<Arc<HTTPRoute>>> {
+        Err(crate::Error::Cache("connection refused".into()))
+    }
+    async fn key_request(&self, _: &str, _: &str) -> crate::Result<Option<Arc<APIKeyRequest>>> {
         Err(crate::Error::Cache("connection refused".into()))
     }
     fn admit_key(&self, _: &Claim, _: Timestamp) -> Result<(), usize> {

@@ -6,6 +6,7 @@
 mod apikey_create;
 mod apikey_update;
 mod apiproduct;
+mod approval;
 mod automatic;
 mod delegation;
 mod key_limit;
@@ -82,6 +83,18 @@ fn cluster() -> MemoryLookup {
         .with_approver("owner", "apps", "draft")
         .with_approver("owner", "apps", "bare")
         .with_admin("admin")
+        .with_request(serde_json::from_value(request("mine-1234abcd", "toys", "gold")).unwrap())
+}
+
+/// An APIKeyRequest in `apps` for `product` at `tier`, as the controller writes it.
+fn request(name: &str, product: &str, tier: &str) -> Value {
+    json!({
+        "apiVersion": API_VERSION, "kind": "APIKeyRequest",
+        "metadata": {"name": name, "namespace": "apps", "uid": "r-1"},
+        "spec": {"apiProductRef": {"name": product}, "planTier": tier,
+                 "requestedBy": {"userId": "consumer"},
+                 "apiKeyRef": {"name": "mine", "namespace": "team"}}
+    })
 }
 
 fn webhook() -> Webhook<MemoryLookup> {
@@ -106,10 +119,10 @@ fn user(name: &str) -> Value {
 
 fn review(operation: &str, user: Value, object: Value, old: Option<Value>) -> Value {
     let kind = object["kind"].as_str().unwrap_or("APIKey").to_string();
-    let resource = if kind == "APIProduct" {
-        "apiproducts"
-    } else {
-        "apikeys"
+    let resource = match kind.as_str() {
+        "APIProduct" => "apiproducts",
+        "APIKeyApproval" => "apikeyapprovals",
+        _ => "apikeys",
     };
     json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
