@@ -22,6 +22,7 @@
 //! - [`prometheus`]: a real Prometheus server scraping devportal (and the API server), and queries;
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`front_end`]: a portal front end's ServiceAccount, token, impersonation grants;
+//! - [`backstage`]: the Kuadrant Backstage plugin's calls, replayed;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
 //! - [`proxy`]: a round-robin proxy in front of several webhook replicas;
@@ -33,6 +34,7 @@
 
 pub mod access;
 pub mod authorino;
+pub mod backstage;
 pub mod control_plane;
 pub mod fixtures;
 pub mod front_end;
