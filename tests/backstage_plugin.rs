@@ -426,7 +426,21 @@ async fn the_same_flows_work_for_kubectl_users() {
     kubectl_key(ns, "first");
     let request = kubectl_request(Persona::Owner, ns, "first", "Pending").await;
     assert_eq!(request["spec"]["requestedBy"]["userId"], "consumer");
-    kubectl_review(ns, &name_of(&request), true);
+    let review = kubectl_review(ns, &name_of(&request), true);
+    // Nor can anyone, an admin included, add it afterwards.
+    let added = support::stderr_of_failure(&control_plane_with_devportal().kubectl(
+        Persona::Admin,
+        &[
+            "annotate",
+            "apikeyapproval",
+            &name_of(&review),
+            "-n",
+            ns,
+            &format!("{REVIEWED_VIA_ANNOTATION}=system:serviceaccount:backstage:portal-frontend"),
+        ],
+        None,
+    ));
+    assert!(added.contains("immutable"), "{added}");
     kubectl_request(Persona::Owner, ns, "first", "Approved").await;
     let keys = Api::<APIKey>::namespaced(admin.clone(), ns);
     let secrets = eventually("both Secrets of the approved key", WAIT, || async {
