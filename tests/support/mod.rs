@@ -23,6 +23,7 @@
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`front_end`]: a portal front end's ServiceAccount, token, impersonation grants;
 //! - [`backstage`]: the Kuadrant Backstage plugin's calls, replayed;
+//! - [`portal`]: the setting of the plugin replay: an owned product, the shipped front end;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
 //! - [`proxy`]: a round-robin proxy in front of several webhook replicas;
@@ -43,6 +44,7 @@ pub mod manifests;
 pub mod namespaces;
 pub mod observability;
 pub mod personas;
+pub mod portal;
 pub mod processes;
 pub mod prometheus;
 pub mod proxy;
