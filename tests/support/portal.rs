@@ -98,11 +98,24 @@ pub async fn shipped_plugin(admin: &Client) -> (Plugin, String) {
         Err(error) => panic!("namespace {}: {error}", FRONT_END.0),
     }
     let manifest = super::control_plane::repo_root().join("manifests/rbac/portal-frontend.yaml");
-    stdout_of(&control_plane_with_devportal().kubectl(
-        Persona::Admin,
-        &["apply", "-f", manifest.to_str().unwrap()],
-        None,
-    ));
+    // Other tests of the binary create the same ClusterRoles (tests/support/front_end.rs): an
+    // apply that loses that race (AlreadyExists) is applied again.
+    eventually(
+        "manifests/rbac/portal-frontend.yaml to apply",
+        WAIT,
+        || async {
+            control_plane_with_devportal()
+                .kubectl(
+                    Persona::Admin,
+                    &["apply", "-f", manifest.to_str().unwrap()],
+                    None,
+                )
+                .status
+                .success()
+                .then_some(())
+        },
+    )
+    .await;
     let username = format!("system:serviceaccount:{}:{}", FRONT_END.0, FRONT_END.1);
     let config = super::front_end::token_config(admin, FRONT_END.0, FRONT_END.1).await;
     authorizer_says(
