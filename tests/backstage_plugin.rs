@@ -140,7 +140,29 @@ async fn the_backstage_plugin_works_unchanged_as_its_service_account() {
     })
     .await;
     assert!(secrets_of(&admin, &consumers, &second).await.is_empty());
-    assert_eq!(plugin.my_requests(ALICE, (products, "toys")).await.len(), 2);
+
+    // Approve a third with the bulk form, which adds a `comment` field devportal does not have.
+    let (third, _) = plugin_request(&plugin, ALICE, products).await;
+    let third = name_of(&third);
+    let waiting = in_inbox(&plugin, OLIVIA, products, &third, "Pending").await;
+    let results = plugin
+        .bulk_review(
+            OLIVIA,
+            &[(products, &name_of(&waiting))],
+            true,
+            Some("bulk"),
+        )
+        .await;
+    let stored = match results.as_slice() {
+        [Ok(stored)] => stored,
+        other => panic!("POST /requests/bulk-approve: {other:?}"),
+    };
+    assert!(
+        stored["spec"]["comment"].is_null(),
+        "not an APIKeyApproval field: the API server drops it"
+    );
+    in_inbox(&plugin, OLIVIA, products, &third, "Approved").await;
+    assert_eq!(plugin.my_requests(ALICE, (products, "toys")).await.len(), 3);
 
     // Delete the approved key: its request and devportal's Secret go; the value is not enforced.
     let brought = key["spec"]["secretRef"]["name"]
@@ -170,9 +192,14 @@ async fn the_backstage_plugin_works_unchanged_as_its_service_account() {
             .is_some(),
         "the Secret the front end brought is its own: devportal reads it, never deletes it"
     );
-    let mine = plugin.my_requests(ALICE, (products, "toys")).await;
-    assert_eq!(mine.len(), 1);
-    assert_eq!(name_of(&mine[0]), second);
+    let mine: Vec<String> = plugin
+        .my_requests(ALICE, (products, "toys"))
+        .await
+        .iter()
+        .map(name_of)
+        .collect();
+    assert_eq!(mine.len(), 2, "{mine:?}");
+    assert!(mine.contains(&second) && mine.contains(&third), "{mine:?}");
 }
 
 #[tokio::test]

@@ -268,6 +268,36 @@ impl Plugin {
         name: &str,
         approved: bool,
     ) -> kube::Result<Value> {
+        self.review_with(reviewer, ns, name, approved, None).await
+    }
+
+    /// POST /requests/bulk-approve (`approved`) or /bulk-reject: per item, the calls of
+    /// [`Plugin::review`], with the bulk form's `spec.comment` when one is given; one result each.
+    pub async fn bulk_review(
+        &self,
+        reviewer: &str,
+        requests: &[(&str, &str)],
+        approved: bool,
+        comment: Option<&str>,
+    ) -> Vec<kube::Result<Value>> {
+        let mut results = Vec::new();
+        for (ns, name) in requests {
+            results.push(
+                self.review_with(reviewer, ns, name, approved, comment)
+                    .await,
+            );
+        }
+        results
+    }
+
+    async fn review_with(
+        &self,
+        reviewer: &str,
+        ns: &str,
+        name: &str,
+        approved: bool,
+        comment: Option<&str>,
+    ) -> kube::Result<Value> {
         let request = self
             .custom("apikeyrequests", "APIKeyRequest", Some(ns))
             .get(name)
@@ -288,6 +318,10 @@ impl Plugin {
                 "reviewedAt": now,
             },
         }));
+        let mut approval = approval;
+        if let Some(comment) = comment {
+            approval.data["spec"]["comment"] = comment.into();
+        }
         self.custom("apikeyapprovals", "APIKeyApproval", Some(ns))
             .create(&PostParams::default(), &approval)
             .await
