@@ -139,20 +139,7 @@ pub async fn front_end(admin: &Client, ns: &str, name: &str) -> (String, Config)
         json!({"kind": "ServiceAccount", "name": name, "namespace": ns}),
     )
     .await;
-    let request: TokenRequest = serde_json::from_value(json!({
-        "spec": {"audiences": [], "expirationSeconds": 3600}
-    }))
-    .unwrap();
-    let token: TokenRequest = accounts
-        .create_subresource("token", name, &PostParams::default(), &request)
-        .await
-        .expect("a token for the service account");
-    let token = token.status.expect("a token").token;
-    let kubeconfig = Kubeconfig::read_from(control_plane().kubeconfig(Persona::Admin)).unwrap();
-    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
-        .await
-        .unwrap();
-    config.auth_info = serde_json::from_value(json!({"token": token})).unwrap();
+    let config = token_config(admin, ns, name).await;
     authorizer_says(
         admin,
         &username,
@@ -166,6 +153,25 @@ pub async fn front_end(admin: &Client, ns: &str, name: &str) -> (String, Config)
     )
     .await;
     (username, config)
+}
+
+/// A kube `Config` that authenticates with a fresh token of ServiceAccount `ns/name`.
+pub async fn token_config(admin: &Client, ns: &str, name: &str) -> Config {
+    let request: TokenRequest = serde_json::from_value(json!({
+        "spec": {"audiences": [], "expirationSeconds": 3600}
+    }))
+    .unwrap();
+    let token: TokenRequest = Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create_subresource("token", name, &PostParams::default(), &request)
+        .await
+        .expect("a token for the service account");
+    let token = token.status.expect("a token").token;
+    let kubeconfig = Kubeconfig::read_from(control_plane().kubeconfig(Persona::Admin)).unwrap();
+    let mut config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .unwrap();
+    config.auth_info = serde_json::from_value(json!({"token": token})).unwrap();
+    config
 }
 
 /// `impersonate` on the user `user`.

@@ -22,6 +22,8 @@
 //! - [`prometheus`]: a real Prometheus server scraping devportal (and the API server), and queries;
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`front_end`]: a portal front end's ServiceAccount, token, impersonation grants;
+//! - [`backstage`]: the Kuadrant Backstage plugin's calls, replayed;
+//! - [`portal`]: the setting of the plugin replay: an owned product, the shipped front end;
 //! - [`fixtures`]: sample objects (route, policies, product, key) and the usual platform setup;
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
 //! - [`proxy`]: a round-robin proxy in front of several webhook replicas;
@@ -33,6 +35,7 @@
 
 pub mod access;
 pub mod authorino;
+pub mod backstage;
 pub mod control_plane;
 pub mod fixtures;
 pub mod front_end;
@@ -41,6 +44,7 @@ pub mod manifests;
 pub mod namespaces;
 pub mod observability;
 pub mod personas;
+pub mod portal;
 pub mod processes;
 pub mod prometheus;
 pub mod proxy;
