@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use super::apikey::key_line::Holders;
 use super::args::Settings;
 use super::enforcement_namespace::EnforcementNamespace;
-use super::inbox::Inbox;
+use super::inbox::state::Inbox;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::secret_cache::{OwnedSecret, SecretCache};
 use crate::discovery::{Caches, FetchError, Fetcher, Target};

@@ -25,6 +25,7 @@ mod pending_age;
 mod product;
 mod reconcile_loop;
 mod secret_cache;
+mod signals;
 mod wiring;
 
 use std::time::Duration;
@@ -83,7 +84,7 @@ pub async fn run(
         (&args, key_limit),
         client,
         feeds,
-        wiring::Signals {
+        signals::Signals {
             synced,
             leader,
             shutdown: shutdown.clone(),

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::context::Context;
 use super::secret_cache::SecretCache;
-use super::wiring::Signals;
+use super::signals::Signals;
 use crate::admin::Telemetry;
 use crate::{Error, Result};
 

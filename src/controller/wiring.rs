@@ -13,19 +13,19 @@ use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, Resource, ResourceExt};
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::apikey::key_line::{self, Holders};
 use super::args::{ControllerArgs, Settings};
 use super::context::Context;
 use super::enforcement_namespace::EnforcementNamespace;
-use super::inbox::{self, Inbox};
+use super::inbox::{self, state::Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
 use super::pending_age;
 use super::reconcile_loop::{gate, log_outcome, measured, on_activation, retry_later};
 use super::secret_cache::SecretCache;
+use super::signals::Signals;
 use super::{apikey, product};
 use crate::Result;
 use crate::admin::Telemetry;
@@ -36,7 +36,7 @@ use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
 use crate::resources::{APIKeyApproval, APIKeyPhase, APIKeyRequest, APIProduct, ApprovalMode};
 use crate::secrets;
-use crate::watches::{Feed, SecretMetadataFeed, Synced, Watches};
+use crate::watches::{Feed, SecretMetadataFeed, Watches};
 
 /// The watches the controller reads, subscribed before the process starts them.
 pub struct Feeds {
@@ -68,16 +68,6 @@ impl Feeds {
             secret_metadata: watches.secret_metadata(),
         }
     }
-}
-
-/// What decides when the reconcilers may write, and when they stop.
-pub(super) struct Signals {
-    /// Every watch has listed once.
-    pub(super) synced: Synced,
-    /// This replica holds the Lease.
-    pub(super) leader: watch::Receiver<bool>,
-    /// The process is stopping.
-    pub(super) shutdown: CancellationToken,
 }
 
 /// A policy by kind, namespace and name, remembered with the target it last pointed at.

@@ -5,7 +5,7 @@
 mod automatic;
 pub mod key_line;
 mod own_value;
-mod phase;
+pub(super) mod phase;
 mod secrets;
 #[cfg(test)]
 mod tests;

@@ -14,7 +14,6 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 
-use super::secrets::Outcome;
 use crate::controller::context::Context;
 use crate::controller::secret_cache::OwnedSecret;
 use crate::keys::{self, ApiKeyValue};
@@ -23,17 +22,17 @@ use crate::resources::cached_key::CachedKey;
 use crate::secrets::{self, Enforcement};
 
 /// Why `value`, read from the consumer's Secret `secret` (`namespace/name`), cannot be enforced
-/// for `key` as `enforcement`, if it cannot. Checked whenever an Approved key is reconciled.
-/// Nothing returned repeats the value.
+/// for `key` as `enforcement`, if it cannot: the Failed condition's reason and message. Checked
+/// whenever an Approved key is reconciled. Nothing returned repeats the value.
 pub(super) fn problem(
     key: &APIKey,
     value: &ApiKeyValue,
     secret: &str,
     enforcement: &Enforcement,
     ctx: &Context,
-) -> Option<Outcome> {
+) -> Option<(&'static str, String)> {
     if let Some(why) = keys::own_value_problem(value.expose(), ctx.config.own_key_min_length) {
-        return Some(Outcome::Problem(
+        return Some((
             "KeyValueRejected",
             format!(
                 "the key value in Secret {secret} named in spec.secretRef {why}; put another value in it"
@@ -42,7 +41,7 @@ pub(super) fn problem(
     }
     let desired = secrets::enforcement_secret(key, enforcement, value);
     clashes(key, &desired, ctx).then(|| {
-        Outcome::Problem(
+        (
             "KeyValueInUse",
             format!(
                 "the key value in Secret {secret} named in spec.secretRef is already the key of another live APIKey, and the gateway could not tell the two apart; put another value in it"

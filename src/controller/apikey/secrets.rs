@@ -90,9 +90,10 @@ pub(super) async fn reconcile(
             }
             Some(value) => {
                 if let Some(target) = enforcement
-                    && let Some(problem) = own_value::problem(key, value, &secret, target, ctx)
+                    && let Some((reason, message)) =
+                        own_value::problem(key, value, &secret, target, ctx)
                 {
-                    return Ok(problem);
+                    return Ok(Outcome::Problem(reason, message));
                 }
             }
             None => {}

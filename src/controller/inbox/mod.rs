@@ -9,84 +9,27 @@
 //! pure parts live in [`desired`].
 
 mod desired;
+pub(super) mod state;
 #[cfg(test)]
 mod tests;
 pub(super) mod triggers;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::collections::HashMap;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 
 pub use desired::{Decision, decide, latest, request_name, request_phase};
 
-use super::apikey::Evaluation;
+use super::apikey::phase::Evaluation;
 use super::context::Context;
-use super::index::RefIndex;
 use crate::Result;
 use crate::names::request_reason::{APPROVAL_APPLIED, APPROVAL_OUTDATED};
 use crate::names::{API_VERSION, APIKEY_ANNOTATION, APIKEY_UID_LABEL, CONTROLLER_MANAGER};
 use crate::resources::cached_key::CachedKey;
-use crate::resources::{APIKey, APIKeyApproval, APIKeyPhase, APIKeyRequest, APIProduct};
-
-/// What the inbox reads and remembers.
-pub(crate) struct Inbox {
-    /// The APIKeyRequests, as the controller last wrote them.
-    pub(crate) requests: Store<APIKeyRequest>,
-    /// The APIKeyApprovals.
-    pub(crate) approvals: Store<APIKeyApproval>,
-    /// The APIKeyApprovals by the request they review: (namespace, request name).
-    by_request: RefIndex<(String, String), APIKeyApproval>,
-    /// The request phase last announced with an Event, by key uid.
-    announced: Mutex<HashMap<String, String>>,
-    /// Uids of the outdated APIKeyApprovals already warned about.
-    outdated_warned: Mutex<HashSet<String>>,
-}
-
-impl Inbox {
-    /// An inbox over the two stores.
-    pub(crate) fn new(requests: Store<APIKeyRequest>, approvals: Store<APIKeyApproval>) -> Self {
-        Self {
-            requests,
-            approvals,
-            by_request: RefIndex::default(),
-            announced: Mutex::default(),
-            outdated_warned: Mutex::default(),
-        }
-    }
-
-    /// Keeps the index of approvals by request in step with an approval event.
-    pub(super) fn index(&self, event: &watcher::Event<APIKeyApproval>) {
-        match event {
-            watcher::Event::Apply(approval) | watcher::Event::InitApply(approval) => {
-                let request = (
-                    approval.namespace().unwrap_or_default(),
-                    approval.spec.api_key_request_ref.name.clone(),
-                );
-                self.by_request
-                    .set(ObjectRef::from_obj(approval), Some(request));
-            }
-            watcher::Event::Delete(approval) => {
-                self.by_request.set(ObjectRef::from_obj(approval), None);
-            }
-            watcher::Event::Init | watcher::Event::InitDone => {}
-        }
-    }
-
-    /// The APIKeyApprovals of the request `namespace/request`.
-    fn approvals_of(&self, namespace: &str, request: &str) -> Vec<std::sync::Arc<APIKeyApproval>> {
-        self.by_request
-            .lookup(&(namespace.to_string(), request.to_string()))
-            .iter()
-            .filter_map(|approval| self.approvals.get(approval))
-            .filter(|a| a.spec.api_key_request_ref.name == request)
-            .collect()
-    }
-}
+use crate::resources::{APIKey, APIKeyPhase, APIKeyRequest, APIProduct};
 
 /// The namespace of `key`'s request: its product's, while the product exists and is not being
 /// deleted (with no product there is no owner to review, and no request).

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::desired::{carries, request_spec, request_status};
 use super::*;
 use crate::names::{REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION};
-use crate::resources::Approval;
+use crate::resources::{APIKeyApproval, Approval};
 
 fn key(name: &str, uid: &str) -> APIKey {
     serde_json::from_value(json!({

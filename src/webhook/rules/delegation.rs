@@ -15,7 +15,7 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use k8s_openapi::api::authentication::v1::UserInfo;
 
-use super::mutate::plausible_email;
+use super::email::plausible_email;
 use super::{Checked, Reason, Verdict, lookup_failed};
 use crate::Result;
 use crate::names::REQUESTED_VIA_ANNOTATION;

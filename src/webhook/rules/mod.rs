@@ -21,6 +21,7 @@ pub mod apiproduct;
 pub mod approval;
 pub mod automatic;
 pub mod delegation;
+pub mod email;
 pub mod guarded_metadata;
 pub mod key_limit;
 pub mod mutate;

@@ -1,0 +1,71 @@
+//! What the inbox reads and remembers between reconciles: the request and approval stores, the
+//! approvals indexed by the request they review, and which Events were already sent.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+
+use crate::controller::index::RefIndex;
+use crate::resources::{APIKeyApproval, APIKeyRequest};
+
+/// What the inbox reads and remembers.
+pub(crate) struct Inbox {
+    /// The APIKeyRequests, as the controller last wrote them.
+    pub(crate) requests: Store<APIKeyRequest>,
+    /// The APIKeyApprovals.
+    pub(crate) approvals: Store<APIKeyApproval>,
+    /// The APIKeyApprovals by the request they review: (namespace, request name).
+    pub(super) by_request: RefIndex<(String, String), APIKeyApproval>,
+    /// The request phase last announced with an Event, by key uid.
+    pub(super) announced: Mutex<HashMap<String, String>>,
+    /// Uids of the outdated APIKeyApprovals already warned about.
+    pub(super) outdated_warned: Mutex<HashSet<String>>,
+}
+
+impl Inbox {
+    /// An inbox over the two stores.
+    pub(crate) fn new(requests: Store<APIKeyRequest>, approvals: Store<APIKeyApproval>) -> Self {
+        Self {
+            requests,
+            approvals,
+            by_request: RefIndex::default(),
+            announced: Mutex::default(),
+            outdated_warned: Mutex::default(),
+        }
+    }
+
+    /// Keeps the index of approvals by request in step with an approval event.
+    pub(crate) fn index(&self, event: &watcher::Event<APIKeyApproval>) {
+        match event {
+            watcher::Event::Apply(approval) | watcher::Event::InitApply(approval) => {
+                let request = (
+                    approval.namespace().unwrap_or_default(),
+                    approval.spec.api_key_request_ref.name.clone(),
+                );
+                self.by_request
+                    .set(ObjectRef::from_obj(approval), Some(request));
+            }
+            watcher::Event::Delete(approval) => {
+                self.by_request.set(ObjectRef::from_obj(approval), None);
+            }
+            watcher::Event::Init | watcher::Event::InitDone => {}
+        }
+    }
+
+    /// The APIKeyApprovals of the request `namespace/request`.
+    pub(super) fn approvals_of(
+        &self,
+        namespace: &str,
+        request: &str,
+    ) -> Vec<std::sync::Arc<APIKeyApproval>> {
+        self.by_request
+            .lookup(&(namespace.to_string(), request.to_string()))
+            .iter()
+            .filter_map(|approval| self.approvals.get(approval))
+            .filter(|a| a.spec.api_key_request_ref.name == request)
+            .collect()
+    }
+}
