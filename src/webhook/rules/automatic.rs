@@ -3,11 +3,9 @@
 //! The controller holds no `approve` permission, so this rule stands in for the approver check:
 //! it admits exactly that write and nothing else from the controller.
 
-use std::sync::Arc;
-
 use super::{Checked, Reason, Verdict, lookup_failed};
 use crate::names::AUTOMATIC_REVIEWER;
-use crate::resources::{APIKey, APIKeySpec, APIProduct, ApprovalMode};
+use crate::resources::{APIKey, APIKeySpec, ApprovalMode};
 use crate::webhook::lookup::{Lookup, Read};
 
 /// Checks an UPDATE of `old` to `new` by the controller: only `spec.approval` changes; it becomes
@@ -46,29 +44,24 @@ pub async fn check<C: Lookup>(lookup: &C, old: &APIKey, new: &APIKey) -> Checked
     }
     let namespace = new.product_namespace().unwrap_or_default();
     let name = &new.spec.api_product_ref.name;
-    let refusal = |product: Option<Arc<APIProduct>>| match product {
-        None => Some(format!("APIProduct {namespace}/{name} does not exist")),
-        Some(p) if p.spec.approval_mode != ApprovalMode::Automatic => Some(format!(
+    let product = lookup
+        .product(namespace, name, Read::Live)
+        .await
+        .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?;
+    let Some(product) = product else {
+        return Err(deny(&format!(
+            "APIProduct {namespace}/{name} does not exist"
+        )));
+    };
+    if product.spec.approval_mode != ApprovalMode::Automatic {
+        return Err(deny(&format!(
             "APIProduct {namespace}/{name} does not approve keys automatically"
-        )),
-        Some(p) if approval.product_uid != p.metadata.uid => Some(format!(
+        )));
+    }
+    if approval.product_uid != product.metadata.uid {
+        return Err(deny(&format!(
             "it does not bind the current APIProduct {namespace}/{name}"
-        )),
-        Some(_) => None,
-    };
-    let product = |read| async move {
-        lookup
-            .product(namespace, name, read)
-            .await
-            .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))
-    };
-    // The watch cache answers the common case (one write per automatically approved key, in
-    // bursts); a refusal is confirmed by a live read, as the other product checks are.
-    if refusal(product(Read::Cached).await?).is_none() {
-        return Ok(Reason::Allowed);
+        )));
     }
-    match refusal(product(Read::Live).await?) {
-        None => Ok(Reason::Allowed),
-        Some(why) => Err(deny(&why)),
-    }
+    Ok(Reason::Allowed)
 }

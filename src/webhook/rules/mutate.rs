@@ -36,9 +36,7 @@ fn add(path: &[&str], value: serde_json::Value) -> PatchOperation {
     })
 }
 
-/// The uid of the product `key` references, if it exists. The watch cache answers (a live read on
-/// a miss): a uid a moment stale binds the approval to the product just replaced, which the
-/// controller then treats as no approval — the safe side.
+/// The uid of the product `key` references as it is now (a live read), if it exists.
 async fn reviewed_product_uid<C: Lookup>(
     lookup: &C,
     key: &APIKey,
@@ -48,7 +46,7 @@ async fn reviewed_product_uid<C: Lookup>(
     };
     let name = &key.spec.api_product_ref.name;
     let product = lookup
-        .product(namespace, name, Read::Cached)
+        .product(namespace, name, Read::Live)
         .await
         .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?;
     Ok(product.and_then(|p| p.metadata.uid.clone()))
