@@ -1,0 +1,277 @@
+//! `kubectl devportal request` and `keys`: a consumer's APIKeys, created and listed.
+
+use std::time::Duration;
+
+use clap::Args;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+
+use super::output::{self, ListArgs, Table};
+use super::session::Session;
+use crate::resources::{APIKey, APIKeySpec, LocalSecretRef};
+use crate::{Error, Result};
+
+/// Arguments of `request`.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The APIProduct to request a key for.
+    pub product: String,
+
+    /// The plan tier (one of the product's PLANS in `kubectl devportal products`).
+    #[arg(long, value_name = "TIER")]
+    pub plan: String,
+
+    /// Why you need access, for the product's owners.
+    #[arg(long, value_name = "TEXT")]
+    pub use_case: Option<String>,
+
+    /// Make the key stop working after this long (`30d`, `12h`, `2w`).
+    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse)]
+    pub expires_in: Option<Duration>,
+
+    /// Bring your own key: a Secret in the key's namespace holding it under `api_key`.
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+
+    /// The product's namespace, when it is not the key's (default: the key's namespace).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub product_namespace: Option<String>,
+
+    /// The APIKey's name (default: the product's name and a random suffix).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// How long to wait for devportal to give the new key a phase (0s: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "10s",
+          value_parser = parse_wait)]
+    pub wait: Duration,
+}
+
+fn parse_wait(text: &str) -> Result<Duration, String> {
+    match text.trim() {
+        "0" | "0s" => Ok(Duration::ZERO),
+        other => super::duration::parse(other),
+    }
+}
+
+/// Arguments of `keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Namespace selection and output format.
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+/// The APIKey `request` creates, expiring `expires_in` after `now`.
+pub fn new_key(args: &RequestArgs, now: Timestamp) -> Result<APIKey> {
+    let expires_at = args
+        .expires_in
+        .map(|after| {
+            SignedDuration::try_from(after)
+                .ok()
+                .and_then(|after| now.checked_add(after).ok())
+                .map(Time)
+                .ok_or_else(|| Error::Invalid("--expires-in is too far in the future".into()))
+        })
+        .transpose()?;
+    let mut key = APIKey::new(
+        args.name.as_deref().unwrap_or_default(),
+        APIKeySpec {
+            use_case: args.use_case.clone(),
+            expires_at,
+            secret_ref: args.secret.clone().map(|name| LocalSecretRef { name }),
+            ..APIKeySpec::new(&args.product, &args.plan)
+        },
+    );
+    key.spec.api_product_ref.namespace = args.product_namespace.clone();
+    if args.name.is_none() {
+        key.metadata.name = None;
+        key.metadata.generate_name = Some(format!("{}-", args.product));
+    }
+    Ok(key)
+}
+
+/// Creates the key and prints its name and, once devportal has set it, its phase.
+pub async fn request(session: &Session, args: &RequestArgs) -> Result<()> {
+    let api = Api::<APIKey>::namespaced(session.client.clone(), &session.namespace);
+    let created = api
+        .create(&PostParams::default(), &new_key(args, Timestamp::now())?)
+        .await?;
+    let name = created.name_any();
+    output::emit(&format!(
+        "apikey/{name} created in namespace {}\n",
+        session.namespace
+    ))?;
+    let phase = phase_within(&api, &name, args.wait).await?;
+    let next = match phase.as_deref() {
+        Some("Approved") => format!("; `kubectl devportal reveal {name} | ...` gives its value"),
+        Some("Pending") => "; an owner of the product reviews it".into(),
+        _ => String::new(),
+    };
+    output::emit(&format!(
+        "phase: {}{next}\n",
+        phase.as_deref().unwrap_or("not set yet")
+    ))
+}
+
+/// The key's phase, polled for up to `wait` until devportal has set one.
+async fn phase_within(api: &Api<APIKey>, name: &str, wait: Duration) -> Result<Option<String>> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let key = api.get(name).await?;
+        let phase = key
+            .status
+            .and_then(|s| s.phase)
+            .map(|p| p.as_str().to_string());
+        if phase.is_some() || tokio::time::Instant::now() >= deadline {
+            return Ok(phase);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Lists the keys.
+pub async fn list(session: &Session, args: &KeysArgs) -> Result<()> {
+    let api: Api<APIKey> = if args.list.all_namespaces {
+        Api::all(session.client.clone())
+    } else {
+        Api::namespaced(session.client.clone(), &session.namespace)
+    };
+    let mut keys = api.list(&ListParams::default()).await?.items;
+    keys.sort_by_key(|k| (k.namespace(), k.name_any()));
+    output::print_list(args.list.output, &keys, || {
+        table(&keys, args.list.all_namespaces, Timestamp::now()).render("No API keys.")
+    })
+}
+
+/// The keys as a table.
+pub fn table(keys: &[APIKey], all_namespaces: bool, now: Timestamp) -> Table {
+    let mut table = Table::of_objects(
+        all_namespaces,
+        &["NAME", "PHASE", "PRODUCT", "PLAN", "EXPIRES", "AGE"],
+    );
+    for key in keys {
+        let product = &key.spec.api_product_ref;
+        let product = match product.namespace.as_deref() {
+            Some(ns) if Some(ns) != key.metadata.namespace.as_deref() => {
+                format!("{ns}/{}", product.name)
+            }
+            _ => product.name.clone(),
+        };
+        let phase = key.status.as_ref().and_then(|s| s.phase);
+        table.object_row(
+            key.metadata.namespace.as_deref(),
+            vec![
+                key.name_any(),
+                phase.map(|p| p.as_str().to_string()).unwrap_or_default(),
+                product,
+                key.spec.plan_tier.clone(),
+                output::timestamp(key.spec.expires_at.as_ref()),
+                output::age(key.metadata.creation_timestamp.as_ref(), now),
+            ],
+        );
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Line {
+        #[command(flatten)]
+        args: RequestArgs,
+    }
+
+    fn args(line: &[&str]) -> RequestArgs {
+        Line::try_parse_from(std::iter::once("request").chain(line.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn a_request_without_a_name_asks_the_server_for_one_after_the_product() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let key = new_key(&args(&["toys", "--plan", "gold"]), now).unwrap();
+        assert_eq!(key.metadata.name, None);
+        assert_eq!(key.metadata.generate_name.as_deref(), Some("toys-"));
+        assert_eq!(key.spec.plan_tier, "gold");
+        assert_eq!(key.spec.expires_at, None);
+        assert_eq!(
+            key.spec.requested_by, None,
+            "the webhook stamps the requester"
+        );
+    }
+
+    #[test]
+    fn a_request_carries_every_flag() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let line = [
+            "toys",
+            "--plan",
+            "silver",
+            "--use-case",
+            "CI",
+            "--expires-in",
+            "30d",
+            "--secret",
+            "mine",
+            "--product-namespace",
+            "shop",
+            "--name",
+            "ci-key",
+        ];
+        let key = new_key(&args(&line), now).unwrap();
+        assert_eq!(key.metadata.name.as_deref(), Some("ci-key"));
+        assert_eq!(key.metadata.generate_name, None);
+        assert_eq!(key.spec.use_case.as_deref(), Some("CI"));
+        assert_eq!(
+            key.spec.expires_at.unwrap().0,
+            "2026-01-31T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(key.spec.secret_ref.unwrap().name, "mine");
+        assert_eq!(key.spec.api_product_ref.namespace.as_deref(), Some("shop"));
+        assert_eq!(
+            args(&["toys", "--plan", "gold"]).wait,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            args(&["toys", "--plan", "gold", "--wait", "0"]).wait,
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn the_table_names_a_product_in_another_namespace_with_it() {
+        let key: APIKey = serde_json::from_value(serde_json::json!({
+            "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
+            "metadata": {"name": "toys-x1", "namespace": "team-a",
+                         "creationTimestamp": "2026-01-09T23:59:00Z"},
+            "spec": {"apiProductRef": {"name": "toys", "namespace": "shop"}, "planTier": "gold",
+                     "expiresAt": "2026-02-01T00:00:00Z"},
+            "status": {"phase": "Approved"}
+        }))
+        .unwrap();
+        let now: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
+        let text = table(&[key], false, now).render("");
+        assert_eq!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            [
+                "toys-x1",
+                "Approved",
+                "shop/toys",
+                "gold",
+                "2026-02-01T00:00:00Z",
+                "60s"
+            ]
+        );
+    }
+}
