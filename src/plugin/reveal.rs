@@ -10,7 +10,7 @@ use kube::Api;
 
 use super::session::{Connection, Session};
 use crate::names::API_KEY_DATA;
-use crate::resources::APIKey;
+use crate::resources::{APIKey, APIKeyPhase};
 use crate::{Error, Result};
 
 /// Arguments of `reveal`.
@@ -67,15 +67,16 @@ async fn value(session: &Session, name: &str) -> Result<Vec<u8>> {
     let key = Api::<APIKey>::namespaced(session.client.clone(), &session.namespace)
         .get(name)
         .await?;
-    let phase = key
-        .status
-        .as_ref()
-        .and_then(|s| s.phase)
-        .map_or("not set yet", |p| p.as_str());
+    let phase = key.status.as_ref().and_then(|s| s.phase);
+    if phase != Some(APIKeyPhase::Approved) {
+        return Err(Error::Invalid(format!(
+            "API key {name:?} is {}: only an approved key has a value to reveal",
+            phase.map_or("not reviewed yet", |p| p.as_str())
+        )));
+    }
     let (secret, data_key) = secret_of(&key).ok_or_else(|| {
         Error::Invalid(format!(
-            "API key {name:?} has no Secret yet (phase: {phase}): devportal writes one once \
-             the key is approved"
+            "API key {name:?} is approved but names no Secret yet: try again in a moment"
         ))
     })?;
     let stored = Api::<Secret>::namespaced(session.client.clone(), &session.namespace)
@@ -88,7 +89,7 @@ async fn value(session: &Session, name: &str) -> Result<Vec<u8>> {
         .filter(|bytes| !bytes.is_empty())
         .ok_or_else(|| {
             Error::Invalid(format!(
-                "Secret {secret:?} of API key {name:?} holds no {data_key:?} (phase: {phase})"
+                "Secret {secret:?} of API key {name:?} holds no {data_key:?}"
             ))
         })
 }
