@@ -503,3 +503,38 @@ fn the_krew_manifest_installs_this_binary_on_every_platform() {
     .collect();
     assert_eq!(platforms, expected);
 }
+
+#[tokio::test]
+async fn kubectl_runs_the_plugin_found_on_path() {
+    let cp = control_plane_with_devportal();
+    let (products, _) = setting().await;
+    let dir = std::path::Path::new(plugin::BINARY).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let consumer = cp.kubeconfig(Persona::Consumer);
+    let output = std::process::Command::new(cp.state_dir().join("bin/kubectl"))
+        .env("PATH", path)
+        .args([
+            "devportal",
+            "products",
+            "-n",
+            &products.name,
+            "--kubeconfig",
+        ])
+        .arg(&consumer)
+        .output()
+        .expect("kubectl runs");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kubectl devportal: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        table.starts_with("NAME ") && table.contains("\ntoys "),
+        "{table}"
+    );
+}

@@ -27,8 +27,8 @@ pub struct RequestArgs {
     #[arg(long, value_name = "TEXT")]
     pub use_case: Option<String>,
 
-    /// Make the key stop working after this long (`30d`, `12h`, `2w`).
-    #[arg(long, value_name = "DURATION", value_parser = super::duration::parse)]
+    /// Make the key stop working after this long (`30d`, `12h`, `90m`).
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
     pub expires_in: Option<Duration>,
 
     /// Bring your own key: a Secret in the key's namespace holding it under `api_key`.
@@ -45,14 +45,15 @@ pub struct RequestArgs {
 
     /// How long to wait for devportal to give the new key a phase (0s: do not wait).
     #[arg(long, value_name = "DURATION", default_value = "10s",
-          value_parser = parse_wait)]
+          value_parser = crate::flags::parse_duration)]
     pub wait: Duration,
 }
 
-fn parse_wait(text: &str) -> Result<Duration, String> {
-    match text.trim() {
-        "0" | "0s" => Ok(Duration::ZERO),
-        other => super::duration::parse(other),
+/// A duration flag (`30d`, see [`crate::flags::parse_duration`]) that must be longer than zero.
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
+    match crate::flags::parse_duration(text)? {
+        Duration::ZERO => Err(format!("{text:?} is not a positive duration")),
+        duration => Ok(duration),
     }
 }
 
@@ -240,8 +241,28 @@ mod tests {
             Duration::from_secs(10)
         );
         assert_eq!(
-            args(&["toys", "--plan", "gold", "--wait", "0"]).wait,
+            args(&["toys", "--plan", "gold", "--wait", "0s"]).wait,
             Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn expiry_durations_read_like_the_servers_flags_and_must_be_positive() {
+        assert_eq!(
+            positive_duration("30d"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            positive_duration("12h"),
+            Ok(Duration::from_secs(12 * 3_600))
+        );
+        assert_eq!(positive_duration("90m"), Ok(Duration::from_secs(5_400)));
+        for bad in ["0s", "0d", "30", "30x", "-1d", "d"] {
+            assert!(positive_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(
+            Line::try_parse_from(["request", "toys", "--plan", "gold", "--expires-in", "0d"])
+                .is_err()
         );
     }
 

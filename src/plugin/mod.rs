@@ -5,7 +5,6 @@
 //!
 //! No command prints, logs or puts into an error a key value, except `reveal` on stdout.
 
-pub mod duration;
 pub mod inbox;
 pub mod keys;
 pub mod output;

@@ -24,7 +24,7 @@ pub struct RotateArgs {
 
     /// How long to wait for devportal to replace the value.
     #[arg(long, value_name = "DURATION", default_value = "60s",
-          value_parser = super::duration::parse)]
+          value_parser = crate::flags::parse_duration)]
     pub timeout: Duration,
 }
 
