@@ -7,139 +7,13 @@
 
 mod support;
 
-use std::time::Duration;
-
-use devportal::resources::{APIProduct, ApprovalMode};
-use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
-use kube::Api;
-use kube::api::{ObjectMeta, PostParams};
 use serde_json::Value;
-use support::plugin::{self, failed, impersonating_kubeconfig, ok, run, run_with};
+use support::plugin::{
+    self, OWNER, WAIT, condition_holds, consumer_may_create_approvals, created_name, failed,
+    impersonating_kubeconfig, inbox_until, json, ok, request_of, run, run_with, setting,
+};
 use support::secrets::{api_key, consumer, enforcement, secrets_of};
-use support::{Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures};
-
-const WAIT: Duration = Duration::from_secs(60);
-/// The owner of the product: bound with `devportal-api-owner` in the product's namespace only.
-const OWNER: &str = "plugin-owner";
-
-/// The product's namespace (manual product `toys`, plans discovered; owned by [`OWNER`],
-/// browsable by the consumer) and the consumer's namespace.
-async fn setting() -> (TestNamespace, TestNamespace) {
-    let cp = control_plane_with_devportal();
-    let products = TestNamespace::with_bindings(
-        "plugin",
-        &[
-            ("devportal-api-owner", &[OWNER]),
-            ("devportal-api-viewer", &["consumer"]),
-        ],
-    )
-    .await;
-    let consumers = TestNamespace::with_bindings(
-        "plugin-consumer",
-        &[("devportal-api-consumer", &["consumer"])],
-    )
-    .await;
-    let admin = cp.client(Persona::Admin).await;
-    fixtures::published_product(&admin, &admin, &products.name, ApprovalMode::Manual).await;
-    let api = Api::<APIProduct>::namespaced(admin, &products.name);
-    eventually(
-        "toys' plans and AuthPolicy to be discovered",
-        WAIT,
-        || async {
-            let status = api.get("toys").await.ok()?.status?;
-            let auth = status.discovered_auth_scheme.is_some();
-            (auth && !status.discovered_plans.is_empty()).then_some(())
-        },
-    )
-    .await;
-    (products, consumers)
-}
-
-fn json(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
-
-/// The APIKey name in the output of `request`: `apikey/<name> created ...`.
-fn created_name(stdout: &str) -> String {
-    let first = stdout.lines().next().unwrap_or_default();
-    let name = first
-        .strip_prefix("apikey/")
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no apikey/<name> in {stdout:?}"));
-    name.to_string()
-}
-
-/// The inbox as the owner lists it with `--all -o json`, until `check` finds what it wants.
-async fn inbox_until<T>(
-    kubeconfig: &std::path::Path,
-    what: &str,
-    check: impl Fn(&[Value]) -> Option<T>,
-) -> T {
-    eventually(what, WAIT, || async {
-        let out = run_with(
-            kubeconfig,
-            &["--context", OWNER, "requests", "--all", "-o", "json"],
-        );
-        let listed = json(&ok(out));
-        check(listed["items"].as_array()?)
-    })
-    .await
-}
-
-fn request_of<'a>(items: &'a [Value], key: &str) -> Option<&'a Value> {
-    items.iter().find(|r| r["spec"]["apiKeyRef"]["name"] == key)
-}
-
-fn condition_holds(request: &Value, type_: &str) -> bool {
-    request["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == type_ && c["status"] == "True")
-}
-
-/// Lets the consumer create APIKeyApprovals in `ns` (as a confused team might grant), so that
-/// what stops them approving is the webhook's check of `approve` on the product.
-async fn consumer_may_create_approvals(ns: &str) {
-    let admin = control_plane_with_devportal().client(Persona::Admin).await;
-    let role = Role {
-        metadata: ObjectMeta {
-            name: Some("approval-creator".into()),
-            ..ObjectMeta::default()
-        },
-        rules: Some(vec![PolicyRule {
-            api_groups: Some(vec!["devportal.kuadrant.io".into()]),
-            resources: Some(vec!["apikeyapprovals".into(), "apikeyrequests".into()]),
-            verbs: vec!["create".into(), "get".into(), "list".into()],
-            ..PolicyRule::default()
-        }]),
-    };
-    Api::<Role>::namespaced(admin.clone(), ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .expect("role created");
-    let binding = RoleBinding {
-        metadata: ObjectMeta {
-            name: Some("approval-creator".into()),
-            ..ObjectMeta::default()
-        },
-        role_ref: RoleRef {
-            api_group: "rbac.authorization.k8s.io".into(),
-            kind: "Role".into(),
-            name: "approval-creator".into(),
-        },
-        subjects: Some(vec![Subject {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "User".into(),
-            name: "consumer".into(),
-            namespace: None,
-        }]),
-    };
-    Api::<RoleBinding>::namespaced(admin, ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .expect("role binding created");
-}
+use support::{Persona, control_plane_with_devportal, eventually};
 
 #[tokio::test]
 async fn a_consumer_requests_keys_and_an_owner_reviews_them_with_the_plugin() {
@@ -470,7 +344,7 @@ fn the_krew_manifest_installs_this_binary_on_every_platform() {
         manifest["spec"]["version"],
         format!("v{}", env!("CARGO_PKG_VERSION"))
     );
-    let mut platforms: Vec<(String, String)> = Vec::new();
+    let mut platforms = Vec::new();
     for platform in manifest["spec"]["platforms"].as_array().unwrap() {
         assert_eq!(platform["bin"], bin);
         let labels = &platform["selector"]["matchLabels"];
@@ -489,18 +363,10 @@ fn the_krew_manifest_installs_this_binary_on_every_platform() {
             "the placeholder the release fills in"
         );
         assert_eq!(platform["files"][0]["from"], bin);
-        platforms.push((os.into(), arch.into()));
+        platforms.push(format!("{os}/{arch}"));
     }
     platforms.sort();
-    let expected: Vec<(String, String)> = [
-        ("darwin", "amd64"),
-        ("darwin", "arm64"),
-        ("linux", "amd64"),
-        ("linux", "arm64"),
-    ]
-    .iter()
-    .map(|(o, a)| (o.to_string(), a.to_string()))
-    .collect();
+    let expected = ["darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm64"];
     assert_eq!(platforms, expected);
 }
 
