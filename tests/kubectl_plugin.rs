@@ -65,7 +65,12 @@ async fn a_consumer_requests_keys_and_an_owner_reviews_them_with_the_plugin() {
     ));
     let approved_key = created_name(&first);
     assert!(approved_key.starts_with("toys-"), "{first}");
-    assert!(first.contains("phase: Pending"), "{first}");
+    assert!(
+        first.contains(&format!(
+            "phase: Pending (waiting for an owner of APIProduct {p}/toys to approve)"
+        )),
+        "{first}"
+    );
     let second = ok(run(
         Persona::Consumer,
         &[

@@ -105,29 +105,38 @@ pub async fn request(session: &Session, args: &RequestArgs) -> Result<()> {
         "apikey/{name} created in namespace {}\n",
         session.namespace
     ))?;
-    let phase = phase_within(&api, &name, args.wait).await?;
-    let next = match phase.as_deref() {
-        Some("Approved") => format!("; `kubectl devportal reveal {name} | ...` gives its value"),
-        Some("Pending") => "; an owner of the product reviews it".into(),
-        _ => String::new(),
-    };
-    output::emit(&format!(
-        "phase: {}{next}\n",
-        phase.as_deref().unwrap_or("not set yet")
-    ))
+    let key = settled(&api, &name, args.wait).await?;
+    output::emit(&format!("phase: {}\n", phase_line(&key)))
 }
 
-/// The key's phase, polled for up to `wait` until devportal has set one.
-async fn phase_within(api: &Api<APIKey>, name: &str, wait: Duration) -> Result<Option<String>> {
+/// The key's phase, and why (the message of its condition that holds), or `not set yet`.
+pub fn phase_line(key: &APIKey) -> String {
+    let Some(status) = key.status.as_ref() else {
+        return "not set yet".into();
+    };
+    let Some(phase) = status.phase.map(|p| p.as_str()) else {
+        return "not set yet".into();
+    };
+    let why = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == phase && c.status == "True")
+        .map(|c| c.message.lines().next().unwrap_or_default())
+        .filter(|message| !message.is_empty());
+    match why {
+        Some(message) => format!("{phase} ({message})"),
+        None => phase.to_string(),
+    }
+}
+
+/// The key, polled for up to `wait` until devportal has given it a phase.
+async fn settled(api: &Api<APIKey>, name: &str, wait: Duration) -> Result<APIKey> {
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let key = api.get(name).await?;
-        let phase = key
-            .status
-            .and_then(|s| s.phase)
-            .map(|p| p.as_str().to_string());
-        if phase.is_some() || tokio::time::Instant::now() >= deadline {
-            return Ok(phase);
+        let phased = key.status.as_ref().is_some_and(|s| s.phase.is_some());
+        if phased || tokio::time::Instant::now() >= deadline {
+            return Ok(key);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -264,6 +273,33 @@ mod tests {
             Line::try_parse_from(["request", "toys", "--plan", "gold", "--expires-in", "0d"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn the_phase_line_says_why() {
+        let key = |status| {
+            serde_json::from_value::<APIKey>(serde_json::json!({
+                "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
+                "metadata": {"name": "k"},
+                "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold"},
+                "status": status
+            }))
+            .unwrap()
+        };
+        let condition = |type_: &str, status: &str, message: &str| {
+            serde_json::json!({"type": type_, "status": status, "reason": "R",
+                "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"})
+        };
+        let waiting = key(serde_json::json!({"phase": "Pending", "conditions": [
+            condition("Approved", "False", "not approved"),
+            condition("Pending", "True", "waiting for an owner of shop/toys")]}));
+        assert_eq!(
+            phase_line(&waiting),
+            "Pending (waiting for an owner of shop/toys)"
+        );
+        let bare = key(serde_json::json!({"phase": "Approved"}));
+        assert_eq!(phase_line(&bare), "Approved");
+        assert_eq!(phase_line(&key(serde_json::json!({}))), "not set yet");
     }
 
     #[test]

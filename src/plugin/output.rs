@@ -81,11 +81,18 @@ impl Table {
         self.row(row);
     }
 
-    /// Adds a row; an empty cell shows as [`NONE`].
+    /// Adds a row; an empty cell shows as [`NONE`], and control characters and bidirectional
+    /// overrides (which could drive the terminal or make a cell read as something else) as `?`.
     pub fn row(&mut self, cells: Vec<String>) {
         let cells = cells
             .into_iter()
-            .map(|c| if c.is_empty() { NONE.to_string() } else { c })
+            .map(|c| {
+                if c.is_empty() {
+                    NONE.to_string()
+                } else {
+                    inert(&c)
+                }
+            })
             .collect();
         self.rows.push(cells);
     }
@@ -121,6 +128,16 @@ impl Table {
         }
         out
     }
+}
+
+/// `text` with every control character and bidirectional override replaced by `?`.
+fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi { '?' } else { c }
+        })
+        .collect()
 }
 
 /// Writes `text` to stdout.
@@ -199,6 +216,13 @@ mod tests {
             "NAME      PHASE\ntoys-x1   Approved\na         <none>\n"
         );
         assert_eq!(Table::new(vec!["NAME"]).render("No keys."), "No keys.\n");
+    }
+
+    #[test]
+    fn cells_cannot_drive_the_terminal() {
+        let mut table = Table::new(vec!["USE CASE"]);
+        table.row(vec!["\u{1b}]52;c;evil\u{7}ok\u{202E}txt.exe".into()]);
+        assert_eq!(table.render(""), "USE CASE\n?]52;c;evil?ok?txt.exe\n");
     }
 
     #[test]

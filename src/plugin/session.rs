@@ -13,7 +13,7 @@ use crate::{Error, Result};
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct Connection {
-    /// Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).
+    /// Path to the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config, else in-cluster).
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
 
@@ -41,16 +41,23 @@ impl Connection {
             context: self.context.clone(),
             ..KubeConfigOptions::default()
         };
-        let config = match &self.kubeconfig {
-            Some(path) => {
+        let config = match (&self.kubeconfig, &self.context) {
+            (Some(path), _) => {
                 let file = Kubeconfig::read_from(path).map_err(|e| {
                     Error::Config(format!("reading kubeconfig {}: {e}", path.display()))
                 })?;
-                Config::from_custom_kubeconfig(file, &options).await
+                Config::from_custom_kubeconfig(file, &options)
+                    .await
+                    .map_err(|e| Error::Config(format!("kubeconfig: {e}")))?
             }
-            None => Config::from_kubeconfig(&options).await,
-        }
-        .map_err(|e| Error::Config(format!("kubeconfig: {e}")))?;
+            (None, Some(_)) => Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| Error::Config(format!("kubeconfig: {e}")))?,
+            // $KUBECONFIG, ~/.kube/config, else the pod's ServiceAccount, as kubectl does.
+            (None, None) => Config::infer()
+                .await
+                .map_err(|e| Error::Config(format!("no usable kubeconfig: {e}")))?,
+        };
         let namespace = self
             .namespace
             .clone()
