@@ -208,7 +208,7 @@ pub async fn review(session: &Session, review: Review) -> Result<()> {
     } else {
         "denied"
     };
-    let reviewer = created.spec.reviewed_by.as_deref().unwrap_or("you");
+    let reviewer = output::inert(created.spec.reviewed_by.as_deref().unwrap_or("you"));
     output::emit(&format!(
         "apikeyrequest/{} {decision} by {reviewer} (apikeyapproval/{} in namespace {})\n",
         review.request,

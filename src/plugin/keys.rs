@@ -124,7 +124,7 @@ pub fn phase_line(key: &APIKey) -> String {
         .map(|c| c.message.lines().next().unwrap_or_default())
         .filter(|message| !message.is_empty());
     match why {
-        Some(message) => format!("{phase} ({message})"),
+        Some(message) => format!("{phase} ({})", output::inert(message)),
         None => phase.to_string(),
     }
 }

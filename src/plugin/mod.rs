@@ -83,9 +83,9 @@ impl Cli {
 }
 
 /// The one line the plugin prints for `error`: for a refusal by the API server or the admission
-/// webhook, their own message, as kubectl shows it.
+/// webhook, their own message, as kubectl shows it (control characters shown as `?`).
 pub fn message(error: &Error) -> String {
-    match error {
+    let text = match error {
         Error::Kube(kube::Error::Api(status)) if !status.message.is_empty() => {
             status.message.clone()
         }
@@ -94,7 +94,8 @@ pub fn message(error: &Error) -> String {
         }
         Error::Kube(other) => format!("talking to the API server: {other}"),
         other => other.to_string(),
-    }
+    };
+    output::inert(&text)
 }
 
 #[cfg(test)]
@@ -124,5 +125,6 @@ mod tests {
             "plain",
             "other errors are their own one line"
         );
+        assert_eq!(message(&Error::Invalid("a\nb".into())), "a?b", "one line");
     }
 }

@@ -130,8 +130,9 @@ impl Table {
     }
 }
 
-/// `text` with every control character and bidirectional override replaced by `?`.
-fn inert(text: &str) -> String {
+/// `text` with every control character and bidirectional override replaced by `?`: what the
+/// plugin prints of text from the cluster.
+pub fn inert(text: &str) -> String {
     text.chars()
         .map(|c| {
             let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');

@@ -69,12 +69,16 @@ pub async fn run(session: &Session, args: &RotateArgs) -> Result<()> {
                 "apikey/{} rotated{}: the old value no longer works; `kubectl devportal reveal \
                  {} | ...` gives the new one\n",
                 args.key,
-                rotated_at.map(|t| format!(" at {t}")).unwrap_or_default(),
+                rotated_at
+                    .map(|t| format!(" at {}", output::inert(t)))
+                    .unwrap_or_default(),
                 args.key
             ));
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(Error::Timeout("waiting for devportal to rotate the key"));
+            return Err(Error::Timeout(
+                "waiting for devportal to record the rotation in status.rotation.request",
+            ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
