@@ -10,7 +10,7 @@ STEP := @hack/lib.sh step
 # The steps share 2 cores' worth of builds at best; run them one after another, in the order given.
 .NOTPARALLEL:
 
-.PHONY: help up down status demo test lint unit crds controlplane prometheus image
+.PHONY: help up down status demo test lint unit crds controlplane prometheus image install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -55,6 +55,11 @@ controlplane: ## build (or reuse cached) etcd, kube-apiserver, kube-controller-m
 
 prometheus: ## build (or reuse cached) prometheus and promtool for the metrics tests
 	hack/prometheus.sh build
+
+install: ## install devportal and the kubectl plugin kubectl-devportal into ~/.cargo/bin (cargo install --path .), so `kubectl devportal` works with that directory on PATH (docs/kubectl-plugin.md)
+	$(STEP) "installing devportal and kubectl-devportal (cargo install --path . --locked: a release build, into $${CARGO_HOME:-$$HOME/.cargo}/bin)"
+	$(CARGO) install --path . --locked
+	$(STEP) "installed devportal and kubectl-devportal into $${CARGO_HOME:-$$HOME/.cargo}/bin: with it on PATH, run kubectl devportal --help"
 
 image: ## the container image, without a container engine: a static release binary on an empty base, in target/image/ as an OCI layout and a `docker load` archive; reproducible (docs/install.md)
 	hack/image.sh build

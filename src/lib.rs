@@ -2,7 +2,8 @@
 //!
 //! API owners publish [`resources::APIProduct`]s on top of Gateway API routes; consumers request
 //! [`resources::APIKey`]s. This crate holds the resource models, the CRD generator, the admission
-//! webhook ([`webhook`]) and the CLI that the `devportal` binary runs.
+//! webhook ([`webhook`]), the CLI that the `devportal` binary runs, and the `kubectl-devportal`
+//! plugin ([`plugin`]).
 
 pub mod admin;
 pub mod certs;
@@ -19,6 +20,7 @@ pub mod keys;
 pub mod kube_ext;
 pub mod metrics;
 pub mod names;
+pub mod plugin;
 pub mod resources;
 pub mod secrets;
 pub mod selector;

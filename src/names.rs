@@ -74,6 +74,11 @@ pub const AUTOMATIC_REVIEWER: &str = "system:devportal:automatic";
 /// anyone's say-so.
 pub const REQUESTED_VIA_ANNOTATION: &str = "devportal.kuadrant.io/requested-via";
 
+/// Annotation on an APIKey asking for a new key value: a fresh token each time (`kubectl devportal
+/// rotate` writes the time, RFC 3339 UTC with nanoseconds). The controller replaces both Secrets
+/// and records the token in `status.rotation.request`.
+pub const ROTATION_REQUEST_ANNOTATION: &str = "devportal.kuadrant.io/rotation-request";
+
 /// Annotations on the self-managed certificate Secret.
 pub mod certs {
     /// When the CA stops being valid (RFC 3339).

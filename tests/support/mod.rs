@@ -15,6 +15,7 @@
 //! - [`control_plane`](mod@control_plane): the control plane, kubectl and clients per persona;
 //! - [`access`]: what a persona may do (`kubectl auth can-i`, SubjectAccessReview, 403s);
 //! - [`personas`]: who makes a request;
+//! - [`plugin`]: the `kubectl-devportal` binary, run with a persona's or an impersonating kubeconfig;
 //! - [`namespaces`]: [`TestNamespace`], a namespace per test with the personas bound in it;
 //! - [`processes`]: [`Devportal`], a devportal process a test starts itself, and the controller a
 //!   test binary shares;
@@ -44,6 +45,7 @@ pub mod manifests;
 pub mod namespaces;
 pub mod observability;
 pub mod personas;
+pub mod plugin;
 pub mod portal;
 pub mod processes;
 pub mod prometheus;

@@ -1,0 +1,334 @@
+//! `kubectl devportal request` and `keys`: a consumer's APIKeys, created and listed.
+
+use std::time::Duration;
+
+use clap::Args;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use kube::api::{ListParams, PostParams};
+use kube::{Api, ResourceExt};
+
+use super::output::{self, ListArgs, Table};
+use super::session::Session;
+use crate::resources::{APIKey, APIKeySpec, LocalSecretRef};
+use crate::{Error, Result};
+
+/// Arguments of `request`.
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The APIProduct to request a key for.
+    pub product: String,
+
+    /// The plan tier (one of the product's PLANS in `kubectl devportal products`).
+    #[arg(long, value_name = "TIER")]
+    pub plan: String,
+
+    /// Why you need access, for the product's owners.
+    #[arg(long, value_name = "TEXT")]
+    pub use_case: Option<String>,
+
+    /// Make the key stop working after this long (`30d`, `12h`, `90m`).
+    #[arg(long, value_name = "DURATION", value_parser = positive_duration)]
+    pub expires_in: Option<Duration>,
+
+    /// Bring your own key: a Secret in the key's namespace holding it under `api_key`.
+    #[arg(long, value_name = "NAME")]
+    pub secret: Option<String>,
+
+    /// The product's namespace, when it is not the key's (default: the key's namespace).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub product_namespace: Option<String>,
+
+    /// The APIKey's name (default: the product's name and a random suffix).
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// How long to wait for devportal to give the new key a phase (0s: do not wait).
+    #[arg(long, value_name = "DURATION", default_value = "10s",
+          value_parser = crate::flags::parse_duration)]
+    pub wait: Duration,
+}
+
+/// A duration flag (`30d`, see [`crate::flags::parse_duration`]) that must be longer than zero.
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
+    match crate::flags::parse_duration(text)? {
+        Duration::ZERO => Err(format!("{text:?} is not a positive duration")),
+        duration => Ok(duration),
+    }
+}
+
+/// Arguments of `keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// Namespace selection and output format.
+    #[command(flatten)]
+    pub list: ListArgs,
+}
+
+/// The APIKey `request` creates, expiring `expires_in` after `now`.
+pub fn new_key(args: &RequestArgs, now: Timestamp) -> Result<APIKey> {
+    let expires_at = args
+        .expires_in
+        .map(|after| {
+            SignedDuration::try_from(after)
+                .ok()
+                .and_then(|after| now.checked_add(after).ok())
+                .map(Time)
+                .ok_or_else(|| Error::Invalid("--expires-in is too far in the future".into()))
+        })
+        .transpose()?;
+    let mut key = APIKey::new(
+        args.name.as_deref().unwrap_or_default(),
+        APIKeySpec {
+            use_case: args.use_case.clone(),
+            expires_at,
+            secret_ref: args.secret.clone().map(|name| LocalSecretRef { name }),
+            ..APIKeySpec::new(&args.product, &args.plan)
+        },
+    );
+    key.spec.api_product_ref.namespace = args.product_namespace.clone();
+    if args.name.is_none() {
+        key.metadata.name = None;
+        key.metadata.generate_name = Some(format!("{}-", args.product));
+    }
+    Ok(key)
+}
+
+/// Creates the key and prints its name and, once devportal has set it, its phase.
+pub async fn request(session: &Session, args: &RequestArgs) -> Result<()> {
+    let api = Api::<APIKey>::namespaced(session.client.clone(), &session.namespace);
+    let created = api
+        .create(&PostParams::default(), &new_key(args, Timestamp::now())?)
+        .await?;
+    let name = created.name_any();
+    output::emit(&format!(
+        "apikey/{name} created in namespace {}\n",
+        session.namespace
+    ))?;
+    let key = settled(&api, &name, args.wait).await?;
+    output::emit(&format!("phase: {}\n", phase_line(&key)))
+}
+
+/// The key's phase, and why (the message of its condition that holds), or `not set yet`.
+pub fn phase_line(key: &APIKey) -> String {
+    let Some(status) = key.status.as_ref() else {
+        return "not set yet".into();
+    };
+    let Some(phase) = status.phase.map(|p| p.as_str()) else {
+        return "not set yet".into();
+    };
+    let why = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == phase && c.status == "True")
+        .map(|c| c.message.lines().next().unwrap_or_default())
+        .filter(|message| !message.is_empty());
+    match why {
+        Some(message) => format!("{phase} ({})", output::inert(message)),
+        None => phase.to_string(),
+    }
+}
+
+/// The key, polled for up to `wait` until devportal has given it a phase.
+async fn settled(api: &Api<APIKey>, name: &str, wait: Duration) -> Result<APIKey> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let key = api.get(name).await?;
+        let phased = key.status.as_ref().is_some_and(|s| s.phase.is_some());
+        if phased || tokio::time::Instant::now() >= deadline {
+            return Ok(key);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Lists the keys.
+pub async fn list(session: &Session, args: &KeysArgs) -> Result<()> {
+    let api: Api<APIKey> = if args.list.all_namespaces {
+        Api::all(session.client.clone())
+    } else {
+        Api::namespaced(session.client.clone(), &session.namespace)
+    };
+    let mut keys = api.list(&ListParams::default()).await?.items;
+    keys.sort_by_key(|k| (k.namespace(), k.name_any()));
+    output::print_list(args.list.output, &keys, || {
+        table(&keys, args.list.all_namespaces, Timestamp::now()).render("No API keys.")
+    })
+}
+
+/// The keys as a table.
+pub fn table(keys: &[APIKey], all_namespaces: bool, now: Timestamp) -> Table {
+    let mut table = Table::of_objects(
+        all_namespaces,
+        &["NAME", "PHASE", "PRODUCT", "PLAN", "EXPIRES", "AGE"],
+    );
+    for key in keys {
+        let product = &key.spec.api_product_ref;
+        let product = match product.namespace.as_deref() {
+            Some(ns) if Some(ns) != key.metadata.namespace.as_deref() => {
+                format!("{ns}/{}", product.name)
+            }
+            _ => product.name.clone(),
+        };
+        let phase = key.status.as_ref().and_then(|s| s.phase);
+        table.object_row(
+            key.metadata.namespace.as_deref(),
+            vec![
+                key.name_any(),
+                phase.map(|p| p.as_str().to_string()).unwrap_or_default(),
+                product,
+                key.spec.plan_tier.clone(),
+                output::timestamp(key.spec.expires_at.as_ref()),
+                output::age(key.metadata.creation_timestamp.as_ref(), now),
+            ],
+        );
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Line {
+        #[command(flatten)]
+        args: RequestArgs,
+    }
+
+    fn args(line: &[&str]) -> RequestArgs {
+        Line::try_parse_from(std::iter::once("request").chain(line.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    #[test]
+    fn a_request_without_a_name_asks_the_server_for_one_after_the_product() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let key = new_key(&args(&["toys", "--plan", "gold"]), now).unwrap();
+        assert_eq!(key.metadata.name, None);
+        assert_eq!(key.metadata.generate_name.as_deref(), Some("toys-"));
+        assert_eq!(key.spec.plan_tier, "gold");
+        assert_eq!(key.spec.expires_at, None);
+        assert_eq!(
+            key.spec.requested_by, None,
+            "the webhook stamps the requester"
+        );
+    }
+
+    #[test]
+    fn a_request_carries_every_flag() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let line = [
+            "toys",
+            "--plan",
+            "silver",
+            "--use-case",
+            "CI",
+            "--expires-in",
+            "30d",
+            "--secret",
+            "mine",
+            "--product-namespace",
+            "shop",
+            "--name",
+            "ci-key",
+        ];
+        let key = new_key(&args(&line), now).unwrap();
+        assert_eq!(key.metadata.name.as_deref(), Some("ci-key"));
+        assert_eq!(key.metadata.generate_name, None);
+        assert_eq!(key.spec.use_case.as_deref(), Some("CI"));
+        assert_eq!(
+            key.spec.expires_at.unwrap().0,
+            "2026-01-31T00:00:00Z".parse::<Timestamp>().unwrap()
+        );
+        assert_eq!(key.spec.secret_ref.unwrap().name, "mine");
+        assert_eq!(key.spec.api_product_ref.namespace.as_deref(), Some("shop"));
+        assert_eq!(
+            args(&["toys", "--plan", "gold"]).wait,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            args(&["toys", "--plan", "gold", "--wait", "0s"]).wait,
+            Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn expiry_durations_read_like_the_servers_flags_and_must_be_positive() {
+        assert_eq!(
+            positive_duration("30d"),
+            Ok(Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            positive_duration("12h"),
+            Ok(Duration::from_secs(12 * 3_600))
+        );
+        assert_eq!(positive_duration("90m"), Ok(Duration::from_secs(5_400)));
+        for bad in ["0s", "0d", "30", "30x", "-1d", "d"] {
+            assert!(positive_duration(bad).is_err(), "{bad:?} was accepted");
+        }
+        assert!(
+            Line::try_parse_from(["request", "toys", "--plan", "gold", "--expires-in", "0d"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn the_phase_line_says_why() {
+        let key = |status| {
+            serde_json::from_value::<APIKey>(serde_json::json!({
+                "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
+                "metadata": {"name": "k"},
+                "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold"},
+                "status": status
+            }))
+            .unwrap()
+        };
+        let condition = |type_: &str, status: &str, message: &str| {
+            serde_json::json!({"type": type_, "status": status, "reason": "R",
+                "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z"})
+        };
+        let waiting = key(serde_json::json!({"phase": "Pending", "conditions": [
+            condition("Approved", "False", "not approved"),
+            condition("Pending", "True", "waiting for an owner of shop/toys")]}));
+        assert_eq!(
+            phase_line(&waiting),
+            "Pending (waiting for an owner of shop/toys)"
+        );
+        let bare = key(serde_json::json!({"phase": "Approved"}));
+        assert_eq!(phase_line(&bare), "Approved");
+        assert_eq!(phase_line(&key(serde_json::json!({}))), "not set yet");
+    }
+
+    #[test]
+    fn the_table_names_a_product_in_another_namespace_with_it() {
+        let key: APIKey = serde_json::from_value(serde_json::json!({
+            "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
+            "metadata": {"name": "toys-x1", "namespace": "team-a",
+                         "creationTimestamp": "2026-01-09T23:59:00Z"},
+            "spec": {"apiProductRef": {"name": "toys", "namespace": "shop"}, "planTier": "gold",
+                     "expiresAt": "2026-02-01T00:00:00Z"},
+            "status": {"phase": "Approved"}
+        }))
+        .unwrap();
+        let now: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
+        let text = table(&[key], false, now).render("");
+        assert_eq!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .collect::<Vec<_>>(),
+            [
+                "toys-x1",
+                "Approved",
+                "shop/toys",
+                "gold",
+                "2026-02-01T00:00:00Z",
+                "60s"
+            ]
+        );
+    }
+}

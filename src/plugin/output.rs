@@ -1,0 +1,274 @@
+//! What the listings print: kubectl-style tables, or the objects as a YAML or JSON `List`; and
+//! the small formatters they share (ages, timestamps, missing values).
+
+use std::io::Write;
+
+use clap::{Args, ValueEnum};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// How a listing is printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// A `v1` `List` of the objects, as YAML.
+    Yaml,
+    /// A `v1` `List` of the objects, as JSON.
+    Json,
+}
+
+/// The flags of every listing.
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// List across all namespaces instead of one.
+    #[arg(short = 'A', long)]
+    pub all_namespaces: bool,
+
+    /// Output format.
+    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
+    pub output: Format,
+}
+
+/// What a table shows for a missing value, as kubectl does.
+pub const NONE: &str = "<none>";
+
+/// A table of text cells, printed with columns padded to their widest cell.
+#[derive(Debug, Default)]
+pub struct Table {
+    header: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+    namespace_column: bool,
+}
+
+impl Table {
+    /// A table with these column headers.
+    pub fn new(header: Vec<&'static str>) -> Self {
+        Self {
+            header,
+            ..Self::default()
+        }
+    }
+
+    /// A table of objects with these column headers, led by NAMESPACE when the listing spans
+    /// all namespaces.
+    pub fn of_objects(all_namespaces: bool, header: &[&'static str]) -> Self {
+        let mut columns = if all_namespaces {
+            vec!["NAMESPACE"]
+        } else {
+            Vec::new()
+        };
+        columns.extend_from_slice(header);
+        Self {
+            header: columns,
+            rows: Vec::new(),
+            namespace_column: all_namespaces,
+        }
+    }
+
+    /// Adds the row of an object in `namespace` (shown when the table has a NAMESPACE column).
+    pub fn object_row(&mut self, namespace: Option<&str>, cells: Vec<String>) {
+        let mut row = if self.namespace_column {
+            vec![namespace.unwrap_or_default().to_string()]
+        } else {
+            Vec::new()
+        };
+        row.extend(cells);
+        self.row(row);
+    }
+
+    /// Adds a row; an empty cell shows as [`NONE`], and control characters and bidirectional
+    /// overrides (which could drive the terminal or make a cell read as something else) as `?`.
+    pub fn row(&mut self, cells: Vec<String>) {
+        let cells = cells
+            .into_iter()
+            .map(|c| {
+                if c.is_empty() {
+                    NONE.to_string()
+                } else {
+                    inert(&c)
+                }
+            })
+            .collect();
+        self.rows.push(cells);
+    }
+
+    /// The table as text, one line per row, three spaces between columns; `empty` instead when
+    /// there are no rows.
+    pub fn render(&self, empty: &str) -> String {
+        if self.rows.is_empty() {
+            return format!("{empty}\n");
+        }
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (width, cell) in widths.iter_mut().zip(row) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+        let line = |cells: Vec<&str>| {
+            let last = cells.len().saturating_sub(1);
+            let mut text = String::new();
+            for (i, (cell, width)) in cells.into_iter().zip(&widths).enumerate() {
+                text.push_str(cell);
+                if i < last {
+                    let pad = width - cell.chars().count() + 3;
+                    text.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+            text.push('\n');
+            text
+        };
+        let mut out = line(self.header.clone());
+        for row in &self.rows {
+            out.push_str(&line(row.iter().map(String::as_str).collect()));
+        }
+        out
+    }
+}
+
+/// `text` with every control character and bidirectional override replaced by `?`: what the
+/// plugin prints of text from the cluster.
+pub fn inert(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
+            if c.is_control() || bidi { '?' } else { c }
+        })
+        .collect()
+}
+
+/// Writes `text` to stdout.
+pub fn emit(text: &str) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|source| Error::Io {
+            path: "stdout".into(),
+            source,
+        })
+}
+
+/// `items` as a `v1` `List` in `format` (YAML or JSON); `None` for a table.
+pub fn list_document<T: Serialize>(format: Format, items: &[T]) -> Result<Option<String>> {
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    Ok(match format {
+        Format::Table => None,
+        Format::Json => Some(serde_json::to_string_pretty(&list)? + "\n"),
+        Format::Yaml => Some(serde_yaml::to_string(&list)?),
+    })
+}
+
+/// Prints `items` as a `List` in `format`, or `table()` for a table.
+pub fn print_list<T: Serialize>(
+    format: Format,
+    items: &[T],
+    table: impl FnOnce() -> String,
+) -> Result<()> {
+    match list_document(format, items)? {
+        Some(document) => emit(&document),
+        None => emit(&table()),
+    }
+}
+
+/// How long ago `then` was, the way kubectl's AGE column says it (`45s`, `12m`, `5h`, `3d`).
+pub fn age(then: Option<&Time>, now: Timestamp) -> String {
+    let Some(then) = then else {
+        return String::new();
+    };
+    let seconds = now.duration_since(then.0).as_secs().max(0);
+    let (minutes, hours, days) = (seconds / 60, seconds / 3600, seconds / 86_400);
+    match () {
+        _ if seconds < 120 => format!("{seconds}s"),
+        _ if minutes < 10 => format!("{minutes}m{}s", seconds % 60),
+        _ if hours < 3 => format!("{minutes}m"),
+        _ if hours < 8 => format!("{hours}h{}m", minutes % 60),
+        _ if hours < 48 => format!("{hours}h"),
+        _ if days < 8 => format!("{days}d{}h", hours % 24),
+        _ if days < 730 => format!("{days}d"),
+        _ => format!("{}y", days / 365),
+    }
+}
+
+/// A timestamp to the second, in RFC 3339 (UTC); empty when absent.
+pub fn timestamp(time: Option<&Time>) -> String {
+    time.map(|t| format!("{:.0}", t.0)).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> Time {
+        Time(text.parse().unwrap())
+    }
+
+    #[test]
+    fn columns_are_padded_to_their_widest_cell_and_empty_cells_say_none() {
+        let mut table = Table::new(vec!["NAME", "PHASE"]);
+        table.row(vec!["toys-x1".into(), "Approved".into()]);
+        table.row(vec!["a".into(), String::new()]);
+        assert_eq!(
+            table.render("nothing"),
+            "NAME      PHASE\ntoys-x1   Approved\na         <none>\n"
+        );
+        assert_eq!(Table::new(vec!["NAME"]).render("No keys."), "No keys.\n");
+    }
+
+    #[test]
+    fn cells_cannot_drive_the_terminal() {
+        let mut table = Table::new(vec!["USE CASE"]);
+        table.row(vec!["\u{1b}]52;c;evil\u{7}ok\u{202E}txt.exe".into()]);
+        assert_eq!(table.render(""), "USE CASE\n?]52;c;evil?ok?txt.exe\n");
+    }
+
+    #[test]
+    fn listings_across_namespaces_lead_with_the_namespace() {
+        let mut across = Table::of_objects(true, &["NAME"]);
+        across.object_row(Some("team-a"), vec!["k".into()]);
+        assert_eq!(across.render(""), "NAMESPACE   NAME\nteam-a      k\n");
+        let mut here = Table::of_objects(false, &["NAME"]);
+        here.object_row(Some("team-a"), vec!["k".into()]);
+        assert_eq!(here.render(""), "NAME\nk\n");
+    }
+
+    #[test]
+    fn ages_read_like_kubectls() {
+        let now: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
+        let age_of = |t: &str| age(Some(&at(t)), now);
+        assert_eq!(age_of("2026-01-09T23:59:15Z"), "45s");
+        assert_eq!(age_of("2026-01-09T23:55:30Z"), "4m30s");
+        assert_eq!(age_of("2026-01-09T23:00:00Z"), "60m");
+        assert_eq!(age_of("2026-01-09T19:30:00Z"), "4h30m");
+        assert_eq!(age_of("2026-01-09T00:00:00Z"), "24h");
+        assert_eq!(age_of("2026-01-06T12:00:00Z"), "3d12h");
+        assert_eq!(age_of("2025-12-01T00:00:00Z"), "40d");
+        assert_eq!(age(None, now), "");
+    }
+
+    #[test]
+    fn timestamps_are_shown_to_the_second() {
+        assert_eq!(
+            timestamp(Some(&at("2026-01-10T08:15:00.123456Z"))),
+            "2026-01-10T08:15:00Z"
+        );
+        assert_eq!(timestamp(None), "");
+    }
+
+    #[test]
+    fn lists_are_v1_lists_in_yaml_and_json() {
+        let items = vec![serde_json::json!({"metadata": {"name": "a"}})];
+        let json = list_document(Format::Json, &items).unwrap().unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(parsed["kind"], "List");
+        assert_eq!(parsed["items"][0]["metadata"]["name"], "a");
+        let yaml = list_document(Format::Yaml, &items).unwrap().unwrap();
+        let parsed: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
+        assert_eq!(parsed["items"][0]["metadata"]["name"], "a");
+        assert!(list_document(Format::Table, &items).unwrap().is_none());
+    }
+}
