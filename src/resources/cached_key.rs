@@ -5,8 +5,9 @@
 //! APIKey in the watch cache also holds the limits, the authentication scheme, five condition
 //! messages and a dozen more strings; at ten thousand keys that was most of the controller's
 //! memory. [`CachedKey`] is what deserialization of an APIKey produces for the controller's
-//! and the webhook's watch: the same object minus what no reconcile and no key count reads (the
-//! free-text `spec.useCase` among it), with the status folded into a digest.
+//! and the webhook's watch: the same object minus what no reconcile and no key count reads, with
+//! the status folded into a digest. The spec is kept whole (the free-text `spec.useCase`, at most
+//! 1 KiB by the schema, goes into the owner's inbox copy of the request).
 
 use std::borrow::Cow;
 
@@ -58,11 +59,7 @@ impl From<APIKey> for CachedKey {
                 finalizers: metadata.finalizers,
                 ..ObjectMeta::default()
             },
-            spec: APIKeySpec {
-                // Free text for reviewers, read only at admission.
-                use_case: None,
-                ..spec
-            },
+            spec,
             status: status.map(|status| StatusDigest {
                 phase: status.phase,
                 conditions: status
@@ -221,7 +218,11 @@ mod tests {
         assert_eq!(key.metadata.uid.as_deref(), Some("u-1"));
         assert_eq!(key.metadata.generation, Some(3));
         assert_eq!(key.metadata.finalizers, full.metadata.finalizers);
-        assert_eq!(key.spec.use_case, None, "free text is not cached");
+        assert_eq!(
+            key.spec.use_case.as_deref(),
+            Some("a long story"),
+            "the reviewer's free text goes into the owner's inbox"
+        );
         assert_eq!(key.spec.plan_tier, full.spec.plan_tier);
         assert_eq!(key.spec.requested_by, full.spec.requested_by);
         assert!(key.status.is_none());
