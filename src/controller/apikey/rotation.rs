@@ -286,6 +286,41 @@ mod tests {
     }
 
     #[test]
+    fn the_status_keeps_its_record_until_a_request_is_answered() {
+        let now: Timestamp = "2026-12-01T07:00:01Z".parse().unwrap();
+        let mut key: APIKey = serde_json::from_value(serde_json::json!({
+            "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKey",
+            "metadata": {"name": "k", "namespace": "team"},
+            "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold"}
+        }))
+        .unwrap();
+        let previous = KeyRotation {
+            request: OLD.into(),
+            rotated_at: Time("2026-11-01T07:00:01Z".parse().unwrap()),
+        };
+        key.status = Some(crate::resources::APIKeyStatus {
+            rotation: Some(previous.clone()),
+            ..Default::default()
+        });
+        let cached = CachedKey::from(key);
+        assert_eq!(
+            Handled::Unchanged.record(&cached, true, now),
+            Some(previous.clone())
+        );
+        let first = Handled::OnFirstValue(T.into());
+        assert_eq!(first.clone().record(&cached, false, now), Some(previous));
+        let answered = Some(KeyRotation {
+            request: T.into(),
+            rotated_at: Time(now),
+        });
+        assert_eq!(first.record(&cached, true, now), answered);
+        assert_eq!(
+            Handled::Answered(T.into()).record(&cached, true, now),
+            answered
+        );
+    }
+
+    #[test]
     fn after_a_crash_the_rotation_is_finished_not_repeated() {
         // Crash between the two Secret writes: the enforced value goes to the consumer.
         let half = both(None, Some(T), false);
