@@ -8,7 +8,7 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use devportal::names::key_reason::ROTATED;
 use devportal::names::{
@@ -159,10 +159,16 @@ async fn the_requester_rotates_a_key_once_per_token_and_the_old_value_stops() {
     assert!(accepted_values(&admin, &ns.name).await.contains(&old));
 
     let token = "2026-12-01T07:00:00Z";
+    let asked = Instant::now();
     ask_rotation(Persona::Consumer, &ns.name, "mine", token, json!({}))
         .await
         .expect("the requester may ask for a rotation");
     let after = rotated(&admin, &ns.name, "mine", token).await;
+    // A figure for docs/operations.md, not an assertion (polled every 100 ms).
+    eprintln!(
+        "rotation: request to recorded status in at most {:?}",
+        asked.elapsed()
+    );
     let new = api_key(consumer(&after));
     assert_ne!(new, old, "a new value");
     assert_eq!(api_key(enforcement(&after)), new, "both Secrets hold it");
@@ -279,4 +285,30 @@ async fn a_key_with_its_own_secret_is_rotated_in_that_secret() {
         }
         other => panic!("a rotation request on a brought key was admitted: {other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_key_asked_to_rotate_before_it_has_a_value_answers_with_its_first_one() {
+    let (ns, admin) = published("rotate-first").await;
+    let keys = Api::<APIKey>::namespaced(client(Persona::Consumer).await, &ns.name);
+    let mut key = fixtures::key("early", "toys", "gold");
+    let token = "2026-12-01T07:00:00Z";
+    key.metadata.annotations =
+        Some([(ROTATION_REQUEST_ANNOTATION.to_string(), token.into())].into());
+    keys.create(&PostParams::default(), &key)
+        .await
+        .expect("the requester may ask at creation");
+    let secrets = rotated(&admin, &ns.name, "early", token).await;
+    assert_eq!(secrets.len(), 2);
+    let value = api_key(consumer(&secrets));
+    assert_eq!(api_key(enforcement(&secrets)), value);
+    // The first value answered the request: no second value was issued for it.
+    for secret in [consumer(&secrets), enforcement(&secrets)] {
+        assert_eq!(annotation(secret, ROTATION_ANNOTATION), None);
+    }
+    let notes = event_notes(&admin, &ns.name, "early").await;
+    assert!(
+        notes.iter().all(|(reason, _)| reason != ROTATED),
+        "{notes:?}"
+    );
 }
