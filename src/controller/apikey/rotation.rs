@@ -51,7 +51,7 @@ pub(super) enum Found<'a> {
 /// What to do about a key's rotation request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Step {
-    /// No request outstanding, or not one the controller acts on (yet): status keeps its record.
+    /// Not yet (the Secrets are being put in place): status keeps its record.
     Nothing,
     /// The key is about to get its first value, which answers the request.
     FirstValue,
@@ -63,20 +63,19 @@ pub(super) enum Step {
     Rotate,
 }
 
-/// The decision, from the requested token (the annotation), the one `status.rotation` records,
-/// whether the key is Approved with a generated value, and what its Secrets carry.
-pub(super) fn decide(
-    requested: Option<&str>,
+/// The token of a request to act on, if any: the annotation's token when it differs from the one
+/// `status.rotation` records, on an Approved key with a generated value. Nothing else needs the
+/// Secrets read.
+pub(super) fn outstanding<'a>(
+    requested: Option<&'a str>,
     recorded: Option<&str>,
     approved_generated: bool,
-    found: Found<'_>,
-) -> Step {
-    let Some(token) = requested.filter(|t| Some(*t) != recorded) else {
-        return Step::Nothing;
-    };
-    if !approved_generated {
-        return Step::Nothing;
-    }
+) -> Option<&'a str> {
+    requested.filter(|t| Some(*t) != recorded && approved_generated)
+}
+
+/// What to do about the outstanding request `token`, from what the key's Secrets carry.
+pub(super) fn decide(token: &str, found: Found<'_>) -> Step {
     match found {
         Found::Nothing => Step::FirstValue,
         Found::Partial => Step::Nothing,
@@ -156,12 +155,13 @@ pub(super) async fn before_secrets(
     ctx: &Context,
 ) -> Result<Handled> {
     let recorded = cached.rotation().map(|r| r.request.as_str());
-    let (Some(token), Some(target)) = (requested(key), enforcement) else {
+    let target = enforcement.filter(|_| key.spec.secret_ref.is_none());
+    let (Some(token), Some(target)) = (
+        outstanding(requested(key), recorded, target.is_some()),
+        target,
+    ) else {
         return Ok(Handled::Unchanged);
     };
-    if Some(token) == recorded || key.spec.secret_ref.is_some() {
-        return Ok(Handled::Unchanged);
-    }
     // Live reads: the rotation must see what the Secrets hold now, not what the cache last saw.
     let namespace = key.namespace().unwrap_or_default();
     let consumer_name = secrets::consumer_secret_name(key);
@@ -190,7 +190,7 @@ pub(super) async fn before_secrets(
         },
         _ => Found::Partial,
     };
-    let step = decide(Some(token), recorded, true, found);
+    let step = decide(token, found);
     let (Some(consumer), Some(enforced)) = (&consumer, &enforced) else {
         return Ok(match step {
             Step::FirstValue => Handled::OnFirstValue(token.into()),
@@ -252,37 +252,29 @@ mod tests {
     }
 
     #[test]
-    fn a_new_token_rotates_an_approved_key_once() {
-        // First request, and a later one: the Secrets carry no token, or the previous one.
-        assert_eq!(
-            decide(Some(T), None, true, both(None, None, true)),
-            Step::Rotate
-        );
-        let previous = both(Some(OLD), Some(OLD), true);
-        assert_eq!(decide(Some(T), Some(OLD), true, previous), Step::Rotate);
-        // The same token again, once recorded: nothing.
-        let done = both(Some(T), Some(T), true);
-        assert_eq!(decide(Some(T), Some(T), true, done), Step::Nothing);
+    fn only_a_new_token_on_an_approved_generated_key_is_acted_on() {
+        assert_eq!(outstanding(Some(T), None, true), Some(T));
+        assert_eq!(outstanding(Some(T), Some(OLD), true), Some(T));
+        // The same token again, once recorded; no request; not Approved, or a brought value.
+        assert_eq!(outstanding(Some(T), Some(T), true), None);
+        assert_eq!(outstanding(None, Some(OLD), true), None);
+        assert_eq!(outstanding(Some(T), None, false), None);
     }
 
     #[test]
-    fn no_request_or_a_key_that_is_not_approved_changes_nothing() {
-        let any = both(None, None, true);
-        assert_eq!(decide(None, None, true, any), Step::Nothing);
-        assert_eq!(decide(None, Some(OLD), true, any), Step::Nothing);
-        // Pending, Denied, Expired, Failed, or a value the consumer brings.
-        assert_eq!(decide(Some(T), None, false, any), Step::Nothing);
-        assert_eq!(decide(Some(T), None, false, Found::Nothing), Step::Nothing);
+    fn a_new_token_rotates_an_approved_key_once() {
+        // First request, and a later one: the Secrets carry no token, or the previous one.
+        assert_eq!(decide(T, both(None, None, true)), Step::Rotate);
+        assert_eq!(decide(T, both(Some(OLD), Some(OLD), true)), Step::Rotate);
+        // Rotated and recorded: the next look at the Secrets finds the token on both.
+        assert_eq!(decide(T, both(Some(T), Some(T), true)), Step::Record);
     }
 
     #[test]
     fn a_key_without_a_value_answers_with_its_first_one() {
-        assert_eq!(
-            decide(Some(T), None, true, Found::Nothing),
-            Step::FirstValue
-        );
+        assert_eq!(decide(T, Found::Nothing), Step::FirstValue);
         // Secrets half in place (one being re-created): the reconcile settles them first.
-        assert_eq!(decide(Some(T), None, true, Found::Partial), Step::Nothing);
+        assert_eq!(decide(T, Found::Partial), Step::Nothing);
     }
 
     #[test]
@@ -323,18 +315,19 @@ mod tests {
     #[test]
     fn after_a_crash_the_rotation_is_finished_not_repeated() {
         // Crash between the two Secret writes: the enforced value goes to the consumer.
-        let half = both(None, Some(T), false);
-        assert_eq!(decide(Some(T), None, true, half), Step::FinishConsumer);
-        let half = both(Some(OLD), Some(T), false);
-        assert_eq!(decide(Some(T), Some(OLD), true, half), Step::FinishConsumer);
+        assert_eq!(decide(T, both(None, Some(T), false)), Step::FinishConsumer);
+        assert_eq!(
+            decide(T, both(Some(OLD), Some(T), false)),
+            Step::FinishConsumer
+        );
         // Crash after both writes, before the status write: only the record is missing.
-        let written = both(Some(T), Some(T), true);
-        assert_eq!(decide(Some(T), Some(OLD), true, written), Step::Record);
+        assert_eq!(decide(T, both(Some(T), Some(T), true)), Step::Record);
         // Both carry the token but the values differ (someone edited one): the enforced one wins.
-        let edited = both(Some(T), Some(T), false);
-        assert_eq!(decide(Some(T), None, true, edited), Step::FinishConsumer);
+        assert_eq!(
+            decide(T, both(Some(T), Some(T), false)),
+            Step::FinishConsumer
+        );
         // Only the consumer carries the token (never written in this order): a fresh rotation.
-        let odd = both(Some(T), None, true);
-        assert_eq!(decide(Some(T), None, true, odd), Step::Rotate);
+        assert_eq!(decide(T, both(Some(T), None, true)), Step::Rotate);
     }
 }
