@@ -23,6 +23,7 @@ pub mod resources;
 pub mod secrets;
 pub mod selector;
 pub mod tls;
+pub mod token_bucket;
 pub mod watches;
 pub mod webhook;
 

@@ -109,6 +109,13 @@ pub struct RoleLabel {
     pub role: &'static str,
 }
 
+/// A label naming the reason of an Event (a phase or a PascalCase reason: a fixed set).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventReasonLabel {
+    /// The Event's reason.
+    pub reason: String,
+}
+
 /// A label naming what discovery fetched.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FetchLabel {
@@ -127,6 +134,7 @@ pub struct ControllerMetrics {
     secrets_written: Family<RoleLabel, Counter>,
     secrets_deleted: Family<RoleLabel, Counter>,
     fetch_failures: Family<FetchLabel, Counter>,
+    events_suppressed: Family<EventReasonLabel, Counter>,
     leader: Gauge,
 }
 
@@ -206,6 +214,15 @@ impl ControllerMetrics {
             .inc();
     }
 
+    /// Counts a Normal Event not written because the Event budget was spent.
+    pub fn event_suppressed(&self, reason: &str) {
+        self.events_suppressed
+            .get_or_create(&EventReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
     /// Sets whether this replica leads.
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
@@ -255,6 +272,7 @@ impl Metrics {
             secrets_written: Family::default(),
             secrets_deleted: Family::default(),
             fetch_failures: Family::default(),
+            events_suppressed: Family::default(),
             leader: Gauge::default(),
         };
         registry.register(
@@ -311,6 +329,12 @@ impl Metrics {
             "discovery_fetch_failures",
             "OIDC discovery and OpenAPI fetches that failed after retries, by kind",
             controller.fetch_failures.clone(),
+        );
+        registry.sub_registry_with_prefix("controller").register(
+            "events_suppressed",
+            "Normal Events not written because the Event budget was spent (a burst of \
+             transitions), by reason",
+            controller.events_suppressed.clone(),
         );
         registry.register(
             "leader",

@@ -67,6 +67,18 @@ pub struct ControllerArgs {
     #[arg(long, env = "DEVPORTAL_CONCURRENCY", default_value_t = 32)]
     pub concurrency: u16,
 
+    /// Normal (non-warning) Events written per second, after a burst of `--event-burst`. In a
+    /// burst of transitions (thousands of keys approved at once) the rest are not written, each
+    /// costing the API server a write, but counted in
+    /// `devportal_controller_events_suppressed_total`; status conditions still say it all.
+    /// Warning Events are always written.
+    #[arg(long, env = "DEVPORTAL_EVENTS_PER_SECOND", default_value_t = 10.0)]
+    pub events_per_second: f64,
+
+    /// Normal Events written at once before `--events-per-second` applies.
+    #[arg(long, env = "DEVPORTAL_EVENT_BURST", default_value_t = 200)]
+    pub event_burst: u32,
+
     /// Leader election.
     #[command(flatten)]
     pub lease: LeaseArgs,

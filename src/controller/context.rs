@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use super::apikey::key_line::Holders;
 use super::args::Settings;
 use super::enforcement_namespace::EnforcementNamespace;
+use super::events::EventBudget;
 use super::inbox::state::Inbox;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::secret_cache::{OwnedSecret, SecretCache};
@@ -62,6 +63,8 @@ pub struct Context {
     pub(super) failures: Mutex<HashMap<String, u32>>,
     /// Uids of the APIKeys in namespaces the webhook does not cover already warned about.
     pub(super) uncovered_warned: Mutex<HashSet<String>>,
+    /// How many Normal Events may be written now (see [`EventBudget`]).
+    pub(super) event_budget: EventBudget,
     pub(super) metrics: Arc<Metrics>,
     /// Signalled when a reconcile moved a key to another phase, so the phase gauge follows soon.
     pub(super) phase_changed: tokio::sync::Notify,

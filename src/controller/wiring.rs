@@ -19,6 +19,7 @@ use super::apikey::key_line::{self, Holders};
 use super::args::{ControllerArgs, Settings};
 use super::context::Context;
 use super::enforcement_namespace::EnforcementNamespace;
+use super::events::EventBudget;
 use super::inbox::{self, state::Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
@@ -139,6 +140,7 @@ pub(super) async fn run(
         oidc: Mutex::default(),
         failures: Mutex::default(),
         uncovered_warned: Mutex::default(),
+        event_budget: EventBudget::new(args.events_per_second, args.event_burst),
         metrics,
         phase_changed: tokio::sync::Notify::new(),
         active: active.clone(),

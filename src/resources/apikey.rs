@@ -138,6 +138,31 @@ pub struct Approval {
     pub plan_tier: Option<String>,
 }
 
+impl Approval {
+    /// The approval of an APIProduct in `approvalMode: automatic`, recorded in a key's
+    /// `spec.approval` under reviewer [`AUTOMATIC_REVIEWER`](crate::names::AUTOMATIC_REVIEWER):
+    /// by the mutating webhook when the key is created, or by the controller for a key the
+    /// webhook did not stamp. It binds the product's uid and the key's tier like any review.
+    pub fn automatic(
+        product_namespace: &str,
+        product_name: &str,
+        product_uid: Option<String>,
+        tier: &str,
+        at: Time,
+    ) -> Self {
+        Self {
+            approved: true,
+            reason: Some(format!(
+                "APIProduct {product_namespace}/{product_name} approves keys automatically"
+            )),
+            reviewed_by: Some(crate::names::AUTOMATIC_REVIEWER.into()),
+            reviewed_at: Some(at),
+            product_uid,
+            plan_tier: Some(tier.into()),
+        }
+    }
+}
+
 /// Lifecycle phase of a key.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 pub enum APIKeyPhase {

@@ -3,6 +3,7 @@
 //! Approved (keeping the consumer copy, and so the key's value), and report it all in status.
 
 mod automatic;
+mod first_write;
 pub mod key_line;
 mod own_value;
 pub(super) mod phase;
@@ -136,7 +137,9 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
             kept.name
         ));
     }
-    secrets::crash_point("after-secrets");
+    if target.is_some() && secret_ref.is_some() {
+        secrets::crash_point("after-secrets");
+    }
     // On the version read (the status write below changes it). A record that fails (the webhook
     // unreachable, say) does not hold up the status; it is retried with backoff after it.
     let recorded = match &product {

@@ -9,7 +9,7 @@
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 
-use super::own_value;
+use super::{first_write, own_value};
 use crate::Result;
 use crate::controller::context::Context;
 use crate::controller::secret_cache::OwnedSecret;
@@ -47,6 +47,14 @@ pub(super) async fn reconcile(
     let ours = ctx.secrets_of(key);
     if let Some(settled) = settled(key, &ours, desired_enforcement.as_ref(), &reference) {
         return Ok(settled);
+    }
+    // A new key's Secrets: created without reading first (see [`first_write`]).
+    if !own_secret
+        && ours.is_empty()
+        && let Some(target) = enforcement
+        && let Some(kept) = first_write::both(key, target, ctx).await?
+    {
+        return Ok(Outcome::Kept(Some(kept)));
     }
 
     // The value: the consumer's own Secret, else the key's Secrets (live reads: a Secret written

@@ -26,6 +26,7 @@ pub use desired::{Decision, decide, latest, request_name, request_phase};
 use super::apikey::phase::Evaluation;
 use super::context::Context;
 use crate::Result;
+use crate::names::key_reason::AUTO_APPROVED;
 use crate::names::request_reason::{APPROVAL_APPLIED, APPROVAL_OUTDATED};
 use crate::names::{API_VERSION, APIKEY_ANNOTATION, APIKEY_UID_LABEL, CONTROLLER_MANAGER};
 use crate::resources::cached_key::CachedKey;
@@ -191,7 +192,10 @@ pub(super) async fn sync(
             .lock()
             .expect("announced")
             .insert(uid, phase.clone());
-        if before.as_ref() != Some(&phase) && stored.and_then(|s| s.phase.as_ref()) != Some(&phase)
+        // An automatic approval needs no owner: the key's own Event tells its requester.
+        if before.as_ref() != Some(&phase)
+            && stored.and_then(|s| s.phase.as_ref()) != Some(&phase)
+            && evaluation.reason != AUTO_APPROVED
         {
             ctx.publish_event(
                 &request,

@@ -28,12 +28,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use super::rate::TokenBucket;
 use super::{Lookup, Read};
 use crate::names::GROUP;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::{APIKeyRequest, APIProduct};
+use crate::token_bucket::TokenBucket;
 use crate::watches::{Feed, Watches};
 use crate::webhook::key_counts::{Claim, KeyCounts};
 use crate::{Error, Result};

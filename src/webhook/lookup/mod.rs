@@ -7,12 +7,11 @@
 mod cached;
 #[cfg(feature = "testing")]
 mod memory;
-pub mod rate;
 
+pub use crate::token_bucket::TokenBucket;
 pub use cached::{CachedLookup, Feeds};
 #[cfg(feature = "testing")]
 pub use memory::MemoryLookup;
-pub use rate::TokenBucket;
 
 use std::future::Future;
 use std::sync::Arc;

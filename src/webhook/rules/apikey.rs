@@ -11,7 +11,7 @@ use super::{
     Change, Checked, Limits, Reason, Verdict, automatic, delegation, guarded_metadata, key_limit,
     lookup_failed, rotation,
 };
-use crate::names::GROUP;
+use crate::names::{AUTOMATIC_REVIEWER, GROUP};
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
 use crate::webhook::lookup::{Lookup, Read};
 
@@ -203,6 +203,16 @@ async fn check_approval<C: Lookup>(
         return Ok(());
     }
     let key = change.new_object();
+    if let Change::Create(key) = change
+        && key
+            .spec
+            .approval
+            .as_ref()
+            .is_some_and(|a| a.reviewed_by.as_deref() == Some(AUTOMATIC_REVIEWER))
+    {
+        // Recorded by the mutating webhook (which overwrites any reviewer a client sends).
+        return automatic::check_create(approvers.lookup, key).await;
+    }
     let (namespace, name) = product_of(key)?;
     if !approvers.may(namespace, name).await? {
         return Err(Verdict::deny(

@@ -1,11 +1,12 @@
-//! The one change the controller's own identity makes to an APIKey's spec: recording that a
-//! product in `approvalMode: automatic` approved the key (`src/controller/apikey/automatic.rs`).
-//! The controller holds no `approve` permission, so this rule stands in for the approver check:
-//! it admits exactly that write and nothing else from the controller.
+//! Automatic approvals in `spec.approval`: the one the mutating webhook records in a key created
+//! for a product in `approvalMode: automatic` ([`check_create`]), and the one change the
+//! controller's own identity makes to an APIKey's spec, recording the same for a key created
+//! without it (`src/controller/apikey/automatic.rs`, [`check`]). Neither writer holds the
+//! `approve` permission, so these rules stand in for the approver check.
 
 use super::{Checked, Reason, Verdict, lookup_failed};
 use crate::names::AUTOMATIC_REVIEWER;
-use crate::resources::{APIKey, APIKeySpec, ApprovalMode};
+use crate::resources::{APIKey, APIKeySpec, Approval, ApprovalMode};
 use crate::webhook::lookup::{Lookup, Read};
 
 /// Checks an UPDATE of `old` to `new` by the controller: only `spec.approval` changes; it becomes
@@ -42,26 +43,63 @@ pub async fn check<C: Lookup>(lookup: &C, old: &APIKey, new: &APIKey) -> Checked
     if approval.plan_tier.as_deref() != Some(new.spec.plan_tier.as_str()) {
         return Err(deny("it does not bind the key's tier"));
     }
-    let namespace = new.product_namespace().unwrap_or_default();
-    let name = &new.spec.api_product_ref.name;
+    match bound_product(lookup, new, approval, Read::Live).await? {
+        Some(why) => Err(deny(&why)),
+        None => Ok(Reason::Allowed),
+    }
+}
+
+/// Checks a CREATE carrying an approval by [`AUTOMATIC_REVIEWER`], which only the mutating
+/// webhook records there (it overwrites any reviewer a client sends): it approves the key's tier,
+/// bound to the uid of the referenced product, which approves automatically (read from the watch
+/// cache; a refusal is confirmed live, so a product switched a moment ago is read as it is).
+pub async fn check_create<C: Lookup>(lookup: &C, key: &APIKey) -> Checked {
+    let deny = |why: &str| {
+        Verdict::deny(
+            Reason::NotApprover,
+            format!("spec.approval by {AUTOMATIC_REVIEWER} is not what devportal records: {why}"),
+        )
+    };
+    let Some(approval) = key.spec.approval.as_ref().filter(|a| a.approved) else {
+        return Err(deny("it does not approve"));
+    };
+    if approval.plan_tier.as_deref() != Some(key.spec.plan_tier.as_str()) {
+        return Err(deny("it does not bind the key's tier"));
+    }
+    if bound_product(lookup, key, approval, Read::Cached)
+        .await?
+        .is_none()
+    {
+        return Ok(());
+    }
+    match bound_product(lookup, key, approval, Read::Live).await? {
+        Some(why) => Err(deny(&why)),
+        None => Ok(()),
+    }
+}
+
+/// Why `approval` does not bind the product `key` references as an automatic approval (read
+/// as `read` says), or `None` when it does.
+async fn bound_product<C: Lookup>(
+    lookup: &C,
+    key: &APIKey,
+    approval: &Approval,
+    read: Read,
+) -> Checked<Option<String>> {
+    let namespace = key.product_namespace().unwrap_or_default();
+    let name = &key.spec.api_product_ref.name;
     let product = lookup
-        .product(namespace, name, Read::Live)
+        .product(namespace, name, read)
         .await
         .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?;
-    let Some(product) = product else {
-        return Err(deny(&format!(
-            "APIProduct {namespace}/{name} does not exist"
-        )));
-    };
-    if product.spec.approval_mode != ApprovalMode::Automatic {
-        return Err(deny(&format!(
+    Ok(match product {
+        None => Some(format!("APIProduct {namespace}/{name} does not exist")),
+        Some(p) if p.spec.approval_mode != ApprovalMode::Automatic => Some(format!(
             "APIProduct {namespace}/{name} does not approve keys automatically"
-        )));
-    }
-    if approval.product_uid != product.metadata.uid {
-        return Err(deny(&format!(
+        )),
+        Some(p) if approval.product_uid != p.metadata.uid => Some(format!(
             "it does not bind the current APIProduct {namespace}/{name}"
-        )));
-    }
-    Ok(Reason::Allowed)
+        )),
+        Some(_) => None,
+    })
 }

@@ -1,7 +1,8 @@
 //! The mutating webhook for APIKeys: [`mutate_key`] stamps `spec.requestedBy` from the request's
 //! user (and e-mail, when the authenticator provides one), or keeps the user a trusted front end
 //! names (and its e-mail) with the front end in an annotation, and adds the controller's finalizer
-//! at CREATE, and stamps `approval.reviewedBy`/`reviewedAt` and what was reviewed (`productUID` of the
+//! at CREATE, records an automatic product's approval in a key created without one, and stamps
+//! `approval.reviewedBy`/`reviewedAt` and what was reviewed (`productUID` of the
 //! product as it is now, `planTier` of the key) on every approval write. The e-mail helpers live
 //! here too.
 
@@ -14,7 +15,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::delegation::{annotation_patch, effective_identity, requested_via};
 use super::{Change, Limits, Reason, Verdict, lookup_failed};
 use crate::names::{AUTOMATIC_REVIEWER, FINALIZER, REQUESTED_VIA_ANNOTATION};
-use crate::resources::{APIKey, Approval, RequestedBy};
+use crate::resources::{APIKey, Approval, ApprovalMode, RequestedBy};
 use crate::webhook::lookup::{Lookup, Read};
 
 /// The e-mail address the authenticator put into `userInfo.extra`, if any: the first value under a
@@ -50,6 +51,39 @@ async fn reviewed_product_uid<C: Lookup>(
         .await
         .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?;
     Ok(product.and_then(|p| p.metadata.uid.clone()))
+}
+
+/// The approval to record in a key created without one, when its product (read from the watch
+/// cache) approves keys automatically: [`Approval::automatic`], bound to the product's uid and the
+/// key's tier. A key sent with an approval is a review, stamped by [`stamp_approval`] instead.
+async fn automatic_approval<C: Lookup>(
+    lookup: &C,
+    key: &APIKey,
+    now: Timestamp,
+) -> Result<Option<serde_json::Value>, Verdict> {
+    let Some(namespace) = key
+        .product_namespace()
+        .filter(|_| key.spec.approval.is_none())
+    else {
+        return Ok(None);
+    };
+    let name = &key.spec.api_product_ref.name;
+    let product = lookup
+        .product(namespace, name, Read::Cached)
+        .await
+        .map_err(|e| lookup_failed(&format!("APIProduct {namespace}/{name}"), e))?;
+    Ok(product
+        .filter(|p| p.spec.approval_mode == ApprovalMode::Automatic)
+        .map(|p| {
+            let approval = Approval::automatic(
+                namespace,
+                name,
+                p.metadata.uid.clone(),
+                &key.spec.plan_tier,
+                Time(now),
+            );
+            serde_json::to_value(approval).unwrap_or_default()
+        }))
 }
 
 /// The stamps of an approval write (none without one): who, when, and what was reviewed. A
@@ -206,6 +240,13 @@ pub async fn mutate_key<C: Lookup>(
                 ));
             }
             verdict.patch.push(stamp);
+        }
+        // An automatic product's approval, recorded at birth so the controller does not spend
+        // a write (and this webhook a second review) on it.
+        match automatic_approval(lookup, key, now).await {
+            Ok(Some(approval)) => verdict.patch.push(add(&["spec", "approval"], approval)),
+            Ok(None) => {}
+            Err(denial) => return denial,
         }
         // The controller's finalizer, set at birth so the controller does not spend a write on it.
         let finalizers = key.metadata.finalizers.as_deref().unwrap_or_default();

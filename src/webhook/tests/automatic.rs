@@ -1,5 +1,6 @@
-//! The controller's one spec write: recording an automatic approval. Exactly that is admitted from
-//! its identity, and only for a product that approves automatically.
+//! Automatic approvals: recorded by the mutating webhook in a key born for an automatic product,
+//! and the controller's one spec write recording the same for a key born without it. Exactly that
+//! is admitted, and only for a product that approves automatically.
 
 use serde_json::{Value, json};
 
@@ -89,4 +90,69 @@ async fn nobody_else_writes_as_the_automatic_reviewer() {
     // A consumer may not approve at all.
     let (reason, _) = update("automatic", "consumer", &old, &recorded(old.clone(), "p-1")).await;
     assert_eq!(reason, Reason::NotApprover);
+}
+
+async fn create(mode: &str, caller: &str, sent: &Value) -> (Reason, Value) {
+    let webhook = webhook(mode);
+    let body = review("CREATE", user(caller), sent.clone(), None);
+    let (_, mutation) = send(&webhook, Endpoint::MutateKeys, &body).await;
+    assert_eq!(mutation["allowed"], true, "{mutation}");
+    let mutated = patched(&mutation, sent);
+    let body = review("CREATE", user(caller), mutated.clone(), None);
+    let (validation, _) = send(&webhook, Endpoint::ValidateKeys, &body).await;
+    (validation.outcome.reason, mutated)
+}
+
+#[tokio::test]
+async fn a_key_for_an_automatic_product_is_born_with_its_approval_recorded() {
+    let sent = key("auto", "gold", None);
+    let (reason, stored) = create("automatic", "consumer", &sent).await;
+    assert_eq!(reason, Reason::Allowed);
+    let approval = &stored["spec"]["approval"];
+    assert_eq!(approval["approved"], true);
+    assert_eq!(approval["reviewedBy"], AUTOMATIC_REVIEWER);
+    assert_eq!(approval["planTier"], "gold");
+    assert_eq!(approval["productUID"], "p-1");
+    assert!(approval["reviewedAt"].is_string());
+
+    // A manual product's key waits for a person: nothing recorded.
+    let (reason, stored) = create("manual", "consumer", &sent).await;
+    assert_eq!(reason, Reason::Allowed);
+    assert!(stored["spec"].get("approval").is_none());
+}
+
+#[tokio::test]
+async fn a_client_cannot_create_a_key_carrying_the_automatic_reviewer() {
+    // Sent by the consumer: the mutating webhook stamps their own name, and they may not approve.
+    let sent = recorded(key("auto", "gold", None), "p-1");
+    let (reason, stored) = create("manual", "consumer", &sent).await;
+    assert_eq!(stored["spec"]["approval"]["reviewedBy"], "consumer");
+    assert_eq!(reason, Reason::NotApprover);
+    let (reason, _) = create("automatic", "consumer", &sent).await;
+    assert_eq!(reason, Reason::NotApprover);
+
+    // Had the mutating webhook not run: the validating webhook still checks the product's mode,
+    // its uid and the tier.
+    let sent = recorded(key("auto", "gold", Some("consumer")), "p-1");
+    let validate = |mode: &'static str, object: Value| async move {
+        let body = review("CREATE", user("consumer"), object, None);
+        send(&webhook(mode), Endpoint::ValidateKeys, &body)
+            .await
+            .0
+            .outcome
+            .reason
+    };
+    assert_eq!(validate("manual", sent.clone()).await, Reason::NotApprover);
+    assert_eq!(
+        validate(
+            "automatic",
+            recorded(key("auto", "gold", Some("consumer")), "p-0")
+        )
+        .await,
+        Reason::NotApprover
+    );
+    let mut other_tier = sent.clone();
+    other_tier["spec"]["approval"]["planTier"] = json!("silver");
+    assert_eq!(validate("automatic", other_tier).await, Reason::NotApprover);
+    assert_eq!(validate("automatic", sent).await, Reason::Allowed);
 }

@@ -1,9 +1,7 @@
-//! A token bucket for the webhook's live API calls.
-//!
-//! Cache misses and re-reads before a denial fall back to live calls to the API server. Without a
-//! bound, anyone who can send AdmissionReviews (or create objects in a hurry) turns the webhook
-//! into a 1:1 amplifier of API calls made with devportal's identity. Over the rate, the admission
-//! is answered without the live call: a denial that says to retry.
+//! A token bucket: at most a burst, then a steady rate. It bounds the webhook's live API calls
+//! (cache misses and re-reads before a denial: without a bound, anyone who can send
+//! AdmissionReviews turns the webhook into a 1:1 amplifier of API calls made with devportal's
+//! identity) and the controller's Events in a burst of transitions.
 
 use std::sync::Mutex;
 use std::time::Instant;

@@ -1,0 +1,53 @@
+//! A new key's first two Secrets, written without reading first. Their names are derived from the
+//! key's uid, so when the cache shows none of the key's Secrets the likely case is that none
+//! exists: both are created at once, with a fresh value, and `create` never writes over an
+//! existing object. If either exists already (ours from a moment ago, not yet in the cache, or
+//! anyone else's), the careful path in [`super::secrets`] takes over: it reads both, checks whose
+//! they are and which value counts.
+
+use kube::ResourceExt;
+
+use crate::Result;
+use crate::controller::context::Context;
+use crate::keys;
+use crate::names::API_KEY_DATA;
+use crate::resources::{APIKey, SecretKeyRef};
+use crate::secrets::{self, Enforcement, Role};
+
+/// Creates both Secrets of a key that has none in the cache and generates its own value.
+/// Returns the consumer Secret's reference when both were created; `None` when either existed
+/// (nothing was overwritten; the caller reads and reconciles).
+pub(super) async fn both(
+    key: &APIKey,
+    enforcement: &Enforcement,
+    ctx: &Context,
+) -> Result<Option<SecretKeyRef>> {
+    let value = keys::generate(&ctx.config.key_prefix)?;
+    let consumer = secrets::consumer_secret(key, &value);
+    let enforced = secrets::enforcement_secret(key, enforcement, &value);
+    // Either order is safe: whichever lands first holds the value a retry finds and keeps.
+    let (consumer_created, enforcement_created) = tokio::join!(
+        created(ctx, &consumer, Role::Consumer),
+        created(ctx, &enforced, Role::Enforcement),
+    );
+    if consumer_created? && enforcement_created? {
+        return Ok(Some(SecretKeyRef {
+            name: consumer.name_any(),
+            key: API_KEY_DATA.into(),
+        }));
+    }
+    Ok(None)
+}
+
+/// Creates `secret`: `true` when created, `false` when one of its name exists already.
+async fn created(
+    ctx: &Context,
+    secret: &k8s_openapi::api::core::v1::Secret,
+    role: Role,
+) -> Result<bool> {
+    match ctx.create_secret(secret, role).await {
+        Ok(()) => Ok(true),
+        Err(crate::Error::Kube(kube::Error::Api(status))) if status.code == 409 => Ok(false),
+        Err(error) => Err(error),
+    }
+}
