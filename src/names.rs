@@ -74,10 +74,15 @@ pub const AUTOMATIC_REVIEWER: &str = "system:devportal:automatic";
 /// anyone's say-so.
 pub const REQUESTED_VIA_ANNOTATION: &str = "devportal.kuadrant.io/requested-via";
 
-/// Annotation on an APIKey asking for a new key value: a fresh token each time (`kubectl devportal
-/// rotate` writes the time, RFC 3339 UTC with nanoseconds). The controller replaces both Secrets
-/// and records the token in `status.rotation.request`.
+/// Annotation on an APIKey by which its requester (or an admin) asks for a new key value: any
+/// non-empty single-line token of at most 64 characters (`kubectl devportal rotate` writes an RFC
+/// 3339 timestamp). The controller rotates once per new token and records it in
+/// `status.rotation.request`.
 pub const ROTATION_REQUEST_ANNOTATION: &str = "devportal.kuadrant.io/rotation-request";
+/// Annotation on both of a key's Secrets: the rotation token whose new value they carry (never
+/// the value). After a crash between the Secret writes and the status write, it tells the
+/// controller that the rotation already happened and only its record is missing.
+pub const ROTATION_ANNOTATION: &str = "devportal.kuadrant.io/rotation";
 
 /// Annotations on the self-managed certificate Secret.
 pub mod certs {
@@ -119,6 +124,8 @@ pub mod key_reason {
     /// `Pending`: the key is past the per-requester, per-product key limit in creation order; it
     /// waits until an earlier key is deleted, rejected or long expired.
     pub const KEY_LIMIT_EXCEEDED: &str = "KeyLimitExceeded";
+    /// Event on an APIKey: a new value replaced the old one in both Secrets, on a rotation request.
+    pub const ROTATED: &str = "Rotated";
 }
 
 /// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.

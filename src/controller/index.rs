@@ -208,6 +208,9 @@ fn digest_without_times(status: &APIKeyStatus) -> u64 {
     for condition in &mut status.conditions {
         condition.last_transition_time = Time(Timestamp::UNIX_EPOCH);
     }
+    if let Some(rotation) = &mut status.rotation {
+        rotation.rotated_at = Time(Timestamp::UNIX_EPOCH);
+    }
     status_digest(&status)
 }
 

@@ -235,6 +235,20 @@ pub struct APIKeyStatus {
     /// When the request was reviewed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reviewed_at: Option<Time>,
+    /// The last rotation request handled (annotation `devportal.kuadrant.io/rotation-request`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<KeyRotation>,
+}
+
+/// The last rotation request the controller handled: the key then got a new value in both
+/// Secrets (or its first one), and the previous value stopped working.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyRotation {
+    /// The token of the handled request, as the annotation carried it.
+    pub request: String,
+    /// When the value that answers it was put in place.
+    pub rotated_at: Time,
 }
 
 /// A key inside a Secret.

@@ -18,7 +18,8 @@ use kube::api::ObjectMeta;
 use kube::core::NamespaceResourceScope;
 use serde::{Deserialize, Serialize};
 
-use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus};
+use crate::names::ROTATION_REQUEST_ANNOTATION;
+use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus, KeyRotation};
 
 /// An APIKey as the controller caches it. Deserializes from (and serializes as) an APIKey.
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
@@ -35,6 +36,8 @@ struct StatusDigest {
     phase: Option<APIKeyPhase>,
     /// The phase conditions: which holds, and since when.
     conditions: Vec<(APIKeyPhase, bool, Timestamp)>,
+    /// The last rotation request handled, which the next status carries on.
+    rotation: Option<KeyRotation>,
     /// [`status_digest`] of the whole status.
     digest: u64,
 }
@@ -57,6 +60,11 @@ impl From<APIKey> for CachedKey {
                 creation_timestamp: metadata.creation_timestamp,
                 deletion_timestamp: metadata.deletion_timestamp,
                 finalizers: metadata.finalizers,
+                // Of the annotations, only the rotation request: the reconcile acts on it.
+                annotations: metadata
+                    .annotations
+                    .and_then(|mut a| a.remove_entry(ROTATION_REQUEST_ANNOTATION))
+                    .map(|entry| [entry].into()),
                 ..ObjectMeta::default()
             },
             spec,
@@ -73,6 +81,7 @@ impl From<APIKey> for CachedKey {
                     })
                     .collect(),
                 digest: status_digest(&status),
+                rotation: status.rotation,
             }),
         }
     }
@@ -126,6 +135,11 @@ impl CachedKey {
                 observed_generation: None,
             })
             .collect()
+    }
+
+    /// The last rotation request its status records as handled.
+    pub fn rotation(&self) -> Option<&KeyRotation> {
+        self.status.as_ref().and_then(|s| s.rotation.as_ref())
     }
 
     /// Whether its status is exactly `status`.
@@ -185,6 +199,7 @@ mod tests {
                 "generation": 3, "creationTimestamp": "2026-01-01T00:00:00Z",
                 "finalizers": ["devportal.kuadrant.io/secrets"],
                 "labels": {"team": "a"},
+                "annotations": {"note": "kept out", "devportal.kuadrant.io/rotation-request": "t1"},
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
             },
             "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold",
@@ -199,7 +214,8 @@ mod tests {
                 ],
                 "secretRef": {"name": "k-apikey", "key": "api_key"},
                 "apiHostname": "toys.example.com",
-                "limits": {"daily": 100}
+                "limits": {"daily": 100},
+                "rotation": {"request": "t0", "rotatedAt": "2026-01-02T00:00:00Z"}
             }
         })
     }
@@ -210,6 +226,7 @@ mod tests {
         let cached: CachedKey = serde_json::from_value(served()).unwrap();
         assert_eq!(cached.phase(), Some(APIKeyPhase::Approved));
         assert!(cached.status_is(full.status.as_ref().unwrap()));
+        assert_eq!(cached.rotation().map(|r| r.request.as_str()), Some("t0"));
         let mut changed = full.status.clone().unwrap();
         changed.api_hostname = Some("other.example.com".into());
         assert!(!cached.status_is(&changed));
@@ -227,6 +244,11 @@ mod tests {
         assert_eq!(key.spec.requested_by, full.spec.requested_by);
         assert!(key.status.is_none());
         assert!(key.metadata.managed_fields.is_none() && key.metadata.labels.is_none());
+        assert_eq!(
+            key.metadata.annotations,
+            Some([(ROTATION_REQUEST_ANNOTATION.to_string(), "t1".to_string())].into()),
+            "of the annotations only the rotation request is cached"
+        );
         assert_eq!(cached.meta().name.as_deref(), Some("k"));
         assert_eq!(CachedKey::plural(&()), "apikeys");
         assert_eq!(

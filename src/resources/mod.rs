@@ -17,7 +17,7 @@ pub mod kuadrant;
 
 pub use apikey::{
     APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus, APIProductRef, Approval, KeyAuthScheme,
-    LocalSecretRef, RequestedBy, SecretKeyRef,
+    KeyRotation, LocalSecretRef, RequestedBy, SecretKeyRef,
 };
 pub use apikeyapproval::{APIKeyApproval, APIKeyApprovalSpec, RequestNameRef};
 pub use apikeyrequest::{

@@ -26,7 +26,7 @@ pub use ownership::{
 use crate::keys::ApiKeyValue;
 use crate::names::{
     API_KEY_DATA, APIKEY_ANNOTATION, APIKEY_UID_LABEL, EXPIRES_ANNOTATION, MANAGED_LABEL,
-    PLAN_ANNOTATION, ROLE_LABEL, USER_ANNOTATION,
+    PLAN_ANNOTATION, ROLE_LABEL, ROTATION_ANNOTATION, USER_ANNOTATION,
 };
 use crate::resources::APIKey;
 use crate::selector::{self, Requirement};
@@ -203,12 +203,23 @@ pub fn value_of(secret: &Secret) -> Option<ApiKeyValue> {
 
 /// A hash of a Secret's labels and annotations: the controller's cache keeps this instead of the
 /// maps and compares it with the hash of what the Secret should carry.
+/// The rotation token ([`ROTATION_ANNOTATION`]) is left out: it is the rotation's bookkeeping,
+/// not something the reconcile keeps in line.
 pub fn metadata_digest(meta: &ObjectMeta) -> u64 {
     let empty = BTreeMap::new();
     crate::digest::digest(&(
         meta.labels.as_ref().unwrap_or(&empty),
-        meta.annotations.as_ref().unwrap_or(&empty),
+        kept_annotations(meta),
     ))
+}
+
+/// The annotations the reconcile keeps exactly as desired: all but [`ROTATION_ANNOTATION`].
+fn kept_annotations(meta: &ObjectMeta) -> BTreeMap<&String, &String> {
+    meta.annotations
+        .iter()
+        .flatten()
+        .filter(|(k, _)| k.as_str() != ROTATION_ANNOTATION)
+        .collect()
 }
 
 /// A hash of a Secret's type and data, keyed per process (SipHash with a random key), so the
@@ -226,12 +237,13 @@ pub fn content_digest(secret: &Secret) -> u64 {
 }
 
 /// Whether a devportal Secret carries exactly the labels and annotations of `desired`: nothing
-/// missing, nothing changed, nothing added (the controller owns the whole object).
+/// missing, nothing changed, nothing added (the controller owns the whole object), the rotation
+/// token aside.
 pub fn metadata_matches(actual: &ObjectMeta, desired: &ObjectMeta) -> bool {
     let same = |a: &Option<BTreeMap<String, String>>, b: &Option<BTreeMap<String, String>>| {
         a.as_ref().filter(|m| !m.is_empty()) == b.as_ref().filter(|m| !m.is_empty())
     };
-    same(&actual.labels, &desired.labels) && same(&actual.annotations, &desired.annotations)
+    same(&actual.labels, &desired.labels) && kept_annotations(actual) == kept_annotations(desired)
 }
 
 /// Whether a live Secret is exactly `desired`: metadata, type and data.

@@ -242,3 +242,28 @@ fn only_marked_enforcement_secrets_name_a_uid_for_garbage_collection() {
     anonymous.annotations = None;
     assert_eq!(enforcement_uid(&anonymous), None);
 }
+
+#[test]
+fn the_rotation_token_is_bookkeeping_not_drift() {
+    let desired = enforcement_secret(&key("team", "k"), &target(), &value());
+    let mut rotated = desired.metadata.clone();
+    rotated
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert(ROTATION_ANNOTATION.into(), "2026-12-01T07:00:00Z".into());
+    assert!(metadata_matches(&rotated, &desired.metadata));
+    assert_eq!(
+        metadata_digest(&rotated),
+        metadata_digest(&desired.metadata)
+    );
+    // Any other annotation still is drift.
+    let mut other = desired.metadata.clone();
+    other
+        .annotations
+        .as_mut()
+        .unwrap()
+        .insert("example.com/x".into(), "y".into());
+    assert!(!metadata_matches(&other, &desired.metadata));
+    assert_ne!(metadata_digest(&other), metadata_digest(&desired.metadata));
+}

@@ -7,6 +7,7 @@ mod first_write;
 pub mod key_line;
 mod own_value;
 pub(super) mod phase;
+mod rotation;
 mod secrets;
 #[cfg(test)]
 mod tests;
@@ -119,6 +120,7 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         }),
         _ => None,
     };
+    let rotation = rotation::before_secrets(cached, &key, target.as_ref(), ctx).await?;
     let secret_ref = match secrets::reconcile(&key, target.as_ref(), ctx).await? {
         Outcome::Kept(reference) => reference,
         Outcome::Problem(reason, message) => {
@@ -149,7 +151,8 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         _ => Ok(()),
     };
 
-    let status = status_for(&key, &evaluation, secret_ref, &cached.conditions(), now);
+    let mut status = status_for(&key, &evaluation, secret_ref, &cached.conditions(), now);
+    status.rotation = rotation.record(cached, status.secret_ref.is_some(), now);
     super::inbox::sync(&key, product.as_deref(), &evaluation, ctx).await?;
     // A reconcile triggered by our own Secret writes can see the key before our status write
     // reached the cache; the same status for the same object version was already written.
@@ -246,6 +249,7 @@ fn status_for(
             .approval
             .as_ref()
             .and_then(|a| a.reviewed_at.clone()),
+        ..APIKeyStatus::default()
     }
 }
 

@@ -9,7 +9,7 @@ use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::{
     Change, Checked, Limits, Reason, Verdict, automatic, delegation, guarded_metadata, key_limit,
-    lookup_failed,
+    lookup_failed, rotation,
 };
 use crate::names::{AUTOMATIC_REVIEWER, GROUP};
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
@@ -268,6 +268,9 @@ pub async fn validate_key<C: Lookup>(
         }
         Change::Create(_) => Vec::new(),
     };
+    if let Err(denial) = rotation::check(lookup, change.clone(), user).await {
+        return denial;
+    }
     let mut verdict = match validate_key_checked(lookup, limits, change, user, (now, dry_run)).await
     {
         Ok(reason) => Verdict::allow(reason),

@@ -11,7 +11,8 @@
 //! - [`delegation`]: whom a trusted front end may name as the user it acts for;
 //! - [`automatic`]: the controller's record of an automatic approval;
 //! - [`approval`]: the mutating and validating webhooks for APIKeyApprovals, and the controller's
-//!   writes of approvals onto APIKeys.
+//!   writes of approvals onto APIKeys;
+//! - [`rotation`]: who may ask for a key's rotation, and for which keys.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
 //! these functions and their [`Verdict`]s back into AdmissionReviews.
@@ -25,6 +26,7 @@ pub mod email;
 pub mod guarded_metadata;
 pub mod key_limit;
 pub mod mutate;
+pub mod rotation;
 
 use std::time::Duration;
 
@@ -138,6 +140,9 @@ pub enum Reason {
     /// Someone other than the controller (or an admin) removed devportal's finalizer, or someone
     /// other than the requester, an admin or the controller changed `ownerReferences`.
     GuardedMetadata,
+    /// A rotation request (annotation) with a malformed token, or on a key whose value comes from
+    /// the consumer's own Secret.
+    BadRotationRequest,
 }
 
 impl Reason {
@@ -172,6 +177,7 @@ impl Reason {
             Reason::GuardedMetadata => "guarded_metadata",
             Reason::RequestNotFound => "request_not_found",
             Reason::ApprovalImmutable => "approval_immutable",
+            Reason::BadRotationRequest => "bad_rotation_request",
         }
     }
 
