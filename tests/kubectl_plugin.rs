@@ -3,7 +3,9 @@
 //! reveals the approved one; an owner bound in the product's namespace only (no access to
 //! APIKeys) lists the inbox, approves one request and denies another. And what must fail, with
 //! the API server's or the webhook's own message and a non-zero exit: a consumer approving, a
-//! request for a missing product. Plus the krew manifest and the completion script.
+//! request for a missing product, an owner rotating a consumer's key. The consumer's rotation
+//! gives both Secrets a new value before the command returns. Plus the krew manifest and the
+//! completion script.
 
 mod support;
 
@@ -261,6 +263,25 @@ async fn a_consumer_requests_keys_and_an_owner_reviews_them_with_the_plugin() {
         none.contains("is Denied") && none.contains("only an approved key"),
         "{none}"
     );
+
+    // The owner may not rotate the consumer's key; the consumer may, and the old value goes.
+    let refused = failed(run_with(
+        &owner,
+        &["--context", OWNER, "rotate", &approved_key, "-n", c],
+    ));
+    assert!(refused.starts_with("error: "), "{refused}");
+    let rotated = ok(run(Persona::Consumer, &["rotate", &approved_key, "-n", c]));
+    assert!(
+        rotated.contains(&format!("apikey/{approved_key} rotated")),
+        "{rotated}"
+    );
+    assert!(!rotated.contains(&value), "rotate never prints a value");
+    let secrets = secrets_of(&admin, c, &approved_key).await;
+    let new_value = api_key(consumer(&secrets));
+    assert_ne!(new_value, value, "a new value");
+    assert_eq!(new_value, api_key(enforcement(&secrets)), "enforced at once");
+    let revealed = ok(run(Persona::Consumer, &["reveal", &approved_key, "-n", c]));
+    assert_eq!(revealed, format!("{new_value}\n"));
 }
 
 #[tokio::test]
