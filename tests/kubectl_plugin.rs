@@ -279,7 +279,11 @@ async fn a_consumer_requests_keys_and_an_owner_reviews_them_with_the_plugin() {
     let secrets = secrets_of(&admin, c, &approved_key).await;
     let new_value = api_key(consumer(&secrets));
     assert_ne!(new_value, value, "a new value");
-    assert_eq!(new_value, api_key(enforcement(&secrets)), "enforced at once");
+    assert_eq!(
+        new_value,
+        api_key(enforcement(&secrets)),
+        "enforced at once"
+    );
     let revealed = ok(run(Persona::Consumer, &["reveal", &approved_key, "-n", c]));
     assert_eq!(revealed, format!("{new_value}\n"));
 }

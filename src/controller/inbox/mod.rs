@@ -144,6 +144,11 @@ pub(super) async fn sync(
     }
     let spec = desired::request_spec(key);
     let api = Api::<APIKeyRequest>::namespaced(ctx.client.clone(), namespace);
+    // The request's version this reconcile builds on: the cached one, or the one our spec write
+    // just made.
+    let mut based_on = cached
+        .as_ref()
+        .and_then(|r| r.metadata.resource_version.clone());
     if cached.as_ref().is_none_or(|r| r.spec != spec) {
         let object = serde_json::json!({
             "apiVersion": API_VERSION,
@@ -155,12 +160,14 @@ pub(super) async fn sync(
             },
             "spec": spec,
         });
-        api.patch(
-            &name,
-            &PatchParams::apply(CONTROLLER_MANAGER).force(),
-            &Patch::Apply(&object),
-        )
-        .await?;
+        let applied = api
+            .patch(
+                &name,
+                &PatchParams::apply(CONTROLLER_MANAGER).force(),
+                &Patch::Apply(&object),
+            )
+            .await?;
+        based_on = applied.metadata.resource_version;
     }
     let approvals = ctx.inbox.approvals_of(namespace, &name);
     let applied = approvals
@@ -181,10 +188,18 @@ pub(super) async fn sync(
         Timestamp::now(),
     );
     let stored = cached.as_ref().and_then(|r| r.status.as_ref());
-    if stored != Some(&status) {
+    // Written already from this very version of the request: the cache has not caught up yet.
+    let written = (based_on.clone(), desired::status_digest(&status));
+    let already = ctx.inbox.status_written.lock().expect("written").get(&uid) == Some(&written);
+    if stored != Some(&status) && !already {
         let mut request = APIKeyRequest::new(&name, spec);
         request.metadata.namespace = Some(namespace.to_string());
         ctx.apply_status(&request, &status).await?;
+        ctx.inbox
+            .status_written
+            .lock()
+            .expect("written")
+            .insert(uid.clone(), written);
         let phase = request_phase(evaluation.phase).to_string();
         let before = ctx
             .inbox
@@ -213,6 +228,11 @@ pub(super) async fn sync(
 pub(super) async fn remove(key: &APIKey, ctx: &Context) -> Result<()> {
     let uid = key.metadata.uid.as_deref().unwrap_or_default();
     ctx.inbox.announced.lock().expect("announced").remove(uid);
+    ctx.inbox
+        .status_written
+        .lock()
+        .expect("written")
+        .remove(uid);
     let mut found: Vec<(String, String, Option<String>)> = ctx
         .inbox
         .requests

@@ -23,6 +23,10 @@ pub(crate) struct Inbox {
     pub(super) announced: Mutex<HashMap<String, String>>,
     /// Uids of the outdated APIKeyApprovals already warned about.
     pub(super) outdated_warned: Mutex<HashSet<String>>,
+    /// The request status last written, by key uid: the request's resourceVersion the write
+    /// built on and a digest of the status without timestamps. A reconcile that sees that
+    /// version again (the cache has not caught up with the write) does not write it twice.
+    pub(super) status_written: Mutex<HashMap<String, (Option<String>, u64)>>,
 }
 
 impl Inbox {
@@ -34,6 +38,7 @@ impl Inbox {
             by_request: RefIndex::default(),
             announced: Mutex::default(),
             outdated_warned: Mutex::default(),
+            status_written: Mutex::default(),
         }
     }
 

@@ -158,3 +158,22 @@ fn a_long_message_is_cut_to_what_the_key_holds() {
     };
     assert_eq!(review.reason.unwrap().chars().count(), 1024);
 }
+
+#[test]
+fn the_status_digest_ignores_only_timestamps() {
+    let key = key("k", "u-1");
+    let first = at("2026-01-01T00:00:00Z").0;
+    let later = at("2026-01-01T00:05:00Z").0;
+    let approved = request_status(&key, APIKeyPhase::Approved, "ok", None, &[], first);
+    let again = request_status(&key, APIKeyPhase::Approved, "ok", None, &[], later);
+    assert_ne!(approved, again, "the transition times differ");
+    assert_eq!(
+        super::desired::status_digest(&approved),
+        super::desired::status_digest(&again)
+    );
+    let denied = request_status(&key, APIKeyPhase::Denied, "no", None, &[], first);
+    assert_ne!(
+        super::desired::status_digest(&approved),
+        super::desired::status_digest(&denied)
+    );
+}
