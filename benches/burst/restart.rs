@@ -13,10 +13,11 @@ const QUIET: Duration = Duration::from_secs(5);
 /// How long the fresh controller is watched after it is ready.
 const AFTER_READY: Duration = Duration::from_secs(15);
 
-/// Waits until the audit log has not grown for [`QUIET`] (at most `limit`).
+/// Waits until the audit log has not grown for [`QUIET`] (at most `limit`), Lease renewals
+/// aside.
 pub async fn wait_quiet(audit: &mut AuditLog, limit: Duration) {
     let deadline = Instant::now() + limit;
-    let mut last = audit.total();
+    let mut last = audit.non_lease_total();
     let mut since = Instant::now();
     while since.elapsed() < QUIET {
         assert!(
@@ -24,7 +25,7 @@ pub async fn wait_quiet(audit: &mut AuditLog, limit: Duration) {
             "the controller kept writing for {limit:?} after the burst"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = audit.total();
+        let now = audit.non_lease_total();
         if now != last {
             last = now;
             since = Instant::now();

@@ -10,7 +10,7 @@ use kube::Api;
 use super::audit::{AuditLog, Split};
 use super::options::{CONCURRENCY, Mode, Options};
 use super::procs::{Watched, component_pid, memory_kib};
-use super::workload::{Ideal, burst, create_key};
+use super::workload::{Ideal, burst, create_key, product_status_then_no_controller};
 use super::{apimetrics, raw, restart, watch};
 use crate::support::{
     Devportal, Persona, TestNamespace, control_plane, control_plane_with_devportal, fixtures,
@@ -34,6 +34,9 @@ pub async fn run(opts: &Options, audit_path: &Path) {
     let ns = TestNamespace::new("burst").await;
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
 
+    if opts.mode == Mode::Ideal {
+        product_status_then_no_controller(&admin, &ns.name, CONTROLLER_ARGS).await;
+    }
     let state = cp.state_dir();
     let mut procs = vec![
         (
