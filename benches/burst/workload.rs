@@ -40,7 +40,11 @@ pub fn key(i: usize, webhook: bool) -> APIKey {
     let mut key = fixtures::key(
         &format!("key-{i:05}"),
         "toys",
-        if i % 2 == 0 { "gold" } else { "silver" },
+        if i.is_multiple_of(2) {
+            "gold"
+        } else {
+            "silver"
+        },
     );
     key.spec.requested_by = (!webhook).then(|| RequestedBy {
         user_id: format!("user-{}", i % 97),
