@@ -20,7 +20,8 @@
 #   DEVPORTAL_LOCAL_DIR  state directory (default: <repo>/target/local)
 #   DEVPORTAL_CP_CACHE   binary cache shared by every clone (default: ~/.cache/devportal/controlplane)
 #   DEVPORTAL_AUDIT_LOG  when set, the apiserver writes an audit log of every write the controller
-#                        identity makes to this file (benchmarks count API writes with it)
+#                        identity makes to this file (benchmarks count API writes with it; never
+#                        rotated: the default 100 MB rotation would cut a 10,000-key count short)
 #   DEVPORTAL_BIN        path to a built `devportal` binary: `up` and `run` then also start
 #                        `devportal run` (webhook and controller) on a free 127.0.0.1 port as the
 #                        controller identity, wait until it is ready and register webhooks/ with it
@@ -320,7 +321,7 @@ rules:
   verbs: [create, update, patch, delete, deletecollection]
 - level: None
 AUDIT
-    audit=(--audit-policy-file "$PKI/audit-policy.yaml" --audit-log-path "$DEVPORTAL_AUDIT_LOG" --audit-log-format json --audit-log-mode blocking)
+    audit=(--audit-policy-file "$PKI/audit-policy.yaml" --audit-log-path "$DEVPORTAL_AUDIT_LOG" --audit-log-format json --audit-log-mode blocking --audit-log-maxsize 1000000)
   fi
   detail "starting kube-apiserver on https://127.0.0.1:$API_PORT (log: $LOGS/kube-apiserver.log)"
   start_proc kube-apiserver "$BIN/kube-apiserver" "${audit[@]}" \

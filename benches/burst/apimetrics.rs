@@ -64,7 +64,15 @@ pub fn print_delta(before: &Requests, after: &Requests, n: usize) {
         "  API requests (apiserver_request_total, all clients incl. this harness): {total:.0} ({:.2}/key)",
         total / n as f64
     );
-    for (what, delta) in rows {
+    // Below 0.01 per key (other components' watches ending, the election): one line.
+    let (shown, rest): (Vec<_>, Vec<_>) =
+        rows.into_iter().partition(|(_, d)| *d / n as f64 >= 0.01);
+    for (what, delta) in shown {
         println!("    {what:<32} {delta:>9.0}  {:>6.2}/key", delta / n as f64);
+    }
+    if !rest.is_empty() {
+        let other: f64 = rest.iter().map(|(_, d)| d).sum();
+        let what = format!("other ({} kinds)", rest.len());
+        println!("    {what:<32} {other:>9.0}  {:>6.2}/key", other / n as f64);
     }
 }

@@ -33,6 +33,15 @@ impl AuditLog {
         let Ok(mut file) = std::fs::File::open(&self.path) else {
             return &self.counts;
         };
+        // The API server rotates its audit log at --audit-log-maxsize (hack/local-cluster.sh sets
+        // it far above any run): a shorter file than what was read means a rotation, and counts
+        // that would silently miss writes.
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        assert!(
+            len >= self.offset,
+            "the audit log {} was rotated or truncated; its counts would be wrong",
+            self.path.display()
+        );
         let mut text = String::new();
         if file.seek(SeekFrom::Start(self.offset)).is_err()
             || file.read_to_string(&mut text).is_err()

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::apimetrics;
 use super::audit::{AuditLog, Split};
 use super::procs::{cpu_seconds, memory_kib};
 use crate::support::Devportal;
@@ -57,6 +58,7 @@ async fn ready(admin_port: u16, started: Instant, limit: Duration) -> Duration {
 /// Stops `controller` once the burst is settled, starts a fresh one with `args` and `env`, prints
 /// what it cost, and returns it (it keeps running until the run ends).
 pub async fn measure(
+    admin: &kube::Client,
     mut controller: Devportal,
     audit: &mut AuditLog,
     args: &[&str],
@@ -68,11 +70,13 @@ pub async fn measure(
     let status = controller.terminate(Duration::from_secs(60));
     drop(controller);
     let before = audit.refresh().clone();
+    let requests_before = apimetrics::scrape(admin).await;
     let started = Instant::now();
     let fresh = Devportal::controller(args, env);
     let to_ready = ready(fresh.admin_port, started, limit).await;
     tokio::time::sleep(AFTER_READY).await;
     let split = Split::between(&before, audit.refresh());
+    let requests_after = apimetrics::scrape(admin).await;
     println!("restart over {n} settled keys:");
     println!(
         "  old controller stopped by SIGTERM: {}",
@@ -91,6 +95,8 @@ pub async fn measure(
         "  key writes               {} (target 0)",
         split.object_total() + split.events
     );
+    println!("  cross-check from apiserver_request_total (all clients, over the same span):");
+    apimetrics::print_delta(&requests_before, &requests_after, 1);
     println!(
         "  its CPU                  {:.2} s; peak RSS {:.1} MiB, RSS now {:.1} MiB",
         cpu_seconds(fresh.pid()),

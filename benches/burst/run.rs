@@ -151,6 +151,7 @@ pub async fn run(opts: &Options, audit_path: &Path) {
 
     if let (true, Some(controller)) = (opts.restart, controller) {
         let _fresh = restart::measure(
+            &admin,
             controller,
             &mut audit,
             CONTROLLER_ARGS,
