@@ -22,6 +22,8 @@
 #   DEVPORTAL_AUDIT_LOG  when set, the apiserver writes an audit log of every write the controller
 #                        identity makes to this file (benchmarks count API writes with it; never
 #                        rotated: the default 100 MB rotation would cut a 10,000-key count short)
+#   DEVPORTAL_APISERVER_PROFILING  `true` serves kube-apiserver's /debug/pprof (profiling where
+#                        its CPU goes in a benchmark: docs/benchmarks.md); off by default
 #   DEVPORTAL_BIN        path to a built `devportal` binary: `up` and `run` then also start
 #                        `devportal run` (webhook and controller) on a free 127.0.0.1 port as the
 #                        controller identity, wait until it is ready and register webhooks/ with it
@@ -334,7 +336,7 @@ AUDIT
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --service-cluster-ip-range 10.0.0.0/24 --disable-admission-plugins ServiceAccount \
     --admission-control-config-file "$PKI/admission.yaml" \
-    --endpoint-reconciler-type none --profiling=false --v 1
+    --endpoint-reconciler-type none --profiling="${DEVPORTAL_APISERVER_PROFILING:-false}" --v 1
   wait_for "kube-apiserver /readyz" 90 kube-apiserver api_ready
   write_kubeconfigs
 
