@@ -45,6 +45,12 @@ impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> RefIndex<K, V> {
         }
     }
 
+    /// How many objects depend on `key` (without copying them out).
+    pub fn count(&self, key: &K) -> usize {
+        let maps = self.inner.lock().expect("index lock");
+        maps.forward.get(key).map_or(0, HashSet::len)
+    }
+
     /// The objects that depend on `key`.
     pub fn lookup(&self, key: &K) -> Vec<ObjectRef<V>> {
         let maps = self.inner.lock().expect("index lock");

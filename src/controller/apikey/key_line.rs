@@ -53,18 +53,24 @@ pub fn line(
     let Some(holder) = Holder::of(key) else {
         return Line::Clear;
     };
-    let cutoff = limit.cutoff(now);
-    let me = Place::of(key);
-    let ahead = holders
-        .lookup(&holder)
-        .iter()
-        .filter_map(|peer| keys.get(peer))
-        .filter(|peer| {
-            Holder::of(peer).as_ref() == Some(&holder)
-                && counts(peer, cutoff)
-                && Place::of(peer) < me
-        })
-        .count();
+    // With no more keys than the limit (this one among them) none can be past it: no need to
+    // look at each (a requester with thousands of keys would make every reconcile read them all).
+    let ahead = if holders.count(&holder) <= limit.max_keys_per_user_per_product {
+        0
+    } else {
+        let cutoff = limit.cutoff(now);
+        let me = Place::of(key);
+        holders
+            .lookup(&holder)
+            .iter()
+            .filter_map(|peer| keys.get(peer))
+            .filter(|peer| {
+                Holder::of(peer).as_ref() == Some(&holder)
+                    && counts(peer, cutoff)
+                    && Place::of(peer) < me
+            })
+            .count()
+    };
     if ahead >= limit.max_keys_per_user_per_product {
         return Line::Blocked(format!(
             "{ahead} keys already exist for {holder}; the limit is {}: this key waits until an \
@@ -97,6 +103,10 @@ pub fn wake_after(
     let Some(holder) = Holder::of(key) else {
         return Vec::new();
     };
+    // Fewer keys than the limit (this one perhaps among them): nobody was held back.
+    if holders.count(&holder) < limit.max_keys_per_user_per_product {
+        return Vec::new();
+    }
     let this = ObjectRef::from_obj(key);
     let others: Vec<_> = holders
         .lookup(&holder)
