@@ -128,8 +128,11 @@ async fn oidc_and_openapi_discovery_with_size_cap_and_retries() {
     };
     let product = eventually("OIDC and OpenAPI discovery", WAIT, || async {
         let p = owner.get("toys").await.ok()?;
+        // Ready converges with the rest (policies may reach the controller's caches after the
+        // product does): wait for all three rather than catch an intermediate status.
         (condition(&p, "OIDCDiscovered")?.status == "True"
-            && condition(&p, "OpenAPISpecReady")?.status == "True")
+            && condition(&p, "OpenAPISpecReady")?.status == "True"
+            && condition(&p, "Ready")?.status == "True")
             .then_some(p)
     })
     .await;
