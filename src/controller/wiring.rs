@@ -25,7 +25,7 @@ use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
 use super::pending_age;
 use super::reconcile_loop::{gate, log_outcome, measured, on_activation, retry_later};
-use super::secret_cache::SecretCache;
+use super::secret_cache::{self, SecretCache};
 use super::signals::Signals;
 use super::{apikey, product};
 use crate::Result;
@@ -188,20 +188,34 @@ pub(super) async fn run(
         .for_each(log_outcome);
 
     let sweeps = Arc::new(Sweeps::default());
-    let secret_stream = secret_feed
+    // A Secret's event → its key; a completed (re-)list → the keys whose Secrets it changed, once
+    // the cache holds the new list (not each listed Secret's key before it does).
+    let secret_triggers = secret_feed
         .events()
-        .inspect_ok({
+        .map({
             let (sweeps, keys) = (sweeps.clone(), keys.store.clone());
             move |event| {
-                secret_cache.apply(event);
-                match event {
-                    watcher::Event::Apply(secret) => sweeps.check(secret, &keys),
-                    watcher::Event::InitDone => sweeps.request(),
-                    _ => {}
+                let Ok(event) = event else {
+                    return Vec::new();
+                };
+                let relisted = secret_cache.apply(&event);
+                match &event {
+                    watcher::Event::Apply(secret) => {
+                        sweeps.check(secret, &keys);
+                        secret_cache::key_of(secret).into_iter().collect()
+                    }
+                    watcher::Event::Delete(secret) => {
+                        secret_cache::key_of(secret).into_iter().collect()
+                    }
+                    watcher::Event::InitDone => {
+                        sweeps.request();
+                        relisted
+                    }
+                    watcher::Event::Init | watcher::Event::InitApply(_) => Vec::new(),
                 }
             }
         })
-        .touched_objects();
+        .flat_map(futures::stream::iter);
     let key_store = keys.store.clone();
     // The consumers' own Secrets (spec.secretRef) → the keys that name them.
     let referenced = Arc::new(RefIndex::<(String, String), CachedKey>::default());
@@ -248,10 +262,7 @@ pub(super) async fn run(
             let ctx = ctx.clone();
             move |product: APIProduct| ctx.key_products.lookup(&ObjectRef::from_obj(&product))
         })
-        .watches_stream(secret_stream, |secret: Secret| {
-            let (namespace, name) = secrets::owner_reference(&secret.metadata)?.split_once('/')?;
-            Some(ObjectRef::<CachedKey>::new(name).within(namespace))
-        })
+        .reconcile_on(secret_triggers)
         .watches_stream(own_secrets, move |secret: PartialObjectMeta<Secret>| {
             referenced.lookup(&(secret.namespace().unwrap_or_default(), secret.name_any()))
         })
@@ -380,3 +391,4 @@ where
         products
     }
 }
+

@@ -101,6 +101,10 @@ impl<K: Watched> Source<K> {
                         // store before the swap, find a newly created object missing, and drop
                         // it for good ("triggered object is gone").
                         let ready = match event {
+                            // Without a store there is no swap to wait for: a subscriber keeping
+                            // its own view of a re-list (the Secret cache) takes the list as it
+                            // comes, instead of this task holding every listed object at once.
+                            event if !self.keep_store => vec![event],
                             watcher::Event::Init => {
                                 relisted = Some(Vec::new());
                                 Vec::new()

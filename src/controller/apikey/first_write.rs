@@ -5,6 +5,7 @@
 //! anyone else's), the careful path in [`super::secrets`] takes over: it reads both, checks whose
 //! they are and which value counts.
 
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 
 use crate::Result;
@@ -25,26 +26,35 @@ pub(super) async fn both(
     let value = keys::generate(&ctx.config.key_prefix)?;
     let consumer = secrets::consumer_secret(key, &value);
     let enforced = secrets::enforcement_secret(key, enforcement, &value);
-    // Either order is safe: whichever lands first holds the value a retry finds and keeps.
+    // Both at once. When one fails the other holds the fresh value, and the careful path keeps
+    // it (the consumer copy's value first, then the enforcement Secret's).
     let (consumer_created, enforcement_created) = tokio::join!(
         created(ctx, &consumer, Role::Consumer),
         created(ctx, &enforced, Role::Enforcement),
     );
-    if consumer_created? && enforcement_created? {
+    let (consumer_created, enforcement_created) = (consumer_created?, enforcement_created?);
+    if consumer_created && enforcement_created {
         return Ok(Some(SecretKeyRef {
             name: consumer.name_any(),
             key: API_KEY_DATA.into(),
         }));
     }
+    if consumer_created {
+        // An enforcement Secret the cache did not show exists already, with the key's value
+        // (its consumer copy deleted meanwhile): the copy just made with a fresh value would
+        // win over it and change the key. It goes again, so the existing value is restored.
+        ctx.delete_own_secret(key, &namespace_of(&consumer), &consumer.name_any())
+            .await?;
+    }
     Ok(None)
 }
 
+fn namespace_of(secret: &Secret) -> String {
+    secret.metadata.namespace.clone().unwrap_or_default()
+}
+
 /// Creates `secret`: `true` when created, `false` when one of its name exists already.
-async fn created(
-    ctx: &Context,
-    secret: &k8s_openapi::api::core::v1::Secret,
-    role: Role,
-) -> Result<bool> {
+async fn created(ctx: &Context, secret: &Secret, role: Role) -> Result<bool> {
     match ctx.create_secret(secret, role).await {
         Ok(()) => Ok(true),
         Err(crate::Error::Kube(kube::Error::Api(status))) if status.code == 409 => Ok(false),

@@ -14,9 +14,11 @@ use std::sync::{Arc, RwLock};
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::ObjectMeta;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use tokio::sync::watch;
 
+use crate::resources::cached_key::CachedKey;
 use crate::secrets::{self, Role};
 
 /// What the cache knows about one Secret.
@@ -72,6 +74,18 @@ impl CachedSecret {
     }
 }
 
+/// The APIKey a Secret of devportal's belongs to, by its annotation (a hint: ownership is the
+/// uid mark, which the reconcile checks).
+pub fn key_of(secret: &Secret) -> Option<ObjectRef<CachedKey>> {
+    key_ref(secrets::owner_reference(&secret.metadata)?)
+}
+
+/// The APIKey `namespace/name`.
+fn key_ref(owner: &str) -> Option<ObjectRef<CachedKey>> {
+    let (namespace, name) = owner.split_once('/')?;
+    Some(ObjectRef::new(name).within(namespace))
+}
+
 /// One complete view: every Secret by `namespace/name`, and each key's Secrets.
 #[derive(Default)]
 struct View {
@@ -82,6 +96,26 @@ struct View {
 }
 
 impl View {
+    /// The owners of the Secrets that differ between `before` and this view (added, removed or
+    /// changed), each once.
+    fn owners_changed_from(&self, before: &View) -> Vec<Arc<str>> {
+        let added_or_changed = self
+            .secrets
+            .iter()
+            .filter(|(id, entry)| before.secrets.get(*id) != Some(*entry));
+        let removed = before
+            .secrets
+            .iter()
+            .filter(|(id, _)| !self.secrets.contains_key(*id));
+        let mut owners: Vec<Arc<str>> = added_or_changed
+            .chain(removed)
+            .filter_map(|(_, entry)| entry.owner.clone())
+            .collect();
+        owners.sort();
+        owners.dedup();
+        owners
+    }
+
     fn insert(&mut self, secret: &Secret) {
         let id = id_of(&secret.metadata);
         let Some(entry) = CachedSecret::of(secret) else {
@@ -203,9 +237,13 @@ pub struct OwnedSecret {
 }
 
 impl SecretCache {
-    /// Applies one event of the Secrets' watch, as a reflector would.
-    pub fn apply(&self, event: &watcher::Event<Secret>) {
+    /// Applies one event of the Secrets' watch, as a reflector would: a (re-)list is collected
+    /// into a view of its own and replaces the live one when complete. Returns, when a list
+    /// completes, the keys whose Secrets it changed, added or removed against the view it
+    /// replaced; nothing for other events.
+    pub fn apply(&self, event: &watcher::Event<Secret>) -> Vec<ObjectRef<CachedKey>> {
         let mut state = self.state.write().expect("secret cache lock");
+        let mut changed = Vec::new();
         match event {
             watcher::Event::Apply(secret) => state.live.insert(secret),
             watcher::Event::Delete(secret) => state.live.remove(&id_of(&secret.metadata)),
@@ -216,12 +254,18 @@ impl SecretCache {
                 .insert(secret),
             watcher::Event::InitDone => {
                 if let Some(view) = state.relist.take() {
+                    changed = view
+                        .owners_changed_from(&state.live)
+                        .iter()
+                        .filter_map(|owner| key_ref(owner))
+                        .collect();
                     state.live = view;
                 }
                 drop(state);
                 self.synced.send_replace(true);
             }
         }
+        changed
     }
 
     /// Waits until the first complete list has arrived.
