@@ -36,7 +36,6 @@ use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
 use crate::resources::{APIKeyApproval, APIKeyPhase, APIKeyRequest, APIProduct, ApprovalMode};
-use crate::secrets;
 use crate::watches::{Feed, SecretMetadataFeed, Watches};
 
 /// The watches the controller reads, subscribed before the process starts them.
@@ -391,4 +390,3 @@ where
         products
     }
 }
-

@@ -139,3 +139,36 @@ fn enforcement_secrets_are_found_by_what_they_hold_and_by_unknown_uids() {
     assert!(cache.enforced_with(content).is_empty());
     assert_eq!(cache.enforcement_of_unknown_uids(|_| false).len(), 1);
 }
+
+#[test]
+fn a_relist_replaces_the_view_at_its_end_and_names_the_keys_it_changed() {
+    let cache = SecretCache::default();
+    let (same, changed, gone, new) = (key("same"), key("changed"), key("gone"), key("new"));
+    for secret in [
+        consumer(&same, "a"),
+        consumer(&changed, "b"),
+        consumer(&gone, "c"),
+    ] {
+        cache.apply(&watcher::Event::Apply(secret));
+    }
+    assert!(cache.apply(&watcher::Event::Init).is_empty());
+    for secret in [
+        consumer(&same, "a"),
+        consumer(&changed, "tampered"),
+        consumer(&new, "d"),
+    ] {
+        assert!(cache.apply(&watcher::Event::InitApply(secret)).is_empty());
+    }
+    // Until the list is complete the live view is the old one.
+    assert_eq!(cache.owned_by("team", "gone").len(), 1);
+    assert!(cache.owned_by("team", "new").is_empty());
+    let mut woken: Vec<String> = cache
+        .apply(&watcher::Event::InitDone)
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    woken.sort();
+    assert_eq!(woken, ["changed", "gone", "new"]);
+    assert!(cache.owned_by("team", "gone").is_empty());
+    assert_eq!(cache.owned_by("team", "new").len(), 1);
+}
