@@ -104,7 +104,12 @@ impl<K: Watched> Source<K> {
                             // Without a store there is no swap to wait for: a subscriber keeping
                             // its own view of a re-list (the Secret cache) takes the list as it
                             // comes, instead of this task holding every listed object at once.
-                            event if !self.keep_store => vec![event],
+                            event if !self.keep_store => {
+                                if matches!(event, watcher::Event::InitDone) {
+                                    listed.send_replace(true);
+                                }
+                                vec![event]
+                            }
                             watcher::Event::Init => {
                                 relisted = Some(Vec::new());
                                 Vec::new()
