@@ -2,8 +2,8 @@
 //! key's uid, so when the cache shows none of the key's Secrets the likely case is that none
 //! exists: both are created at once, with a fresh value, and `create` never writes over an
 //! existing object. If either exists already (ours from a moment ago, not yet in the cache, or
-//! anyone else's), the careful path in [`super::secrets`] takes over: it reads both, checks whose
-//! they are and which value counts.
+//! anyone else's), the other one just created is deleted again and the careful path in
+//! [`super::secrets`] takes over: it reads both, checks whose they are and which value counts.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -26,8 +26,7 @@ pub(super) async fn both(
     let value = keys::generate(&ctx.config.key_prefix)?;
     let consumer = secrets::consumer_secret(key, &value);
     let enforced = secrets::enforcement_secret(key, enforcement, &value);
-    // Both at once. When one fails the other holds the fresh value, and the careful path keeps
-    // it (the consumer copy's value first, then the enforcement Secret's).
+    // Both at once, all or nothing.
     let (consumer_created, enforcement_created) = tokio::join!(
         created(ctx, &consumer, Role::Consumer),
         created(ctx, &enforced, Role::Enforcement),
@@ -39,11 +38,16 @@ pub(super) async fn both(
             key: API_KEY_DATA.into(),
         }));
     }
-    if consumer_created {
-        // An enforcement Secret the cache did not show exists already, with the key's value
-        // (its consumer copy deleted meanwhile): the copy just made with a fresh value would
-        // win over it and change the key. It goes again, so the existing value is restored.
-        ctx.delete_own_secret(key, &namespace_of(&consumer), &consumer.name_any())
+    // One of them existed already (ours from a moment ago, or anyone else's): the one just made
+    // with a fresh value goes again, so the careful path starts from what was there — a value
+    // the key already has wins, a foreign Secret is a conflict with nothing of ours enforced.
+    let made = match (consumer_created, enforcement_created) {
+        (true, false) => Some(&consumer),
+        (false, true) => Some(&enforced),
+        _ => None,
+    };
+    if let Some(made) = made {
+        ctx.delete_own_secret(key, &namespace_of(made), &made.name_any())
             .await?;
     }
     Ok(None)

@@ -121,7 +121,10 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         _ => None,
     };
     let rotation = rotation::before_secrets(cached, &key, target.as_ref(), ctx).await?;
-    let secret_ref = match secrets::reconcile(&key, target.as_ref(), ctx).await? {
+    let never_enforced = cached
+        .phase()
+        .is_none_or(|phase| phase == APIKeyPhase::Pending);
+    let secret_ref = match secrets::reconcile(&key, target.as_ref(), never_enforced, ctx).await? {
         Outcome::Kept(reference) => reference,
         Outcome::Problem(reason, message) => {
             evaluation = evaluation.with(APIKeyPhase::Failed, reason, message);

@@ -28,10 +28,12 @@ pub(super) enum Outcome {
 }
 
 /// Brings the key's Secrets in line: `enforcement` is where and how the enforcement Secret should
-/// be while the key is Approved, `None` otherwise (then it is withdrawn, the value kept).
+/// be while the key is Approved, `None` otherwise (then it is withdrawn, the value kept);
+/// `never_enforced` when its status shows no phase or Pending (a new key).
 pub(super) async fn reconcile(
     key: &APIKey,
     enforcement: Option<&Enforcement>,
+    never_enforced: bool,
     ctx: &Context,
 ) -> Result<Outcome> {
     let namespace = key.namespace().unwrap_or_default();
@@ -48,8 +50,10 @@ pub(super) async fn reconcile(
     if let Some(settled) = settled(key, &ours, desired_enforcement.as_ref(), &reference) {
         return Ok(settled);
     }
-    // A new key's Secrets: created without reading first (see [`first_write`]).
+    // A new key's Secrets: created without reading first (see [`first_write`]). Only for a key
+    // that never was Approved: one that was (or Failed since) is read with care, its value kept.
     if !own_secret
+        && never_enforced
         && ours.is_empty()
         && let Some(target) = enforcement
         && let Some(kept) = first_write::both(key, target, ctx).await?
