@@ -52,14 +52,21 @@ async fn a_crash_between_secret_and_status_neither_duplicates_nor_loses_the_key(
     let (ns, admin) =
         fixtures::published_namespace("crash", Persona::Admin, ApprovalMode::Automatic).await;
     let lease = ["--lease-name", "crash-test"];
-    let mut crashing = Devportal::controller(&lease, &[("DEVPORTAL_CRASH_AT", "after-secrets")]);
+    // At this test's key only: the controller reconciles the keys earlier tests left too.
+    let crash_at = format!("after-secrets:{}/mine", ns.name);
+    let mut crashing = Devportal::controller(&lease, &[("DEVPORTAL_CRASH_AT", &crash_at)]);
     let keys = request(&ns.name, "mine").await;
     let exit = crashing
         .wait_exit(WAIT)
         .expect("the controller dies at the crash point");
     assert_eq!(exit.code(), Some(86), "{}", crashing.log_text());
     let written = enforcement_secrets(&admin, &ns.name, "mine").await;
-    assert_eq!(written.len(), 1, "the Secret was written before the crash");
+    assert_eq!(
+        written.len(),
+        1,
+        "the Secret was written before the crash: {}",
+        crashing.log_text()
+    );
     assert_eq!(phase(&keys, "mine").await, None, "the status was not");
     let before = api_key(&written[0]);
 

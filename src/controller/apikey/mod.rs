@@ -141,7 +141,7 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         ));
     }
     if target.is_some() && secret_ref.is_some() {
-        secrets::crash_point("after-secrets");
+        secrets::crash_point("after-secrets", &key);
     }
     // On the version read (the status write below changes it). A record that fails (the webhook
     // unreachable, say) does not hold up the status; it is retried with backoff after it.

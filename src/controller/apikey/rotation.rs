@@ -205,7 +205,7 @@ pub(super) async fn before_secrets(
             let desired = secrets::enforcement_secret(key, target, &value);
             ctx.replace_secret(enforced, carrying(desired, token), Role::Enforcement)
                 .await?;
-            crash_point("rotation-between-secrets");
+            crash_point("rotation-between-secrets", key);
             value
         }
         _ => return Ok(Handled::Unchanged),

@@ -340,22 +340,26 @@ pub(super) async fn remove_all(key: &APIKey, ctx: &Context) -> Result<()> {
     Ok(())
 }
 
-/// A test hook: when `DEVPORTAL_CRASH_AT` names this point, the process exits here at once, as
-/// if killed. Integration tests use it to prove a restart neither duplicates nor loses a key.
-/// Only in builds with the `testing` feature.
+/// A test hook: when `DEVPORTAL_CRASH_AT` names this point — `<point>`, or `<point>:<namespace>/
+/// <name>` for one APIKey only (other tests' keys in the same cluster reach the point too) — the
+/// process exits here at once, as if killed. Integration tests use it to prove a restart neither
+/// duplicates nor loses a key. Only in builds with the `testing` feature.
 #[cfg(feature = "testing")]
-pub(super) fn crash_point(name: &str) {
+pub(super) fn crash_point(name: &str, key: &APIKey) {
     static CRASH_AT: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
-    if CRASH_AT
+    let Some(wanted) = CRASH_AT
         .get_or_init(|| std::env::var("DEVPORTAL_CRASH_AT").ok())
         .as_deref()
-        == Some(name)
-    {
-        eprintln!("DEVPORTAL_CRASH_AT={name}: exiting");
+    else {
+        return;
+    };
+    let this_key = format!("{name}:{}", object_id(&key.metadata));
+    if wanted == name || wanted == this_key {
+        eprintln!("DEVPORTAL_CRASH_AT={wanted}: exiting");
         std::process::exit(86);
     }
 }
 
 /// Without the `testing` feature there are no crash points.
 #[cfg(not(feature = "testing"))]
-pub(super) fn crash_point(_name: &str) {}
+pub(super) fn crash_point(_name: &str, _key: &APIKey) {}
