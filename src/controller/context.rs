@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use super::apikey::key_line::Holders;
 use super::args::Settings;
 use super::enforcement_namespace::EnforcementNamespace;
-use super::events::EventBudget;
+use super::event_budget::EventBudget;
 use super::inbox::state::Inbox;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::secret_cache::{OwnedSecret, SecretCache};

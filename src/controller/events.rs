@@ -1,7 +1,5 @@
 //! Kubernetes Events about transitions, written directly (see [`Context::publish_event`]), within
-//! an [`EventBudget`].
-
-use std::sync::atomic::{AtomicBool, Ordering};
+//! the [`EventBudget`](super::event_budget::EventBudget).
 
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -9,45 +7,6 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{Api, Resource};
 
 use super::context::Context;
-use crate::token_bucket::TokenBucket;
-
-/// How many Normal Events the controller writes: a burst, then a steady rate. Each Event is an
-/// API write; when thousands of keys change phase at once, one Event per key would cost the API
-/// server as much as the Secrets themselves. Over the budget a Normal Event is counted
-/// (`devportal_controller_events_suppressed_total{reason}`) instead of written; each object's
-/// status conditions still record the transition. Warning Events are always written.
-pub struct EventBudget {
-    bucket: TokenBucket,
-    /// Whether the last Normal Event was suppressed (to log once per stretch, not per Event).
-    spent: AtomicBool,
-}
-
-impl EventBudget {
-    /// A budget of `burst` Events at once, refilled at `per_second`.
-    pub fn new(per_second: f64, burst: u32) -> Self {
-        Self {
-            bucket: TokenBucket::new(per_second, burst),
-            spent: AtomicBool::new(false),
-        }
-    }
-
-    /// Whether an Event may be written now: always for a warning, within the budget otherwise.
-    fn allows(&self, warning: bool) -> bool {
-        if warning {
-            return true;
-        }
-        let allowed = self.bucket.try_take();
-        let was_spent = self.spent.swap(!allowed, Ordering::Relaxed);
-        if !allowed && !was_spent {
-            tracing::info!(
-                "Event budget spent (--event-burst, --events-per-second): further Normal Events \
-                 are counted in devportal_controller_events_suppressed_total, not written, until \
-                 it refills; status conditions record every transition"
-            );
-        }
-        allowed
-    }
-}
 
 impl Context {
     /// Records a Kubernetes Event about `object`, within the [`EventBudget`]. Events are best
@@ -119,16 +78,6 @@ fn event_name(object: &str, nanos: i128) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn warnings_pass_a_spent_budget() {
-        let budget = EventBudget::new(0.001, 2);
-        assert!(budget.allows(false));
-        assert!(budget.allows(false));
-        assert!(!budget.allows(false), "the burst is spent");
-        assert!(budget.allows(true), "a warning is always written");
-        assert!(!budget.allows(false));
-    }
 
     #[test]
     fn event_names_fit_for_any_object_name() {

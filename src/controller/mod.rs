@@ -16,6 +16,7 @@ mod apikey;
 mod args;
 mod context;
 mod enforcement_namespace;
+mod event_budget;
 mod events;
 mod inbox;
 mod index;

@@ -19,7 +19,7 @@ use super::apikey::key_line::{self, Holders};
 use super::args::{ControllerArgs, Settings};
 use super::context::Context;
 use super::enforcement_namespace::EnforcementNamespace;
-use super::events::EventBudget;
+use super::event_budget::EventBudget;
 use super::inbox::{self, state::Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
