@@ -27,23 +27,6 @@ pub fn cpu_seconds(pid: u32) -> f64 {
     (field(11) + field(12)) as f64 / clock_ticks()
 }
 
-/// A memory figure of process `pid` from /proc, in KiB: `VmHWM` (peak) or `VmRSS` (now).
-pub fn memory_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| {
-            v.trim_start_matches(':')
-                .trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0)
-}
-
 /// The pid a control-plane component registered under `run/<name>.pid` of the state directory.
 pub fn component_pid(state: &Path, name: &str) -> Option<u32> {
     std::fs::read_to_string(state.join("run").join(format!("{name}.pid")))

@@ -6,8 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::apimetrics;
 use super::audit::{AuditLog, Split};
-use super::procs::{cpu_seconds, memory_kib};
+use super::procs::cpu_seconds;
 use crate::support::Devportal;
+use crate::support::processes::memory_kib;
 
 /// How long the audit log must stay unchanged for the burst to count as settled.
 const QUIET: Duration = Duration::from_secs(5);

@@ -9,9 +9,10 @@ use kube::Api;
 
 use super::audit::{AuditLog, Split};
 use super::options::{CONCURRENCY, Mode, Options};
-use super::procs::{Watched, component_pid, memory_kib};
+use super::procs::{Watched, component_pid};
 use super::workload::{Ideal, burst, create_key, product_status_then_no_controller};
 use super::{apimetrics, raw, restart, watch};
+use crate::support::processes::memory_kib;
 use crate::support::{
     Devportal, Persona, TestNamespace, control_plane, control_plane_with_devportal, fixtures,
 };

@@ -93,19 +93,9 @@ impl Ideal {
         let namespace = key.namespace().unwrap_or_default();
         let uid = key.uid().unwrap_or_default();
         let value = keys::generate(DEFAULT_PREFIX).expect("a key value");
-        let target = Enforcement {
-            namespace: DEFAULT_KUADRANT_NAMESPACE.into(),
-            labels: secrets::labels_for_rule(&uid, &self.authorino, &self.rule)
-                .expect("labels that satisfy both selectors"),
-            tier: key.spec.plan_tier.clone(),
-            user_id: key
-                .spec
-                .requested_by
-                .as_ref()
-                .map(|r| r.user_id.clone())
-                .unwrap_or_default(),
-            expires_at: None,
-        };
+        let labels = secrets::labels_for_rule(&uid, &self.authorino, &self.rule)
+            .expect("labels that satisfy both selectors");
+        let target = Enforcement::for_key(&key, DEFAULT_KUADRANT_NAMESPACE.into(), labels);
         let consumer = secrets::consumer_secret(&key, &value);
         let enforcement = secrets::enforcement_secret(&key, &target, &value);
         let params = PostParams {

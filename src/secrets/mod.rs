@@ -65,6 +65,25 @@ pub struct Enforcement {
     pub expires_at: Option<String>,
 }
 
+impl Enforcement {
+    /// The enforcement Secret of `key` in `namespace` with `labels`: the key's tier, requester
+    /// and expiry for the annotations.
+    pub fn for_key(key: &APIKey, namespace: String, labels: BTreeMap<String, String>) -> Self {
+        Self {
+            namespace,
+            labels,
+            tier: key.spec.plan_tier.clone(),
+            user_id: key
+                .spec
+                .requested_by
+                .as_ref()
+                .map(|r| r.user_id.clone())
+                .unwrap_or_default(),
+            expires_at: key.spec.expires_at.as_ref().map(|t| t.0.to_string()),
+        }
+    }
+}
+
 /// `namespace/name` of a key, as written into [`APIKEY_ANNOTATION`].
 pub fn key_reference(key: &APIKey) -> String {
     format!(

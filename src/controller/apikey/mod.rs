@@ -106,18 +106,9 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         evaluation = evaluation.with(APIKeyPhase::Failed, "UnsatisfiableSelector", why.clone());
     }
     let target = match labels {
-        Some(Ok(labels)) if evaluation.phase == APIKeyPhase::Approved => Some(Enforcement {
-            namespace: ctx.enforcement.get(),
-            labels,
-            tier: key.spec.plan_tier.clone(),
-            user_id: key
-                .spec
-                .requested_by
-                .as_ref()
-                .map(|r| r.user_id.clone())
-                .unwrap_or_default(),
-            expires_at: key.spec.expires_at.as_ref().map(|t| t.0.to_string()),
-        }),
+        Some(Ok(labels)) if evaluation.phase == APIKeyPhase::Approved => {
+            Some(Enforcement::for_key(&key, ctx.enforcement.get(), labels))
+        }
         _ => None,
     };
     let rotation = rotation::before_secrets(cached, &key, target.as_ref(), ctx).await?;
