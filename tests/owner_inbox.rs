@@ -18,6 +18,7 @@ use devportal::resources::{
     APIKey, APIKeyApproval, APIKeyApprovalSpec, APIKeyRequest, APIProduct, ApprovalMode,
     RequestNameRef,
 };
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role};
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -406,4 +407,70 @@ async fn requests_without_their_key_are_swept() {
         gone.then_some(())
     })
     .await;
+}
+
+/// An automatically approved key's request reaches the owner's inbox (through the inbox's second
+/// lane, once the reconciles pause), Approved and with no Event of its own; someone who rewrites
+/// its spec or status sees both put back, while the labels they added stay.
+#[tokio::test]
+async fn automatic_requests_reach_the_inbox_and_edits_are_put_back() {
+    let cp = control_plane_with_devportal();
+    let admin = cp.client(Persona::Admin).await;
+    let product_ns = TestNamespace::new("inbox-auto").await;
+    fixtures::published_product(&admin, &admin, &product_ns.name, ApprovalMode::Automatic).await;
+    let products = Api::<APIProduct>::namespaced(admin.clone(), &product_ns.name);
+    eventually("toys' plans to be discovered", WAIT, || async {
+        let product = products.get("toys").await.ok()?;
+        (!product.status?.discovered_plans.is_empty()).then_some(())
+    })
+    .await;
+    let key = request(&product_ns.name, &product_ns.name, "auto").await;
+    let written = request_in(&admin, &product_ns.name, &key, "Approved").await;
+    assert!(holds(&written, "Approved"), "{:?}", written.status);
+    assert_eq!(written.spec.api_key_ref.name, "auto");
+
+    let requests = Api::<APIKeyRequest>::namespaced(admin.clone(), &product_ns.name);
+    let name = written.name_any();
+    requests
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({
+                "metadata": {"labels": {"team": "reviewers"}},
+                "spec": {"useCase": "rewritten by someone else"},
+            })),
+        )
+        .await
+        .expect("the admin edits the request");
+    requests
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Denied", "conditions": []}})),
+        )
+        .await
+        .expect("the admin edits the request's status");
+    let restored = eventually("the request to be put back", WAIT, || async {
+        let now = requests.get(&name).await.ok()?;
+        (now.spec == written.spec && holds(&now, "Approved")).then_some(now)
+    })
+    .await;
+    assert_eq!(
+        restored.labels().get("team").map(String::as_str),
+        Some("reviewers"),
+        "labels others add stay"
+    );
+    assert_eq!(
+        restored.status.as_ref().and_then(|s| s.phase.as_deref()),
+        Some("Approved")
+    );
+    let events = Api::<Event>::namespaced(admin, &product_ns.name)
+        .list(&ListParams::default().fields(&format!("involvedObject.name={name}")))
+        .await
+        .expect("events listed");
+    assert!(
+        events.items.is_empty(),
+        "an automatic approval needs no owner, so its request gets no Event: {:?}",
+        events.items.iter().map(|e| &e.reason).collect::<Vec<_>>()
+    );
 }

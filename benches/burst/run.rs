@@ -66,11 +66,14 @@ pub async fn run(opts: &Options, audit_path: &Path) {
     let started = Instant::now();
 
     let mode = opts.mode;
+    let mut requests_written = None;
     let (created, finished) = if mode == Mode::Raw {
         let took = raw::create_secrets(&admin, &ns.name, 2 * n).await;
         (took, took)
     } else {
         let done = watch::all_enforcement_secrets(&admin, n);
+        requests_written =
+            (mode == Mode::Devportal).then(|| watch::all_requests_written(&admin, &ns.name, n));
         match mode {
             Mode::Ideal => {
                 let ideal = Ideal::new(
@@ -135,6 +138,23 @@ pub async fn run(opts: &Options, audit_path: &Path) {
     split.print("controller-identity writes (audit log)", n);
     apimetrics::print_delta(&requests_before, &requests_after, n);
     procs.print_cpu(&cpu_before, &cpu_after, n, wall);
+    if let Some(requests_written) = requests_written {
+        // The owners' copies of automatically approved keys follow enforcement (the inbox's
+        // second lane): when is the last one written, and what does the controller hold then?
+        let written = tokio::time::timeout(opts.timeout(), requests_written)
+            .await
+            .expect("every APIKeyRequest within the timeout")
+            .expect("the request watch task");
+        println!(
+            "  all owners' copies       {:.2?} after the first create (APIKeyRequests with a status)",
+            written - started
+        );
+        tokio::time::sleep(SETTLE).await;
+        Split::between(&baseline, audit.refresh()).print(
+            "controller-identity writes up to the last owner's copy (audit log)",
+            n,
+        );
+    }
     if let Some(controller) = &controller {
         if std::env::var_os("HEAPTRACK_OUT").is_some() {
             println!(

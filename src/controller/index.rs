@@ -21,7 +21,8 @@ pub struct RefIndex<K, V: Resource<DynamicType = ()>> {
 
 struct Maps<K, V: Resource<DynamicType = ()>> {
     forward: HashMap<K, HashSet<ObjectRef<V>>>,
-    backward: HashMap<ObjectRef<V>, HashSet<K>>,
+    /// An object's keys: mostly one, so a list (a set would allocate room for several).
+    backward: HashMap<ObjectRef<V>, Vec<K>>,
 }
 
 impl<K, V: Resource<DynamicType = ()>> Default for RefIndex<K, V> {
@@ -67,7 +68,10 @@ impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> Maps<K, V> {
             .entry(key.clone())
             .or_default()
             .insert(object.clone());
-        self.backward.entry(object).or_default().insert(key);
+        let keys = self.backward.entry(object).or_default();
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
     }
 
     fn unlink(&mut self, object: &ObjectRef<V>) {

@@ -9,6 +9,7 @@
 //! (watches → reconcilers), [`reconcile_loop`] (the gate, metrics and error policy around each
 //! reconcile), [`lease`] (leader election), [`product`] and [`apikey`] (the two
 //! reconciles), [`inbox`] (the owner's inbox: APIKeyRequests and APIKeyApprovals), [`index`] and [`secret_cache`] (in-memory indexes and the Secret cache),
+//! [`phase_counts`] (the gauges about all keys),
 //! [`orphans`] (garbage collection of enforcement Secrets whose APIKey is gone),
 //! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go).
 
@@ -23,6 +24,7 @@ mod index;
 pub mod lease;
 mod orphans;
 mod pending_age;
+mod phase_counts;
 mod product;
 mod reconcile_loop;
 mod secret_cache;

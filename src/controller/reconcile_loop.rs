@@ -32,6 +32,8 @@ where
     if !ctx.active() {
         return Ok(Action::await_change());
     }
+    // The inbox's second lane waits while any reconcile runs.
+    let _reconciling = ctx.inbox.lane.reconciling();
     let id = ObjectRef::from_obj(&*object).to_string();
     let started = Instant::now();
     let result = reconcile(object, ctx.clone()).await;

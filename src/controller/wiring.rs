@@ -3,17 +3,14 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::jiff::Timestamp;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, Resource, ResourceExt};
-use tokio_util::sync::CancellationToken;
 
 use super::apikey::key_line::{self, Holders};
 use super::args::{ControllerArgs, Settings};
@@ -23,7 +20,7 @@ use super::event_budget::EventBudget;
 use super::inbox::{self, state::Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
-use super::pending_age;
+use super::phase_counts;
 use super::reconcile_loop::{gate, log_outcome, measured, on_activation, retry_later};
 use super::secret_cache::{self, SecretCache};
 use super::signals::Signals;
@@ -33,9 +30,10 @@ use crate::admin::Telemetry;
 use crate::discovery::{Caches, Target};
 use crate::key_limit::{self, Holder, KeyLimitArgs};
 use crate::resources::cached_key::CachedKey;
+use crate::resources::cached_request::CachedRequest;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
-use crate::resources::{APIKeyApproval, APIKeyPhase, APIKeyRequest, APIProduct, ApprovalMode};
+use crate::resources::{APIKeyApproval, APIProduct};
 use crate::watches::{Feed, SecretMetadataFeed, Watches};
 
 /// The watches the controller reads, subscribed before the process starts them.
@@ -46,7 +44,7 @@ pub struct Feeds {
     auth_policies: Feed<AuthPolicy>,
     plan_policies: Feed<PlanPolicy>,
     keys: Feed<CachedKey>,
-    requests: Feed<APIKeyRequest>,
+    requests: Feed<CachedRequest>,
     approvals: Feed<APIKeyApproval>,
     secrets: Feed<Secret>,
     secret_metadata: SecretMetadataFeed,
@@ -246,7 +244,8 @@ pub(super) async fn run(
             move |event| follow_holders(&ctx, event, &wake)
         });
     let own_secrets = secret_metadata.touched();
-    let phase_counts = count_phases(key_store.clone(), ctx.clone(), signals.shutdown.clone());
+    let phase_counts = phase_counts::run(key_store.clone(), ctx.clone(), signals.shutdown.clone());
+    let lane = inbox::lane::run(ctx.clone(), signals.shutdown.clone());
     let (request_sweeps, request_keys) = (sweeps.clone(), key_store.clone());
     let sweeper = orphans::run(
         ctx.clone(),
@@ -269,7 +268,7 @@ pub(super) async fn run(
         // approval is applied to the key its request mirrors.
         .watches_stream(
             inbox::triggers::requests(requests, request_keys, request_sweeps),
-            |request: APIKeyRequest| Some(inbox::triggers::key_of(&request)),
+            |request: CachedRequest| Some(inbox::triggers::key_of(&request)),
         )
         .watches_stream(
             inbox::triggers::approvals(approvals, ctx.clone()),
@@ -292,7 +291,14 @@ pub(super) async fn run(
         )
         .for_each(log_outcome);
 
-    futures::future::join4(product_controller, key_controller, phase_counts, sweeper).await;
+    futures::future::join5(
+        product_controller,
+        key_controller,
+        phase_counts,
+        sweeper,
+        lane,
+    )
+    .await;
     tracing::info!("controllers stopped");
     Ok(())
 }
@@ -320,38 +326,6 @@ fn follow_holders(
         for peer in key_line::wake_after(key, &ctx.key_holders, &ctx.config.key_limit) {
             // The receiver lives as long as the reconciler; nothing to do once it is gone.
             let _ = wake.unbounded_send(peer);
-        }
-    }
-}
-
-/// Publishes how many keys are in each phase, and how long the oldest waiting key has waited,
-/// while active: shortly after a reconcile changed a phase (once the watch cache has the new
-/// status), and every few seconds regardless. Replicas that do not lead report nothing (zeros),
-/// so a sum over replicas counts every key once and a max finds the oldest waiting key.
-async fn count_phases(keys: Store<CachedKey>, ctx: Arc<Context>, shutdown: CancellationToken) {
-    /// Time for the status just written to reach the cache; also bounds the recounts per second.
-    const SETTLE: Duration = Duration::from_millis(300);
-    loop {
-        let mut counts = APIKeyPhase::ALL.map(|phase| (phase, 0i64));
-        if ctx.active() {
-            for key in keys.state() {
-                if let Some(phase) = key.phase()
-                    && let Some(slot) = counts.iter_mut().find(|(p, _)| *p == phase)
-                {
-                    slot.1 += 1;
-                }
-            }
-        }
-        ctx.metrics.controller.set_keys(counts);
-        ctx.metrics.controller.set_oldest_pending(if ctx.active() {
-            pending_age::oldest_pending(&ctx, Timestamp::now())
-        } else {
-            [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)]
-        });
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(5)) => {}
-            () = ctx.phase_changed.notified() => tokio::time::sleep(SETTLE).await,
         }
     }
 }

@@ -9,13 +9,9 @@
 //! the status folded into a digest. The spec is kept whole (the free-text `spec.useCase`, at most
 //! 1 KiB by the schema, goes into the owner's inbox copy of the request).
 
-use std::borrow::Cow;
-
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
-use kube::Resource;
 use kube::api::ObjectMeta;
-use kube::core::NamespaceResourceScope;
 use serde::{Deserialize, Serialize};
 
 use crate::names::ROTATION_REQUEST_ANNOTATION;
@@ -150,34 +146,7 @@ impl CachedKey {
     }
 }
 
-impl Resource for CachedKey {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        APIKey::kind(dt)
-    }
-
-    fn group(dt: &()) -> Cow<'_, str> {
-        APIKey::group(dt)
-    }
-
-    fn version(dt: &()) -> Cow<'_, str> {
-        APIKey::version(dt)
-    }
-
-    fn plural(dt: &()) -> Cow<'_, str> {
-        APIKey::plural(dt)
-    }
-
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
-}
+cached_form_of!(CachedKey, APIKey);
 
 /// A hash of a status as it serializes.
 pub fn status_digest(status: &APIKeyStatus) -> u64 {
@@ -188,6 +157,7 @@ pub fn status_digest(status: &APIKeyStatus) -> u64 {
 mod tests {
     use super::*;
     use crate::conditions::{Desired, merge};
+    use kube::Resource;
     use serde_json::json;
 
     fn served() -> serde_json::Value {

@@ -33,9 +33,10 @@ pub use source::must_relist;
 
 use crate::names;
 use crate::resources::cached_key::CachedKey;
+use crate::resources::cached_request::CachedRequest;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy};
-use crate::resources::{APIKeyApproval, APIKeyRequest, APIProduct};
+use crate::resources::{APIKeyApproval, APIProduct};
 
 /// The kinds a process watches, and who reads them.
 pub struct Watches {
@@ -45,7 +46,7 @@ pub struct Watches {
     auth_policies: Source<AuthPolicy>,
     plan_policies: Source<PlanPolicy>,
     keys: Source<CachedKey>,
-    requests: Source<APIKeyRequest>,
+    requests: Source<CachedRequest>,
     approvals: Source<APIKeyApproval>,
     secrets: Source<Secret>,
     secret_metadata: SecretMetadataSource,
@@ -141,8 +142,8 @@ impl Watches {
         self.keys.subscribe()
     }
 
-    /// APIKeyRequests in every namespace.
-    pub fn requests(&mut self) -> Feed<APIKeyRequest> {
+    /// APIKeyRequests in every namespace, in their compact cached form.
+    pub fn requests(&mut self) -> Feed<CachedRequest> {
         self.requests.subscribe()
     }
 

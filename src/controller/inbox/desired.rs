@@ -1,7 +1,7 @@
 //! The owner's inbox as pure functions of an APIKey: the name, spec and status of its
 //! APIKeyRequest, and which APIKeyApproval (if any) the key should carry.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
@@ -178,14 +178,4 @@ fn reason_of(approval: &APIKeyApproval) -> Option<String> {
         (None, None) => return None,
     };
     Some(joined.chars().take(REASON_MAX_CHARS).collect())
-}
-
-/// A digest of a request status without its condition timestamps: two statuses with the same
-/// digest say the same.
-pub(super) fn status_digest(status: &APIKeyRequestStatus) -> u64 {
-    let mut status = status.clone();
-    for condition in &mut status.conditions {
-        condition.last_transition_time = Time(Timestamp::UNIX_EPOCH);
-    }
-    crate::digest::digest(&serde_json::to_string(&status).unwrap_or_default())
 }

@@ -8,30 +8,35 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
+use super::lane::Lane;
 use crate::controller::index::RefIndex;
-use crate::resources::{APIKeyApproval, APIKeyRequest};
+use crate::resources::APIKeyApproval;
+use crate::resources::cached_request::CachedRequest;
 
 /// What the inbox reads and remembers.
 pub(crate) struct Inbox {
     /// The APIKeyRequests, as the controller last wrote them.
-    pub(crate) requests: Store<APIKeyRequest>,
+    pub(crate) requests: Store<CachedRequest>,
     /// The APIKeyApprovals.
     pub(crate) approvals: Store<APIKeyApproval>,
     /// The APIKeyApprovals by the request they review: (namespace, request name).
     pub(super) by_request: RefIndex<(String, String), APIKeyApproval>,
     /// The request phase last announced with an Event, by key uid.
-    pub(super) announced: Mutex<HashMap<String, String>>,
+    pub(super) announced: Mutex<HashMap<String, &'static str>>,
     /// Uids of the outdated APIKeyApprovals already warned about.
     pub(super) outdated_warned: Mutex<HashSet<String>>,
     /// The request status last written, by key uid: the request's resourceVersion the write
     /// built on and a digest of the status without timestamps. A reconcile that sees that
-    /// version again (the cache has not caught up with the write) does not write it twice.
+    /// version again (the cache has not caught up with the write) does not write it twice; the
+    /// memo goes once the cache has moved past that version.
     pub(super) status_written: Mutex<HashMap<String, (Option<String>, u64)>>,
+    /// The requests of automatically approved keys, written when the reconciles pause.
+    pub(crate) lane: Lane,
 }
 
 impl Inbox {
     /// An inbox over the two stores.
-    pub(crate) fn new(requests: Store<APIKeyRequest>, approvals: Store<APIKeyApproval>) -> Self {
+    pub(crate) fn new(requests: Store<CachedRequest>, approvals: Store<APIKeyApproval>) -> Self {
         Self {
             requests,
             approvals,
@@ -39,6 +44,7 @@ impl Inbox {
             announced: Mutex::default(),
             outdated_warned: Mutex::default(),
             status_written: Mutex::default(),
+            lane: Lane::default(),
         }
     }
 

@@ -5,7 +5,7 @@ use serde_json::json;
 use super::desired::{carries, request_spec, request_status};
 use super::*;
 use crate::names::{REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION};
-use crate::resources::{APIKeyApproval, Approval};
+use crate::resources::{APIKeyApproval, APIKeyPhase, Approval};
 
 fn key(name: &str, uid: &str) -> APIKey {
     serde_json::from_value(json!({
@@ -168,12 +168,12 @@ fn the_status_digest_ignores_only_timestamps() {
     let again = request_status(&key, APIKeyPhase::Approved, "ok", None, &[], later);
     assert_ne!(approved, again, "the transition times differ");
     assert_eq!(
-        super::desired::status_digest(&approved),
-        super::desired::status_digest(&again)
+        crate::resources::cached_request::status_digest(&approved),
+        crate::resources::cached_request::status_digest(&again)
     );
     let denied = request_status(&key, APIKeyPhase::Denied, "no", None, &[], first);
     assert_ne!(
-        super::desired::status_digest(&approved),
-        super::desired::status_digest(&denied)
+        crate::resources::cached_request::status_digest(&approved),
+        crate::resources::cached_request::status_digest(&denied)
     );
 }

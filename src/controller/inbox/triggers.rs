@@ -11,32 +11,32 @@ use kube::{Resource, ResourceExt};
 
 use crate::controller::context::Context;
 use crate::controller::orphans::Sweeps;
-use crate::names::APIKEY_UID_LABEL;
+use crate::resources::APIKeyApproval;
 use crate::resources::cached_key::CachedKey;
-use crate::resources::{APIKeyApproval, APIKeyRequest};
+use crate::resources::cached_request::CachedRequest;
 use crate::watches::Feed;
 
 /// The APIKey an APIKeyRequest mirrors.
-pub(crate) fn key_of(request: &APIKeyRequest) -> ObjectRef<CachedKey> {
-    let reference = &request.spec.api_key_ref;
+pub(crate) fn key_of(request: &CachedRequest) -> ObjectRef<CachedKey> {
+    let reference = request.api_key_ref();
     ObjectRef::new(&reference.name).within(&reference.namespace)
 }
 
 /// Whether `request` names, by namespace, name and uid, an APIKey the cache has; one that does
 /// not is for the sweep to judge.
-fn mirrors_a_key(request: &APIKeyRequest, keys: &Store<CachedKey>) -> bool {
-    let uid = request.labels().get(APIKEY_UID_LABEL);
+fn mirrors_a_key(request: &CachedRequest, keys: &Store<CachedKey>) -> bool {
+    let uid = request.key_uid();
     keys.get(&key_of(request))
-        .is_some_and(|key| uid.is_some() && key.meta().uid.as_ref() == uid)
+        .is_some_and(|key| uid.is_some() && key.meta().uid.as_deref() == uid)
 }
 
 /// The requests that changed (a request changed or deleted by someone else is put back by its
 /// key's reconcile); one whose key the cache does not have asks `sweeps` for a sweep.
 pub(crate) fn requests(
-    feed: Feed<APIKeyRequest>,
+    feed: Feed<CachedRequest>,
     keys: Store<CachedKey>,
     sweeps: Arc<Sweeps>,
-) -> impl Stream<Item = Result<APIKeyRequest, watcher::Error>> + Send {
+) -> impl Stream<Item = Result<CachedRequest, watcher::Error>> + Send {
     feed.events()
         .inspect_ok(move |event| {
             if let watcher::Event::Apply(request) = event
@@ -60,7 +60,7 @@ pub(crate) fn approvals(
 
 /// Maps an approval to the key its request (found in `requests`) mirrors.
 pub(crate) fn approval_to_key(
-    requests: Store<APIKeyRequest>,
+    requests: Store<CachedRequest>,
 ) -> impl Fn(APIKeyApproval) -> Option<ObjectRef<CachedKey>> {
     move |approval| {
         let namespace = approval.namespace().unwrap_or_default();

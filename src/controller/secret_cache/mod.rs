@@ -89,10 +89,11 @@ fn key_ref(owner: &str) -> Option<ObjectRef<CachedKey>> {
 /// One complete view: every Secret by `namespace/name`, and each key's Secrets.
 #[derive(Default)]
 struct View {
-    secrets: HashMap<Box<str>, CachedSecret>,
-    by_key: HashMap<Arc<str>, Vec<Box<str>>>,
+    /// (Every `namespace/name` is allocated once and shared by the three maps.)
+    secrets: HashMap<Arc<str>, CachedSecret>,
+    by_key: HashMap<Arc<str>, Vec<Arc<str>>>,
     /// Enforcement Secrets by [`CachedSecret::content`].
-    by_content: HashMap<u64, Vec<Box<str>>>,
+    by_content: HashMap<u64, Vec<Arc<str>>>,
 }
 
 impl View {
@@ -118,12 +119,20 @@ impl View {
 
     fn insert(&mut self, secret: &Secret) {
         let id = id_of(&secret.metadata);
-        let Some(entry) = CachedSecret::of(secret) else {
+        let Some(mut entry) = CachedSecret::of(secret) else {
             // Labelled as managed but not one of ours in shape: not cached, so a reconcile that
             // needs it reads it live.
             self.remove(&id);
             return;
         };
+        // The owner's name once for all its Secrets.
+        if let Some((shared, _)) = entry
+            .owner
+            .as_deref()
+            .and_then(|owner| self.by_key.get_key_value(owner))
+        {
+            entry.owner = Some(shared.clone());
+        }
         let owner = entry.owner.clone();
         if entry.role == Role::Enforcement {
             self.by_content
@@ -141,11 +150,6 @@ impl View {
                 self.unlink(&old, &id);
             }
             if let Some(owner) = owner {
-                let owner = self
-                    .by_key
-                    .get_key_value(&*owner)
-                    .map(|(k, _)| k.clone())
-                    .unwrap_or(owner);
                 let list = self
                     .by_key
                     .entry(owner)
@@ -341,11 +345,12 @@ fn join(namespace: &str, name: &str) -> Box<str> {
     format!("{namespace}/{name}").into_boxed_str()
 }
 
-fn id_of(meta: &ObjectMeta) -> Box<str> {
+fn id_of(meta: &ObjectMeta) -> Arc<str> {
     join(
         meta.namespace.as_deref().unwrap_or_default(),
         meta.name.as_deref().unwrap_or_default(),
     )
+    .into()
 }
 
 #[cfg(test)]

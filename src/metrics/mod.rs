@@ -135,6 +135,7 @@ pub struct ControllerMetrics {
     secrets_deleted: Family<RoleLabel, Counter>,
     fetch_failures: Family<FetchLabel, Counter>,
     events_suppressed: Family<EventReasonLabel, Counter>,
+    inbox_deferred: Gauge,
     leader: Gauge,
 }
 
@@ -223,6 +224,13 @@ impl ControllerMetrics {
             .inc();
     }
 
+    /// Sets how many owners' copies of automatically approved requests wait for the inbox's
+    /// second lane.
+    pub fn set_inbox_deferred(&self, waiting: usize) {
+        self.inbox_deferred
+            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
     /// Sets whether this replica leads.
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
@@ -273,6 +281,7 @@ impl Metrics {
             secrets_deleted: Family::default(),
             fetch_failures: Family::default(),
             events_suppressed: Family::default(),
+            inbox_deferred: Gauge::default(),
             leader: Gauge::default(),
         };
         registry.register(
@@ -336,6 +345,12 @@ impl Metrics {
              transitions), by reason",
             controller.events_suppressed.clone(),
         );
+        registry.sub_registry_with_prefix("controller").register(
+            "inbox_deferred",
+            "Owners' copies (APIKeyRequests) of automatically approved keys waiting to be \
+             written until the reconciles pause",
+            controller.inbox_deferred.clone(),
+        );
         registry.register(
             "leader",
             "1 when this replica holds the controller Lease",
@@ -358,56 +373,4 @@ impl Metrics {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn exposition_names_every_metric_with_bounded_labels() {
-        let metrics = Metrics::new();
-        metrics.admission.observe(
-            AdmissionLabels {
-                resource: "apikeys",
-                operation: "CREATE",
-                decision: "allowed",
-                reason: "allowed",
-            },
-            Duration::from_micros(300),
-        );
-        metrics
-            .controller
-            .reconciled("apikey", Duration::from_millis(3), None);
-        metrics.controller.reconciled(
-            "apikey",
-            Duration::from_millis(3),
-            Some(&crate::Error::ShuttingDown),
-        );
-        metrics
-            .controller
-            .set_keys(APIKeyPhase::ALL.map(|p| (p, 1)));
-        metrics
-            .controller
-            .set_oldest_pending([(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 90.5)]);
-        metrics.controller.approved_after(Duration::from_secs(2));
-        metrics.controller.secret_written("enforcement");
-        metrics.controller.secret_deleted("consumer");
-        metrics.controller.fetch_failed("openapi");
-        metrics.controller.set_leader(true);
-        let text = metrics.encode();
-        for line in [
-            "devportal_admission_requests_total{resource=\"apikeys\",operation=\"CREATE\",decision=\"allowed\",reason=\"allowed\"} 1",
-            "devportal_admission_duration_seconds_count{resource=\"apikeys\",decision=\"allowed\"} 1",
-            "devportal_reconcile_total{controller=\"apikey\",result=\"success\"} 1",
-            "devportal_reconcile_errors_total{controller=\"apikey\",error=\"shutting_down\"} 1",
-            "devportal_reconcile_duration_seconds_count{controller=\"apikey\"} 2",
-            "devportal_apikeys{phase=\"Approved\"} 1",
-            "devportal_apikeys_oldest_pending_seconds{approval=\"manual\"} 90.5",
-            "devportal_approval_latency_seconds_count 1",
-            "devportal_secrets_written_total{role=\"enforcement\"} 1",
-            "devportal_secrets_deleted_total{role=\"consumer\"} 1",
-            "devportal_discovery_fetch_failures_total{kind=\"openapi\"} 1",
-            "devportal_leader 1",
-        ] {
-            assert!(text.contains(line), "missing {line:?} in\n{text}");
-        }
-    }
-}
+mod tests;
