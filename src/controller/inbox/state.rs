@@ -8,7 +8,7 @@ use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
-use super::lane::Lane;
+use super::queue::Lane;
 use crate::controller::index::RefIndex;
 use crate::resources::APIKeyApproval;
 use crate::resources::cached_request::CachedRequest;
