@@ -1,14 +1,15 @@
 //! A small in-memory index from "things that change" to the objects that must be reconciled
 //! when they do, so a watch event reaches exactly the affected objects.
 
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, ObjectRefExtra};
 
 use crate::digest::digest;
 use crate::resources::cached_key::{CachedKey, status_digest};
@@ -38,7 +39,11 @@ impl<K, V: Resource<DynamicType = ()>> Default for RefIndex<K, V> {
 
 impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> RefIndex<K, V> {
     /// Records that `object` depends on exactly `keys`, replacing what it depended on before.
-    pub fn set(&self, object: ObjectRef<V>, keys: impl IntoIterator<Item = K>) {
+    /// Only the object's namespace and name are kept (a reference's resourceVersion and uid are
+    /// not part of its identity), and a key equal to one held already is stored as a clone of
+    /// that one (for an `Arc` key, one allocation however many objects share it).
+    pub fn set(&self, mut object: ObjectRef<V>, keys: impl IntoIterator<Item = K>) {
+        object.extra = ObjectRefExtra::default();
         let mut maps = self.inner.lock().expect("index lock");
         maps.unlink(&object);
         for key in keys {
@@ -47,13 +52,21 @@ impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> RefIndex<K, V> {
     }
 
     /// How many objects depend on `key` (without copying them out).
-    pub fn count(&self, key: &K) -> usize {
+    pub fn count<Q>(&self, key: &Q) -> usize
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let maps = self.inner.lock().expect("index lock");
         maps.forward.get(key).map_or(0, HashSet::len)
     }
 
     /// The objects that depend on `key`.
-    pub fn lookup(&self, key: &K) -> Vec<ObjectRef<V>> {
+    pub fn lookup<Q>(&self, key: &Q) -> Vec<ObjectRef<V>>
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
         let maps = self.inner.lock().expect("index lock");
         maps.forward
             .get(key)
@@ -64,6 +77,10 @@ impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> RefIndex<K, V> {
 
 impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> Maps<K, V> {
     fn link(&mut self, key: K, object: ObjectRef<V>) {
+        let key = self
+            .forward
+            .get_key_value(&key)
+            .map_or(key, |(held, _)| held.clone());
         self.forward
             .entry(key.clone())
             .or_default()
@@ -96,8 +113,9 @@ pub struct KeysByProduct {
 
 #[derive(Default)]
 struct ProductKeys {
-    keys: HashMap<Box<str>, HashSet<Box<str>>>,
-    product_of: HashMap<Box<str>, Box<str>>,
+    /// (Each name is allocated once and shared by both maps.)
+    keys: HashMap<Arc<str>, HashSet<Arc<str>>>,
+    product_of: HashMap<Arc<str>, Arc<str>>,
 }
 
 impl ProductKeys {
@@ -126,6 +144,10 @@ impl KeysByProduct {
             return;
         }
         maps.unlink(&key);
+        let product = maps
+            .keys
+            .get_key_value(&product)
+            .map_or(product, |(held, _)| held.clone());
         maps.keys
             .entry(product.clone())
             .or_default()
@@ -158,13 +180,13 @@ impl KeysByProduct {
     }
 }
 
-fn id(namespace: Option<&str>, name: Option<&str>) -> Box<str> {
+fn id(namespace: Option<&str>, name: Option<&str>) -> Arc<str> {
     format!(
         "{}/{}",
         namespace.unwrap_or_default(),
         name.unwrap_or_default()
     )
-    .into_boxed_str()
+    .into()
 }
 
 /// Which status the controller last wrote for each key, and from which version of the key, so a

@@ -321,7 +321,8 @@ fn follow_holders(
         watcher::Event::Delete(_) => None,
         _ => Holder::of(key),
     };
-    ctx.key_holders.set(ObjectRef::from_obj(key), holder);
+    ctx.key_holders
+        .set(ObjectRef::from_obj(key), holder.map(Arc::new));
     if gone {
         for peer in key_line::wake_after(key, &ctx.key_holders, &ctx.config.key_limit) {
             // The receiver lives as long as the reconciler; nothing to do once it is gone.

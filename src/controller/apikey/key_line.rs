@@ -10,6 +10,7 @@
 //! passed since its `creationTimestamp`: by then every key that can stand ahead of it is known,
 //! and no key is ever approved and then taken back for one that was not seen yet.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
@@ -39,8 +40,9 @@ pub enum Line {
     Blocked(String),
 }
 
-/// The keys of each holder, so a key's line is read without scanning every key.
-pub type Holders = RefIndex<Holder, CachedKey>;
+/// The keys of each holder, so a key's line is read without scanning every key. A holder is
+/// shared by all its keys (one allocation per holder, not per key).
+pub type Holders = RefIndex<Arc<Holder>, CachedKey>;
 
 /// Where `key` stands at `now` among the keys `holders` and `keys` know.
 pub fn line(

@@ -38,7 +38,10 @@ fn seen(keys: Vec<APIKey>) -> (Store<CachedKey>, Holders) {
     let holders = Holders::default();
     for key in keys {
         let cached = CachedKey::from(key);
-        holders.set(ObjectRef::from_obj(&cached), Holder::of(&cached));
+        holders.set(
+            ObjectRef::from_obj(&cached),
+            Holder::of(&cached).map(Arc::new),
+        );
         writer.apply_watcher_event(&watcher::Event::Apply(cached));
     }
     (writer.as_reader(), holders)
