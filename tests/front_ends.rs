@@ -255,6 +255,23 @@ async fn automatic_approvals_outlive_a_switch_to_manual() {
         )
         .await
         .expect("the owner switches to manual");
+    // The webhook's product cache follows the switch within moments; a key created before it
+    // does is still approved automatically (and keeps it). A dry-run create (which reserves
+    // nothing) shows when the webhook has it.
+    eventually("the webhook to see the product as manual", WAIT, || async {
+        let probe = keys
+            .create(
+                &PostParams {
+                    dry_run: true,
+                    ..PostParams::default()
+                },
+                &fixtures::key("probe", "toys", "gold"),
+            )
+            .await
+            .ok()?;
+        probe.spec.approval.is_none().then_some(())
+    })
+    .await;
     keys.create(
         &PostParams::default(),
         &fixtures::key("later", "toys", "gold"),

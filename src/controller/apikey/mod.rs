@@ -152,7 +152,7 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
     // reached the cache; the same status for the same object version was already written.
     let handled = ctx.written.already(&key, &status);
     if !cached.status_is(&status) && !handled {
-        ctx.apply_status(&key, &status).await?;
+        ctx.replace_status(&key, &status).await?;
         ctx.written.remember(&key, &status);
     }
     if cached.phase() != Some(evaluation.phase) && !handled {
