@@ -29,13 +29,14 @@ pub(crate) struct Lane {
     reconciling: AtomicUsize,
 }
 
-#[derive(Default)]
 /// The waiting entries, and their keys for deduplication.
+#[derive(Default)]
 struct Queue {
     order: VecDeque<Entry>,
     queued: HashSet<ObjectRef<CachedKey>>,
 }
 
+/// One key whose request waits.
 pub(super) struct Entry {
     /// The key whose request waits.
     pub(super) key: ObjectRef<CachedKey>,
