@@ -28,16 +28,6 @@ async fn admin() -> Client {
     control_plane_with_devportal().client(Persona::Admin).await
 }
 
-/// The product `toys` in `ns` with its plans discovered (the webhook admits keys only then).
-async fn discovered(admin: &Client, ns: &str) {
-    let products = Api::<APIProduct>::namespaced(admin.clone(), ns);
-    eventually("toys's plans to be discovered", WAIT, || async {
-        let product = products.get("toys").await.ok()?;
-        (!product.status?.discovered_plans.is_empty()).then_some(())
-    })
-    .await;
-}
-
 /// The plugin's request: a key for `toys` at gold naming `user_id` with `email`.
 fn plugin_request(name: &str, user_id: &str, email: &str) -> APIKey {
     let mut key = fixtures::key(name, "toys", "gold");
@@ -59,7 +49,7 @@ async fn a_front_end_that_may_impersonate_a_user_requests_keys_for_them() {
     let admin = admin().await;
     let ns = TestNamespace::new("frontend-b").await;
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
-    discovered(&admin, &ns.name).await;
+    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
     let (username, config) = front_end(&admin, &ns.name, "portal").await;
     may_impersonate(&admin, &ns.name, "portal", &[ALICE], &[]).await;
     authorizer_says(&admin, &username, impersonating(ALICE)).await;
@@ -128,7 +118,7 @@ async fn a_front_end_without_impersonate_cannot_name_another_requester() {
     let admin = admin().await;
     let ns = TestNamespace::new("frontend-plain").await;
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
-    discovered(&admin, &ns.name).await;
+    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
     // The shipped API rights, and no impersonate at all.
     let (username, config) = front_end(&admin, &ns.name, "portal").await;
     let client = Client::try_from(config).unwrap();
@@ -167,7 +157,7 @@ async fn a_front_end_impersonating_a_user_is_that_user() {
     let admin = admin().await;
     let ns = TestNamespace::new("frontend-a").await;
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
-    discovered(&admin, &ns.name).await;
+    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
     let (username, mut config) = front_end(&admin, &ns.name, "portal").await;
     may_impersonate(&admin, &ns.name, "portal", &[ALICE], &["portal-users"]).await;
     authorizer_says(&admin, &username, impersonating(ALICE)).await;
@@ -218,7 +208,7 @@ async fn automatic_approvals_outlive_a_switch_to_manual() {
     let ns = TestNamespace::new("automatic").await;
     let owner = control_plane_with_devportal().client(Persona::Owner).await;
     fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Automatic).await;
-    discovered(&admin, &ns.name).await;
+    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
     let consumer = control_plane_with_devportal()
         .client(Persona::Consumer)
         .await;
@@ -303,7 +293,7 @@ async fn nobody_but_the_controller_approves_as_the_automatic_reviewer() {
     let ns = TestNamespace::new("not-automatic").await;
     let owner = control_plane_with_devportal().client(Persona::Owner).await;
     fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Manual).await;
-    discovered(&admin, &ns.name).await;
+    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
     let consumer = control_plane_with_devportal()
         .client(Persona::Consumer)
         .await;

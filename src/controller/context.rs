@@ -85,9 +85,9 @@ impl Context {
     /// Converges from any status it finds. Someone else with rights on the status subresource can
     /// own fields the apply cannot remove, and with them leave a status the apply cannot produce
     /// (a field the controller drops stays half there without its required parts: 422 on every
-    /// apply). When the API server refuses the
-    /// apply that way ([`status_needs_reset`]), the status is cleared with a PUT made exact by
-    /// the resourceVersion just read (which drops every other manager's fields), and applied again.
+    /// apply). When the API server refuses the apply that way ([`status_needs_reset`]), the
+    /// status is cleared with a PUT made exact by the resourceVersion just read (which drops
+    /// every other manager's fields), and applied again.
     pub(super) async fn apply_status<K, S>(&self, object: &K, status: &S) -> Result<()>
     where
         K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>

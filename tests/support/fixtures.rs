@@ -19,6 +19,7 @@ use kube::{Api, Client};
 use super::control_plane::control_plane;
 use super::namespaces::TestNamespace;
 use super::personas::Persona;
+use super::waits::eventually;
 
 /// An HTTPRoute attached to Gateway `external`, marked as publishable.
 pub fn route(name: &str) -> HTTPRoute {
@@ -213,6 +214,17 @@ pub async fn published_product(admin: &Client, creator: &Client, ns: &str, mode:
         .create(&PostParams::default(), &toys)
         .await
         .expect("product created");
+}
+
+/// Waits (up to `timeout`) until the product `toys` in `ns` has its plans discovered: the webhook
+/// admits keys for it only then.
+pub async fn plans_discovered(admin: &Client, ns: &str, timeout: std::time::Duration) {
+    let products = Api::<APIProduct>::namespaced(admin.clone(), ns);
+    eventually("toys' plans to be discovered", timeout, || async {
+        let product = products.get("toys").await.ok()?;
+        (!product.status?.discovered_plans.is_empty()).then_some(())
+    })
+    .await;
 }
 
 /// A fresh namespace holding the usual setup of [`published_product`], with the product created

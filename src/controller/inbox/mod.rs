@@ -4,10 +4,10 @@
 //! The APIKey reconcile drives it: [`review`] first writes the latest APIKeyApproval of the key's
 //! request into the key's `spec.approval` (when it is later than the review the key carries, so
 //! the latest review wins whichever way it came), then [`sync`] keeps the request in step (spec
-//! mirrored from the key, status from its phase and review), at once or through the [`lane`] (its queue in [`queue`]), and
-//! [`remove`] deletes it with the key. [`triggers`] maps request and approval events to keys.
-//! [`sweep`] deletes requests whose key is gone or targets another namespace now. The pure parts
-//! live in [`desired`].
+//! mirrored from the key, status from its phase and review), at once or through the [`lane`]
+//! (its queue in [`queue`]), and [`remove`] deletes it with the key. [`triggers`] maps request
+//! and approval events to keys. [`sweep`] deletes requests whose key is gone or targets another
+//! namespace now. The pure parts live in [`desired`].
 
 mod desired;
 pub(crate) mod lane;
