@@ -49,7 +49,7 @@ async fn a_front_end_that_may_impersonate_a_user_requests_keys_for_them() {
     let admin = admin().await;
     let ns = TestNamespace::new("frontend-b").await;
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
-    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     let (username, config) = front_end(&admin, &ns.name, "portal").await;
     may_impersonate(&admin, &ns.name, "portal", &[ALICE], &[]).await;
     authorizer_says(&admin, &username, impersonating(ALICE)).await;
@@ -118,7 +118,7 @@ async fn a_front_end_without_impersonate_cannot_name_another_requester() {
     let admin = admin().await;
     let ns = TestNamespace::new("frontend-plain").await;
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
-    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     // The shipped API rights, and no impersonate at all.
     let (username, config) = front_end(&admin, &ns.name, "portal").await;
     let client = Client::try_from(config).unwrap();
@@ -157,7 +157,7 @@ async fn a_front_end_impersonating_a_user_is_that_user() {
     let admin = admin().await;
     let ns = TestNamespace::new("frontend-a").await;
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Manual).await;
-    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     let (username, mut config) = front_end(&admin, &ns.name, "portal").await;
     may_impersonate(&admin, &ns.name, "portal", &[ALICE], &["portal-users"]).await;
     authorizer_says(&admin, &username, impersonating(ALICE)).await;
@@ -208,7 +208,7 @@ async fn automatic_approvals_outlive_a_switch_to_manual() {
     let ns = TestNamespace::new("automatic").await;
     let owner = control_plane_with_devportal().client(Persona::Owner).await;
     fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Automatic).await;
-    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     let consumer = control_plane_with_devportal()
         .client(Persona::Consumer)
         .await;
@@ -293,7 +293,7 @@ async fn nobody_but_the_controller_approves_as_the_automatic_reviewer() {
     let ns = TestNamespace::new("not-automatic").await;
     let owner = control_plane_with_devportal().client(Persona::Owner).await;
     fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Manual).await;
-    fixtures::plans_discovered(&admin, &ns.name, WAIT).await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     let consumer = control_plane_with_devportal()
         .client(Persona::Consumer)
         .await;

@@ -61,7 +61,7 @@ async fn inbox() -> (TestNamespace, TestNamespace, Client) {
     .await;
     let admin = cp.client(Persona::Admin).await;
     fixtures::published_product(&admin, &admin, &product_ns.name, ApprovalMode::Manual).await;
-    fixtures::plans_discovered(&admin, &product_ns.name, WAIT).await;
+    fixtures::product_ready(&admin, &product_ns.name, WAIT).await;
     (product_ns, consumer_ns, admin)
 }
 
@@ -413,7 +413,7 @@ async fn automatic_requests_reach_the_inbox_and_edits_are_put_back() {
     let admin = cp.client(Persona::Admin).await;
     let product_ns = TestNamespace::new("inbox-auto").await;
     fixtures::published_product(&admin, &admin, &product_ns.name, ApprovalMode::Automatic).await;
-    fixtures::plans_discovered(&admin, &product_ns.name, WAIT).await;
+    fixtures::product_ready(&admin, &product_ns.name, WAIT).await;
     let key = request(&product_ns.name, &product_ns.name, "auto").await;
     let written = request_in(&admin, &product_ns.name, &key, "Approved").await;
     assert!(holds(&written, "Approved"), "{:?}", written.status);

@@ -2,7 +2,7 @@
 //! and the usual platform and product set up in a namespace.
 
 use devportal::names::foreign_condition::{ACCEPTED, ENFORCED};
-use devportal::names::{EXPOSED_ANNOTATION, GATEWAY_GROUP, PLAN_ANNOTATION};
+use devportal::names::{EXPOSED_ANNOTATION, GATEWAY_GROUP, PLAN_ANNOTATION, product_condition};
 use devportal::resources::gateway::{HTTPRoute, HTTPRouteSpec, ParentReference};
 use devportal::resources::kuadrant::{
     ApiKeyAuth, AuthPolicy, AuthPolicySpec, AuthRules, AuthenticationRule, Credentials,
@@ -216,13 +216,18 @@ pub async fn published_product(admin: &Client, creator: &Client, ns: &str, mode:
         .expect("product created");
 }
 
-/// Waits (up to `timeout`) until the product `toys` in `ns` has its plans discovered: the webhook
-/// admits keys for it only then.
-pub async fn plans_discovered(admin: &Client, ns: &str, timeout: std::time::Duration) {
+/// Waits (up to `timeout`) until the product `toys` in `ns` is Ready: its plans and its enforced
+/// AuthPolicy both seen by the controller. Plans alone are not enough: the AuthPolicy's watch may
+/// lag the PlanPolicy's, and a key created in between fails with `NoAPIKeyAuth` until it arrives.
+pub async fn product_ready(admin: &Client, ns: &str, timeout: std::time::Duration) {
     let products = Api::<APIProduct>::namespaced(admin.clone(), ns);
-    eventually("toys' plans to be discovered", timeout, || async {
-        let product = products.get("toys").await.ok()?;
-        (!product.status?.discovered_plans.is_empty()).then_some(())
+    eventually("toys to be Ready", timeout, || async {
+        let status = products.get("toys").await.ok()?.status?;
+        let ready = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == product_condition::READY && c.status == "True");
+        (ready && !status.discovered_plans.is_empty()).then_some(())
     })
     .await;
 }
