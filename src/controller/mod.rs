@@ -27,6 +27,7 @@ mod pending_age;
 mod phase_counts;
 mod product;
 mod reconcile_loop;
+mod resync;
 mod secret_cache;
 mod signals;
 mod wiring;

@@ -11,6 +11,7 @@ use kube::runtime::reflector::ObjectRef;
 use tokio::sync::watch;
 
 use super::context::Context;
+use super::inbox::requests::RequestCache;
 use super::secret_cache::SecretCache;
 use super::signals::Signals;
 use crate::admin::Telemetry;
@@ -87,12 +88,12 @@ pub(super) fn on_activation(active: watch::Receiver<bool>) -> impl Stream<Item =
     })
 }
 
-/// The write gate: true while this replica holds the Lease and its caches (the watches and the
-/// Secret cache) have synced. Also reports readiness (caches synced, leader or not) and the
+/// The write gate: true while this replica holds the Lease and its caches (the watches, the
+/// Secret cache and the request cache) have synced. Also reports readiness (caches synced, leader or not) and the
 /// leader gauge.
 pub(super) fn gate(
     signals: &Signals,
-    secrets: Arc<SecretCache>,
+    (secrets, requests): (Arc<SecretCache>, Arc<RequestCache>),
     telemetry: Telemetry,
     health_component: &'static str,
 ) -> watch::Receiver<bool> {
@@ -104,6 +105,7 @@ pub(super) fn gate(
         let caches = async {
             synced.wait().await && {
                 secrets.wait_synced().await;
+                requests.wait_synced().await;
                 true
             }
         };

@@ -17,14 +17,14 @@ use super::args::{ControllerArgs, Settings};
 use super::context::Context;
 use super::enforcement_namespace::EnforcementNamespace;
 use super::event_budget::EventBudget;
-use super::inbox::{self, state::Inbox};
+use super::inbox::{self, requests::RequestCache, state::Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::orphans::{self, Sweeps};
 use super::phase_counts;
 use super::reconcile_loop::{gate, log_outcome, measured, on_activation, retry_later};
 use super::secret_cache::{self, SecretCache};
 use super::signals::Signals;
-use super::{apikey, product};
+use super::{apikey, product, resync};
 use crate::Result;
 use crate::admin::Telemetry;
 use crate::discovery::{Caches, Target};
@@ -94,7 +94,7 @@ pub(super) async fn run(
         secret_metadata,
     } = feeds;
     let config = Settings::new(args, key_limit)?;
-    let request_store = requests.store.clone();
+    let request_cache = Arc::new(RequestCache::default());
     let enforcement = EnforcementNamespace::resolve(
         args.enforcement_namespace.clone(),
         client.clone(),
@@ -105,7 +105,7 @@ pub(super) async fn run(
     let secret_cache = Arc::new(SecretCache::default());
     let active = gate(
         &signals,
-        secret_cache.clone(),
+        (secret_cache.clone(), request_cache.clone()),
         telemetry.clone(),
         health_component,
     );
@@ -129,7 +129,7 @@ pub(super) async fn run(
         secrets: secret_cache.clone(),
         targets: RefIndex::default(),
         key_products: KeysByProduct::default(),
-        inbox: Inbox::new(request_store.clone(), approvals.store.clone()),
+        inbox: Inbox::new(request_cache.clone(), approvals.store.clone()),
         key_holders: Holders::default(),
         written: WrittenStatus::default(),
         identity,
@@ -253,6 +253,7 @@ pub(super) async fn run(
         sweeps,
         signals.shutdown.clone(),
     );
+    let resync_store = key_store.clone();
     let key_controller = Controller::for_stream(key_events.applied_objects(), key_store)
         .with_config(config)
         .reconcile_on(woken)
@@ -266,18 +267,22 @@ pub(super) async fn run(
         })
         // The owner's inbox: a request changed or deleted by someone else is put back, and an
         // approval is applied to the key its request mirrors.
-        .watches_stream(
-            inbox::triggers::requests(requests, request_keys, request_sweeps),
-            |request: CachedRequest| Some(inbox::triggers::key_of(&request)),
-        )
+        .reconcile_on(inbox::triggers::requests(
+            requests,
+            request_cache.clone(),
+            request_keys,
+            request_sweeps,
+        ))
         .watches_stream(
             inbox::triggers::approvals(approvals, ctx.clone()),
-            inbox::triggers::approval_to_key(request_store),
+            inbox::triggers::approval_to_key(request_cache),
         )
         // Keys that must give up a value another key keeps (see apikey::own_value).
         .reconcile_on(futures::stream::unfold(nudged, |mut nudged| async move {
             nudged.recv().await.map(|key| (key, nudged))
         }))
+        // Every key once per --resync, spread over the period (see resync.rs).
+        .reconcile_on(resync::sweep(resync_store, ctx.config.resync))
         // A moved enforcement namespace moves every key's enforcement Secret.
         .reconcile_all_on(futures::stream::select(
             on_activation(active),

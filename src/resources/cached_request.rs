@@ -5,10 +5,10 @@
 //! APIKeyRequest in the watch cache also holds its managed fields, five condition messages and the
 //! requester's free text; at ten thousand keys that was half of the controller's memory.
 //! [`CachedRequest`] is what deserialization of an APIKeyRequest produces for the controller's
-//! watch: the metadata the controller reads, the key it mirrors, and the spec and status folded
-//! into digests (as [`super::cached_key::CachedKey`] does for APIKeys).
-
-use std::borrow::Cow;
+//! watch: the metadata the controller reads, and a [`RequestSummary`] — the key it mirrors, the
+//! spec and status folded into digests (as [`super::cached_key::CachedKey`] does for APIKeys).
+//! The controller's request cache keeps the summary with the uid and resourceVersion, not the
+//! whole `ObjectMeta`.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -20,12 +20,19 @@ use crate::resources::{
     APIKeyPhase, APIKeyRef, APIKeyRequest, APIKeyRequestSpec, APIKeyRequestStatus,
 };
 
-/// An APIKeyRequest as the controller caches it. Deserializes from an APIKeyRequest.
+/// An APIKeyRequest as the controller's watch delivers it. Deserializes from an APIKeyRequest.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(from = "APIKeyRequest")]
 pub struct CachedRequest {
     /// Name, namespace, uid and resourceVersion; nothing else.
     metadata: ObjectMeta,
+    summary: RequestSummary,
+}
+
+/// What the controller knows of a request besides its identity: the key it mirrors, and its
+/// spec and status folded into digests.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestSummary {
     /// The value of its [`APIKEY_UID_LABEL`] (kept apart: a label map costs a tree node of
     /// half a kilobyte per request).
     key_uid: Option<Box<str>>,
@@ -37,28 +44,20 @@ pub struct CachedRequest {
 /// What the controller needs to know of a request's status.
 #[derive(Clone, Debug, PartialEq)]
 struct StatusDigest {
-    phase: Option<Cow<'static, str>>,
-    conditions: Box<[CachedCondition]>,
+    /// The phase, when it is one devportal writes.
+    phase: Option<APIKeyPhase>,
+    /// The phase conditions: which holds, and since when (a condition of another type is not
+    /// kept: the controller writes the whole status, without it).
+    conditions: Box<[(APIKeyPhase, bool, Timestamp)]>,
     /// [`status_digest`] of the whole status.
     digest: u64,
 }
 
-/// A condition's type, whether it holds, and since when.
-#[derive(Clone, Debug, PartialEq)]
-struct CachedCondition {
-    type_: Cow<'static, str>,
-    holds: bool,
-    since: Timestamp,
-}
-
-/// `name` without an allocation of its own when it is one of the phase names (every request
-/// condition type and phase the controller writes is one).
-fn shared(name: String) -> Cow<'static, str> {
+/// The phase called `name`, when there is one.
+fn phase_named(name: &str) -> Option<APIKeyPhase> {
     APIKeyPhase::ALL
-        .iter()
-        .map(|phase| phase.as_str())
-        .find(|known| *known == name)
-        .map_or(Cow::Owned(name), Cow::Borrowed)
+        .into_iter()
+        .find(|phase| phase.as_str() == name)
 }
 
 impl From<APIKeyRequest> for CachedRequest {
@@ -77,35 +76,43 @@ impl From<APIKeyRequest> for CachedRequest {
                 resource_version: metadata.resource_version,
                 ..ObjectMeta::default()
             },
-            key_uid: metadata
-                .labels
-                .and_then(|mut labels| labels.remove(APIKEY_UID_LABEL))
-                .map(String::into_boxed_str),
-            spec_digest: spec_digest(&spec),
-            api_key_ref: spec.api_key_ref,
-            status: status.map(|status| StatusDigest {
-                digest: status_digest(&status),
-                phase: status.phase.map(shared),
-                conditions: status
-                    .conditions
-                    .into_iter()
-                    .map(|c| CachedCondition {
-                        holds: c.status == "True",
-                        since: c.last_transition_time.0,
-                        type_: shared(c.type_),
-                    })
-                    .collect(),
-            }),
+            summary: RequestSummary {
+                key_uid: metadata
+                    .labels
+                    .and_then(|mut labels| labels.remove(APIKEY_UID_LABEL))
+                    .map(String::into_boxed_str),
+                spec_digest: spec_digest(&spec),
+                api_key_ref: spec.api_key_ref,
+                status: status.map(|status| StatusDigest {
+                    digest: status_digest(&status),
+                    phase: status.phase.as_deref().and_then(phase_named),
+                    conditions: status
+                        .conditions
+                        .iter()
+                        .filter_map(|c| {
+                            let phase = phase_named(&c.type_)?;
+                            Some((phase, c.status == "True", c.last_transition_time.0))
+                        })
+                        .collect(),
+                }),
+            },
         }
     }
 }
 
 impl CachedRequest {
-    /// Its resourceVersion.
-    pub fn resource_version(&self) -> Option<String> {
-        self.metadata.resource_version.clone()
+    /// What the controller knows of it besides its identity.
+    pub fn summary(&self) -> &RequestSummary {
+        &self.summary
     }
 
+    /// Its metadata (name, namespace, uid, resourceVersion) and its summary, apart.
+    pub fn into_parts(self) -> (ObjectMeta, RequestSummary) {
+        (self.metadata, self.summary)
+    }
+}
+
+impl RequestSummary {
     /// The APIKey it mirrors, as its spec names it.
     pub fn api_key_ref(&self) -> &APIKeyRef {
         &self.api_key_ref
@@ -121,9 +128,9 @@ impl CachedRequest {
         self.spec_digest == spec_digest(spec)
     }
 
-    /// The phase its status reports.
-    pub fn phase(&self) -> Option<&str> {
-        self.status.as_ref().and_then(|s| s.phase.as_deref())
+    /// The phase its status reports, when it is one devportal writes.
+    pub fn phase(&self) -> Option<APIKeyPhase> {
+        self.status.as_ref().and_then(|s| s.phase)
     }
 
     /// Its conditions with type, status and transition time (reasons and messages are not
@@ -132,10 +139,10 @@ impl CachedRequest {
         self.status
             .iter()
             .flat_map(|s| &s.conditions)
-            .map(|c| Condition {
-                type_: c.type_.to_string(),
-                status: if c.holds { "True" } else { "False" }.into(),
-                last_transition_time: Time(c.since),
+            .map(|(phase, holds, since)| Condition {
+                type_: phase.as_str().into(),
+                status: if *holds { "True" } else { "False" }.into(),
+                last_transition_time: Time(*since),
                 reason: String::new(),
                 message: String::new(),
                 observed_generation: None,
@@ -144,7 +151,7 @@ impl CachedRequest {
     }
 
     /// Whether its status says what `status` says (condition timestamps aside: a status built
-    /// with [`CachedRequest::conditions`] keeps the stored ones while the conditions hold).
+    /// with [`RequestSummary::conditions`] keeps the stored ones while the conditions hold).
     pub fn status_is(&self, status: &APIKeyRequestStatus) -> bool {
         self.status
             .as_ref()
@@ -205,18 +212,19 @@ mod tests {
     fn keeps_what_the_inbox_reads_and_recognises_its_spec_and_status() {
         let full: APIKeyRequest = serde_json::from_value(served()).unwrap();
         let cached: CachedRequest = serde_json::from_value(served()).unwrap();
-        assert_eq!(cached.key_uid(), Some("u-1"));
-        assert_eq!(cached.api_key_ref(), &full.spec.api_key_ref);
-        assert_eq!(cached.phase(), Some("Approved"));
-        assert!(cached.spec_is(&full.spec));
-        assert!(cached.status_is(full.status.as_ref().unwrap()));
+        let summary = cached.summary();
+        assert_eq!(summary.key_uid(), Some("u-1"));
+        assert_eq!(summary.api_key_ref(), &full.spec.api_key_ref);
+        assert_eq!(summary.phase(), Some(APIKeyPhase::Approved));
+        assert!(summary.spec_is(&full.spec));
+        assert!(summary.status_is(full.status.as_ref().unwrap()));
 
         let mut other_spec = full.spec.clone();
         other_spec.use_case = Some("another story".into());
-        assert!(!cached.spec_is(&other_spec));
+        assert!(!summary.spec_is(&other_spec));
         let mut other_status = full.status.clone().unwrap();
         other_status.reviewed_by = Some("someone else".into());
-        assert!(!cached.status_is(&other_status));
+        assert!(!summary.status_is(&other_status));
 
         let meta = cached.meta();
         assert_eq!(meta.resource_version.as_deref(), Some("42"));
@@ -231,6 +239,7 @@ mod tests {
         let full: APIKeyRequest = serde_json::from_value(served()).unwrap();
         let cached: CachedRequest = serde_json::from_value(served()).unwrap();
         let kept: Vec<_> = cached
+            .summary()
             .conditions()
             .into_iter()
             .map(|c| (c.type_, c.status, c.last_transition_time))
@@ -250,8 +259,8 @@ mod tests {
         let mut served = served();
         served.as_object_mut().unwrap().remove("status");
         let cached: CachedRequest = serde_json::from_value(served).unwrap();
-        assert_eq!(cached.phase(), None);
-        assert!(cached.conditions().is_empty());
-        assert!(!cached.status_is(&APIKeyRequestStatus::default()));
+        assert_eq!(cached.summary().phase(), None);
+        assert!(cached.summary().conditions().is_empty());
+        assert!(!cached.summary().status_is(&APIKeyRequestStatus::default()));
     }
 }

@@ -96,7 +96,8 @@ impl Watches {
             auth_policies: Source::new("authpolicies", watcher::Config::default()),
             plan_policies: Source::new("planpolicies", watcher::Config::default()),
             keys: Source::new("apikeys", watcher::Config::default()),
-            requests: Source::new("apikeyrequests", watcher::Config::default()),
+            // The controller keeps its own compact view (controller/inbox/requests.rs).
+            requests: Source::new("apikeyrequests", watcher::Config::default()).events_only(),
             approvals: Source::new("apikeyapprovals", watcher::Config::default()),
             secrets: Source::new(
                 "secrets",
@@ -142,7 +143,8 @@ impl Watches {
         self.keys.subscribe()
     }
 
-    /// APIKeyRequests in every namespace, in their compact cached form.
+    /// APIKeyRequests in every namespace, in their compact cached form, as events only (the
+    /// feed's store stays empty: the subscriber keeps its own view).
     pub fn requests(&mut self) -> Feed<CachedRequest> {
         self.requests.subscribe()
     }

@@ -42,7 +42,8 @@ impl<K: Watched> Source<K> {
     }
 
     /// A kind whose subscribers keep their own compact view and need no reflector store (its
-    /// store stays empty): devportal's Secrets, whose key values must not sit in a cache.
+    /// store stays empty): devportal's Secrets, whose key values must not sit in a cache, and
+    /// the APIKeyRequests, which the controller keeps smaller than an object with `ObjectMeta`.
     pub(super) fn events_only(mut self) -> Self {
         self.keep_store = false;
         self

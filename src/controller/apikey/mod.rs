@@ -187,11 +187,12 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         })
         .and_then(|t| Duration::try_from(t.0.duration_since(now)).ok())
         .map(|d| d + Duration::from_millis(20));
-    let next = [until_expiry, recheck]
-        .into_iter()
-        .flatten()
-        .fold(ctx.config.resync, Duration::min);
-    Ok(Action::requeue(next))
+    // A deadline of its own within the resync period brings the key back for it; otherwise the
+    // next change or the resync sweep does (see controller/resync.rs: no timer per key).
+    Ok(match [until_expiry, recheck].into_iter().flatten().min() {
+        Some(next) if next < ctx.config.resync => Action::requeue(next),
+        _ => Action::await_change(),
+    })
 }
 
 fn status_for(

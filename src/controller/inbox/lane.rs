@@ -51,7 +51,7 @@ pub(crate) async fn run(ctx: std::sync::Arc<Context>, shutdown: CancellationToke
                 ctx.inbox.lane.turn(entry.since).await;
                 if let Err(error) = write(&entry, &ctx).await {
                     let delay = Duration::from_secs(1 << entry.attempts.min(6)).min(MAX_RETRY_DELAY);
-                    tracing::warn!(key = %entry.key, %error, ?delay, "writing the owner's copy of the request failed; trying again");
+                    tracing::warn!(key = %entry.key(), %error, ?delay, "writing the owner's copy of the request failed; trying again");
                     tokio::spawn(async move {
                         tokio::time::sleep(delay).await;
                         ctx.inbox.lane.enqueue(Entry {
@@ -71,10 +71,10 @@ async fn write(entry: &Entry, ctx: &Context) -> Result<()> {
     if !ctx.active() {
         return Ok(());
     }
-    let Some(cached) = ctx.keys.get(&entry.key) else {
+    let Some(cached) = ctx.keys.get(&entry.key()) else {
         return Ok(());
     };
-    if cached.meta().uid.as_deref() != Some(entry.uid.as_str())
+    if cached.meta().uid.as_deref() != Some(&*entry.uid)
         || cached.meta().deletion_timestamp.is_some()
         || cached.phase() != Some(APIKeyPhase::Approved)
     {

@@ -12,6 +12,7 @@
 mod desired;
 pub(crate) mod lane;
 pub(crate) mod queue;
+pub(super) mod requests;
 pub(super) mod state;
 mod sync;
 #[cfg(test)]
@@ -21,7 +22,7 @@ pub(super) mod triggers;
 use std::collections::HashMap;
 
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 
 pub use desired::{Decision, decide, latest, request_name};
@@ -155,20 +156,16 @@ pub(super) async fn remove(key: &APIKey, ctx: &Context) -> Result<()> {
     let mut found: Vec<(String, String, Option<String>)> = ctx
         .inbox
         .requests
-        .state()
-        .iter()
-        .filter(|r| r.key_uid() == Some(uid))
-        .map(|r| (r.namespace().unwrap_or_default(), r.name_any(), r.uid()))
+        .all()
+        .into_iter()
+        .filter(|(_, r)| r.key_uid() == Some(uid))
+        .map(|(n, r)| (n.namespace.into(), n.name.into(), r.uid()))
         .collect();
     // One created a moment ago may not be in the cache yet: its name is known.
     let name = request_name(key);
     if let Some(namespace) = key.product_namespace()
         && !found.iter().any(|(ns, n, _)| ns == namespace && *n == name)
-        && ctx
-            .inbox
-            .requests
-            .get(&ObjectRef::new(&name).within(namespace))
-            .is_none()
+        && ctx.inbox.requests.get(namespace, &name).is_none()
     {
         found.push((namespace.to_string(), name, None));
     }
@@ -210,11 +207,11 @@ pub(super) async fn sweep(ctx: &Context, keys: &Store<CachedKey>) -> Result<()> 
             ))
         })
         .collect();
-    for request in ctx.inbox.requests.state() {
+    for (name, request) in ctx.inbox.requests.all() {
         if !ctx.active() {
             break;
         }
-        let namespace = request.namespace().unwrap_or_default();
+        let namespace = name.namespace.to_string();
         let uid = request.key_uid();
         if uid.and_then(|u| live.get(u)) == Some(&namespace) {
             continue;
@@ -229,8 +226,8 @@ pub(super) async fn sweep(ctx: &Context, keys: &Store<CachedKey>) -> Result<()> 
         {
             continue;
         }
-        tracing::info!(request = %format!("{namespace}/{}", request.name_any()), "deleting an APIKeyRequest whose APIKey is gone or moved");
-        delete(ctx, &namespace, &request.name_any(), request.uid()).await?;
+        tracing::info!(request = %format!("{namespace}/{}", name.name), "deleting an APIKeyRequest whose APIKey is gone or moved");
+        delete(ctx, &namespace, &name.name, request.uid()).await?;
     }
     Ok(())
 }

@@ -2,8 +2,8 @@
 //! how many reconciles run (the lane writes only while none does).
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::ResourceExt;
@@ -29,19 +29,22 @@ pub(crate) struct Lane {
     reconciling: AtomicUsize,
 }
 
-/// The waiting entries, and their keys for deduplication.
+/// The waiting entries, and their keys' uids for deduplication.
 #[derive(Default)]
 struct Queue {
     order: VecDeque<Entry>,
-    queued: HashSet<ObjectRef<CachedKey>>,
+    queued: HashSet<Arc<str>>,
 }
 
-/// One key whose request waits.
+/// One key whose request waits: small, since a burst queues every key (no [`ObjectRef`] with
+/// its four strings, one copy of the uid shared with the deduplication set).
 pub(super) struct Entry {
-    /// The key whose request waits.
-    pub(super) key: ObjectRef<CachedKey>,
-    /// Its uid when queued.
-    pub(super) uid: String,
+    /// The key's uid when queued.
+    pub(super) uid: Arc<str>,
+    /// The key's namespace.
+    pub(super) namespace: Box<str>,
+    /// The key's name.
+    pub(super) name: Box<str>,
     /// When it was queued.
     pub(super) since: Instant,
     /// Failed writes so far.
@@ -57,12 +60,20 @@ impl Drop for Reconciling<'_> {
     }
 }
 
+impl Entry {
+    /// The key whose request waits, to look up in the key store.
+    pub(super) fn key(&self) -> ObjectRef<CachedKey> {
+        ObjectRef::new(&self.name).within(&self.namespace)
+    }
+}
+
 impl Lane {
     /// Queues `key`'s request (once, however often it is asked).
     pub(super) fn push(&self, key: &APIKey) {
         let entry = Entry {
-            key: ObjectRef::new(&key.name_any()).within(&key.namespace().unwrap_or_default()),
-            uid: key.metadata.uid.clone().unwrap_or_default(),
+            uid: key.metadata.uid.as_deref().unwrap_or_default().into(),
+            namespace: key.namespace().unwrap_or_default().into(),
+            name: key.name_any().into(),
             since: Instant::now(),
             attempts: 0,
         };
@@ -72,7 +83,7 @@ impl Lane {
     /// Queues `entry` unless its key waits already.
     pub(super) fn enqueue(&self, entry: Entry) {
         let mut queue = self.queue.lock().expect("lane");
-        if queue.queued.insert(entry.key.clone()) {
+        if queue.queued.insert(entry.uid.clone()) {
             queue.order.push_back(entry);
             drop(queue);
             self.ready.notify_one();
@@ -97,7 +108,7 @@ impl Lane {
             {
                 let mut queue = self.queue.lock().expect("lane");
                 if let Some(entry) = queue.order.pop_front() {
-                    queue.queued.remove(&entry.key);
+                    queue.queued.remove(&entry.uid);
                     if queue.order.is_empty() && queue.order.capacity() > SHRINK_ABOVE {
                         // A burst is over: give back what it took.
                         queue.order.shrink_to_fit();

@@ -1,22 +1,22 @@
-//! What the inbox reads and remembers between reconciles: the request and approval stores, the
+//! What the inbox reads and remembers between reconciles: the request cache, the approval store, the
 //! approvals indexed by the request they review, and which Events were already sent.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 
 use super::queue::Lane;
+use super::requests::RequestCache;
 use crate::controller::index::RefIndex;
 use crate::resources::APIKeyApproval;
-use crate::resources::cached_request::CachedRequest;
 
 /// What the inbox reads and remembers.
 pub(crate) struct Inbox {
     /// The APIKeyRequests, as the controller last wrote them.
-    pub(crate) requests: Store<CachedRequest>,
+    pub(crate) requests: Arc<RequestCache>,
     /// The APIKeyApprovals.
     pub(crate) approvals: Store<APIKeyApproval>,
     /// The APIKeyApprovals by the request they review: (namespace, request name).
@@ -35,8 +35,8 @@ pub(crate) struct Inbox {
 }
 
 impl Inbox {
-    /// An inbox over the two stores.
-    pub(crate) fn new(requests: Store<CachedRequest>, approvals: Store<APIKeyApproval>) -> Self {
+    /// An inbox over the request cache and the approval store.
+    pub(crate) fn new(requests: Arc<RequestCache>, approvals: Store<APIKeyApproval>) -> Self {
         Self {
             requests,
             approvals,

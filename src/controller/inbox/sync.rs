@@ -10,7 +10,6 @@
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use super::desired::{self, request_phase};
@@ -50,7 +49,7 @@ pub(super) struct Write {
     /// The status to write, when the request does not carry it yet.
     status: Option<APIKeyRequestStatus>,
     /// The phase the stored status reports.
-    stored_phase: Option<String>,
+    stored_phase: Option<APIKeyPhase>,
 }
 
 /// What keeping `key`'s request in step with the key and `evaluation` takes, from the cache.
@@ -65,10 +64,7 @@ pub(super) fn plan(
     };
     let uid = key.metadata.uid.clone().unwrap_or_default();
     let name = desired::request_name(key);
-    let cached = ctx
-        .inbox
-        .requests
-        .get(&ObjectRef::new(&name).within(namespace));
+    let cached = ctx.inbox.requests.get(namespace, &name);
     if let Some(other) = cached.as_ref().filter(|r| r.key_uid() != Some(&uid)) {
         tracing::warn!(request = %format!("{namespace}/{name}"), other_uid = ?other.key_uid(), "an APIKeyRequest of this name belongs to another APIKey; not overwriting it");
         return Plan::Nothing;
@@ -119,7 +115,7 @@ pub(super) fn plan(
         spec_changed,
         cached_version,
         status,
-        stored_phase: cached.as_ref().and_then(|r| r.phase().map(str::to_string)),
+        stored_phase: cached.as_ref().and_then(|r| r.phase()),
     }))
 }
 
@@ -180,7 +176,7 @@ impl Write {
             .lock()
             .expect("announced")
             .insert(self.uid, phase);
-        if before != Some(phase) && self.stored_phase.as_deref() != Some(phase) {
+        if before != Some(phase) && self.stored_phase.map(APIKeyPhase::as_str) != Some(phase) {
             ctx.publish_event(
                 &request,
                 evaluation.phase == APIKeyPhase::Failed,
