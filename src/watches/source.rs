@@ -1,5 +1,6 @@
 //! One kind's watch: the watcher, its reflector store and the fan-out to subscribers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -85,7 +86,6 @@ impl<K: Watched> Source<K> {
                 .backoff(WatchBackoff::default())
                 .modify(strip);
             let mut stream = std::pin::pin!(stream);
-            let mut relisted: Option<Vec<K>> = None;
             loop {
                 let item = tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -97,37 +97,37 @@ impl<K: Watched> Source<K> {
                             self.writer.apply_watcher_event(&event);
                         }
                         // A (re-)list reaches the store only at InitDone, when the store swaps
-                        // in the new list. Subscribers get the listed objects then too: a
+                        // in the new list. Subscribers get the listed objects then too, read back
+                        // from the store (one at a time: no second copy of the whole list): a
                         // reconcile triggered by an InitApply would look the object up in the
                         // store before the swap, find a newly created object missing, and drop
                         // it for good ("triggered object is gone").
-                        let ready = match event {
+                        let ready: Box<dyn Iterator<Item = watcher::Event<K>> + Send> = match event
+                        {
                             // Without a store there is no swap to wait for: a subscriber keeping
                             // its own view of a re-list (the Secret cache) takes the list as it
-                            // comes, instead of this task holding every listed object at once.
+                            // comes.
                             event if !self.keep_store => {
                                 if matches!(event, watcher::Event::InitDone) {
                                     listed.send_replace(true);
                                 }
-                                vec![event]
+                                Box::new(std::iter::once(event))
                             }
-                            watcher::Event::Init => {
-                                relisted = Some(Vec::new());
-                                Vec::new()
-                            }
-                            watcher::Event::InitApply(object) => {
-                                relisted.get_or_insert_with(Vec::new).push(object);
-                                Vec::new()
+                            watcher::Event::Init | watcher::Event::InitApply(_) => {
+                                Box::new(std::iter::empty())
                             }
                             watcher::Event::InitDone => {
                                 listed.send_replace(true);
-                                let objects = relisted.take().unwrap_or_default();
-                                std::iter::once(watcher::Event::Init)
-                                    .chain(objects.into_iter().map(watcher::Event::InitApply))
-                                    .chain(std::iter::once(watcher::Event::InitDone))
-                                    .collect()
+                                let objects = self.store.state();
+                                Box::new(
+                                    std::iter::once(watcher::Event::Init)
+                                        .chain(objects.into_iter().map(|object| {
+                                            watcher::Event::InitApply(Arc::unwrap_or_clone(object))
+                                        }))
+                                        .chain(std::iter::once(watcher::Event::InitDone)),
+                                )
                             }
-                            other => vec![other],
+                            other => Box::new(std::iter::once(other)),
                         };
                         for event in ready {
                             if !self.publish(event, &shutdown).await {
