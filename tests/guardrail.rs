@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use devportal::names::key_reason::KEY_LIMIT_EXCEEDED;
 use devportal::names::{APIKEY_ANNOTATION, MANAGED_SELECTOR, ROLE_LABEL};
-use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef};
+use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode, LocalSecretRef};
 use devportal::secrets::Role;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -62,16 +62,7 @@ async fn published(prefix: &str, unguarded: bool) -> (TestNamespace, Client) {
             .expect("namespace labelled");
     }
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
-    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
-    eventually("the product's plans", WAIT, || async {
-        products
-            .get("toys")
-            .await
-            .ok()
-            .and_then(|p| p.status)
-            .filter(|s| !s.discovered_plans.is_empty())
-    })
-    .await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     (ns, admin)
 }
 

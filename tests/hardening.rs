@@ -26,16 +26,7 @@ async fn published_and_discovered(prefix: &str) -> (TestNamespace, Client, Api<A
     let admin = client(Persona::Admin).await;
     fixtures::published_product(&admin, &admin, &ns.name, ApprovalMode::Automatic).await;
     let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
-    eventually("the product's plans to be discovered", WAIT, || async {
-        products
-            .get("toys")
-            .await
-            .ok()?
-            .status?
-            .plan_tiers
-            .map(|_| ())
-    })
-    .await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     (ns, admin, products)
 }
 

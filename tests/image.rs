@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, RequestedBy};
+use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode, RequestedBy};
 use kube::Api;
 use kube::api::PostParams;
 use serde::Deserialize;
@@ -136,16 +136,7 @@ async fn the_image_holds_only_a_static_devportal_that_serves_admissions() {
     let admin = cp.client(Persona::Admin).await;
     let owner = cp.client(Persona::Owner).await;
     fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Automatic).await;
-    let products = Api::<APIProduct>::namespaced(admin, &ns.name);
-    eventually(
-        "the controller to discover the product's plans",
-        WAIT,
-        || async {
-            let tiers = products.get("toys").await.ok()?.status?.plan_tiers?;
-            tiers.split(',').any(|t| t == "gold").then_some(())
-        },
-    )
-    .await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     let keys = Api::<APIKey>::namespaced(cp.client(Persona::Consumer).await, &ns.name);
     let mut key = fixtures::key("mine", "toys", "gold");
     key.spec.requested_by = Some(RequestedBy {

@@ -7,7 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::Duration;
 
-use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode};
+use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode};
 use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -33,17 +33,7 @@ async fn prometheus_sees_admissions_reconciles_and_approval_latency() {
     let admin = cp.client(Persona::Admin).await;
     let owner = cp.client(Persona::Owner).await;
     fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Manual).await;
-    let products = Api::<APIProduct>::namespaced(owner, &ns.name);
-    eventually("the product's plans", WAIT, || async {
-        products
-            .get("toys")
-            .await
-            .ok()?
-            .status?
-            .plan_tiers
-            .map(|_| ())
-    })
-    .await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     let keys = Api::<APIKey>::namespaced(cp.client(Persona::Consumer).await, &ns.name);
     keys.create(
         &PostParams::default(),

@@ -87,17 +87,8 @@ async fn workload(prometheus: &Prometheus) -> (UnavailableWebhook, TestNamespace
     // The approval flow, a denial, a waiting request and a revocation by deletion.
     let flow = TestNamespace::new("observe").await;
     fixtures::published_product(&admin, &owner, &flow.name, ApprovalMode::Manual).await;
+    fixtures::product_ready(&admin, &flow.name, wait).await;
     let products = Api::<APIProduct>::namespaced(owner.clone(), &flow.name);
-    eventually("the product's plans", wait, || async {
-        products
-            .get("toys")
-            .await
-            .ok()?
-            .status?
-            .plan_tiers
-            .map(|_| ())
-    })
-    .await;
     let keys = Api::<APIKey>::namespaced(consumer.clone(), &flow.name);
     for name in ["mine", "waiting"] {
         keys.create(&PostParams::default(), &fixtures::key(name, "toys", "gold"))

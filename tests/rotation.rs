@@ -15,7 +15,7 @@ use devportal::names::{
     DEFAULT_KUADRANT_NAMESPACE, ROTATION_ANNOTATION, ROTATION_REQUEST_ANNOTATION,
 };
 use devportal::resources::kuadrant::AuthPolicy;
-use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, LocalSecretRef};
+use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode, LocalSecretRef};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
@@ -38,17 +38,7 @@ async fn published(prefix: &str) -> (TestNamespace, Client) {
     let admin = client(Persona::Admin).await;
     let owner = client(Persona::Owner).await;
     fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Automatic).await;
-    let products = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);
-    eventually("the product's plans to be discovered", WAIT, || async {
-        products
-            .get("toys")
-            .await
-            .ok()?
-            .status?
-            .plan_tiers
-            .map(|_| ())
-    })
-    .await;
+    fixtures::product_ready(&admin, &ns.name, WAIT).await;
     (ns, admin)
 }
 

@@ -10,8 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use devportal::names::API_VERSION;
-use devportal::resources::{APIProduct, ApprovalMode};
-use kube::Api;
+use devportal::resources::ApprovalMode;
 use std::sync::Arc;
 
 use devportal::webhook::connections::Transport;
@@ -19,8 +18,7 @@ use devportal::webhook::lookup::MemoryLookup;
 use support::https::Https;
 use support::webhook_server::{SecretVolume, pair, product, response_of, start, start_transport};
 use support::{
-    ControlPlane, Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures,
-    stdout_of,
+    ControlPlane, Persona, TestNamespace, control_plane_with_devportal, fixtures, stdout_of,
 };
 
 fn cp() -> &'static ControlPlane {
@@ -33,16 +31,7 @@ async fn published(prefix: &str) -> TestNamespace {
     cp();
     let (ns, admin) =
         fixtures::published_namespace(prefix, Persona::Owner, ApprovalMode::Automatic).await;
-    let products = Api::<APIProduct>::namespaced(admin, &ns.name);
-    eventually(
-        "the product's plans discovered",
-        Duration::from_secs(60),
-        || async {
-            let product = products.get("toys").await.ok()?;
-            product.status?.plan_tiers.filter(|t| t.contains("gold"))
-        },
-    )
-    .await;
+    fixtures::product_ready(&admin, &ns.name, Duration::from_secs(60)).await;
     ns
 }
 
