@@ -47,7 +47,8 @@ pub struct ControllerArgs {
     #[arg(long, env = "DEVPORTAL_OPENAPI_REFRESH", default_value = "1h", value_parser = crate::flags::parse_duration)]
     pub openapi_refresh: Duration,
 
-    /// How often every object is reconciled even without a change.
+    /// How often every object is reconciled even without a change (the APIKeys one at a time,
+    /// spread evenly over the period).
     #[arg(long, env = "DEVPORTAL_RESYNC", default_value = "30m", value_parser = crate::flags::parse_duration)]
     pub resync: Duration,
 
