@@ -7,9 +7,9 @@ use std::time::Duration;
 use devportal::keys::{self, DEFAULT_PREFIX};
 use devportal::names::{
     AUTHORINO_DEFAULT_SECRET_SELECTOR, CONTROLLER_MANAGER, DEFAULT_KUADRANT_NAMESPACE,
-    key_reason::AUTO_APPROVED, product_condition,
+    key_reason::AUTO_APPROVED,
 };
-use devportal::resources::{APIKey, APIKeyPhase, APIProduct, RequestedBy};
+use devportal::resources::{APIKey, APIKeyPhase, RequestedBy};
 use devportal::secrets::{self, Enforcement};
 use devportal::selector::{self, Requirement};
 use futures::StreamExt;
@@ -19,7 +19,7 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 
 use super::options::CONCURRENCY;
-use crate::support::{Devportal, eventually, fixtures};
+use crate::support::{Devportal, fixtures};
 
 /// Runs `one(i)` for i in 0..n, [`CONCURRENCY`] at a time.
 pub async fn burst<F, Fut>(n: usize, one: F)
@@ -139,22 +139,6 @@ impl Ideal {
 /// started for it and stopped (SIGTERM) before the burst.
 pub async fn product_status_then_no_controller(admin: &Client, namespace: &str, args: &[&str]) {
     let mut controller = Devportal::controller(args, &[("DEVPORTAL_LOG", "warn")]);
-    let products = Api::<APIProduct>::namespaced(admin.clone(), namespace);
-    eventually(
-        "product toys Ready with plans",
-        Duration::from_secs(120),
-        || {
-            let products = products.clone();
-            async move {
-                let status = products.get("toys").await.ok()?.status?;
-                let ready = status
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == product_condition::READY && c.status == "True");
-                (ready && !status.discovered_plans.is_empty()).then_some(())
-            }
-        },
-    )
-    .await;
+    fixtures::product_ready(admin, namespace, Duration::from_secs(120)).await;
     controller.terminate(Duration::from_secs(60));
 }
