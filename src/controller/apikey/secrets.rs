@@ -330,3 +330,43 @@ pub(super) fn crash_point(name: &str, key: &APIKey) {
 /// Without the `testing` feature there are no crash points.
 #[cfg(not(feature = "testing"))]
 pub(super) fn crash_point(_name: &str, _key: &APIKey) {}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::watcher;
+
+    use super::*;
+    use crate::controller::secret_cache::SecretCache;
+    use crate::resources::APIKeySpec;
+
+    #[test]
+    fn an_enforced_key_whose_copy_lacks_the_mac_is_not_settled_until_it_has_it() {
+        let mut key = APIKey::new("k", APIKeySpec::new("toys", "gold"));
+        key.metadata.namespace = Some("team".into());
+        key.metadata.uid = Some("uid-k".into());
+        let target = Enforcement {
+            namespace: "kuadrant-system".into(),
+            labels: secrets::enforcement_labels("uid-k", &[]).unwrap(),
+            tier: "gold".into(),
+            user_id: "consumer".into(),
+            expires_at: None,
+        };
+        let value = keys::generate("dpk").unwrap();
+        let enforced = secrets::enforcement_secret(&key, &target, &value);
+        let reference = SecretKeyRef {
+            name: secrets::consumer_secret_name(&key),
+            key: API_KEY_DATA.into(),
+        };
+        let settled_with = |copy: Secret| {
+            let cache = SecretCache::default();
+            cache.apply(&watcher::Event::Apply(enforced.clone()));
+            cache.apply(&watcher::Event::Apply(copy));
+            let ours = cache.owned_by("team", "k");
+            settled(&key, &ours, Some(&enforced), &reference).is_some()
+        };
+        // As the previous release wrote it: read with care, and given its MAC.
+        assert!(!settled_with(secrets::consumer_secret(&key, &value)));
+        let vouched = secrets::vouched_consumer_secret(&key, &value, "ab".repeat(32));
+        assert!(settled_with(vouched));
+    }
+}
