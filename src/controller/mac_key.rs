@@ -49,6 +49,18 @@ impl MacKey {
     }
 
     async fn load(&self) -> Result<ValueMac> {
+        self.read_or_create().await.map_err(|error| match error {
+            Error::Kube(kube::Error::Api(status)) if status.code == 403 => Error::Config(format!(
+                "devportal may not read or create Secret {}/{MAC_KEY_SECRET}, the MAC key of \
+                 generated key values ({}): grant get and create on secrets in its own namespace \
+                 (the `devportal` Role in manifests/rbac/controller.yaml)",
+                self.namespace, status.message
+            )),
+            other => other,
+        })
+    }
+
+    async fn read_or_create(&self) -> Result<ValueMac> {
         // Twice at most: a replica that loses the race to create it reads the winner's.
         for _ in 0..2 {
             if let Some(secret) = self.api.get_opt(MAC_KEY_SECRET).await? {
