@@ -36,7 +36,7 @@ pub(super) enum Found {
 
 /// Whether the consumer Secret `secret` holds a value devportal issued for `key` at rotation
 /// `generation`: the value, if its MAC vouches for it.
-pub(super) fn vouched(
+fn vouched(
     secret: &Secret,
     key: &APIKey,
     generation: Option<&str>,
