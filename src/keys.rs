@@ -4,7 +4,11 @@
 //! fixed width), the checksum the CRC32 of the body in base62 (6 characters, fixed width). Secret
 //! scanners find leaked keys by the prefix, and a typo is caught offline by the checksum.
 
+mod mac;
+
 use std::fmt;
+
+pub use mac::{MAC_KEY_LEN, ValueMac};
 
 use crate::{Error, Result};
 

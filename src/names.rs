@@ -84,6 +84,17 @@ pub const ROTATION_REQUEST_ANNOTATION: &str = "devportal.kuadrant.io/rotation-re
 /// controller that the rotation already happened and only its record is missing.
 pub const ROTATION_ANNOTATION: &str = "devportal.kuadrant.io/rotation";
 
+/// Annotation on a consumer Secret of a generated key: devportal's keyed MAC (HMAC-SHA256, hex)
+/// of the value, bound to the APIKey's uid and its rotation generation. The controller takes a
+/// value back from a consumer Secret (a key Approved again) only when it verifies, so a value
+/// written there by hand, copied from another key or from before a rotation is never enforced.
+pub const VALUE_MAC_ANNOTATION: &str = "devportal.kuadrant.io/value-mac";
+/// The Secret, in devportal's own namespace (`POD_NAMESPACE`), holding the MAC key of
+/// [`VALUE_MAC_ANNOTATION`]; created once by the first active controller.
+pub const MAC_KEY_SECRET: &str = "devportal-value-mac-key";
+/// The data entry of [`MAC_KEY_SECRET`] that holds the MAC key (32 random bytes).
+pub const MAC_KEY_DATA: &str = "mac_key";
+
 /// Annotations on the self-managed certificate Secret.
 pub mod certs {
     /// When the CA stops being valid (RFC 3339).
@@ -126,6 +137,10 @@ pub mod key_reason {
     pub const KEY_LIMIT_EXCEEDED: &str = "KeyLimitExceeded";
     /// Event on an APIKey: a new value replaced the old one in both Secrets, on a rotation request.
     pub const ROTATED: &str = "Rotated";
+    /// Warning Event on an APIKey: its consumer Secret held a value devportal did not issue for
+    /// it (written by hand, another key's, or one from before a rotation) and no enforcement
+    /// Secret held its value, so the key was issued a new value.
+    pub const KEY_VALUE_REISSUED: &str = "KeyValueReissued";
 }
 
 /// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.

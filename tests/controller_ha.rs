@@ -252,8 +252,10 @@ async fn enforcement_in(admin: &Client, namespace: &str, uid: &str) -> Vec<Secre
         .items
 }
 
+/// devportal touches Secrets only where it writes them now (issue 27): the old namespace's Secrets
+/// are the operator's to remove (docs/operator-guide.md).
 #[tokio::test]
-async fn a_new_enforcement_namespace_moves_the_secrets_at_restart_and_leaves_none_behind() {
+async fn a_new_enforcement_namespace_moves_the_secrets_at_restart_and_leaves_the_old_ones_alone() {
     let _serial = ONE_AT_A_TIME.lock().await;
     let (ns, admin) =
         fixtures::published_namespace("flag", Persona::Admin, ApprovalMode::Automatic).await;
@@ -290,11 +292,16 @@ async fn a_new_enforcement_namespace_moves_the_secrets_at_restart_and_leaves_non
     );
     let moved = eventually("the Secret to move to the new namespace", WAIT, || async {
         let mut there = enforcement_in(&admin, &new.name, &uid).await;
-        let left = enforcement_in(&admin, &old.name, &uid).await;
-        (there.len() == 1 && left.is_empty()).then(|| there.remove(0))
+        (there.len() == 1).then(|| there.remove(0))
     })
     .await;
     assert_eq!(api_key(&moved), api_key(&written), "the same key");
+    let left = enforcement_in(&admin, &old.name, &uid).await;
+    assert_eq!(
+        left.len(),
+        1,
+        "the old namespace is not devportal's any more"
+    );
     let policy = Api::<devportal::resources::kuadrant::AuthPolicy>::namespaced(admin, &ns.name)
         .get("auth")
         .await

@@ -722,7 +722,10 @@ fn legacy_secret(name: &str, ns: &str, role: &str, key_ref: &str, value: &str) -
 }
 
 #[tokio::test]
-async fn an_upgrade_from_the_old_layout_keeps_the_value_and_leaves_nothing_behind() {
+/// Straight from the oldest layout, the value is not taken: neither Secret is one devportal may
+/// take a value from (a tenant could plant either, issue 27), so the key gets a new one; the old
+/// enforcement Secret, outside the enforcement namespace, is left alone.
+async fn an_upgrade_from_the_oldest_layout_issues_a_new_value_and_leaves_outside_secrets_alone() {
     let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "upgrade",
@@ -777,23 +780,35 @@ async fn an_upgrade_from_the_old_layout_keeps_the_value_and_leaves_nothing_behin
         .unwrap();
     let key = wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
     let enforced = one_enforcement(&admin, &uid, |_| true).await;
-    assert_eq!(
+    assert_ne!(
         value(&enforced),
         old_value,
-        "the key the consumer already has"
+        "a value devportal cannot vouch for"
     );
     let copy_name = key.status.unwrap().secret_ref.unwrap().name;
-    assert_eq!(value(&secrets.get(&copy_name).await.unwrap()), old_value);
-    eventually("the old layout's Secrets to be gone", WAIT, || async {
-        let old_copy = secrets.get_opt("mine-apikey").await.unwrap();
-        let old_enforced = secrets.get_opt(&old_enforcement).await.unwrap();
-        (old_copy.is_none() && old_enforced.is_none()).then_some(())
+    assert_eq!(
+        value(&secrets.get(&copy_name).await.unwrap()),
+        value(&enforced)
+    );
+    eventually("the old consumer copy to be gone", WAIT, || async {
+        secrets
+            .get_opt("mine-apikey")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
     })
     .await;
+    assert!(
+        secrets.get_opt(&old_enforcement).await.unwrap().is_some(),
+        "a Secret outside the enforcement namespace is not devportal's to delete"
+    );
 }
 
 #[tokio::test]
-async fn moving_the_kuadrant_cr_moves_the_secrets_and_leaves_none_behind() {
+/// devportal touches Secrets only where it writes them now (issue 27): the Secrets in the namespace
+/// left behind are the operator's to remove (docs/operator-guide.md).
+async fn moving_the_kuadrant_cr_moves_the_secrets_and_leaves_the_old_namespace_alone() {
     let _layout = LAYOUT.write().await;
     let (ns, admin) = published(
         "move",
@@ -824,10 +839,15 @@ async fn moving_the_kuadrant_cr_moves_the_secrets_and_leaves_none_behind() {
     let moved_at = Instant::now();
     let moved = eventually("the Secret to move", WAIT, || async {
         let mut there = enforcement_in(&admin, &elsewhere, &uid).await;
-        let here = enforcement_in(&admin, kuadrant_namespace(), &uid).await;
-        (there.len() == 1 && here.is_empty()).then(|| there.remove(0))
+        (there.len() == 1).then(|| there.remove(0))
     })
     .await;
+    let left = enforcement_in(&admin, kuadrant_namespace(), &uid).await;
+    assert_eq!(
+        left.len(),
+        1,
+        "the old namespace is not devportal's any more"
+    );
     println!(
         "enforcement Secret moved {:?} after the Kuadrant CR did",
         moved_at.elapsed()
@@ -838,12 +858,21 @@ async fn moving_the_kuadrant_cr_moves_the_secrets_and_leaves_none_behind() {
     // Back where the other tests expect it.
     stdout_of(&kuadrants(&elsewhere));
     install_kuadrant(kuadrant_namespace());
-    eventually("the Secret to move back", WAIT, || async {
-        let there = enforcement_in(&admin, &elsewhere, &uid).await;
+    eventually("the Secret to be back", WAIT, || async {
         let here = enforcement_in(&admin, kuadrant_namespace(), &uid).await;
-        (there.is_empty() && here.len() == 1).then_some(())
+        (here.len() == 1 && value(&here[0]) == value(&before)).then_some(())
     })
     .await;
+    // What the operator does after a move: remove devportal's Secrets from the old namespace.
+    for old in enforcement_in(&admin, &elsewhere, &uid).await {
+        Api::<Secret>::namespaced(admin.clone(), &elsewhere)
+            .delete(
+                old.metadata.name.as_deref().unwrap(),
+                &kube::api::DeleteParams::default(),
+            )
+            .await
+            .unwrap();
+    }
 }
 
 #[tokio::test]

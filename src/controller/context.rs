@@ -19,6 +19,7 @@ use super::enforcement_namespace::EnforcementNamespace;
 use super::event_budget::EventBudget;
 use super::inbox::state::Inbox;
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
+use super::mac_key::MacKey;
 use super::secret_cache::{OwnedSecret, SecretCache};
 use crate::discovery::{Caches, FetchError, Fetcher, Target};
 use crate::kube_ext::object_id;
@@ -48,6 +49,8 @@ pub struct Context {
     /// Asks the APIKey reconciler to reconcile a key again (one that must now give up a value).
     pub(super) nudge: mpsc::UnboundedSender<ObjectRef<CachedKey>>,
     pub(super) secrets: Arc<SecretCache>,
+    /// The key of the MAC that vouches for generated values in consumer Secrets.
+    pub(super) mac_key: MacKey,
     /// Route and policy targets → the products that use them.
     pub(super) targets: RefIndex<Target, APIProduct>,
     pub(super) key_products: KeysByProduct,
@@ -205,23 +208,27 @@ impl Context {
     }
 
     /// The Secrets of `key` that the cache holds: those whose marks say they are devportal's
-    /// own for this very APIKey (see [`secrets::belongs_to`]).
+    /// own for this very APIKey (see [`secrets::belongs_to`]) and that sit where it writes them
+    /// ([`secrets::sits_where_written`]); a copy of the marks elsewhere is ignored.
     pub(super) fn secrets_of(&self, key: &APIKey) -> Vec<OwnedSecret> {
         let uid = key.metadata.uid.as_deref().unwrap_or_default();
         let legacy = secrets::legacy_enforcement_name(key);
+        let enforcement = self.enforcement.get();
         let mut owned = self.secrets.owned_by(
             key.metadata.namespace.as_deref().unwrap_or_default(),
             key.metadata.name.as_deref().unwrap_or_default(),
         );
         owned.retain(|s| {
-            (!uid.is_empty() && s.cached.marked_for(uid))
-                || (s.cached.unmarked() && s.role == Role::Enforcement && s.name == legacy)
+            secrets::sits_where_written(&s.namespace, s.role, key, &enforcement)
+                && ((!uid.is_empty() && s.cached.marked_for(uid))
+                    || (s.cached.unmarked() && s.role == Role::Enforcement && s.name == legacy))
         });
         owned
     }
 
-    /// Deletes the Secret `namespace/name` if it is `key`'s own, checked on the live object and
-    /// made exact by a uid precondition. Someone else's Secret is left alone.
+    /// Deletes the Secret `namespace/name` if it is `key`'s own and sits where devportal writes
+    /// it, checked on the live object and made exact by a uid precondition. Anything else is left
+    /// alone.
     pub(super) async fn delete_own_secret(
         &self,
         key: &APIKey,
@@ -232,7 +239,10 @@ impl Context {
         let Some(current) = api.get_opt(name).await? else {
             return Ok(());
         };
-        if !secrets::belongs_to(&current.metadata, key) {
+        let placed = secrets::role_of(&current.metadata).is_some_and(|role| {
+            secrets::sits_where_written(namespace, role, key, &self.enforcement.get())
+        });
+        if !placed || !secrets::belongs_to(&current.metadata, key) {
             tracing::warn!(secret = %object_id(&current.metadata), "not deleting a Secret that is not devportal's own for this key");
             return Ok(());
         }

@@ -10,7 +10,8 @@
 //! reconcile), [`lease`] (leader election), [`product`] and [`apikey`] (the two
 //! reconciles), [`inbox`] (the owner's inbox: APIKeyRequests and APIKeyApprovals), [`index`] and [`secret_cache`] (in-memory indexes and the Secret cache),
 //! [`phase_counts`] (the gauges about all keys),
-//! [`orphans`] (garbage collection of enforcement Secrets whose APIKey is gone),
+//! [`orphans`] (garbage collection of enforcement Secrets whose APIKey is gone), [`mac_key`] (the
+//! key of the MAC that vouches for generated key values),
 //! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go).
 
 mod apikey;
@@ -22,6 +23,7 @@ mod events;
 mod inbox;
 mod index;
 pub mod lease;
+mod mac_key;
 mod orphans;
 mod pending_age;
 mod phase_counts;

@@ -6,6 +6,10 @@
 //! Enforcement Secrets of keys that exist but are not Approved are withdrawn by those keys' own
 //! reconciles, which the Secret's events and every activation trigger.
 //!
+//! Only the enforcement namespace is swept: it is where devportal writes enforcement Secrets, and
+//! tenants cannot write there. A Secret carrying the enforcement marks anywhere else is someone
+//! else's, and deleting it would turn a tenant's `patch` on a Secret into a `delete` by devportal.
+//!
 //! A sweep runs when the replica becomes active (its caches synced), after an APIKey is deleted,
 //! after an event of an enforcement Secret whose uid no key in the cache has, and every resync
 //! period. Only the active replica sweeps. Candidates come from the Secret cache; each is read
@@ -47,9 +51,18 @@ impl Sweeps {
         self.wake.notify_one();
     }
 
-    /// Asks for a sweep if the enforcement Secret `secret` carries the uid of no key that `keys`
-    /// has under the name its annotation gives (cheap: one lookup; the sweep does the rest).
-    pub(super) fn check(&self, secret: &Secret, keys: &Store<CachedKey>) {
+    /// Asks for a sweep if the enforcement Secret `secret`, in `enforcement_namespace`, carries
+    /// the uid of no key that `keys` has under the name its annotation gives (cheap: one lookup;
+    /// the sweep does the rest).
+    pub(super) fn check(
+        &self,
+        secret: &Secret,
+        keys: &Store<CachedKey>,
+        enforcement_namespace: &str,
+    ) {
+        if secret.metadata.namespace.as_deref() != Some(enforcement_namespace) {
+            return;
+        }
         let Some(uid) = secrets::enforcement_uid(&secret.metadata) else {
             return;
         };
@@ -96,16 +109,17 @@ pub(super) async fn run(
     }
 }
 
-/// One pass over the enforcement Secrets in the cache.
+/// One pass over the enforcement Secrets in the cache, in the enforcement namespace.
 async fn sweep(ctx: &Context, keys: &Store<CachedKey>) -> Result<()> {
+    let namespace = ctx.enforcement.get();
     let live: HashSet<u64> = keys
         .state()
         .iter()
         .filter_map(|k| k.meta().uid.as_deref().map(digest))
         .collect();
-    for (namespace, name) in ctx
+    for name in ctx
         .secrets
-        .enforcement_of_unknown_uids(|uid| live.contains(&uid))
+        .enforcement_of_unknown_uids(&namespace, |uid| live.contains(&uid))
     {
         if !ctx.active() {
             break;
@@ -116,13 +130,16 @@ async fn sweep(ctx: &Context, keys: &Store<CachedKey>) -> Result<()> {
 }
 
 /// Deletes the Secret `namespace/name` if, read live, it is an enforcement Secret of devportal
-/// whose APIKey no longer exists.
+/// in the enforcement namespace whose APIKey no longer exists.
 async fn remove_if_orphaned(
     ctx: &Context,
     keys: &Store<CachedKey>,
     namespace: &str,
     name: &str,
 ) -> Result<()> {
+    if namespace != ctx.enforcement.get() {
+        return Ok(());
+    }
     let api = ctx.secret_api(namespace);
     let Some(current) = api.get_opt(name).await? else {
         return Ok(());

@@ -19,6 +19,7 @@ use super::enforcement_namespace::EnforcementNamespace;
 use super::event_budget::EventBudget;
 use super::inbox::{self, requests::RequestCache, state::Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
+use super::mac_key::MacKey;
 use super::orphans::{self, Sweeps};
 use super::phase_counts;
 use super::reconcile_loop::{gate, log_outcome, measured, on_activation, retry_later};
@@ -115,6 +116,7 @@ pub(super) async fn run(
         .fetcher(client.clone(), signals.shutdown.clone())?;
     let (nudge, nudged) = tokio::sync::mpsc::unbounded_channel();
     let ctx = Arc::new(Context {
+        mac_key: MacKey::new(client.clone(), &args.lease.namespace),
         client,
         config,
         enforcement: enforcement.clone(),
@@ -191,6 +193,7 @@ pub(super) async fn run(
         .events()
         .map({
             let (sweeps, keys) = (sweeps.clone(), keys.store.clone());
+            let enforcement = enforcement.clone();
             move |event| {
                 let Ok(event) = event else {
                     return Vec::new();
@@ -198,7 +201,7 @@ pub(super) async fn run(
                 let relisted = secret_cache.apply(&event);
                 match &event {
                     watcher::Event::Apply(secret) => {
-                        sweeps.check(secret, &keys);
+                        sweeps.check(secret, &keys, &enforcement.get());
                         secret_cache::key_of(secret).into_iter().collect()
                     }
                     watcher::Event::Delete(secret) => {

@@ -20,13 +20,13 @@ use kube::api::ObjectMeta;
 
 pub use ownership::{
     belongs_to, enforcement_uid, legacy_consumer_name, legacy_enforcement_name, owner_reference,
-    owner_uid, role_of,
+    owner_uid, role_of, sits_where_written,
 };
 
 use crate::keys::ApiKeyValue;
 use crate::names::{
     API_KEY_DATA, APIKEY_ANNOTATION, APIKEY_UID_LABEL, EXPIRES_ANNOTATION, MANAGED_LABEL,
-    PLAN_ANNOTATION, ROLE_LABEL, ROTATION_ANNOTATION, USER_ANNOTATION,
+    PLAN_ANNOTATION, ROLE_LABEL, ROTATION_ANNOTATION, USER_ANNOTATION, VALUE_MAC_ANNOTATION,
 };
 use crate::resources::APIKey;
 use crate::selector::{self, Requirement};
@@ -201,6 +201,28 @@ pub fn consumer_secret(key: &APIKey, value: &ApiKeyValue) -> Secret {
     )
 }
 
+/// The desired consumer Secret for `key` holding `value`, with devportal's MAC of the value
+/// ([`VALUE_MAC_ANNOTATION`], see [`crate::keys::ValueMac`]) that lets the controller take the
+/// value back from it later.
+pub fn vouched_consumer_secret(key: &APIKey, value: &ApiKeyValue, mac: String) -> Secret {
+    let mut secret = consumer_secret(key, value);
+    secret
+        .metadata
+        .annotations
+        .get_or_insert_default()
+        .insert(VALUE_MAC_ANNOTATION.into(), mac);
+    secret
+}
+
+/// The MAC a consumer Secret carries for its value, if any.
+pub fn value_mac(meta: &ObjectMeta) -> Option<&str> {
+    meta.annotations
+        .as_ref()?
+        .get(VALUE_MAC_ANNOTATION)
+        .map(String::as_str)
+        .filter(|m| !m.is_empty())
+}
+
 fn secret(metadata: ObjectMeta, value: &ApiKeyValue) -> Secret {
     Secret {
         metadata,
@@ -223,7 +245,9 @@ pub fn value_of(secret: &Secret) -> Option<ApiKeyValue> {
 /// A hash of a Secret's labels and annotations: the controller's cache keeps this instead of the
 /// maps and compares it with the hash of what the Secret should carry.
 /// The rotation token ([`ROTATION_ANNOTATION`]) is left out: it is the rotation's bookkeeping,
-/// not something the reconcile keeps in line.
+/// not something the reconcile keeps in line; so is the value's MAC ([`VALUE_MAC_ANNOTATION`]),
+/// which depends on the value the cache does not keep (the cache notes only whether there is one,
+/// and the reconcile compares it on the live Secret, see [`is_exactly`]).
 pub fn metadata_digest(meta: &ObjectMeta) -> u64 {
     let empty = BTreeMap::new();
     crate::digest::digest(&(
@@ -232,12 +256,13 @@ pub fn metadata_digest(meta: &ObjectMeta) -> u64 {
     ))
 }
 
-/// The annotations the reconcile keeps exactly as desired: all but [`ROTATION_ANNOTATION`].
+/// The annotations compared by digest: all but [`ROTATION_ANNOTATION`] and
+/// [`VALUE_MAC_ANNOTATION`].
 fn kept_annotations(meta: &ObjectMeta) -> BTreeMap<&String, &String> {
     meta.annotations
         .iter()
         .flatten()
-        .filter(|(k, _)| k.as_str() != ROTATION_ANNOTATION)
+        .filter(|(k, _)| k.as_str() != ROTATION_ANNOTATION && k.as_str() != VALUE_MAC_ANNOTATION)
         .collect()
 }
 
@@ -265,9 +290,10 @@ pub fn metadata_matches(actual: &ObjectMeta, desired: &ObjectMeta) -> bool {
     same(&actual.labels, &desired.labels) && kept_annotations(actual) == kept_annotations(desired)
 }
 
-/// Whether a live Secret is exactly `desired`: metadata, type and data.
+/// Whether a live Secret is exactly `desired`: metadata (the value's MAC included), type and data.
 pub fn is_exactly(actual: &Secret, desired: &Secret) -> bool {
     metadata_matches(&actual.metadata, &desired.metadata)
+        && value_mac(&actual.metadata) == value_mac(&desired.metadata)
         && actual.type_ == desired.type_
         && actual.data == desired.data
         && actual.string_data.is_none()

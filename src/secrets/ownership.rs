@@ -6,10 +6,15 @@
 //! - consumer Secret: the same labels and annotation, and a controlling owner reference to the
 //!   APIKey with its uid (which also makes the garbage collector remove it with the key).
 //!
-//! Secrets written before names derived from uids (`apikey-<ns>-<name>-<crc32>` in the
-//! AuthPolicy's namespace, `<name>-apikey` in the key's) are recognised so an upgrade leaves
-//! nothing behind: the consumer copy by its owner reference as above, the enforcement Secret —
-//! which had no uid mark — by its exact old name, labels and annotation.
+//! Marks are not enough: anyone who may create a Secret in their own namespace can copy them. So
+//! the controller also looks only where it writes ([`sits_where_written`]): enforcement Secrets in
+//! the enforcement namespace, consumer Secrets in the key's namespace.
+//!
+//! Secrets written before names derived from uids (`apikey-<ns>-<name>-<crc32>`, `<name>-apikey`
+//! in the key's namespace) are recognised where they sit in those places: the consumer copy by
+//! its owner reference as above, the enforcement Secret — which had no uid mark — by its exact old
+//! name, labels and annotation, in the enforcement namespace only (the old layout's Secrets in an
+//! AuthPolicy's namespace are left alone, see docs/operator-guide.md).
 
 use kube::api::ObjectMeta;
 
@@ -63,6 +68,22 @@ pub fn enforcement_uid(meta: &ObjectMeta) -> Option<&str> {
         .then(|| owner_uid(meta))
         .flatten()
         .filter(|uid| !uid.is_empty())
+}
+
+/// Whether a Secret of `role` in `namespace` sits where devportal writes that role's Secrets for
+/// `key`: an enforcement Secret in the enforcement namespace (which tenants cannot write), a
+/// consumer Secret in the key's own namespace. A Secret anywhere else is nobody's business of the
+/// controller's, whatever marks it carries: never read for a value, written or deleted.
+pub fn sits_where_written(
+    namespace: &str,
+    role: Role,
+    key: &APIKey,
+    enforcement_namespace: &str,
+) -> bool {
+    match role {
+        Role::Enforcement => namespace == enforcement_namespace,
+        Role::Consumer => key.metadata.namespace.as_deref() == Some(namespace),
+    }
 }
 
 /// Name of a key's enforcement Secret as devportal named it before names derived from uids.

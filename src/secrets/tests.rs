@@ -267,3 +267,60 @@ fn the_rotation_token_is_bookkeeping_not_drift() {
     assert!(!metadata_matches(&other, &desired.metadata));
     assert_ne!(metadata_digest(&other), metadata_digest(&desired.metadata));
 }
+
+#[test]
+fn only_secrets_where_devportal_writes_them_are_its_own() {
+    let k = key("team", "k");
+    let enforcement = "kuadrant-system";
+    assert!(sits_where_written(
+        enforcement,
+        Role::Enforcement,
+        &k,
+        enforcement
+    ));
+    assert!(sits_where_written("team", Role::Consumer, &k, enforcement));
+    // The marks copied into a tenant's namespace, in either role.
+    assert!(!sits_where_written(
+        "tenant",
+        Role::Enforcement,
+        &k,
+        enforcement
+    ));
+    assert!(!sits_where_written(
+        "tenant",
+        Role::Consumer,
+        &k,
+        enforcement
+    ));
+    // An enforcement Secret in the key's namespace, a consumer copy in the enforcement one.
+    assert!(!sits_where_written(
+        "team",
+        Role::Enforcement,
+        &k,
+        enforcement
+    ));
+    assert!(!sits_where_written(
+        enforcement,
+        Role::Consumer,
+        &k,
+        enforcement
+    ));
+}
+
+#[test]
+fn a_consumer_secret_carries_its_mac_and_a_changed_mac_is_drift() {
+    let k = key("team", "k");
+    let plain = consumer_secret(&k, &value());
+    assert_eq!(value_mac(&plain.metadata), None);
+    let vouched = vouched_consumer_secret(&k, &value(), "ab".repeat(32));
+    assert_eq!(value_mac(&vouched.metadata), Some("ab".repeat(32).as_str()));
+    // Compared on the live Secret, not by the cache's metadata digest.
+    assert_eq!(
+        metadata_digest(&plain.metadata),
+        metadata_digest(&vouched.metadata)
+    );
+    assert!(is_exactly(&vouched, &vouched));
+    assert!(!is_exactly(&plain, &vouched), "a MAC removed");
+    let other = vouched_consumer_secret(&k, &value(), "cd".repeat(32));
+    assert!(!is_exactly(&other, &vouched), "a MAC changed");
+}

@@ -15,16 +15,20 @@ use crate::names::API_KEY_DATA;
 use crate::resources::{APIKey, SecretKeyRef};
 use crate::secrets::{self, Enforcement, Role};
 
-/// Creates both Secrets of a key that has none in the cache and generates its own value.
+/// Creates both Secrets of a key that has none in the cache and generates its own value, the
+/// consumer copy vouched for by devportal's MAC at rotation `generation`.
 /// Returns the consumer Secret's reference when both were created; `None` when either existed
 /// (nothing was overwritten; the caller reads and reconciles).
 pub(super) async fn both(
     key: &APIKey,
     enforcement: &Enforcement,
+    generation: Option<&str>,
     ctx: &Context,
 ) -> Result<Option<SecretKeyRef>> {
+    let mac = ctx.mac_key.get().await?;
     let value = keys::generate(&ctx.config.key_prefix)?;
-    let consumer = secrets::consumer_secret(key, &value);
+    let uid = key.metadata.uid.as_deref().unwrap_or_default();
+    let consumer = secrets::vouched_consumer_secret(key, &value, mac.of(uid, generation, &value));
     let enforced = secrets::enforcement_secret(key, enforcement, &value);
     // Both at once, all or nothing.
     let (consumer_created, enforcement_created) = tokio::join!(

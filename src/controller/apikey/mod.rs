@@ -11,6 +11,7 @@ mod rotation;
 mod secrets;
 #[cfg(test)]
 mod tests;
+mod value;
 
 use key_line::Line;
 use secrets::Outcome;
@@ -115,7 +116,16 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
     let never_enforced = cached
         .phase()
         .is_none_or(|phase| phase == APIKeyPhase::Pending);
-    let secret_ref = match secrets::reconcile(&key, target.as_ref(), never_enforced, ctx).await? {
+    let generation = rotation.generation(cached).map(str::to_string);
+    let secret_ref = match secrets::reconcile(
+        &key,
+        target.as_ref(),
+        never_enforced,
+        generation.as_deref(),
+        ctx,
+    )
+    .await?
+    {
         Outcome::Kept(reference) => reference,
         Outcome::Problem(reason, message) => {
             evaluation = evaluation.with(APIKeyPhase::Failed, reason, message);

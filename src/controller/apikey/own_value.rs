@@ -54,7 +54,9 @@ pub(super) fn problem(
 /// get) holds. Nudges the other key when `key` keeps it instead.
 fn clashes(key: &APIKey, desired: &Secret, ctx: &Context) -> bool {
     let uid = key.metadata.uid.as_deref().unwrap_or_default();
-    let holders = ctx.secrets.enforced_with(secrets::content_digest(desired));
+    let holders = ctx
+        .secrets
+        .enforced_with(&ctx.enforcement.get(), secrets::content_digest(desired));
     let already_mine = holders.iter().any(|h| h.cached.marked_for(uid));
     let mut lose = false;
     for other in holders.iter().filter(|h| !h.cached.marked_for(uid)) {

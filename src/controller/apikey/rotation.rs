@@ -106,6 +106,15 @@ pub(super) enum Handled {
 }
 
 impl Handled {
+    /// The rotation generation the key's value belongs to once this step is done: the token
+    /// answered now, else the one `status.rotation` records (none before the first rotation).
+    pub(super) fn generation<'a>(&'a self, cached: &'a CachedKey) -> Option<&'a str> {
+        match self {
+            Handled::Answered(token) | Handled::OnFirstValue(token) => Some(token),
+            Handled::Unchanged => cached.rotation().map(|r| r.request.as_str()),
+        }
+    }
+
     /// `status.rotation` to write: the new record, or the one the status has.
     pub(super) fn record(
         self,
@@ -197,6 +206,7 @@ pub(super) async fn before_secrets(
             _ => Handled::Unchanged,
         });
     };
+    let mac = ctx.mac_key.get().await?;
     let value = match (step, enforced_value) {
         (Step::Record, _) => return Ok(Handled::Answered(token.into())),
         (Step::FinishConsumer, Some(value)) => value,
@@ -210,7 +220,10 @@ pub(super) async fn before_secrets(
         }
         _ => return Ok(Handled::Unchanged),
     };
-    let desired = secrets::consumer_secret(key, &value);
+    // The new value belongs to the generation of this token: the value before it no longer
+    // verifies, so writing it back into the consumer Secret cannot undo the rotation.
+    let uid = key.metadata.uid.as_deref().unwrap_or_default();
+    let desired = secrets::vouched_consumer_secret(key, &value, mac.of(uid, Some(token), &value));
     ctx.replace_secret(consumer, carrying(desired, token), Role::Consumer)
         .await?;
     ctx.publish_event(

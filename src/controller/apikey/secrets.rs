@@ -2,19 +2,22 @@
 //! keep the enforcement Secret exactly as it should be while Approved and withdraw it otherwise,
 //! and remove everything when the key goes.
 //!
-//! The value is never regenerated while any of the key's own Secrets holds a well-formed one: a
-//! key that was Failed for a moment (a policy blip, a product re-created) comes back with the same
-//! value, its consumer copy untouched and its enforcement Secret re-created from it.
+//! The value is never regenerated while one of the key's own Secrets holds one devportal may take
+//! (see [`value`]): a key that was Failed for a moment (a policy blip, a product re-created) comes
+//! back with the same value, taken from its consumer copy by devportal's MAC, its enforcement
+//! Secret re-created from it. Secrets elsewhere, whatever marks they carry, are never read.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 
+use super::value::{self, Found};
 use super::{first_write, own_value};
 use crate::Result;
 use crate::controller::context::Context;
 use crate::controller::secret_cache::OwnedSecret;
 use crate::keys::{self, ApiKeyValue};
 use crate::kube_ext::object_id;
+use crate::names::key_reason::KEY_VALUE_REISSUED;
 use crate::names::{API_KEY_DATA, APIKEY_UID_LABEL};
 use crate::resources::{APIKey, SecretKeyRef};
 use crate::secrets::{self, Enforcement, Role};
@@ -29,11 +32,14 @@ pub(super) enum Outcome {
 
 /// Brings the key's Secrets in line: `enforcement` is where and how the enforcement Secret should
 /// be while the key is Approved, `None` otherwise (then it is withdrawn, the value kept);
-/// `never_enforced` when its status shows no phase or Pending (a new key).
+/// `never_enforced` when its status shows no phase or Pending (a new key); `generation` the
+/// rotation generation the key's value belongs to once this reconcile is done (the rotation token
+/// `status.rotation` will record), which devportal's MAC of a generated value binds.
 pub(super) async fn reconcile(
     key: &APIKey,
     enforcement: Option<&Enforcement>,
     never_enforced: bool,
+    generation: Option<&str>,
     ctx: &Context,
 ) -> Result<Outcome> {
     let namespace = key.namespace().unwrap_or_default();
@@ -56,13 +62,14 @@ pub(super) async fn reconcile(
         && never_enforced
         && ours.is_empty()
         && let Some(target) = enforcement
-        && let Some(kept) = first_write::both(key, target, ctx).await?
+        && let Some(kept) = first_write::both(key, target, generation, ctx).await?
     {
         return Ok(Outcome::Kept(Some(kept)));
     }
 
-    // The value: the consumer's own Secret, else the key's Secrets (live reads: a Secret written
-    // a moment ago may not be in the cache yet, and must be found, never regenerated).
+    // The value: the consumer's own Secret, else the key's Secrets as [`value`] says (live reads:
+    // a Secret written a moment ago may not be in the cache yet, and must be found, never
+    // regenerated).
     let consumer_api = ctx.secret_api(&namespace);
     let consumer_current = consumer_api.get_opt(&consumer_name).await?;
     let enforcement_current = match &desired_enforcement {
@@ -81,6 +88,7 @@ pub(super) async fn reconcile(
         }
         None => None,
     };
+    let mut reissued = None;
     let value = if own_secret {
         let value = consumer_current.as_ref().and_then(secrets::value_of);
         let secret = format!("{namespace}/{consumer_name}");
@@ -118,27 +126,31 @@ pub(super) async fn reconcile(
         {
             return Ok(conflict(foreign, Role::Consumer));
         }
-        let known = [&consumer_current, &enforcement_current];
-        match find_value(key, &known, &ours, ctx).await? {
+        let mac = ctx.mac_key.get().await?;
+        let found = value::find(
+            key,
+            enforcement_current.as_ref(),
+            consumer_current.as_ref(),
+            &ours,
+            (generation, &mac),
+            ctx,
+        )
+        .await?;
+        match found {
             Found::Value(value) => Some(value),
-            Found::Invalid(where_) => {
-                return Ok(Outcome::Problem(
-                    "KeyValueInvalid",
-                    format!(
-                        "{where_} holds a value devportal did not generate (its format or checksum is wrong); delete it to be issued a new key"
-                    ),
-                ));
-            }
-            Found::Nothing if enforcement.is_some() => {
+            Found::Nothing { refused } if enforcement.is_some() => {
+                reissued = refused;
                 Some(keys::generate(&ctx.config.key_prefix)?)
             }
-            Found::Nothing => None,
+            Found::Nothing { .. } => None,
         }
     };
 
     // The consumer copy first, so the value is kept before any enforcement Secret goes.
     if let (false, Some(value)) = (own_secret, &value) {
-        let desired = secrets::consumer_secret(key, value);
+        let uid = key.metadata.uid.as_deref().unwrap_or_default();
+        let mac = ctx.mac_key.get().await?.of(uid, generation, value);
+        let desired = secrets::vouched_consumer_secret(key, value, mac);
         match &consumer_current {
             None => ctx.create_secret(&desired, Role::Consumer).await?,
             Some(current) if !secrets::is_exactly(current, &desired) => {
@@ -146,6 +158,17 @@ pub(super) async fn reconcile(
             }
             Some(_) => {}
         }
+    }
+    if let Some(refused) = reissued {
+        ctx.publish_event(
+            key,
+            true,
+            KEY_VALUE_REISSUED,
+            &format!(
+                "Secret {refused} held a key value devportal did not issue for this key (written by hand, another key's, or one from before a rotation) and no enforcement Secret held the key's value: the key was issued a new value, in Secret {consumer_name}"
+            ),
+        )
+        .await;
     }
     if let (Some(target), Some(value)) = (enforcement, &value) {
         let desired = secrets::enforcement_secret(key, target, value);
@@ -158,8 +181,8 @@ pub(super) async fn reconcile(
             Some(_) => {}
         }
     }
-    // Then whatever else is the key's: a replaced or withdrawn enforcement Secret, one in a
-    // namespace no longer in force, the old layout's Secrets.
+    // Then whatever else is the key's where devportal writes: a replaced or withdrawn enforcement
+    // Secret, the old layout's Secrets.
     let keep = |s: &OwnedSecret| {
         (s.role == Role::Consumer && s.namespace == namespace && s.name == consumer_name)
             || desired_enforcement
@@ -200,7 +223,10 @@ fn settled(
             .then(|| Outcome::Kept(Some(reference.clone()))),
         (Some(desired), Some(copy)) => {
             let enforced = ours.iter().find(|s| is_at(s, desired))?;
+            // A copy without the value's MAC (written by an earlier release) gets one now, from
+            // the enforcement Secret's value, so the value survives a later withdrawal.
             (ours.len() == 2
+                && copy.cached.vouched()
                 && copy.cached.matches(&consumer_meta)
                 && enforced.cached.matches(&desired.metadata)
                 && enforced.cached.same_content(&copy.cached))
@@ -214,65 +240,6 @@ fn is_at(secret: &OwnedSecret, desired: &Secret) -> bool {
     secret.role == Role::Enforcement
         && Some(&secret.namespace) == desired.metadata.namespace.as_ref()
         && Some(&secret.name) == desired.metadata.name.as_ref()
-}
-
-/// Where the key's value was found.
-enum Found {
-    /// A well-formed value in one of the key's own Secrets.
-    Value(ApiKeyValue),
-    /// Only values devportal did not generate; the first Secret holding one.
-    Invalid(String),
-    /// No Secret of the key holds a value.
-    Nothing,
-}
-
-/// The key's value from its own Secrets: the live ones just read (consumer copy first), then the
-/// others the cache knows (the old layout's consumer copy, enforcement Secrets elsewhere).
-async fn find_value(
-    key: &APIKey,
-    known: &[&Option<Secret>],
-    ours: &[OwnedSecret],
-    ctx: &Context,
-) -> Result<Found> {
-    let mut invalid = None;
-    let mut consider = |secret: &Secret| -> Option<ApiKeyValue> {
-        let value = secrets::value_of(secret)?;
-        if keys::verify(value.expose()) {
-            return Some(value);
-        }
-        invalid.get_or_insert_with(|| format!("Secret {}", object_id(&secret.metadata)));
-        None
-    };
-    for secret in known.iter().filter_map(|s| s.as_ref()) {
-        if let Some(value) = consider(secret) {
-            return Ok(Found::Value(value));
-        }
-    }
-    let mut others: Vec<&OwnedSecret> = ours
-        .iter()
-        .filter(|s| !known.iter().filter_map(|k| k.as_ref()).any(|k| same(k, s)))
-        .collect();
-    others.sort_by_key(|s| s.role != Role::Consumer);
-    for other in others {
-        let Some(secret) = ctx
-            .secret_api(&other.namespace)
-            .get_opt(&other.name)
-            .await?
-        else {
-            continue;
-        };
-        if secrets::belongs_to(&secret.metadata, key)
-            && let Some(value) = consider(&secret)
-        {
-            return Ok(Found::Value(value));
-        }
-    }
-    Ok(invalid.map_or(Found::Nothing, Found::Invalid))
-}
-
-fn same(secret: &Secret, owned: &OwnedSecret) -> bool {
-    secret.metadata.namespace.as_deref() == Some(&owned.namespace)
-        && secret.metadata.name.as_deref() == Some(&owned.name)
 }
 
 fn conflict(foreign: &Secret, role: Role) -> Outcome {
@@ -363,3 +330,43 @@ pub(super) fn crash_point(name: &str, key: &APIKey) {
 /// Without the `testing` feature there are no crash points.
 #[cfg(not(feature = "testing"))]
 pub(super) fn crash_point(_name: &str, _key: &APIKey) {}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::watcher;
+
+    use super::*;
+    use crate::controller::secret_cache::SecretCache;
+    use crate::resources::APIKeySpec;
+
+    #[test]
+    fn an_enforced_key_whose_copy_lacks_the_mac_is_not_settled_until_it_has_it() {
+        let mut key = APIKey::new("k", APIKeySpec::new("toys", "gold"));
+        key.metadata.namespace = Some("team".into());
+        key.metadata.uid = Some("uid-k".into());
+        let target = Enforcement {
+            namespace: "kuadrant-system".into(),
+            labels: secrets::enforcement_labels("uid-k", &[]).unwrap(),
+            tier: "gold".into(),
+            user_id: "consumer".into(),
+            expires_at: None,
+        };
+        let value = keys::generate("dpk").unwrap();
+        let enforced = secrets::enforcement_secret(&key, &target, &value);
+        let reference = SecretKeyRef {
+            name: secrets::consumer_secret_name(&key),
+            key: API_KEY_DATA.into(),
+        };
+        let settled_with = |copy: Secret| {
+            let cache = SecretCache::default();
+            cache.apply(&watcher::Event::Apply(enforced.clone()));
+            cache.apply(&watcher::Event::Apply(copy));
+            let ours = cache.owned_by("team", "k");
+            settled(&key, &ours, Some(&enforced), &reference).is_some()
+        };
+        // As the previous release wrote it: read with care, and given its MAC.
+        assert!(!settled_with(secrets::consumer_secret(&key, &value)));
+        let vouched = secrets::vouched_consumer_secret(&key, &value, "ab".repeat(32));
+        assert!(settled_with(vouched));
+    }
+}

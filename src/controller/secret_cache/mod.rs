@@ -34,6 +34,8 @@ pub struct CachedSecret {
     digest: u64,
     /// [`secrets::content_digest`] of its type and data.
     content: u64,
+    /// Whether it carries a MAC of its value ([`secrets::value_mac`]; consumer Secrets).
+    vouched: bool,
 }
 
 impl CachedSecret {
@@ -45,6 +47,7 @@ impl CachedSecret {
             owner_uid: secrets::owner_uid(meta).map(crate::digest::digest),
             digest: secrets::metadata_digest(meta),
             content: secrets::content_digest(secret),
+            vouched: secrets::value_mac(meta).is_some(),
         })
     }
 
@@ -66,6 +69,12 @@ impl CachedSecret {
     /// `namespace/name` of the APIKey its annotation names (a hint: ownership is the uid mark).
     pub fn owner(&self) -> Option<&str> {
         self.owner.as_deref()
+    }
+
+    /// Whether the Secret carries a MAC of its value (consumer Secrets written by this release;
+    /// whether the MAC is right is checked on the live Secret).
+    pub fn vouched(&self) -> bool {
+        self.vouched
     }
 
     /// Whether the Secret has no ownership mark at all (the old layout's enforcement Secrets).
@@ -294,29 +303,34 @@ impl SecretCache {
         ids.iter().filter_map(|id| state.live.owned(id)).collect()
     }
 
-    /// The enforcement Secrets holding exactly `content` ([`secrets::content_digest`]).
-    pub fn enforced_with(&self, content: u64) -> Vec<OwnedSecret> {
+    /// The enforcement Secrets in `namespace` (the enforcement namespace: anywhere else, anyone
+    /// may have copied the marks) holding exactly `content` ([`secrets::content_digest`]).
+    pub fn enforced_with(&self, namespace: &str, content: u64) -> Vec<OwnedSecret> {
         let state = self.state.read().expect("secret cache lock");
         let ids = state.live.by_content.get(&content);
         ids.into_iter()
             .flatten()
             .filter_map(|id| state.live.owned(id))
+            .filter(|s| s.namespace == namespace)
             .collect()
     }
 
-    /// `(namespace, name)` of every marked enforcement Secret whose uid mark `is_live` does not
-    /// know (it is given [`crate::digest::digest`] of the uid): the candidates for garbage
-    /// collection, to be confirmed on the live objects.
+    /// Names of the marked enforcement Secrets in `namespace` (the enforcement namespace, never
+    /// anywhere else) whose uid mark `is_live` does not know (it is given
+    /// [`crate::digest::digest`] of the uid): the candidates for garbage collection, to be
+    /// confirmed on the live objects.
     pub fn enforcement_of_unknown_uids(
         &self,
+        namespace: &str,
         is_live: impl Fn(u64) -> bool,
-    ) -> Vec<(String, String)> {
+    ) -> Vec<String> {
         let state = self.state.read().expect("secret cache lock");
         state
             .live
             .by_content
             .values()
             .flatten()
+            .filter(|id| id.split_once('/').is_some_and(|(ns, _)| ns == namespace))
             .filter(|id| {
                 state
                     .live
@@ -326,7 +340,7 @@ impl SecretCache {
                     .is_some_and(|uid| !is_live(uid))
             })
             .filter_map(|id| id.split_once('/'))
-            .map(|(namespace, name)| (namespace.to_string(), name.to_string()))
+            .map(|(_, name)| name.to_string())
             .collect()
     }
 

@@ -10,10 +10,12 @@ fn key(name: &str) -> APIKey {
     key
 }
 
+const ENFORCEMENT: &str = "kuadrant-system";
+
 fn enforcement(key: &APIKey, value: &str) -> Secret {
     let uid = key.metadata.uid.as_deref().unwrap();
     let target = Enforcement {
-        namespace: "kuadrant-system".into(),
+        namespace: ENFORCEMENT.into(),
         labels: secrets::enforcement_labels(uid, &[]).unwrap(),
         tier: "gold".into(),
         user_id: "consumer".into(),
@@ -116,7 +118,7 @@ fn enforcement_secrets_are_found_by_what_they_hold_and_by_unknown_uids() {
     cache.apply(&watcher::Event::Apply(enforcement(&b, "same-value")));
     cache.apply(&watcher::Event::Apply(consumer(&a, "same-value")));
     let content = secrets::content_digest(&enforced_a);
-    let holders = cache.enforced_with(content);
+    let holders = cache.enforced_with(ENFORCEMENT, content);
     assert_eq!(
         holders.len(),
         2,
@@ -126,18 +128,65 @@ fn enforcement_secrets_are_found_by_what_they_hold_and_by_unknown_uids() {
 
     // A changed value moves the Secret to its new content.
     cache.apply(&watcher::Event::Apply(enforcement(&b, "other-value")));
-    assert_eq!(cache.enforced_with(content).len(), 1);
+    assert_eq!(cache.enforced_with(ENFORCEMENT, content).len(), 1);
     // Applying the same Secret again does not link it twice.
     cache.apply(&watcher::Event::Apply(enforced_a.clone()));
-    assert_eq!(cache.enforced_with(content).len(), 1);
+    assert_eq!(cache.enforced_with(ENFORCEMENT, content).len(), 1);
 
     let live_a = crate::digest::digest("uid-of-a");
-    let orphans = cache.enforcement_of_unknown_uids(|uid| uid == live_a);
+    let orphans = cache.enforcement_of_unknown_uids(ENFORCEMENT, |uid| uid == live_a);
     assert_eq!(orphans.len(), 1, "only b's enforcement Secret: {orphans:?}");
-    assert_eq!(orphans[0].0, "kuadrant-system");
     cache.apply(&watcher::Event::Delete(enforced_a));
-    assert!(cache.enforced_with(content).is_empty());
-    assert_eq!(cache.enforcement_of_unknown_uids(|_| false).len(), 1);
+    assert!(cache.enforced_with(ENFORCEMENT, content).is_empty());
+    assert_eq!(
+        cache
+            .enforcement_of_unknown_uids(ENFORCEMENT, |_| false)
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn enforcement_marks_copied_into_another_namespace_count_for_nothing() {
+    let cache = SecretCache::default();
+    let victim = key("victim");
+    // Planted in a tenant's namespace: the victim's enforcement marks, a value of the tenant's.
+    let mut planted = enforcement(&victim, "chosen");
+    planted.metadata.namespace = Some("tenant".into());
+    cache.apply(&watcher::Event::Apply(planted.clone()));
+    // Neither a holder of its value nor an orphan to delete, with or without a live key.
+    assert!(
+        cache
+            .enforced_with(ENFORCEMENT, secrets::content_digest(&planted))
+            .is_empty()
+    );
+    assert!(
+        cache
+            .enforcement_of_unknown_uids(ENFORCEMENT, |_| false)
+            .is_empty()
+    );
+    assert_eq!(
+        cache.enforcement_of_unknown_uids("tenant", |_| false).len(),
+        1
+    );
+}
+
+#[test]
+fn the_cache_notes_whether_a_consumer_secret_carries_a_mac() {
+    let cache = SecretCache::default();
+    let k = key("k");
+    let value = ApiKeyValue::from_secret("v".into());
+    cache.apply(&watcher::Event::Apply(consumer(&k, "v")));
+    let name = secrets::consumer_secret_name(&k);
+    assert!(!cache.get("team", &name).unwrap().vouched());
+    let vouched = secrets::vouched_consumer_secret(&k, &value, "ab".repeat(32));
+    cache.apply(&watcher::Event::Apply(vouched.clone()));
+    let entry = cache.get("team", &name).unwrap();
+    assert!(entry.vouched());
+    assert!(
+        entry.matches(&consumer(&k, "v").metadata),
+        "the MAC is not part of the metadata digest"
+    );
 }
 
 #[test]
