@@ -1,14 +1,16 @@
 //! APIKeyApprovals: the reviewer and what was reviewed are stamped, only those who may `approve`
-//! the request's product may create one, a missing request is refused, and the spec is immutable.
+//! the request's product may create or re-review one (by an update, as the console plugin does),
+//! a missing request is refused, and the request reviewed and devportal's record never change.
 //! And the controller's write of an approval onto its APIKey.
 
 use serde_json::{Value, json};
 
 use super::{
-    UID, allowed, approve, cluster, denied, key, limits, now, patched, review, send, user, webhook,
+    UID, allowed, approve, cluster, denied, key, limits, patched, review, send, user, webhook,
 };
 use crate::names::{
-    API_VERSION, REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION, REVIEWED_VIA_ANNOTATION,
+    API_VERSION, PREVIOUS_REVIEWS_ANNOTATION, REVIEWED_PRODUCT_UID_ANNOTATION,
+    REVIEWED_TIER_ANNOTATION, REVIEWED_VIA_ANNOTATION,
 };
 use crate::webhook::review::{Endpoint, Webhook};
 use crate::webhook::rules::Reason;
@@ -40,7 +42,7 @@ async fn the_reviewer_and_what_was_reviewed_are_stamped_over_the_clients_values(
     assert!(warnings.contains("user:default/mallory"), "{warnings}");
     let stamped = patched(&response, &object);
     assert_eq!(stamped["spec"]["reviewedBy"], "owner");
-    assert_eq!(stamped["spec"]["reviewedAt"], json!(now().to_string()));
+    assert_eq!(stamped["spec"]["reviewedAt"], "2026-06-01T12:00:00.000000Z");
     let annotations = &stamped["metadata"]["annotations"];
     assert_eq!(annotations[REVIEWED_TIER_ANNOTATION], "gold");
     assert_eq!(annotations[REVIEWED_PRODUCT_UID_ANNOTATION], "p-1");
@@ -115,17 +117,91 @@ async fn a_review_of_a_missing_request_is_refused() {
     .await;
 }
 
+/// `old` changed as the OpenShift console plugin denies an active key: the whole object sent back
+/// with a new spec (`handleAPIKeyApprovalOrDenial`).
+fn console_denial(old: &Value) -> Value {
+    let mut denied = old.clone();
+    denied["spec"] = json!({
+        "apiKeyRequestRef": old["spec"]["apiKeyRequestRef"], "approved": false,
+        "reviewedBy": "owner", "reviewedAt": "2026-06-01T11:59:59.123Z",
+        "reason": "DeniedByOwner", "message": "Denied"
+    });
+    denied
+}
+
 #[tokio::test]
-async fn an_approval_is_immutable_but_its_other_metadata_may_change() {
+async fn an_approver_re_reviews_by_updating_and_the_earlier_review_is_kept() {
     let old = stamped("owner", true).await;
-    let mut flipped = old.clone();
-    flipped["spec"]["approved"] = json!(false);
+    let new = console_denial(&old);
+    let response = allowed(
+        Endpoint::MutateApprovals,
+        &review("UPDATE", user("owner"), new.clone(), Some(old.clone())),
+    )
+    .await;
+    let warnings = response["warnings"].to_string();
+    assert!(warnings.contains("spec.reviewedAt was replaced"), "{warnings}");
+    let restamped = patched(&response, &new);
+    assert_eq!(restamped["spec"]["reviewedBy"], "owner");
+    // Admitted in the same instant as the approval, and still strictly after it.
+    assert_eq!(restamped["spec"]["reviewedAt"], "2026-06-01T12:00:00.000001Z");
+    let annotations = &restamped["metadata"]["annotations"];
+    assert_eq!(annotations[REVIEWED_TIER_ANNOTATION], "gold");
+    assert_eq!(annotations[REVIEWED_PRODUCT_UID_ANNOTATION], "p-1");
+    let history: Value =
+        serde_json::from_str(annotations[PREVIOUS_REVIEWS_ANNOTATION].as_str().unwrap()).unwrap();
+    assert_eq!(
+        history,
+        json!([{"approved": true, "reviewedBy": "owner",
+                "reviewedAt": "2026-06-01T12:00:00.000000Z", "reason": "ok"}])
+    );
+    assert_eq!(
+        restamped["metadata"]["ownerReferences"], old["metadata"]["ownerReferences"],
+        "the owner reference is left as it is"
+    );
+    allowed(
+        Endpoint::ValidateApprovals,
+        &review("UPDATE", user("owner"), restamped, Some(old)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn someone_who_may_not_approve_cannot_update_an_approval() {
+    let old = stamped("owner", true).await;
+    let new = console_denial(&old);
+    let response = allowed(
+        Endpoint::MutateApprovals,
+        &review("UPDATE", user("consumer"), new.clone(), Some(old.clone())),
+    )
+    .await;
+    let restamped = patched(&response, &new);
+    assert_eq!(restamped["spec"]["reviewedBy"], "consumer");
     denied(
         Endpoint::ValidateApprovals,
-        &review("UPDATE", user("owner"), flipped, Some(old.clone())),
+        &review("UPDATE", user("consumer"), restamped, Some(old)),
+        Reason::NotApprover,
+        403,
+        "user \"consumer\" may not review requests for APIProduct apps/toys",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_approvals_request_and_devportals_record_do_not_change() {
+    let old = stamped("owner", true).await;
+    let mut elsewhere = console_denial(&old);
+    elsewhere["spec"]["apiKeyRequestRef"]["name"] = json!("theirs-00000000");
+    let response = allowed(
+        Endpoint::MutateApprovals,
+        &review("UPDATE", user("owner"), elsewhere.clone(), Some(old.clone())),
+    )
+    .await;
+    denied(
+        Endpoint::ValidateApprovals,
+        &review("UPDATE", user("owner"), patched(&response, &elsewhere), Some(old.clone())),
         Reason::ApprovalImmutable,
         422,
-        "immutable",
+        "spec.apiKeyRequestRef of an APIKeyApproval cannot change",
     )
     .await;
     let mut retiered = old.clone();
@@ -135,7 +211,28 @@ async fn an_approval_is_immutable_but_its_other_metadata_may_change() {
         &review("UPDATE", user("admin"), retiered, Some(old.clone())),
         Reason::ApprovalImmutable,
         422,
-        "immutable",
+        "devportal's record of the review",
+    )
+    .await;
+    let mut rewritten = old.clone();
+    rewritten["metadata"]["annotations"][PREVIOUS_REVIEWS_ANNOTATION] = json!("[]");
+    denied(
+        Endpoint::ValidateApprovals,
+        &review("UPDATE", user("owner"), rewritten, Some(old.clone())),
+        Reason::ApprovalImmutable,
+        422,
+        "devportal's record of the review",
+    )
+    .await;
+    // A new review whose history skipped the mutating webhook.
+    let mut unrecorded = console_denial(&old);
+    unrecorded["spec"]["reviewedAt"] = json!("2026-06-01T12:00:01Z");
+    denied(
+        Endpoint::ValidateApprovals,
+        &review("UPDATE", user("owner"), unrecorded, Some(old.clone())),
+        Reason::ApprovalImmutable,
+        422,
+        PREVIOUS_REVIEWS_ANNOTATION,
     )
     .await;
     let mut labelled = old.clone();
