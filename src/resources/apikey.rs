@@ -119,8 +119,8 @@ pub struct Approval {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 512), pattern(SINGLE_LINE))]
     pub reviewed_by: Option<String>,
-    /// When they decided, to the microsecond; stamped by the admission webhook (see
-    /// [`crate::review_order`]). Whole seconds, as earlier releases stamped, read as they are.
+    /// When they decided, to the microsecond; stamped by the admission webhook. Whole seconds, as
+    /// earlier releases stamped, read as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reviewed_at: Option<MicroTime>,
     /// The uid of the APIProduct reviewed; stamped by the admission webhook. An approval of a

@@ -282,14 +282,15 @@ fn an_approval_status_is_written_once_per_change() {
     let mut deny = approval("b", false, "2026-01-01T00:00:05.2Z", "gold", "p1");
     deny.metadata.generation = Some(2);
     let now = "2026-01-01T00:01:00Z".parse().unwrap();
-    let valid = || standing(&deny, &deny, &Decision::Carried);
-    let status = approval_status::desired(&deny, valid(), now).expect("written the first time");
+    let valid = standing(&deny, &deny, &Decision::Carried);
+    let status =
+        approval_status::desired(&deny, valid.clone(), now).expect("written the first time");
     assert_eq!(status.observed_generation, Some(2));
     assert_eq!(status.conditions[0].type_, "Valid");
     assert_eq!(status.conditions[0].observed_generation, Some(2));
     deny.status = Some(status);
-    assert_eq!(approval_status::desired(&deny, valid(), now), None);
+    assert_eq!(approval_status::desired(&deny, valid.clone(), now), None);
     // A new review (an update of the approval) is a new generation: written again.
     deny.metadata.generation = Some(3);
-    assert!(approval_status::desired(&deny, valid(), now).is_some());
+    assert!(approval_status::desired(&deny, valid, now).is_some());
 }

@@ -105,7 +105,7 @@ async fn stamp_approval<C: Lookup>(
         Change::Update { old, .. } => old.spec.approval.as_ref(),
         Change::Create(_) => None,
     };
-    if !approval_written(change) {
+    if !approval_written(change.clone()) {
         return Ok(Vec::new());
     }
     let asserted = |field: fn(&Approval) -> Option<&String>| {
@@ -144,7 +144,7 @@ async fn stamp_approval<C: Lookup>(
             .and_then(|a| a.reviewed_at.as_ref())
             .map(|t| t.0)
             .into_iter()
-            .chain(review_withdrawal::withdrawn_at(change)),
+            .chain(review_withdrawal::withdrawn_at(&change)),
     );
     let mut stamps = vec![
         add(
@@ -291,11 +291,11 @@ pub async fn mutate_key<C: Lookup>(
         }
         _ => username,
     };
-    match stamp_approval(lookup, change, reviewer, now).await {
+    match stamp_approval(lookup, change.clone(), reviewer, now).await {
         Ok(stamps) => verdict.patch.extend(stamps),
         Err(denial) => return denial,
     }
-    if let Some((stamp, warnings)) = review_withdrawal::patch(change, now) {
+    if let Some((stamp, warnings)) = review_withdrawal::patch(&change, now) {
         review_withdrawal::merge_into(&mut verdict.patch, stamp);
         verdict.warnings.extend(warnings);
     }

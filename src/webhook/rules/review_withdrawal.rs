@@ -27,24 +27,24 @@ pub fn mark(key: &APIKey) -> Option<Timestamp> {
 }
 
 /// The withdrawal the stored key of an UPDATE records (a new review is stamped after it).
-pub fn withdrawn_at(change: Change<'_, APIKey>) -> Option<Timestamp> {
-    match change {
+pub fn withdrawn_at(change: &Change<'_, APIKey>) -> Option<Timestamp> {
+    match *change {
         Change::Update { old, .. } => mark(old),
         Change::Create(_) => None,
     }
 }
 
 /// Whether `change` clears the key's review.
-fn withdraws(change: Change<'_, APIKey>) -> bool {
-    matches!(change, Change::Update { old, new }
+fn withdraws(change: &Change<'_, APIKey>) -> bool {
+    matches!(*change, Change::Update { old, new }
         if old.spec.approval.is_some() && new.spec.approval.is_none())
 }
 
 /// What the annotation should read after `change` at `now`: a new withdrawal time when the
 /// change clears the review (strictly after the cleared review and any earlier withdrawal),
 /// else what the stored key says (nothing on CREATE).
-fn wanted(change: Change<'_, APIKey>, now: Timestamp) -> Option<String> {
-    match change {
+fn wanted(change: &Change<'_, APIKey>, now: Timestamp) -> Option<String> {
+    match *change {
         Change::Update { old, .. } if withdraws(change) => {
             let reviewed = old
                 .spec
@@ -64,7 +64,7 @@ fn wanted(change: Change<'_, APIKey>, now: Timestamp) -> Option<String> {
 
 /// The patch that makes the annotation what devportal says after `change` at `now` (with a
 /// warning when a client's value was undone), if it is not that already.
-pub fn patch(change: Change<'_, APIKey>, now: Timestamp) -> Option<(PatchOperation, Vec<String>)> {
+pub fn patch(change: &Change<'_, APIKey>, now: Timestamp) -> Option<(PatchOperation, Vec<String>)> {
     let key = change.new_object();
     let wanted = wanted(change, now);
     if raw(key) == wanted.as_ref() {
@@ -117,7 +117,7 @@ pub fn merge_into(patch: &mut Vec<PatchOperation>, operation: PatchOperation) {
 /// Refuses a change of the annotation other than devportal's record of a withdrawal: on CREATE
 /// it is absent; on an UPDATE it changes only when the review is cleared, to a time after the
 /// review cleared and any earlier withdrawal.
-pub fn check(change: Change<'_, APIKey>) -> Checked {
+pub fn check(change: &Change<'_, APIKey>) -> Checked {
     let refuse = || {
         Verdict::deny(
             Reason::GuardedMetadata,
@@ -128,7 +128,7 @@ pub fn check(change: Change<'_, APIKey>) -> Checked {
         )
     };
     let new = change.new_object();
-    match change {
+    match *change {
         Change::Create(_) if raw(new).is_some() => Err(refuse()),
         Change::Create(_) => Ok(()),
         Change::Update { old, .. } if raw(old) == raw(new) => Ok(()),
@@ -193,7 +193,7 @@ mod tests {
             old: &old,
             new: &new,
         };
-        let (operation, warnings) = patch(change, now).unwrap();
+        let (operation, warnings) = patch(&change, now).unwrap();
         assert!(warnings.is_empty());
         assert_eq!(
             value(&operation),
@@ -208,8 +208,8 @@ mod tests {
             old: &old,
             new: &stamped,
         };
-        assert!(check(admitted).is_ok());
-        assert!(patch(admitted, now).is_none(), "nothing more to do");
+        assert!(check(&admitted).is_ok());
+        assert!(patch(&admitted, now).is_none(), "nothing more to do");
     }
 
     #[test]
@@ -221,16 +221,16 @@ mod tests {
             old: &marked,
             new: &unmarked,
         };
-        let (operation, warnings) = patch(removed, "2026-01-02T00:00:00Z".parse().unwrap()).unwrap();
+        let (operation, warnings) = patch(&removed, "2026-01-02T00:00:00Z".parse().unwrap()).unwrap();
         assert_eq!(value(&operation), serde_json::json!({ REVIEW_WITHDRAWN_ANNOTATION: "2026-01-01T00:00:05Z" }));
         assert_eq!(warnings.len(), 1);
-        assert!(check(removed).is_err());
+        assert!(check(&removed).is_err());
         // Planted at CREATE or on a key whose review was not cleared.
-        assert!(check(Change::Create(&marked)).is_err());
+        assert!(check(&Change::Create(&marked)).is_err());
         let reviewed = key(Some((true, "2026-01-01T00:00:00Z")), None);
         let planted = key(Some((true, "2026-01-01T00:00:00Z")), Some("2027-01-01T00:00:00Z"));
         assert!(
-            check(Change::Update {
+            check(&Change::Update {
                 old: &reviewed,
                 new: &planted
             })
@@ -239,7 +239,7 @@ mod tests {
         // A withdrawal time before the cleared review is not devportal's.
         let backdated = key(None, Some("2025-01-01T00:00:00Z"));
         assert!(
-            check(Change::Update {
+            check(&Change::Update {
                 old: &reviewed,
                 new: &backdated
             })

@@ -9,8 +9,8 @@ use super::{
     UID, allowed, approve, cluster, denied, key, limits, patched, review, send, user, webhook,
 };
 use crate::names::{
-    API_VERSION, PREVIOUS_REVIEWS_ANNOTATION, REVIEWED_PRODUCT_UID_ANNOTATION,
-    REVIEWED_TIER_ANNOTATION, REVIEWED_VIA_ANNOTATION,
+    API_VERSION, PREVIOUS_REVIEWS_ANNOTATION, REVIEW_WITHDRAWN_ANNOTATION,
+    REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION, REVIEWED_VIA_ANNOTATION,
 };
 use crate::webhook::review::{Endpoint, Webhook};
 use crate::webhook::rules::Reason;
@@ -361,4 +361,52 @@ async fn a_trusted_front_end_reviews_for_its_user_and_is_recorded() {
     )
     .await;
     assert_eq!(reply.outcome.reason, Reason::NotApprover);
+}
+
+#[tokio::test]
+async fn clearing_a_keys_review_is_recorded_and_only_devportal_records_it() {
+    let old = approve(key("toys", "gold", Some("consumer")), "owner");
+    let mut cleared = old.clone();
+    cleared["spec"].as_object_mut().unwrap().remove("approval");
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("owner"), cleared.clone(), Some(old.clone())),
+    )
+    .await;
+    let recorded = patched(&response, &cleared);
+    // Strictly after the review it withdrew, stamped in the same instant.
+    assert_eq!(
+        recorded["metadata"]["annotations"][REVIEW_WITHDRAWN_ANNOTATION],
+        "2026-06-01T12:00:00.000001Z"
+    );
+    allowed(
+        Endpoint::ValidateKeys,
+        &review("UPDATE", user("owner"), recorded.clone(), Some(old)),
+    )
+    .await;
+    // The requester removing the record: restored, with a warning.
+    let mut erased = recorded.clone();
+    erased["metadata"]["annotations"]
+        .as_object_mut()
+        .unwrap()
+        .remove(REVIEW_WITHDRAWN_ANNOTATION);
+    let response = allowed(
+        Endpoint::MutateKeys,
+        &review("UPDATE", user("consumer"), erased.clone(), Some(recorded.clone())),
+    )
+    .await;
+    assert!(response["warnings"].to_string().contains("was restored"));
+    assert_eq!(
+        patched(&response, &erased)["metadata"]["annotations"][REVIEW_WITHDRAWN_ANNOTATION],
+        recorded["metadata"]["annotations"][REVIEW_WITHDRAWN_ANNOTATION]
+    );
+    // ...and refused if the write skipped the mutating webhook.
+    denied(
+        Endpoint::ValidateKeys,
+        &review("UPDATE", user("consumer"), erased, Some(recorded)),
+        Reason::GuardedMetadata,
+        403,
+        REVIEW_WITHDRAWN_ANNOTATION,
+    )
+    .await;
 }
