@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use devportal::names::approval_condition::VALID;
 use devportal::names::approval_reason::{APPLIED, SUPERSEDED};
-use devportal::names::{APIKEY_UID_LABEL, PREVIOUS_REVIEWS_ANNOTATION, REVIEW_WITHDRAWN_ANNOTATION};
+use devportal::names::{
+    APIKEY_UID_LABEL, PREVIOUS_REVIEWS_ANNOTATION, REVIEW_WITHDRAWN_ANNOTATION,
+};
 use devportal::resources::{
     APIKey, APIKeyApproval, APIKeyPhase, APIKeyRequest, APIProduct, ApprovalMode, PreviousReview,
 };
@@ -140,7 +142,11 @@ async fn stays_unenforced(admin: &Client, ns: &str, name: &str, wanted: APIKeyPh
             "{:?}",
             key.spec.approval
         );
-        assert_eq!(enforced(admin, ns, name).await, 0, "the key is not enforced");
+        assert_eq!(
+            enforced(admin, ns, name).await,
+            0,
+            "the key is not enforced"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -269,6 +275,7 @@ async fn revoking_on_the_key_then_clearing_the_review_does_not_resurrect_the_inb
     let withdrawn = cleared.annotations()[REVIEW_WITHDRAWN_ANNOTATION].clone();
 
     // The older inbox approval stays superseded: the key waits for a new review, unenforced.
+    phase(&admin, ns, "mine", APIKeyPhase::Pending).await;
     stays_unenforced(&admin, ns, "mine", APIKeyPhase::Pending).await;
     let message = valid(&admin, ns, "mine-approval", "False", SUPERSEDED).await;
     assert!(message.contains("withdrawn"), "{message}");
@@ -281,7 +288,9 @@ async fn revoking_on_the_key_then_clearing_the_review_does_not_resurrect_the_inb
         .patch(
             "mine",
             &PatchParams::default(),
-            &Patch::Merge(json!({"metadata": {"annotations": {REVIEW_WITHDRAWN_ANNOTATION: null}}})),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {REVIEW_WITHDRAWN_ANNOTATION: null}}}),
+            ),
         )
         .await
         .expect("the webhook restores the annotation");
@@ -360,7 +369,11 @@ async fn someone_without_approve_cannot_update_an_approval() {
         &admin,
         ns,
         intruder,
-        vec![rule("apikeyapprovals", &[], &["get", "list", "update", "patch"])],
+        vec![rule(
+            "apikeyapprovals",
+            &[],
+            &["get", "list", "update", "patch"],
+        )],
     )
     .await;
     let approvals = Api::<APIKeyApproval>::namespaced(as_user(intruder).await, ns);

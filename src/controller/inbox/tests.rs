@@ -274,7 +274,11 @@ fn every_approval_of_a_request_says_whether_it_counts() {
     let older = standing(&approve, chosen, &decision);
     assert!(!older.status);
     assert_eq!(older.reason, SUPERSEDED);
-    assert!(older.message.contains("APIKeyApproval b"), "{}", older.message);
+    assert!(
+        older.message.contains("APIKeyApproval b"),
+        "{}",
+        older.message
+    );
 }
 
 #[test]

@@ -221,14 +221,21 @@ mod tests {
             old: &marked,
             new: &unmarked,
         };
-        let (operation, warnings) = patch(&removed, "2026-01-02T00:00:00Z".parse().unwrap()).unwrap();
-        assert_eq!(value(&operation), serde_json::json!({ REVIEW_WITHDRAWN_ANNOTATION: "2026-01-01T00:00:05Z" }));
+        let (operation, warnings) =
+            patch(&removed, "2026-01-02T00:00:00Z".parse().unwrap()).unwrap();
+        assert_eq!(
+            value(&operation),
+            serde_json::json!({ REVIEW_WITHDRAWN_ANNOTATION: "2026-01-01T00:00:05Z" })
+        );
         assert_eq!(warnings.len(), 1);
         assert!(check(&removed).is_err());
         // Planted at CREATE or on a key whose review was not cleared.
         assert!(check(&Change::Create(&marked)).is_err());
         let reviewed = key(Some((true, "2026-01-01T00:00:00Z")), None);
-        let planted = key(Some((true, "2026-01-01T00:00:00Z")), Some("2027-01-01T00:00:00Z"));
+        let planted = key(
+            Some((true, "2026-01-01T00:00:00Z")),
+            Some("2027-01-01T00:00:00Z"),
+        );
         assert!(
             check(&Change::Update {
                 old: &reviewed,

@@ -67,7 +67,12 @@ async fn setting_a_route_or_automatic_approval_needs_approve_on_the_product() {
     switched["spec"]["approvalMode"] = json!("automatic");
     denied(
         Endpoint::ValidateProducts,
-        &review("UPDATE", user(front_end), switched.clone(), Some(manual.clone())),
+        &review(
+            "UPDATE",
+            user(front_end),
+            switched.clone(),
+            Some(manual.clone()),
+        ),
         Reason::NotApprover,
         403,
         "may not set approvalMode: automatic of APIProduct apps/toys",
@@ -98,7 +103,12 @@ async fn a_product_goes_onto_a_taken_route_only_with_its_other_products_owners_a
     retargeted["spec"]["targetRef"]["name"] = json!("toystore");
     denied(
         Endpoint::ValidateProducts,
-        &review("UPDATE", user("owner"), retargeted.clone(), Some(toys.clone())),
+        &review(
+            "UPDATE",
+            user("owner"),
+            retargeted.clone(),
+            Some(toys.clone()),
+        ),
         Reason::NotApprover,
         403,
         "HTTPRoute \"toystore\" is already the target of APIProduct apps/other",
@@ -107,7 +117,12 @@ async fn a_product_goes_onto_a_taken_route_only_with_its_other_products_owners_a
     // An admin may approve every product on the route.
     allowed(
         Endpoint::ValidateProducts,
-        &review("UPDATE", user("admin"), retargeted.clone(), Some(toys.clone())),
+        &review(
+            "UPDATE",
+            user("admin"),
+            retargeted.clone(),
+            Some(toys.clone()),
+        ),
     )
     .await;
     // With `approve` on other as well, the owner may.

@@ -139,11 +139,17 @@ async fn an_approver_re_reviews_by_updating_and_the_earlier_review_is_kept() {
     )
     .await;
     let warnings = response["warnings"].to_string();
-    assert!(warnings.contains("spec.reviewedAt was replaced"), "{warnings}");
+    assert!(
+        warnings.contains("spec.reviewedAt was replaced"),
+        "{warnings}"
+    );
     let restamped = patched(&response, &new);
     assert_eq!(restamped["spec"]["reviewedBy"], "owner");
     // Admitted in the same instant as the approval, and still strictly after it.
-    assert_eq!(restamped["spec"]["reviewedAt"], "2026-06-01T12:00:00.000001Z");
+    assert_eq!(
+        restamped["spec"]["reviewedAt"],
+        "2026-06-01T12:00:00.000001Z"
+    );
     let annotations = &restamped["metadata"]["annotations"];
     assert_eq!(annotations[REVIEWED_TIER_ANNOTATION], "gold");
     assert_eq!(annotations[REVIEWED_PRODUCT_UID_ANNOTATION], "p-1");
@@ -193,12 +199,22 @@ async fn an_approvals_request_and_devportals_record_do_not_change() {
     elsewhere["spec"]["apiKeyRequestRef"]["name"] = json!("theirs-00000000");
     let response = allowed(
         Endpoint::MutateApprovals,
-        &review("UPDATE", user("owner"), elsewhere.clone(), Some(old.clone())),
+        &review(
+            "UPDATE",
+            user("owner"),
+            elsewhere.clone(),
+            Some(old.clone()),
+        ),
     )
     .await;
     denied(
         Endpoint::ValidateApprovals,
-        &review("UPDATE", user("owner"), patched(&response, &elsewhere), Some(old.clone())),
+        &review(
+            "UPDATE",
+            user("owner"),
+            patched(&response, &elsewhere),
+            Some(old.clone()),
+        ),
         Reason::ApprovalImmutable,
         422,
         "spec.apiKeyRequestRef of an APIKeyApproval cannot change",
@@ -392,7 +408,12 @@ async fn clearing_a_keys_review_is_recorded_and_only_devportal_records_it() {
         .remove(REVIEW_WITHDRAWN_ANNOTATION);
     let response = allowed(
         Endpoint::MutateKeys,
-        &review("UPDATE", user("consumer"), erased.clone(), Some(recorded.clone())),
+        &review(
+            "UPDATE",
+            user("consumer"),
+            erased.clone(),
+            Some(recorded.clone()),
+        ),
     )
     .await;
     assert!(response["warnings"].to_string().contains("was restored"));
