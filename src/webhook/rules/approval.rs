@@ -68,6 +68,31 @@ fn written<'a>(
     }
 }
 
+/// The reviewer `approval` names for the caller `username` to act for (see
+/// [`super::delegation`]). On an UPDATE, a `reviewedBy` left as it was is the earlier review's,
+/// not a claim: only the front end that made that review (its `reviewed-via`) re-reviews for the
+/// same user; anyone else is recorded as themselves.
+fn claimed<'a>(
+    approval: &'a APIKeyApproval,
+    old: Option<&APIKeyApproval>,
+    username: &str,
+) -> Option<&'a str> {
+    let sent = approval.spec.reviewed_by.as_deref();
+    match old {
+        Some(old)
+            if old.spec.reviewed_by.as_deref() == sent
+                && old
+                    .annotations()
+                    .get(REVIEWED_VIA_ANNOTATION)
+                    .map(String::as_str)
+                    != Some(username) =>
+        {
+            None
+        }
+        _ => sent,
+    }
+}
+
 /// The mutating webhook for APIKeyApprovals, on CREATE and on every UPDATE of the spec (a new
 /// review: the console plugin denies an active key by updating its approval): stamps
 /// `reviewedBy` and `reviewedAt` (to the microsecond, after every earlier review of the request
@@ -84,11 +109,10 @@ pub async fn mutate_approval<C: Lookup>(
         return Verdict::allow(Reason::Unchanged);
     };
     // The caller, or the user a trusted front end reviews for (see [`super::delegation`]).
-    let identity =
-        match effective_identity(lookup, user, approval.spec.reviewed_by.as_deref()).await {
-            Ok(identity) => identity,
-            Err(e) => return lookup_failed("impersonation permissions (SubjectAccessReview)", e),
-        };
+    let identity = match effective_identity(lookup, user, claimed(approval, old, username)).await {
+        Ok(identity) => identity,
+        Err(e) => return lookup_failed("impersonation permissions (SubjectAccessReview)", e),
+    };
     let request = match request_of(lookup, approval).await {
         Ok(request) => request,
         Err(denial) => return denial,
@@ -268,14 +292,14 @@ async fn validate_checked<C: Lookup>(
     change: Change<'_, APIKeyApproval>,
     user: &UserInfo,
 ) -> Checked<Reason> {
-    let approval = match change {
+    let (approval, old) = match change {
         Change::Update { old, new } => {
             if let Some(reason) = check_update(old, new)? {
                 return Ok(reason);
             }
-            new
+            (new, Some(old))
         }
-        Change::Create(approval) => approval,
+        Change::Create(approval) => (approval, None),
     };
     let username = username(user)
         .ok_or_else(|| Verdict::deny(Reason::NoUser, "the request carries no username"))?;
@@ -291,7 +315,7 @@ async fn validate_checked<C: Lookup>(
         )
     })?;
     // The reviewer: the caller, or the user a trusted front end names (it may impersonate them).
-    let identity = effective_identity(lookup, user, approval.spec.reviewed_by.as_deref())
+    let identity = effective_identity(lookup, user, claimed(approval, old, username))
         .await
         .map_err(|e| lookup_failed("impersonation permissions (SubjectAccessReview)", e))?;
     if approval.spec.reviewed_by.as_deref() != Some(identity.user.as_str())

@@ -431,3 +431,32 @@ async fn clearing_a_keys_review_is_recorded_and_only_devportal_records_it() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_update_leaving_the_reviewer_as_it_was_is_the_updaters_review() {
+    // The admin may impersonate the owner; a merge patch keeps the owner's reviewedBy.
+    let webhook = Webhook::new(cluster().with_impersonator("admin", "owner"), limits());
+    let old = stamped("owner", true).await;
+    let mut flipped = old.clone();
+    flipped["spec"]["approved"] = json!(false);
+    let (_, response) = send(
+        &webhook,
+        Endpoint::MutateApprovals,
+        &review("UPDATE", user("admin"), flipped.clone(), Some(old.clone())),
+    )
+    .await;
+    let restamped = patched(&response, &flipped);
+    assert_eq!(restamped["spec"]["reviewedBy"], "admin");
+    assert!(
+        restamped["metadata"]["annotations"]
+            .get(REVIEWED_VIA_ANNOTATION)
+            .is_none()
+    );
+    let (reply, _) = send(
+        &webhook,
+        Endpoint::ValidateApprovals,
+        &review("UPDATE", user("admin"), restamped, Some(old)),
+    )
+    .await;
+    assert_eq!(reply.outcome.reason, Reason::Allowed);
+}
