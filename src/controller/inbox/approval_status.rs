@@ -7,7 +7,6 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, ResourceExt};
 
 use super::super::context::Context;
-use crate::Result;
 use crate::conditions::{Desired, merge};
 use crate::names::CONTROLLER_MANAGER;
 use crate::names::approval_condition::VALID;
@@ -61,11 +60,12 @@ fn event(approval: &APIKeyApproval, valid: &Desired) -> Option<bool> {
     (!valid.status && !same).then_some(!counted)
 }
 
-/// Writes `valid` into `approval`'s status if it is not there yet, with a Warning Event when the
-/// review newly does not count.
-pub(super) async fn write(approval: &APIKeyApproval, valid: Desired, ctx: &Context) -> Result<()> {
+/// Writes `valid` into `approval`'s status if it is not there yet, with an Event when the review
+/// newly does not count. A failed write is logged, not returned: the status is a report, and the
+/// key's reconcile (its Secrets) must not wait for it; the next reconcile writes it again.
+pub(super) async fn write(approval: &APIKeyApproval, valid: Desired, ctx: &Context) {
     let Some(status) = desired(approval, valid.clone(), Timestamp::now()) else {
-        return Ok(());
+        return;
     };
     let api = Api::<APIKeyApproval>::namespaced(
         ctx.client.clone(),
@@ -84,12 +84,19 @@ pub(super) async fn write(approval: &APIKeyApproval, valid: Desired, ctx: &Conte
     {
         Ok(_) => {}
         // Deleted meanwhile: nothing to say.
-        Err(kube::Error::Api(status)) if status.code == 404 => return Ok(()),
-        Err(error) => return Err(error.into()),
+        Err(kube::Error::Api(status)) if status.code == 404 => return,
+        Err(error) => {
+            tracing::warn!(
+                approval = %format!("{}/{}", approval.namespace().unwrap_or_default(), approval.name_any()),
+                %error,
+                "could not write the APIKeyApproval's status (does the controller's ClusterRole \
+                 have patch on apikeyapprovals/status?)"
+            );
+            return;
+        }
     }
     if let Some(warning) = event(approval, &valid) {
         ctx.publish_event(approval, warning, valid.reason, &valid.message)
             .await;
     }
-    Ok(())
 }

@@ -80,7 +80,7 @@ pub(super) async fn review(
         }
     };
     for each in &approvals {
-        approval_status::write(each, standing(each, approval, &decision), ctx).await?;
+        approval_status::write(each, standing(each, approval, &decision), ctx).await;
     }
     Ok(wrote)
 }
