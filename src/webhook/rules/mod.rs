@@ -28,6 +28,7 @@ pub mod email;
 pub mod guarded_metadata;
 pub mod key_limit;
 pub mod mutate;
+mod re_review;
 pub mod review_withdrawal;
 pub mod rotation;
 
