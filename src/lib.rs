@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod names;
 pub mod plugin;
 pub mod resources;
+pub mod review_order;
 pub mod secrets;
 pub mod selector;
 pub mod tls;

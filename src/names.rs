@@ -45,6 +45,17 @@ pub const REVIEWED_PRODUCT_UID_ANNOTATION: &str = "devportal.kuadrant.io/reviewe
 /// created it for the reviewer named in `spec.reviewedBy` (absent when the reviewer created it).
 pub const REVIEWED_VIA_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-via";
 
+/// Annotation on an APIKeyApproval, written by the admission webhook only: the reviews that
+/// updates of the approval replaced (JSON list of `{approved, reviewedBy, reviewedAt, reason}`,
+/// newest first, at most ten), so changing a decision never loses the record of the earlier one.
+pub const PREVIOUS_REVIEWS_ANNOTATION: &str = "devportal.kuadrant.io/previous-reviews";
+
+/// Annotation on an APIKey, written by the admission webhook only: when someone who may approve
+/// last cleared the key's `spec.approval` (RFC 3339, microseconds). Every review of the key's
+/// request up to then stays superseded: clearing a revocation does not bring back an older
+/// APIKeyApproval.
+pub const REVIEW_WITHDRAWN_ANNOTATION: &str = "devportal.kuadrant.io/review-withdrawn-at";
+
 /// Authorino's default `--secret-label-selector`: the Secrets it watches at all.
 pub const AUTHORINO_DEFAULT_SECRET_SELECTOR: &str = "authorino.kuadrant.io/managed-by=authorino";
 /// Where kuadrant-operator runs (and puts AuthConfigs) unless a `Kuadrant` CR says otherwise.
@@ -147,9 +158,24 @@ pub mod key_reason {
 pub mod request_reason {
     /// Event on an APIKeyRequest: an APIKeyApproval of it was written onto its APIKey.
     pub const APPROVAL_APPLIED: &str = "ApprovalApplied";
-    /// Warning Event on an APIKeyRequest: its latest APIKeyApproval reviewed another tier or
-    /// product than the key's current one, so it was not applied.
-    pub const APPROVAL_OUTDATED: &str = "ApprovalOutdated";
+}
+
+/// Condition types of an APIKeyApproval.
+pub mod approval_condition {
+    /// Whether this review is the one that counts for its request (the one its APIKey carries).
+    pub const VALID: &str = "Valid";
+}
+
+/// Reasons of an APIKeyApproval's `Valid` condition (and Events) that tests and docs refer to.
+pub mod approval_reason {
+    /// `Valid=True`: the APIKey carries this review.
+    pub const APPLIED: &str = "Applied";
+    /// `Valid=False`: a later review of the request (another APIKeyApproval, or one written on
+    /// the APIKey, or the withdrawal of the key's review) counts instead.
+    pub const SUPERSEDED: &str = "Superseded";
+    /// `Valid=False` (and a Warning Event): the review is of another tier or product than the
+    /// key's now, so it was not applied.
+    pub const OUTDATED: &str = "ApprovalOutdated";
 }
 
 /// Reasons of an APIProduct's conditions that tests and docs refer to.

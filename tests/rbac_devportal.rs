@@ -64,7 +64,7 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
                 &["update", apikeys, "--subresource=finalizers", "-n", name],
             ),
             // The owner's inbox: requests applied, their status, deleted with their key; the
-            // approvals read (and never written).
+            // approvals read (never written but for their status).
             (true, &["create", apikeyrequests, "-n", name]),
             (true, &["patch", apikeyrequests, "-n", name]),
             (
@@ -74,6 +74,10 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
             (true, &["delete", apikeyrequests, "-n", name]),
             (true, &["watch", apikeyrequests, "--all-namespaces"]),
             (true, &["watch", apikeyapprovals, "--all-namespaces"]),
+            (
+                true,
+                &["patch", apikeyapprovals, "--subresource=status", "-n", name],
+            ),
             (false, &["create", apikeyapprovals, "-n", name]),
             (false, &["delete", apikeyapprovals, "-n", name]),
             (

@@ -177,7 +177,8 @@ async fn an_owner_publishes_and_approves_only_in_their_namespace() {
             (true, &["create", apikeyapprovals, "-n", mine]),
             (false, &["update", apikeyrequests, "-n", mine]),
             (false, &["delete", apikeyrequests, "-n", mine]),
-            (false, &["update", apikeyapprovals, "-n", mine]),
+            // A review is changed by updating its approval (the console plugin's deny).
+            (true, &["update", apikeyapprovals, "-n", mine]),
             (false, &["list", apikeyrequests, "-n", other]),
             (false, &["create", apikeyapprovals, "-n", other]),
             // Reviewing keys in consumers' namespaces (devportal-key-reviewer, cluster-wide locally

@@ -1,6 +1,6 @@
 //! `APIKey`: a consumer's request for access to an `APIProduct` at a plan tier.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 
@@ -119,9 +119,10 @@ pub struct Approval {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 512), pattern(SINGLE_LINE))]
     pub reviewed_by: Option<String>,
-    /// When they decided; stamped by the admission webhook.
+    /// When they decided, to the microsecond; stamped by the admission webhook. Whole seconds, as
+    /// earlier releases stamped, read as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reviewed_at: Option<Time>,
+    pub reviewed_at: Option<MicroTime>,
     /// The uid of the APIProduct reviewed; stamped by the admission webhook. An approval of a
     /// product since deleted (and perhaps re-created under the same name) does not count.
     #[serde(
@@ -148,7 +149,7 @@ impl Approval {
         product_name: &str,
         product_uid: Option<String>,
         tier: &str,
-        at: Time,
+        at: MicroTime,
     ) -> Self {
         Self {
             approved: true,
@@ -234,7 +235,7 @@ pub struct APIKeyStatus {
     pub reviewed_by: Option<String>,
     /// When the request was reviewed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reviewed_at: Option<Time>,
+    pub reviewed_at: Option<MicroTime>,
     /// The last rotation request handled (annotation `devportal.kuadrant.io/rotation-request`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rotation: Option<KeyRotation>,

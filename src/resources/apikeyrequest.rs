@@ -1,7 +1,7 @@
 //! `APIKeyRequest`: the owner's view of one APIKey, kept by the controller in the product's
 //! namespace (the owner's inbox), with the field names of the Kuadrant Backstage plugin.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -106,9 +106,9 @@ pub struct APIKeyRequestStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 512), pattern(SINGLE_LINE))]
     pub reviewed_by: Option<String>,
-    /// When they reviewed.
+    /// When they reviewed (to the microsecond).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reviewed_at: Option<Time>,
+    pub reviewed_at: Option<MicroTime>,
     /// Why, as the reviewer said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1024), pattern(MULTI_LINE))]

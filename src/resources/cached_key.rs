@@ -14,7 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
-use crate::names::ROTATION_REQUEST_ANNOTATION;
+use crate::names::{REVIEW_WITHDRAWN_ANNOTATION, ROTATION_REQUEST_ANNOTATION};
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus, KeyRotation};
 
 /// An APIKey as the controller caches it. Deserializes from (and serializes as) an APIKey.
@@ -56,11 +56,17 @@ impl From<APIKey> for CachedKey {
                 creation_timestamp: metadata.creation_timestamp,
                 deletion_timestamp: metadata.deletion_timestamp,
                 finalizers: metadata.finalizers,
-                // Of the annotations, only the rotation request: the reconcile acts on it.
+                // Of the annotations, only those the reconcile acts on: the rotation request, and
+                // the withdrawal of the key's review (which supersedes earlier reviews).
                 annotations: metadata
                     .annotations
-                    .and_then(|mut a| a.remove_entry(ROTATION_REQUEST_ANNOTATION))
-                    .map(|entry| [entry].into()),
+                    .map(|mut a| {
+                        a.retain(|k, _| {
+                            k == ROTATION_REQUEST_ANNOTATION || k == REVIEW_WITHDRAWN_ANNOTATION
+                        });
+                        a
+                    })
+                    .filter(|a| !a.is_empty()),
                 ..ObjectMeta::default()
             },
             spec,
@@ -217,7 +223,16 @@ mod tests {
         assert_eq!(
             key.metadata.annotations,
             Some([(ROTATION_REQUEST_ANNOTATION.to_string(), "t1".to_string())].into()),
-            "of the annotations only the rotation request is cached"
+            "of the annotations only the rotation request (and a review's withdrawal) is cached"
+        );
+        let mut withdrawn = served();
+        withdrawn["metadata"]["annotations"][REVIEW_WITHDRAWN_ANNOTATION] =
+            json!("2026-01-03T00:00:00.000001Z");
+        let cached: CachedKey = serde_json::from_value(withdrawn).unwrap();
+        assert_eq!(
+            cached.to_key().metadata.annotations.unwrap()[REVIEW_WITHDRAWN_ANNOTATION],
+            "2026-01-03T00:00:00.000001Z",
+            "the withdrawal of the key's review is cached: it supersedes earlier reviews"
         );
         assert_eq!(cached.meta().name.as_deref(), Some("k"));
         assert_eq!(CachedKey::plural(&()), "apikeys");

@@ -56,7 +56,9 @@ pub use apikey::{
     APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus, APIProductRef, Approval, KeyAuthScheme,
     KeyRotation, LocalSecretRef, RequestedBy, SecretKeyRef,
 };
-pub use apikeyapproval::{APIKeyApproval, APIKeyApprovalSpec, RequestNameRef};
+pub use apikeyapproval::{
+    APIKeyApproval, APIKeyApprovalSpec, APIKeyApprovalStatus, PreviousReview, RequestNameRef,
+};
 pub use apikeyrequest::{
     APIKeyRef, APIKeyRequest, APIKeyRequestSpec, APIKeyRequestStatus, ProductNameRef,
 };

@@ -251,10 +251,19 @@ async fn an_approval_does_not_survive_its_product_being_recreated() {
         ],
     )
     .await;
-    Api::<APIProduct>::namespaced(client(Persona::Consumer2).await, &ns.name)
+    // Since issue 27 a product's route is set only by someone who may approve it: refused.
+    let refused = Api::<APIProduct>::namespaced(client(Persona::Consumer2).await, &ns.name)
+        .create(&PostParams::default(), &impostor)
+        .await;
+    assert!(
+        matches!(&refused, Err(kube::Error::Api(s)) if s.message.contains("may not set spec.targetRef")),
+        "{refused:?}"
+    );
+    // The admin re-creates it: another product all the same.
+    Api::<APIProduct>::namespaced(admin.clone(), &ns.name)
         .create(&PostParams::default(), &impostor)
         .await
-        .expect("consumer2 may create products");
+        .expect("the admin re-creates the product");
     let second = discovered(&admin, &ns.name, "toys").await;
     assert_ne!(second.metadata.uid, first.metadata.uid);
 

@@ -29,6 +29,7 @@
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
 //! - [`proxy`]: a round-robin proxy in front of several webhook replicas;
 //! - [`replicas`]: webhook replicas behind that proxy, registered, plus a controller;
+//! - [`reviews`]: the setting of tests/wave3_reviews.rs (reviews as the console writes them);
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`;
 //! - [`webhook_server`]: the webhook's HTTPS server in-process, with an in-memory cluster.
@@ -51,6 +52,7 @@ pub mod processes;
 pub mod prometheus;
 pub mod proxy;
 pub mod replicas;
+pub mod reviews;
 pub mod secrets;
 pub mod tools;
 pub mod waits;

@@ -6,7 +6,7 @@
 //! created while the product was manual, then switched to automatic). The admission webhook lets
 //! the controller's identity write exactly this (`src/webhook/rules/automatic.rs`).
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
@@ -29,7 +29,7 @@ pub(super) async fn record(key: &APIKey, product: &APIProduct, ctx: &Context) ->
             &product.name_any(),
             product.meta().uid.clone(),
             &key.spec.plan_tier,
-            Time(Timestamp::now()),
+            MicroTime(crate::review_order::truncate(Timestamp::now())),
         )},
     });
     let params = PatchParams {

@@ -3,16 +3,19 @@
 //!
 //! The APIKey reconcile drives it: [`review`] first writes the latest APIKeyApproval of the key's
 //! request into the key's `spec.approval` (when it is later than the review the key carries, so
-//! the latest review wins whichever way it came), then [`sync`] keeps the request in step (spec
+//! the latest review wins whichever way it came, in [`standing`]'s strict order) and says on each
+//! APIKeyApproval whether it counts ([`approval_status`]), then [`sync`] keeps the request in step (spec
 //! mirrored from the key, status from its phase and review), at once or through the [`lane`]
 //! (its queue in [`queue`]), and [`remove`] deletes it with the key. [`triggers`] maps request
 //! and approval events to keys. [`sweep`] deletes requests whose key is gone or targets another
-//! namespace now. The pure parts live in [`desired`].
+//! namespace now. The pure parts live in [`desired`] and [`standing`].
 
+mod approval_status;
 mod desired;
 pub(crate) mod lane;
 pub(crate) mod queue;
 pub(super) mod requests;
+mod standing;
 pub(super) mod state;
 mod sync;
 #[cfg(test)]
@@ -25,15 +28,16 @@ use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 
-pub use desired::{Decision, decide, latest, request_name};
+pub use desired::request_name;
+pub use standing::{Decision, decide, latest, standing};
 
 use super::apikey::phase::Evaluation;
 use super::context::Context;
 use crate::Result;
 use crate::names::CONTROLLER_MANAGER;
-use crate::names::request_reason::{APPROVAL_APPLIED, APPROVAL_OUTDATED};
+use crate::names::request_reason::APPROVAL_APPLIED;
 use crate::resources::cached_key::CachedKey;
-use crate::resources::{APIKey, APIKeyRequest, APIProduct};
+use crate::resources::{APIKey, APIKeyApproval, APIKeyRequest, APIProduct, Approval};
 use sync::Plan;
 
 /// The namespace of `key`'s request: its product's, while the product exists and is not being
@@ -48,8 +52,10 @@ pub(super) fn request_namespace<'a>(
 }
 
 /// Writes the latest APIKeyApproval of `key`'s request into the key's `spec.approval`, if it is
-/// later than the review the key carries and reviewed the key's current tier and product.
-/// Returns whether it wrote (the key's next reconcile goes on from there).
+/// later than the review the key carries (and than any withdrawal of it) and reviewed the key's
+/// current tier and product; then says on every APIKeyApproval of the request whether it counts
+/// (see [`approval_status`]). Returns whether it wrote the key (the key's next reconcile goes on
+/// from there).
 pub(super) async fn review(
     key: &APIKey,
     product: Option<&APIProduct>,
@@ -64,64 +70,62 @@ pub(super) async fn review(
         return Ok(false);
     };
     let product_uid = product.and_then(|p| p.meta().uid.as_deref());
-    match decide(key, approval, product_uid) {
-        Decision::Nothing => Ok(false),
-        Decision::Outdated(why) => {
-            let uid = approval.metadata.uid.clone().unwrap_or_default();
-            let first = ctx
-                .inbox
-                .outdated_warned
-                .lock()
-                .expect("warned")
-                .insert(uid);
-            if first {
-                ctx.publish_event(
-                    approval,
-                    true,
-                    APPROVAL_OUTDATED,
-                    &format!("not applied: {why}; review the request again"),
-                )
-                .await;
-            }
-            Ok(false)
-        }
+    let decision = decide(key, approval, product_uid);
+    let wrote = match &decision {
+        // Not applied: the approval's status says why (and a Warning Event, once).
+        Decision::Carried | Decision::Superseded(_) | Decision::Outdated(_) => false,
         Decision::Write(review) => {
-            // Exact: a review written on the key meanwhile (which may be later) fails the test.
-            let patch = serde_json::json!([
-                {"op": "test", "path": "/metadata/resourceVersion",
-                 "value": key.metadata.resource_version},
-                {"op": "add", "path": "/spec/approval", "value": review},
-            ]);
-            Api::<APIKey>::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default())
-                .patch(
-                    &key.name_any(),
-                    &PatchParams {
-                        field_manager: Some(CONTROLLER_MANAGER.into()),
-                        ..PatchParams::default()
-                    },
-                    &Patch::Json::<()>(serde_json::from_value(patch)?),
-                )
-                .await?;
-            let verdict = if review.approved {
-                "approved"
-            } else {
-                "denied"
-            };
-            ctx.publish_event(
-                approval,
-                false,
-                APPROVAL_APPLIED,
-                &format!(
-                    "{verdict} by {}: applied to APIKey {}/{}",
-                    review.reviewed_by.as_deref().unwrap_or("a reviewer"),
-                    key.namespace().unwrap_or_default(),
-                    key.name_any()
-                ),
-            )
-            .await;
-            Ok(true)
+            write_review(key, approval, review, ctx).await?;
+            true
         }
+    };
+    for each in &approvals {
+        approval_status::write(each, standing(each, approval, &decision), ctx).await;
     }
+    Ok(wrote)
+}
+
+/// Writes `review` (of `approval`) into `key`'s `spec.approval`, exactly on the key as read.
+async fn write_review(
+    key: &APIKey,
+    approval: &APIKeyApproval,
+    review: &Approval,
+    ctx: &Context,
+) -> Result<()> {
+    // Exact: a review written on the key meanwhile (which may be later) fails the test.
+    let patch = serde_json::json!([
+        {"op": "test", "path": "/metadata/resourceVersion",
+         "value": key.metadata.resource_version},
+        {"op": "add", "path": "/spec/approval", "value": review},
+    ]);
+    Api::<APIKey>::namespaced(ctx.client.clone(), &key.namespace().unwrap_or_default())
+        .patch(
+            &key.name_any(),
+            &PatchParams {
+                field_manager: Some(CONTROLLER_MANAGER.into()),
+                ..PatchParams::default()
+            },
+            &Patch::Json::<()>(serde_json::from_value(patch)?),
+        )
+        .await?;
+    let verdict = if review.approved {
+        "approved"
+    } else {
+        "denied"
+    };
+    ctx.publish_event(
+        approval,
+        false,
+        APPROVAL_APPLIED,
+        &format!(
+            "{verdict} by {}: applied to APIKey {}/{}",
+            review.reviewed_by.as_deref().unwrap_or("a reviewer"),
+            key.namespace().unwrap_or_default(),
+            key.name_any()
+        ),
+    )
+    .await;
+    Ok(())
 }
 
 /// Keeps `key`'s APIKeyRequest in step with the key and `evaluation` (see [`sync`]): at once,

@@ -1,7 +1,7 @@
 //! What the inbox reads and remembers between reconciles: the request cache, the approval store, the
 //! approvals indexed by the request they review, and which Events were already sent.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use kube::ResourceExt;
@@ -23,8 +23,6 @@ pub(crate) struct Inbox {
     pub(super) by_request: RefIndex<(String, String), APIKeyApproval>,
     /// The request phase last announced with an Event, by key uid.
     pub(super) announced: Mutex<HashMap<String, &'static str>>,
-    /// Uids of the outdated APIKeyApprovals already warned about.
-    pub(super) outdated_warned: Mutex<HashSet<String>>,
     /// The request status last written, by key uid: the request's resourceVersion the write
     /// built on and a digest of the status without timestamps. A reconcile that sees that
     /// version again (the cache has not caught up with the write) does not write it twice; the
@@ -42,7 +40,6 @@ impl Inbox {
             approvals,
             by_request: RefIndex::default(),
             announced: Mutex::default(),
-            outdated_warned: Mutex::default(),
             status_written: Mutex::default(),
             lane: Lane::default(),
         }

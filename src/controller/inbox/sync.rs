@@ -74,7 +74,7 @@ pub(super) fn plan(
     let approvals = ctx.inbox.approvals_of(namespace, &name);
     let applied = approvals
         .iter()
-        .find(|a| desired::carries(key, a))
+        .find(|a| super::standing::carries(key, a))
         .map(|a| a.name_any());
     let previous = cached.as_ref().map(|r| r.conditions()).unwrap_or_default();
     let status = desired::request_status(

@@ -1,10 +1,16 @@
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
 use serde_json::json;
 
-use super::desired::{carries, request_spec, request_status};
+use super::approval_status;
+use super::desired::{request_spec, request_status};
+use super::standing::carries;
 use super::*;
-use crate::names::{REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION};
+use crate::names::approval_reason::{APPLIED, SUPERSEDED};
+use crate::names::{
+    REVIEW_WITHDRAWN_ANNOTATION, REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION,
+};
 use crate::resources::{APIKeyApproval, APIKeyPhase, Approval};
 
 fn key(name: &str, uid: &str) -> APIKey {
@@ -17,8 +23,8 @@ fn key(name: &str, uid: &str) -> APIKey {
     .unwrap()
 }
 
-fn at(time: &str) -> Time {
-    Time(time.parse::<Timestamp>().unwrap())
+fn at(time: &str) -> MicroTime {
+    MicroTime(time.parse::<Timestamp>().unwrap())
 }
 
 fn approval(
@@ -125,11 +131,14 @@ fn an_approval_is_written_once_and_only_if_later_than_the_keys_review() {
     assert_eq!(review.product_uid.as_deref(), Some("p1"));
     key.spec.approval = Some(review);
     assert!(carries(&key, &approval));
-    assert_eq!(decide(&key, &approval, Some("p1")), Decision::Nothing);
+    assert_eq!(decide(&key, &approval, Some("p1")), Decision::Carried);
     // A later review written on the key directly wins over the older approval.
     key.spec.approval.as_mut().unwrap().reviewed_at = Some(at("2026-01-01T00:01:00Z"));
     key.spec.approval.as_mut().unwrap().approved = false;
-    assert_eq!(decide(&key, &approval, Some("p1")), Decision::Nothing);
+    assert!(matches!(
+        decide(&key, &approval, Some("p1")),
+        Decision::Superseded(_)
+    ));
     assert!(!carries(&key, &approval));
 }
 
@@ -176,4 +185,116 @@ fn the_status_digest_ignores_only_timestamps() {
         crate::resources::cached_request::status_digest(&approved),
         crate::resources::cached_request::status_digest(&denied)
     );
+}
+
+/// A key carrying `approved` written on the key itself at `reviewed_at`.
+fn reviewed_key(approved: bool, reviewed_at: &str) -> APIKey {
+    let mut key = key("mine", "uid-1");
+    key.spec.approval = Some(Approval {
+        approved,
+        reason: None,
+        reviewed_by: Some("owner".into()),
+        reviewed_at: Some(at(reviewed_at)),
+        product_uid: Some("p1".into()),
+        plan_tier: Some("gold".into()),
+    });
+    key
+}
+
+#[test]
+fn a_denial_in_the_same_second_as_the_approval_is_applied() {
+    // Approved on the key, denied by an APIKeyApproval 300 ms later (the same second).
+    let key = reviewed_key(true, "2026-01-01T00:00:05.100000Z");
+    let denial = approval("a", false, "2026-01-01T00:00:05.400000Z", "gold", "p1");
+    let Decision::Write(review) = decide(&key, &denial, Some("p1")) else {
+        panic!("the later denial is written");
+    };
+    assert!(!review.approved);
+    // Stamped by an earlier release, both in whole seconds: the denial wins the tie.
+    let key = reviewed_key(true, "2026-01-01T00:00:05Z");
+    let denial = approval("a", false, "2026-01-01T00:00:05Z", "gold", "p1");
+    assert!(matches!(
+        decide(&key, &denial, Some("p1")),
+        Decision::Write(_)
+    ));
+    // ... and an approval of the same second does not undo a denial.
+    let key = reviewed_key(false, "2026-01-01T00:00:05Z");
+    let approving = approval("a", true, "2026-01-01T00:00:05Z", "gold", "p1");
+    assert!(matches!(
+        decide(&key, &approving, Some("p1")),
+        Decision::Superseded(_)
+    ));
+}
+
+#[test]
+fn between_approvals_a_denial_wins_a_tie_whatever_the_names() {
+    let approve = approval("b-approve", true, "2026-01-01T00:00:05Z", "gold", "p1");
+    let deny = approval("a-deny", false, "2026-01-01T00:00:05Z", "gold", "p1");
+    assert_eq!(latest([&approve, &deny]).unwrap().name_any(), "a-deny");
+    let later = approval("c", true, "2026-01-01T00:00:05.000001Z", "gold", "p1");
+    assert_eq!(latest([&approve, &deny, &later]).unwrap().name_any(), "c");
+}
+
+#[test]
+fn clearing_the_keys_review_does_not_resurrect_an_older_approval() {
+    // Approved by an APIKeyApproval, revoked on the key, then the key's review cleared.
+    let approved = approval("a", true, "2026-01-01T00:00:05.100000Z", "gold", "p1");
+    let mut key = key("mine", "uid-1");
+    key.annotations_mut().insert(
+        REVIEW_WITHDRAWN_ANNOTATION.into(),
+        "2026-01-01T00:00:05.300000Z".into(),
+    );
+    let decision = decide(&key, &approved, Some("p1"));
+    assert!(
+        matches!(&decision, Decision::Superseded(why) if why.contains("withdrawn")),
+        "{decision:?}"
+    );
+    let valid = standing(&approved, &approved, &decision);
+    assert!(!valid.status);
+    assert_eq!(valid.reason, SUPERSEDED);
+    // A review after the withdrawal counts.
+    let again = approval("b", true, "2026-01-01T00:00:06Z", "gold", "p1");
+    assert!(matches!(
+        decide(&key, &again, Some("p1")),
+        Decision::Write(_)
+    ));
+}
+
+#[test]
+fn every_approval_of_a_request_says_whether_it_counts() {
+    let approve = approval("a", true, "2026-01-01T00:00:05.1Z", "gold", "p1");
+    let deny = approval("b", false, "2026-01-01T00:00:05.2Z", "gold", "p1");
+    let key = key("mine", "uid-1");
+    let chosen = latest([&approve, &deny]).unwrap();
+    let decision = decide(&key, chosen, Some("p1"));
+    let counts = standing(&deny, chosen, &decision);
+    assert!(counts.status);
+    assert_eq!(counts.reason, APPLIED);
+    assert!(counts.message.contains("denied"), "{}", counts.message);
+    let older = standing(&approve, chosen, &decision);
+    assert!(!older.status);
+    assert_eq!(older.reason, SUPERSEDED);
+    assert!(
+        older.message.contains("APIKeyApproval b"),
+        "{}",
+        older.message
+    );
+}
+
+#[test]
+fn an_approval_status_is_written_once_per_change() {
+    let mut deny = approval("b", false, "2026-01-01T00:00:05.2Z", "gold", "p1");
+    deny.metadata.generation = Some(2);
+    let now = "2026-01-01T00:01:00Z".parse().unwrap();
+    let valid = standing(&deny, &deny, &Decision::Carried);
+    let status =
+        approval_status::desired(&deny, valid.clone(), now).expect("written the first time");
+    assert_eq!(status.observed_generation, Some(2));
+    assert_eq!(status.conditions[0].type_, "Valid");
+    assert_eq!(status.conditions[0].observed_generation, Some(2));
+    deny.status = Some(status);
+    assert_eq!(approval_status::desired(&deny, valid.clone(), now), None);
+    // A new review (an update of the approval) is a new generation: written again.
+    deny.metadata.generation = Some(3);
+    assert!(approval_status::desired(&deny, valid, now).is_some());
 }

@@ -197,6 +197,17 @@ impl Lookup for CachedLookup {
         self.lookup(&self.routes, namespace, name, read).await
     }
 
+    fn products_on_route(&self, namespace: &str, route: &str) -> Vec<Arc<APIProduct>> {
+        self.products
+            .state()
+            .into_iter()
+            .filter(|p| {
+                p.metadata.namespace.as_deref() == Some(namespace)
+                    && p.spec.target_ref.name == route
+            })
+            .collect()
+    }
+
     async fn key_request(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIKeyRequest>>> {
         self.live_call("live GET")?;
         let api = Api::<APIKeyRequest>::namespaced(self.client.clone(), namespace);

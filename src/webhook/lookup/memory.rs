@@ -103,6 +103,14 @@ impl Lookup for MemoryLookup {
             .cloned())
     }
 
+    fn products_on_route(&self, namespace: &str, route: &str) -> Vec<Arc<APIProduct>> {
+        self.products
+            .iter()
+            .filter(|((ns, _), p)| ns == namespace && p.spec.target_ref.name == route)
+            .map(|(_, p)| p.clone())
+            .collect()
+    }
+
     async fn key_request(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIKeyRequest>>> {
         Ok(self
             .requests

@@ -51,6 +51,14 @@ pub trait Lookup: Send + Sync + 'static {
         read: Read,
     ) -> impl Future<Output = Result<Option<Arc<HTTPRoute>>>> + Send;
 
+    /// The APIProducts in `namespace` whose `targetRef` names the HTTPRoute `route`, from the
+    /// watch cache (no live call). A lookup that holds no products (a test double answering
+    /// single reads) finds none.
+    fn products_on_route(&self, namespace: &str, route: &str) -> Vec<Arc<APIProduct>> {
+        let _ = (namespace, route);
+        Vec::new()
+    }
+
     /// The APIKeyRequest `namespace/name`, if it exists, read live (an approval is rare, and
     /// must not be refused for a request created a moment ago).
     fn key_request(

@@ -279,9 +279,9 @@ impl Admit for APIProduct {
         webhook: &Webhook<C>,
         _endpoint: Endpoint,
         change: Change<'_, Self>,
-        _context: Context<'_>,
+        context: Context<'_>,
     ) -> Verdict {
-        rules::apiproduct::validate_product(&webhook.lookup, change).await
+        rules::apiproduct::validate_product(&webhook.lookup, change, context.user).await
     }
 }
 

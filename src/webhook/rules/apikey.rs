@@ -271,6 +271,9 @@ pub async fn validate_key<C: Lookup>(
     if let Err(denial) = rotation::check(lookup, change.clone(), user).await {
         return denial;
     }
+    if let Err(denial) = super::review_withdrawal::check(&change) {
+        return denial;
+    }
     let mut verdict = match validate_key_checked(lookup, limits, change, user, (now, dry_run)).await
     {
         Ok(reason) => Verdict::allow(reason),

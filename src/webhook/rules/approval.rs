@@ -1,11 +1,15 @@
 //! The webhooks for APIKeyApprovals, and the controller's side door on APIKeys.
 //!
-//! - [`mutate_approval`]: at CREATE, stamps `reviewedBy` (the caller) and `reviewedAt` (now),
-//!   overwriting what the client sent with a warning, records what was reviewed (the request's
-//!   tier and the product's uid, as annotations) and makes the APIKeyRequest the approval's owner,
-//!   so the approval goes when the request goes.
-//! - [`validate_approval`]: a CREATE only from someone who may `approve` the product of the
-//!   referenced request, which must exist; no UPDATE of the spec or of the review annotations.
+//! - [`mutate_approval`]: at CREATE and at every UPDATE of the spec (a new review), stamps
+//!   `reviewedBy` (the caller) and `reviewedAt` (now, to the microsecond, after every earlier
+//!   review it can see: see [`crate::review_order`]), overwriting what the client sent with a
+//!   warning, records what was reviewed (the request's tier and the product's uid, as
+//!   annotations) and the review an update replaced (in the previous-reviews annotation), and at
+//!   CREATE makes the APIKeyRequest the approval's owner, so the approval goes when the request
+//!   goes.
+//! - [`validate_approval`]: a CREATE or a new decision only from someone who may `approve` the
+//!   product of the referenced request, which must exist; the request reviewed never changes,
+//!   and devportal's review annotations change only with a new review.
 //! - [`controller_applies`] and [`check_controller_review`]: the controller writes an admitted
 //!   approval onto its APIKey's `spec.approval` as its own identity; the reviewer's stamps are
 //!   kept, and what it says was reviewed must still be the key's tier and product.
@@ -14,17 +18,19 @@ use json_patch::AddOperation;
 use json_patch::PatchOperation;
 use json_patch::jsonptr::PointerBuf;
 use k8s_openapi::api::authentication::v1::UserInfo;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Resource, ResourceExt};
 
 use super::delegation::effective_identity;
+use super::re_review::{check_update, claimed, reviewed, written};
 use super::{Change, Checked, Limits, Reason, Verdict, lookup_failed};
 use crate::names::{
-    AUTOMATIC_REVIEWER, GROUP, REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION,
-    REVIEWED_VIA_ANNOTATION,
+    AUTOMATIC_REVIEWER, GROUP, PREVIOUS_REVIEWS_ANNOTATION, REVIEWED_PRODUCT_UID_ANNOTATION,
+    REVIEWED_TIER_ANNOTATION, REVIEWED_VIA_ANNOTATION,
 };
 use crate::resources::{APIKey, APIKeyApproval, APIKeyRequest};
+use crate::review_order;
 use crate::webhook::lookup::{Lookup, Read};
 
 fn add(path: &[&str], value: serde_json::Value) -> PatchOperation {
@@ -51,23 +57,41 @@ async fn request_of<C: Lookup>(
         .map_err(|e| lookup_failed(&format!("APIKeyRequest {namespace}/{name}"), e))
 }
 
-/// The mutating webhook for APIKeyApprovals (CREATE only; the rest is not applicable).
+/// The mutating webhook for APIKeyApprovals, on CREATE and on every UPDATE of the spec (a new
+/// review: the console plugin denies an active key by updating its approval): stamps
+/// `reviewedBy` and `reviewedAt` (to the microsecond, after every earlier review of the request
+/// it can see), records what was reviewed, keeps the replaced review in the
+/// [`PREVIOUS_REVIEWS_ANNOTATION`] and, at CREATE, makes the APIKeyRequest the owner.
 pub async fn mutate_approval<C: Lookup>(
     lookup: &C,
     change: Change<'_, APIKeyApproval>,
     user: &UserInfo,
     now: Timestamp,
 ) -> Verdict {
-    let (Change::Create(approval), Some(username)) = (change, username(user)) else {
-        // Nothing to stamp (an UPDATE, or no username): validation decides.
+    let (Some((approval, old)), Some(username)) = (written(change), username(user)) else {
+        // Nothing to stamp (metadata only, or no username): validation decides.
         return Verdict::allow(Reason::Unchanged);
     };
     // The caller, or the user a trusted front end reviews for (see [`super::delegation`]).
-    let identity =
-        match effective_identity(lookup, user, approval.spec.reviewed_by.as_deref()).await {
-            Ok(identity) => identity,
-            Err(e) => return lookup_failed("impersonation permissions (SubjectAccessReview)", e),
-        };
+    let identity = match effective_identity(lookup, user, claimed(approval, old, username)).await {
+        Ok(identity) => identity,
+        Err(e) => return lookup_failed("impersonation permissions (SubjectAccessReview)", e),
+    };
+    let request = match request_of(lookup, approval).await {
+        Ok(request) => request,
+        Err(denial) => return denial,
+    };
+    let at = review_order::stamp(
+        now,
+        old.and_then(|o| o.spec.reviewed_at.as_ref())
+            .into_iter()
+            .chain(
+                request
+                    .as_ref()
+                    .and_then(|r| r.status.as_ref()?.reviewed_at.as_ref()),
+            )
+            .map(|t| t.0),
+    );
     let mut verdict = Verdict::allow(Reason::Mutated);
     if let Some(sent) = approval.spec.reviewed_by.as_deref()
         && sent != identity.user
@@ -77,9 +101,15 @@ pub async fn mutate_approval<C: Lookup>(
              end that may impersonate {sent:?} may review for them"
         ));
     }
-    if approval.spec.reviewed_at.is_some() {
+    let sent_time = approval
+        .spec
+        .reviewed_at
+        .as_ref()
+        .filter(|sent| old.is_none_or(|o| o.spec.reviewed_at.as_ref() != Some(*sent)));
+    if sent_time.is_some() {
         verdict.warnings.push(format!(
-            "spec.reviewedAt was replaced with the time devportal admitted the review ({now})"
+            "spec.reviewedAt was replaced with the time devportal admitted the review ({})",
+            at
         ));
     }
     verdict
@@ -87,13 +117,11 @@ pub async fn mutate_approval<C: Lookup>(
         .push(add(&["spec", "reviewedBy"], identity.user.clone().into()));
     verdict.patch.push(add(
         &["spec", "reviewedAt"],
-        serde_json::to_value(Time(now)).unwrap_or_default(),
+        serde_json::to_value(MicroTime(at)).unwrap_or_default(),
     ));
-    let request = match request_of(lookup, approval).await {
-        Ok(Some(request)) => request,
+    let Some(request) = request else {
         // No request: validation refuses the approval.
-        Ok(None) => return verdict,
-        Err(denial) => return denial,
+        return verdict;
     };
     let namespace = approval.namespace().unwrap_or_default();
     let product = match lookup
@@ -120,10 +148,24 @@ pub async fn mutate_approval<C: Lookup>(
             annotations.remove(REVIEWED_PRODUCT_UID_ANNOTATION);
         }
     }
+    match old {
+        Some(old) => {
+            annotations.insert(
+                PREVIOUS_REVIEWS_ANNOTATION.into(),
+                old.history_after_update(),
+            );
+        }
+        None => {
+            annotations.remove(PREVIOUS_REVIEWS_ANNOTATION);
+        }
+    }
     verdict.patch.push(add(
         &["metadata", "annotations"],
         serde_json::to_value(annotations).unwrap_or_default(),
     ));
+    if old.is_some() {
+        return verdict;
+    }
     let owner = serde_json::json!({
         "apiVersion": APIKeyRequest::api_version(&()),
         "kind": APIKeyRequest::kind(&()),
@@ -152,33 +194,19 @@ pub async fn validate_approval<C: Lookup>(
     }
 }
 
-/// The review annotations of `approval`: the tier and product uid reviewed, and the front end.
-fn reviewed(approval: &APIKeyApproval) -> (Option<&String>, Option<&String>, Option<&String>) {
-    let annotations = approval.annotations();
-    (
-        annotations.get(REVIEWED_TIER_ANNOTATION),
-        annotations.get(REVIEWED_PRODUCT_UID_ANNOTATION),
-        annotations.get(REVIEWED_VIA_ANNOTATION),
-    )
-}
-
 async fn validate_checked<C: Lookup>(
     lookup: &C,
     change: Change<'_, APIKeyApproval>,
     user: &UserInfo,
 ) -> Checked<Reason> {
-    let approval = match change {
+    let (approval, old) = match change {
         Change::Update { old, new } => {
-            if old.spec != new.spec || reviewed(old) != reviewed(new) {
-                return Err(Verdict::deny(
-                    Reason::ApprovalImmutable,
-                    "an APIKeyApproval is immutable (its spec and its devportal.kuadrant.io/reviewed-* \
-                     annotations): create a new one to change the review",
-                ));
+            if let Some(reason) = check_update(old, new)? {
+                return Ok(reason);
             }
-            return Ok(Reason::Unchanged);
+            (new, Some(old))
         }
-        Change::Create(approval) => approval,
+        Change::Create(approval) => (approval, None),
     };
     let username = username(user)
         .ok_or_else(|| Verdict::deny(Reason::NoUser, "the request carries no username"))?;
@@ -194,7 +222,7 @@ async fn validate_checked<C: Lookup>(
         )
     })?;
     // The reviewer: the caller, or the user a trusted front end names (it may impersonate them).
-    let identity = effective_identity(lookup, user, approval.spec.reviewed_by.as_deref())
+    let identity = effective_identity(lookup, user, claimed(approval, old, username))
         .await
         .map_err(|e| lookup_failed("impersonation permissions (SubjectAccessReview)", e))?;
     if approval.spec.reviewed_by.as_deref() != Some(identity.user.as_str())
@@ -232,7 +260,7 @@ async fn validate_checked<C: Lookup>(
             ),
         ));
     }
-    let (tier, uid, _) = reviewed(approval);
+    let [tier, uid, ..] = reviewed(approval);
     if tier != Some(&request.spec.plan_tier) {
         return Err(Verdict::deny(
             Reason::ReviewOutdated,

@@ -12,7 +12,9 @@
 //! - [`automatic`]: the controller's record of an automatic approval;
 //! - [`approval`]: the mutating and validating webhooks for APIKeyApprovals, and the controller's
 //!   writes of approvals onto APIKeys;
-//! - [`rotation`]: who may ask for a key's rotation, and for which keys.
+//! - [`rotation`]: who may ask for a key's rotation, and for which keys;
+//! - [`review_withdrawal`]: the record of a key's review being cleared, which only devportal
+//!   writes.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
 //! these functions and their [`Verdict`]s back into AdmissionReviews.
@@ -26,6 +28,8 @@ pub mod email;
 pub mod guarded_metadata;
 pub mod key_limit;
 pub mod mutate;
+mod re_review;
+pub mod review_withdrawal;
 pub mod rotation;
 
 use std::time::Duration;
@@ -135,7 +139,8 @@ pub enum Reason {
     RouteNotExposed,
     /// The APIKeyRequest an APIKeyApproval refers to does not exist.
     RequestNotFound,
-    /// An UPDATE of an APIKeyApproval's spec or review annotations.
+    /// An UPDATE of an APIKeyApproval's request reference, or of devportal's review annotations
+    /// other than with a new review.
     ApprovalImmutable,
     /// Someone other than the controller (or an admin) removed devportal's finalizer, or someone
     /// other than the requester, an admin or the controller changed `ownerReferences`.

@@ -2,17 +2,19 @@
 //! user (and e-mail, when the authenticator provides one), or keeps the user a trusted front end
 //! names (and its e-mail) with the front end in an annotation, and adds the controller's finalizer
 //! at CREATE, records an automatic product's approval in a key created without one, and stamps
-//! `approval.reviewedBy`/`reviewedAt` and what was reviewed (`productUID` of the
-//! product as it is now, `planTier` of the key) on every approval write. The e-mail helpers live
-//! here too.
+//! `approval.reviewedBy`/`reviewedAt` (to the microsecond, strictly after the review it replaces:
+//! [`crate::review_order`]) and what was reviewed (`productUID` of the product as it is now,
+//! `planTier` of the key) on every approval write, and records a withdrawn review
+//! ([`review_withdrawal`]). The e-mail helpers live here too.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use k8s_openapi::api::authentication::v1::UserInfo;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 
 use super::delegation::{annotation_patch, effective_identity, requested_via};
+use super::review_withdrawal;
 use super::{Change, Limits, Reason, Verdict, lookup_failed};
 use crate::names::{AUTOMATIC_REVIEWER, FINALIZER, REQUESTED_VIA_ANNOTATION};
 use crate::resources::{APIKey, Approval, ApprovalMode, RequestedBy};
@@ -80,7 +82,7 @@ async fn automatic_approval<C: Lookup>(
                 name,
                 p.metadata.uid.clone(),
                 &key.spec.plan_tier,
-                Time(now),
+                MicroTime(crate::review_order::truncate(now)),
             );
             serde_json::to_value(approval).unwrap_or_default()
         }))
@@ -103,7 +105,7 @@ async fn stamp_approval<C: Lookup>(
         Change::Update { old, .. } => old.spec.approval.as_ref(),
         Change::Create(_) => None,
     };
-    if !approval_written(change) {
+    if !approval_written(change.clone()) {
         return Ok(Vec::new());
     }
     let asserted = |field: fn(&Approval) -> Option<&String>| {
@@ -135,6 +137,15 @@ async fn stamp_approval<C: Lookup>(
             ),
         ));
     }
+    // Strictly after the review it replaces and any withdrawal of the key's review.
+    let at = crate::review_order::stamp(
+        now,
+        before
+            .and_then(|a| a.reviewed_at.as_ref())
+            .map(|t| t.0)
+            .into_iter()
+            .chain(review_withdrawal::withdrawn_at(&change)),
+    );
     let mut stamps = vec![
         add(
             &["spec", "approval", "reviewedBy"],
@@ -142,7 +153,7 @@ async fn stamp_approval<C: Lookup>(
         ),
         add(
             &["spec", "approval", "reviewedAt"],
-            serde_json::to_value(Time(now)).unwrap_or_default(),
+            serde_json::to_value(MicroTime(at)).unwrap_or_default(),
         ),
         add(
             &["spec", "approval", "planTier"],
@@ -280,9 +291,13 @@ pub async fn mutate_key<C: Lookup>(
         }
         _ => username,
     };
-    match stamp_approval(lookup, change, reviewer, now).await {
+    match stamp_approval(lookup, change.clone(), reviewer, now).await {
         Ok(stamps) => verdict.patch.extend(stamps),
         Err(denial) => return denial,
+    }
+    if let Some((stamp, warnings)) = review_withdrawal::patch(&change, now) {
+        review_withdrawal::merge_into(&mut verdict.patch, stamp);
+        verdict.warnings.extend(warnings);
     }
 
     if !verdict.patch.is_empty() {

@@ -126,7 +126,7 @@ async fn approval_writes_are_stamped_with_reviewer_and_time() {
     let stamped = patched(&response, &new);
     assert_eq!(
         stamped["spec"]["approval"],
-        json!({"approved": true, "reviewedBy": "owner", "reviewedAt": "2026-06-01T12:00:00Z",
+        json!({"approved": true, "reviewedBy": "owner", "reviewedAt": "2026-06-01T12:00:00.000000Z",
                "productUID": "p-1", "planTier": "gold"})
     );
     assert_eq!(
