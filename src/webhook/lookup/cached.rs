@@ -4,9 +4,10 @@
 //! feed [`KeyCounts`]. A product or route missing from its store is fetched once live, so an
 //! object created a moment ago, whose watch event is still in flight, is never wrongly rejected;
 //! the rules also re-read live before denying on what a cached (possibly stale) copy says. Every
-//! live call is bounded by [`LIVE_CALL_TIMEOUT`] and by a [`TokenBucket`] shared by all of them, so
-//! the webhook is no 1:1 amplifier of API calls: over the rate a lookup fails at once (the rules
-//! deny, saying to retry). Ownership is a SubjectAccessReview, the one live call an approval costs;
+//! live call is bounded by [`LIVE_CALL_TIMEOUT`] and charged to a [`LiveBudget`] (the caller's own
+//! budget, its lane's share and the ceiling), so the webhook is no 1:1 amplifier of API calls and
+//! no caller can spend everyone's budget: over the rate a lookup fails at once (the rules deny,
+//! saying to retry). Ownership is a SubjectAccessReview, the one live call an approval costs;
 //! a front end's claim to act for a user is another (`impersonate` on that user).
 
 use std::fmt::Debug;
@@ -28,12 +29,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::rate::LiveBudget;
 use super::{Lookup, Read};
 use crate::names::GROUP;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::{APIKeyRequest, APIProduct};
-use crate::token_bucket::TokenBucket;
 use crate::watches::{Feed, Watches};
 use crate::webhook::key_counts::{Claim, KeyCounts};
 use crate::{Error, Result};
@@ -61,7 +62,7 @@ pub struct CachedLookup {
     routes: Store<HTTPRoute>,
     keys: Arc<KeyCounts>,
     keys_synced: watch::Receiver<bool>,
-    live_calls: Arc<TokenBucket>,
+    live_calls: Arc<LiveBudget>,
 }
 
 /// The watches the webhook reads, subscribed before the process starts them.
@@ -85,11 +86,11 @@ impl Feeds {
 
 impl CachedLookup {
     /// Answers from `feeds`; the live-key counts follow the APIKey events until `shutdown`. Live
-    /// calls take a token from `live_calls` each.
+    /// calls are charged to `live_calls` each.
     pub fn new(
         client: Client,
         feeds: Feeds,
-        live_calls: TokenBucket,
+        live_calls: LiveBudget,
         shutdown: &CancellationToken,
     ) -> Self {
         let keys = Arc::new(KeyCounts::default());
@@ -121,14 +122,10 @@ impl CachedLookup {
         }
     }
 
-    /// Takes a token for one live call, or fails when the rate is spent.
+    /// Charges one live call to the admission it is made for, or fails when a budget it draws
+    /// on is spent.
     fn live_call(&self, what: &'static str) -> Result<()> {
-        if self.live_calls.try_take() {
-            Ok(())
-        } else {
-            tracing::debug!(call = what, "live lookup over the rate; not made");
-            Err(Error::RateLimited(what))
-        }
+        self.live_calls.take(what)
     }
 
     /// Resolves once every cache has completed its initial list.
@@ -272,9 +269,20 @@ mod tests {
     use kube::runtime::reflector::store;
 
     use super::*;
+    use crate::webhook::lookup::rate::{BudgetLimits, Rate};
+
+    /// A budget whose ceiling refills practically never during a test, with a burst of `burst`
+    /// calls for requests (half of the ceiling's), and callers limited by nothing else.
+    fn requests_burst(burst: u32) -> LiveBudget {
+        LiveBudget::new(BudgetLimits {
+            ceiling: Rate::new(0.001, 2 * burst),
+            per_caller: Rate::new(1000.0, 1000),
+            max_callers: 16,
+        })
+    }
 
     /// A lookup over empty caches whose API server answers every call with 404, counting them.
-    fn lookup(calls: Arc<AtomicUsize>, bucket: TokenBucket) -> CachedLookup {
+    fn lookup(calls: Arc<AtomicUsize>, bucket: LiveBudget) -> CachedLookup {
         let service = tower::service_fn(move |_request: axum::http::Request<Body>| {
             calls.fetch_add(1, Ordering::SeqCst);
             async {
@@ -306,7 +314,7 @@ mod tests {
     async fn live_lookups_over_the_rate_are_not_made() {
         let calls = Arc::new(AtomicUsize::new(0));
         // A burst of 3 and practically no refill during the test.
-        let lookup = lookup(calls.clone(), TokenBucket::new(0.001, 3));
+        let lookup = lookup(calls.clone(), requests_burst(3));
         for _ in 0..3 {
             let found = lookup.product("apps", "fresh", Read::Cached).await.unwrap();
             assert!(found.is_none(), "a cache miss is read live");
@@ -343,7 +351,7 @@ mod tests {
 
         let calls = Arc::new(AtomicUsize::new(0));
         let webhook = Webhook::new(
-            lookup(calls.clone(), TokenBucket::new(0.001, 1)),
+            lookup(calls.clone(), requests_burst(1)),
             Limits {
                 max_keys_per_user_per_product: 5,
                 expired_key_grace: Duration::from_secs(86_400),

@@ -174,19 +174,48 @@ fn check_expiry(key: &APIKey, limits: &Limits, now: Timestamp) -> Checked {
             format!("spec.expiresAt {expires} is not in the future (now is {now})"),
         ));
     }
-    let lifetime = SignedDuration::try_from(limits.max_key_lifetime).unwrap_or(SignedDuration::MAX);
+    let Some(max) = limits.max_lifetime() else {
+        return Ok(());
+    };
+    let lifetime = SignedDuration::try_from(max).unwrap_or(SignedDuration::MAX);
     let latest = now.saturating_add(lifetime).unwrap_or(Timestamp::MAX);
     if expires > latest {
         return Err(Verdict::deny(
             Reason::ExpiresTooLate,
             format!(
-                "spec.expiresAt {expires} is beyond the maximum key lifetime of {} days; choose a \
+                "spec.expiresAt {expires} is beyond the maximum key lifetime of {}; choose a \
                  time no later than {latest}",
-                limits.max_key_lifetime.as_secs() / 86_400
+                lifetime_text(max)
             ),
         ));
     }
     Ok(())
+}
+
+/// A key keeps an `expiresAt` while a maximum lifetime is configured: removing it would make the
+/// key live for ever (the controller would still expire it at its creation plus the lifetime).
+fn check_expiry_kept(key: &APIKey, limits: &Limits) -> Checked {
+    match limits.max_lifetime() {
+        Some(max) if key.spec.expires_at.is_none() => Err(Verdict::deny(
+            Reason::ExpiresTooLate,
+            format!(
+                "spec.expiresAt may not be removed: keys live at most {} (--max-key-lifetime); \
+                 set another time instead",
+                lifetime_text(max)
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A key lifetime as people read it: `30 days`, else the flag's own form (`12h`).
+pub fn lifetime_text(lifetime: std::time::Duration) -> String {
+    let days = lifetime.as_secs() / 86_400;
+    if days > 0 && lifetime.as_secs() % 86_400 == 0 {
+        format!("{days} days")
+    } else {
+        crate::flags::format_duration(lifetime)
+    }
 }
 
 /// The approval, if written, comes from someone who may approve the product and names them.
@@ -390,6 +419,7 @@ async fn validate_key_checked<C: Lookup>(
                         .await?;
                 }
                 if old.spec.expires_at != new.spec.expires_at {
+                    check_expiry_kept(new, limits)?;
                     check_expiry(new, limits, now)?;
                 }
                 if product_changed {
