@@ -211,7 +211,7 @@ fn check_expiry_kept(key: &APIKey, limits: &Limits) -> Checked {
 /// A key lifetime as people read it: `30 days`, else the flag's own form (`12h`).
 pub fn lifetime_text(lifetime: std::time::Duration) -> String {
     let days = lifetime.as_secs() / 86_400;
-    if days > 0 && lifetime.as_secs() % 86_400 == 0 {
+    if days > 0 && lifetime.as_secs().is_multiple_of(86_400) {
         format!("{days} days")
     } else {
         crate::flags::format_duration(lifetime)
