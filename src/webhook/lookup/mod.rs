@@ -13,7 +13,7 @@ pub mod rate;
 pub use cached::{CachedLookup, Feeds};
 #[cfg(feature = "testing")]
 pub use memory::MemoryLookup;
-pub use rate::{BudgetLimits, Charge, Lane, LiveBudget, Rate};
+pub use rate::{BudgetLimits, LiveBudget, Rate};
 
 use std::future::Future;
 use std::sync::Arc;
