@@ -232,7 +232,7 @@ pub fn past_max_lifetime(
                 format!(
                     "expired at {at}: the key has no spec.expiresAt and keys live at most {} \
                      (--max-key-lifetime) from their creation",
-                    crate::webhook::rules::apikey::lifetime_text(lifetime)
+                    crate::webhook::rules::expiry::lifetime_text(lifetime)
                 ),
             )
         },

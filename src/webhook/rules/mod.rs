@@ -13,7 +13,9 @@
 //! - [`automatic`]: the controller's record of an automatic approval;
 //! - [`approval`]: the mutating and validating webhooks for APIKeyApprovals, and the controller's
 //!   writes of approvals onto APIKeys;
-//! - [`rotation`]: who may ask for a key's rotation, and for which keys.
+//! - [`rotation`]: who may ask for a key's rotation, and for which keys;
+//! - [`expiry`]: a key's expiry under the maximum lifetime;
+//! - [`email`]: the requester's e-mail and whether it is verified.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
 //! these functions and their [`Verdict`]s back into AdmissionReviews.
@@ -25,6 +27,7 @@ pub mod approval;
 pub mod automatic;
 pub mod delegation;
 pub mod email;
+pub mod expiry;
 pub mod guarded_metadata;
 pub mod key_limit;
 pub mod mutate;

@@ -11,11 +11,11 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 
-use super::apikey::lifetime_text;
 use super::delegation::{annotation_patch, effective_identity, requested_via};
 use super::email::{self, Source};
+use super::expiry;
 use super::{Change, Limits, Reason, Verdict, lookup_failed};
 use crate::names::{
     AUTOMATIC_REVIEWER, EMAIL_VERIFIED_ANNOTATION, FINALIZER, REQUESTED_VIA_ANNOTATION,
@@ -169,17 +169,6 @@ async fn stamp_approval<C: Lookup>(
     Ok(stamps)
 }
 
-/// The `expiresAt` a key created without one gets when a maximum lifetime is configured: now plus
-/// that lifetime, to the second.
-fn default_expiry(key: &APIKey, limits: &Limits, now: Timestamp) -> Option<Timestamp> {
-    if key.spec.expires_at.is_some() {
-        return None;
-    }
-    let lifetime = SignedDuration::try_from(limits.max_lifetime()?).ok()?;
-    let at = now.checked_add(lifetime).ok()?;
-    Timestamp::from_second(at.as_second()).ok()
-}
-
 fn approval_written(change: Change<'_, APIKey>) -> bool {
     match change {
         Change::Create(key) => key.spec.approval.is_some(),
@@ -267,11 +256,11 @@ pub async fn mutate_key<C: Lookup>(
         if let Some(mark) = email::verified_patch(key, verified, &verdict.patch) {
             verdict.patch.push(mark);
         }
-        if let Some(expiry) = default_expiry(key, limits, now) {
+        if let Some(expiry) = expiry::default_for(key, limits, now) {
             verdict.warnings.push(format!(
                 "spec.expiresAt was set to {expiry}: keys here live at most {} \
                  (--max-key-lifetime); request a new key before then",
-                lifetime_text(limits.max_key_lifetime)
+                expiry::lifetime_text(limits.max_key_lifetime)
             ));
             let value = serde_json::to_value(Time(expiry)).unwrap_or_default();
             verdict.patch.push(add(&["spec", "expiresAt"], value));
