@@ -506,6 +506,81 @@ async fn an_email_the_consumer_typed_reaches_the_inbox_marked_unverified() {
     );
 }
 
+/// Creates `key` in `ns` as the admin impersonating `user` with an e-mail in `userInfo.extra`
+/// (as an authenticator that knows the user's address provides it); the stored key.
+async fn create_as_user_with_email(ns: &str, user: &str, email: &str, key: &APIKey) -> APIKey {
+    let admin = client(Persona::Admin).await;
+    let mut request = kube::core::Request::new(format!(
+        "/apis/devportal.kuadrant.io/v1alpha1/namespaces/{ns}/apikeys"
+    ))
+    .create(&PostParams::default(), serde_json::to_vec(key).unwrap())
+    .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("Impersonate-User", user.parse().unwrap());
+    headers.insert("Impersonate-Group", "system:authenticated".parse().unwrap());
+    headers.insert("Impersonate-Extra-email", email.parse().unwrap());
+    admin
+        .request::<APIKey>(request)
+        .await
+        .expect("the impersonated create is admitted")
+}
+
+#[tokio::test]
+async fn an_email_from_the_identity_reaches_the_inbox_verified() {
+    let (ns, admin) = manual_product("wave3-email-ok").await;
+    let mut key = fixtures::key("known", "toys", "gold");
+    key.spec.requested_by = Some(RequestedBy {
+        user_id: Persona::Consumer.name().into(),
+        email: Some("typo@shop.example.com".into()),
+    });
+    let stored = create_as_user_with_email(
+        &ns.name,
+        Persona::Consumer.name(),
+        "consumer@corp.example.com",
+        &key,
+    )
+    .await;
+    let requested_by = stored.spec.requested_by.clone().unwrap();
+    assert_eq!(
+        (requested_by.user_id.as_str(), requested_by.email.as_deref()),
+        ("consumer", Some("consumer@corp.example.com"))
+    );
+    assert_eq!(
+        stored
+            .annotations()
+            .get(EMAIL_VERIFIED_ANNOTATION)
+            .map(String::as_str),
+        Some("true")
+    );
+    let request = request_of(&admin, &ns.name, "known").await;
+    let request = eventually("the request to carry the mark", WAIT, || async {
+        let r = Api::<APIKeyRequest>::namespaced(admin.clone(), &ns.name)
+            .get(&request.name_any())
+            .await
+            .ok()?;
+        r.annotations()
+            .contains_key(EMAIL_VERIFIED_ANNOTATION)
+            .then_some(r)
+    })
+    .await;
+    assert_eq!(
+        request
+            .annotations()
+            .get(EMAIL_VERIFIED_ANNOTATION)
+            .map(String::as_str),
+        Some("true")
+    );
+    let inbox = plugin::ok(plugin::run(Persona::Owner, &["requests", "-n", &ns.name]));
+    let row = inbox
+        .lines()
+        .find(|l| l.starts_with(request.name_any().as_str()))
+        .unwrap_or_else(|| panic!("{inbox}"));
+    assert!(
+        row.contains("consumer@corp.example.com") && !row.contains("unverified"),
+        "{inbox}"
+    );
+}
+
 #[tokio::test]
 async fn only_the_controller_writes_apikeyrequests() {
     let (ns, admin) = manual_product("wave3-forge").await;
