@@ -14,7 +14,9 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
-use crate::names::{REVIEW_WITHDRAWN_ANNOTATION, ROTATION_REQUEST_ANNOTATION};
+use crate::names::{
+    EMAIL_VERIFIED_ANNOTATION, REVIEW_WITHDRAWN_ANNOTATION, ROTATION_REQUEST_ANNOTATION,
+};
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus, KeyRotation};
 
 /// An APIKey as the controller caches it. Deserializes from (and serializes as) an APIKey.
@@ -56,17 +58,22 @@ impl From<APIKey> for CachedKey {
                 creation_timestamp: metadata.creation_timestamp,
                 deletion_timestamp: metadata.deletion_timestamp,
                 finalizers: metadata.finalizers,
-                // Of the annotations, only those the reconcile acts on: the rotation request, and
-                // the withdrawal of the key's review (which supersedes earlier reviews).
+                // Of the annotations, only those the reconcile acts on: the rotation request, the
+                // withdrawal of the key's review (which supersedes earlier reviews), and whether
+                // the e-mail is verified (the owner's inbox copy says so).
                 annotations: metadata
                     .annotations
                     .map(|mut a| {
-                        a.retain(|k, _| {
-                            k == ROTATION_REQUEST_ANNOTATION || k == REVIEW_WITHDRAWN_ANNOTATION
-                        });
-                        a
+                        [
+                            ROTATION_REQUEST_ANNOTATION,
+                            REVIEW_WITHDRAWN_ANNOTATION,
+                            EMAIL_VERIFIED_ANNOTATION,
+                        ]
+                        .into_iter()
+                        .filter_map(|name| a.remove_entry(name))
+                        .collect::<std::collections::BTreeMap<_, _>>()
                     })
-                    .filter(|a| !a.is_empty()),
+                    .filter(|kept| !kept.is_empty()),
                 ..ObjectMeta::default()
             },
             spec,

@@ -15,6 +15,7 @@ mod malformed;
 mod mutate;
 mod re_review;
 mod rotation;
+mod wave3;
 
 use std::time::Duration;
 
