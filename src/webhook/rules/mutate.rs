@@ -12,13 +12,13 @@
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation};
 use k8s_openapi::api::authentication::v1::UserInfo;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::delegation::{annotation_patch, effective_identity, requested_via};
-use super::review_withdrawal;
 use super::email::{self, Source};
 use super::expiry;
+use super::review_withdrawal;
 use super::{Change, Limits, Reason, Verdict, lookup_failed};
 use crate::names::{
     AUTOMATIC_REVIEWER, EMAIL_VERIFIED_ANNOTATION, FINALIZER, REQUESTED_VIA_ANNOTATION,
