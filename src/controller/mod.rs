@@ -11,7 +11,9 @@
 //! reconciles), [`inbox`] (the owner's inbox: APIKeyRequests and APIKeyApprovals), [`index`] and [`secret_cache`] (in-memory indexes and the Secret cache),
 //! [`phase_counts`] (the gauges about all keys),
 //! [`orphans`] (garbage collection of enforcement Secrets whose APIKey is gone),
-//! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go).
+//! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go, and
+//! the report of a `Kuadrant` CR elsewhere), [`overlap`] (products whose keys would work on each
+//! other's API).
 
 mod apikey;
 mod args;
@@ -23,6 +25,7 @@ mod inbox;
 mod index;
 pub mod lease;
 mod orphans;
+mod overlap;
 mod pending_age;
 mod phase_counts;
 mod product;
