@@ -21,9 +21,8 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role as RbacRole, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
-use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::api::{ListParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
-use serde_json::json;
 use support::secrets::{api_key, secrets_of};
 use support::{
     Devportal, Persona, TestNamespace, authorino, control_plane_with_devportal, eventually,
@@ -320,9 +319,67 @@ async fn a_tenant_copying_bookshops_selector_gets_no_enforcement_secret_and_both
     })
     .await;
 
-    // The way out: bookshop's platform requires bookshop's own product labels. Nobody else's
-    // Secret can carry them, so bookshop's reader works again with the same value, and the
-    // tenant's keys (labelled with the old selector) are no longer accepted on bookshop's host.
+    // The way out: bookshop's platform adds bookshop's own product labels to its selector (its
+    // Secrets already carry them; nobody else's can). The tenant's copied selector still accepts
+    // bookshop's keys, a one-way overlap: the tenant, who came later, stays refused, and
+    // bookshop, there first, works again.
+    let pinned_too = |selector: &LabelSelector| {
+        let mut labels = selector.match_labels.clone().unwrap_or_default();
+        labels.insert(PRODUCT_NAMESPACE_LABEL.to_string(), shop.name.clone());
+        labels.insert(PRODUCT_LABEL.to_string(), "bookshop".to_string());
+        LabelSelector {
+            match_labels: Some(labels),
+            match_expressions: selector.match_expressions.clone(),
+        }
+    };
+    let shop_policies = Api::<AuthPolicy>::namespaced(admin.clone(), &shop.name);
+    let set_selector = |selector: LabelSelector| {
+        let shop_policies = shop_policies.clone();
+        async move {
+            let mut policy = shop_policies.get("auth").await.unwrap();
+            for rule in policy
+                .spec
+                .rules
+                .as_mut()
+                .unwrap()
+                .authentication
+                .values_mut()
+            {
+                rule.api_key.as_mut().unwrap().selector = selector.clone();
+            }
+            shop_policies
+                .replace("auth", &PostParams::default(), &policy)
+                .await
+                .expect("bookshop's selector changed");
+        }
+    };
+    set_selector(pinned_too(&copied)).await;
+    key_in_phase(&reader_keys, "reader", APIKeyPhase::Approved).await;
+    let kept = product_condition_where(
+        &shop_products,
+        "bookshop",
+        product_condition::AUTH_POLICY,
+        |c| c.status == "True",
+    )
+    .await;
+    assert_eq!(
+        kept.reason,
+        product_reason::SELECTOR_OVERLAP,
+        "{}",
+        kept.message
+    );
+    assert!(kept.message.contains("keeps its keys"), "{}", kept.message);
+    let (_, still) = key_in_phase(&tenant_keys, "minted", APIKeyPhase::Failed).await;
+    assert_eq!(
+        still.reason,
+        key_reason::SELECTOR_OVERLAP,
+        "{}",
+        still.message
+    );
+    assert!(enforcement_secrets(&admin, &minted_uid).await.is_empty());
+
+    // With only the product labels in bookshop's selector, nothing overlaps any more: each
+    // product's keys work on its own API only.
     let pinned = LabelSelector {
         match_labels: Some(
             [
@@ -333,26 +390,14 @@ async fn a_tenant_copying_bookshops_selector_gets_no_enforcement_secret_and_both
         ),
         match_expressions: None,
     };
-    let shop_policies = Api::<AuthPolicy>::namespaced(admin.clone(), &shop.name);
-    let mut policy = shop_policies.get("auth").await.unwrap();
-    for rule in policy
-        .spec
-        .rules
-        .as_mut()
-        .unwrap()
-        .authentication
-        .values_mut()
-    {
-        rule.api_key.as_mut().unwrap().selector = pinned.clone();
+    set_selector(pinned.clone()).await;
+    for (products, name) in [(&shop_products, "bookshop"), (&tenant_products, "copycat")] {
+        let found = product_condition_where(products, name, product_condition::AUTH_POLICY, |c| {
+            c.reason != product_reason::SELECTOR_OVERLAP
+        })
+        .await;
+        assert_eq!(found.status, "True", "{name}: {}", found.message);
     }
-    shop_policies
-        .patch(
-            "auth",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": policy.spec})),
-        )
-        .await
-        .expect("bookshop's selector pinned");
     key_in_phase(&reader_keys, "reader", APIKeyPhase::Approved).await;
     let restored = eventually("reader's enforcement Secret restored", WAIT, || async {
         enforcement_secrets(&admin, &reader_uid).await.pop()

@@ -316,7 +316,8 @@ fn ready(
         Desired::fails(
             condition::READY,
             SELECTOR_OVERLAP,
-            "this product's keys would also work on another product's API, or another's on this              one's: devportal writes no enforcement Secret for its keys (see AuthPolicyDiscovered)",
+            "this product's keys would also work on another product's API, or another's on this one's: \
+             devportal writes no enforcement Secret for its keys (see AuthPolicyDiscovered)",
         )
     } else {
         Desired::holds(
