@@ -232,6 +232,8 @@ async fn the_operators_layout_gets_secrets_authorino_with_default_flags_indexes(
         ("devportal.kuadrant.io/managed", "true"),
         ("devportal.kuadrant.io/role", "enforcement"),
         ("devportal.kuadrant.io/apikey-uid", uid.as_str()),
+        ("devportal.kuadrant.io/product-namespace", ns.name.as_str()),
+        ("devportal.kuadrant.io/product", "toys"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
