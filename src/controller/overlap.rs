@@ -5,7 +5,7 @@
 //! enforcement Secret ([`key_gate`]). Products that overlap are linked in
 //! [`Context::overlaps`](super::context::Context), so a change of one reconciles the others.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
@@ -94,7 +94,7 @@ fn claim_of(product: &APIProduct, ctx: &Context) -> Option<Claim> {
 }
 
 /// The overlaps of `product`, whose record is `mine` and AuthPolicy `policy`, with every other
-/// product in the cache; links them in [`Context::overlaps`](super::context::Context).
+/// product in the cache and every enforced AuthPolicy no product uses; links the products in [`Context::overlaps`](super::context::Context).
 pub(super) fn check(
     product: &APIProduct,
     mine: Option<(&ProductEnforcement, &AuthPolicy)>,
@@ -121,7 +121,30 @@ pub(super) fn check(
         .filter(|p| ObjectRef::from_obj(&***p) != me)
         .filter_map(|p| claim_of(p, ctx))
         .collect();
-    others.sort_by(|a, b| a.product.cmp(&b.product));
+    // An AuthPolicy no product uses still has an AuthConfig that accepts matching Secrets: its
+    // API is protected too (it has no keys of its own; its claim dates from its creation).
+    let claimed: HashSet<String> = others
+        .iter()
+        .map(|c| c.policy.clone())
+        .chain([claim.policy.clone()])
+        .collect();
+    others.extend(ctx.caches.auth_policies.state().iter().filter_map(|p| {
+        let policy = id(p.metadata.namespace.as_deref(), &p.name_any());
+        let rules = rules_of(p, &ctx.config.authorino_selector);
+        let usable = p.is_enforced() && p.metadata.deletion_timestamp.is_none();
+        (usable && !rules.is_empty() && !claimed.contains(&policy)).then(|| Claim {
+            product: String::new(),
+            policy,
+            labels: BTreeMap::new(),
+            rules,
+            since: p
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map_or(Timestamp::UNIX_EPOCH, |t| t.0),
+        })
+    }));
+    others.sort_by(|a, b| (&a.product, &a.policy).cmp(&(&b.product, &b.policy)));
     let nobody = ProductId {
         namespace: "",
         name: "",
@@ -169,10 +192,14 @@ fn describe(overlaps: &[Overlap]) -> String {
                 Direction::MineThere => "this product's keys would work on its API",
                 Direction::TheirsHere => "its keys would work on this product's API",
             };
-            format!(
-                "APIProduct {} (AuthPolicy {}): {crossing}",
-                o.other, o.policy
-            )
+            if o.other.is_empty() {
+                format!("AuthPolicy {} (of no APIProduct): {crossing}", o.policy)
+            } else {
+                format!(
+                    "APIProduct {} (AuthPolicy {}): {crossing}",
+                    o.other, o.policy
+                )
+            }
         })
         .collect();
     if overlaps.len() > NAMED {

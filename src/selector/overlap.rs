@@ -29,7 +29,8 @@ use super::{Operator, Requirement};
 /// What one product claims in the enforcement namespace.
 #[derive(Clone, Debug)]
 pub struct Claim {
-    /// The product, `namespace/name`.
+    /// The product, `namespace/name`; empty for an AuthPolicy no product uses, which accepts
+    /// keys but has none of its own.
     pub product: String,
     /// Its AuthPolicy, `namespace/name`.
     pub policy: String,
@@ -56,7 +57,7 @@ pub enum Direction {
 /// One overlap of a product with another.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Overlap {
-    /// The other product, `namespace/name`.
+    /// The other product, `namespace/name` (empty: an AuthPolicy no product uses).
     pub other: String,
     /// The other product's AuthPolicy, `namespace/name`.
     pub policy: String,
@@ -123,7 +124,8 @@ pub fn overlaps(me: &Claim, others: &[Claim], marks: Marks<'_>) -> Vec<Overlap> 
         .filter(|other| other.product != me.product && other.policy != me.policy)
         .filter_map(|other| {
             let mine_there = accepts(&other.rules, &me.labels, marks.per_key);
-            let theirs_here = accepts(&me.rules, &other.labels, marks.per_key);
+            let theirs_here =
+                !other.product.is_empty() && accepts(&me.rules, &other.labels, marks.per_key);
             let direction = match (mine_there, theirs_here) {
                 (true, true) => Direction::Both,
                 (true, false) => Direction::MineThere,
@@ -353,6 +355,26 @@ mod tests {
             verdicts(&bookshop, &[greedy]),
             [("ns/greedy".to_string(), Direction::MineThere, false)]
         );
+    }
+
+    #[test]
+    fn the_api_of_an_authpolicy_no_product_uses_is_protected_too() {
+        let mut unpublished = claim("", "", "app=bookshop", 100);
+        unpublished.product = String::new();
+        unpublished.labels = BTreeMap::new();
+        let copycat = claim("copycat", "app=bookshop", "app=bookshop", 200);
+        assert_eq!(
+            verdicts(&copycat, std::slice::from_ref(&unpublished)),
+            [(String::new(), Direction::MineThere, true)]
+        );
+        // It has no keys: whatever labels its claim holds, none cross back.
+        let mut keyless = claim("", "app=lax", "app=bookshop", 100);
+        keyless.product = String::new();
+        let lax = claim("lax", "app=lax", "app=lax", 300);
+        assert!(verdicts(&lax, &[keyless]).is_empty());
+        // Older than the policy, a product keeps its keys (the policy chose labels already taken).
+        let older = claim("older", "app=bookshop", "app=bookshop", 50);
+        assert!(!verdicts(&older, &[unpublished])[0].2);
     }
 
     #[test]
