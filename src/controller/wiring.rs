@@ -172,12 +172,19 @@ pub(super) async fn run(
             let ctx = ctx.clone();
             move |product: APIProduct| super::overlap::affected(&product, &ctx)
         })
-        .watches_stream(
-            auth_policies.events().touched_objects(),
-            policy_mapper(ctx.clone(), policy_targets.clone(), |p: &AuthPolicy| {
+        .watches_stream(auth_policies.events().touched_objects(), {
+            let on_target = policy_mapper(ctx.clone(), policy_targets.clone(), |p: &AuthPolicy| {
                 &p.spec.target_ref
-            }),
-        )
+            });
+            let ctx = ctx.clone();
+            move |policy: AuthPolicy| {
+                let mut products = super::overlap::concerned_by(&policy, &ctx);
+                products.extend(on_target(policy));
+                products.sort_by_key(ToString::to_string);
+                products.dedup();
+                products
+            }
+        })
         .watches_stream(
             plan_policies.events().touched_objects(),
             policy_mapper(ctx.clone(), policy_targets, |p: &PlanPolicy| {
