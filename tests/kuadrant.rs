@@ -2,7 +2,7 @@
 //! routes, AuthConfigs (and so API-key Secrets) in the namespace of the `Kuadrant` CR, Authorino
 //! with default flags. One controller serves every test in this binary, with
 //! --enforcement-namespace naming the namespace of the Kuadrant CR it creates first (devportal
-//! does not follow a Kuadrant CR by itself: tests/wave3_labels.rs). Tests take the layout lock.
+//! does not follow a Kuadrant CR by itself: tests/wave3_labels.rs).
 
 mod support;
 
@@ -26,10 +26,8 @@ use serde_json::json;
 use support::{
     Devportal, Persona, TestNamespace, authorino, control_plane, eventually, fixtures, stdout_of,
 };
-use tokio::sync::RwLock;
 
 const WAIT: Duration = Duration::from_secs(30);
-static LAYOUT: RwLock<()> = RwLock::const_new(());
 
 /// The namespace of the Kuadrant CR this binary starts with.
 fn kuadrant_namespace() -> &'static str {
@@ -203,7 +201,6 @@ async fn auth_policy(admin: &Client, ns: &str) -> AuthPolicy {
 
 #[tokio::test]
 async fn the_operators_layout_gets_secrets_authorino_with_default_flags_indexes() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "layout",
         expressive_auth_policy("toystore"),
@@ -280,7 +277,6 @@ async fn the_operators_layout_gets_secrets_authorino_with_default_flags_indexes(
 
 #[tokio::test]
 async fn a_tier_change_replaces_the_secret_new_one_first_with_the_same_key() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "tier",
         fixtures::auth_policy("auth", "toystore"),
@@ -398,7 +394,6 @@ async fn set_enforced(admin: &Client, ns: &str, enforced: bool) {
 
 #[tokio::test]
 async fn policy_blips_and_a_missing_product_keep_the_key_value() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "blips",
         fixtures::auth_policy("auth", "toystore"),
@@ -504,7 +499,6 @@ async fn policy_blips_and_a_missing_product_keep_the_key_value() {
 
 #[tokio::test]
 async fn a_selector_no_secret_can_satisfy_is_reported_on_the_product_and_its_keys() {
-    let _layout = LAYOUT.read().await;
     let mut policy = fixtures::auth_policy("auth", "toystore");
     policy
         .spec
@@ -560,7 +554,6 @@ async fn a_selector_no_secret_can_satisfy_is_reported_on_the_product_and_its_key
 
 #[tokio::test]
 async fn a_foreign_secret_at_the_consumer_name_is_never_adopted() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "foreign",
         fixtures::auth_policy("auth", "toystore"),
@@ -637,7 +630,6 @@ async fn a_foreign_secret_at_the_consumer_name_is_never_adopted() {
 
 #[tokio::test]
 async fn drift_on_either_secret_is_restored_exactly() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "drift",
         fixtures::auth_policy("auth", "toystore"),
@@ -725,7 +717,6 @@ fn legacy_secret(name: &str, ns: &str, role: &str, key_ref: &str, value: &str) -
 
 #[tokio::test]
 async fn an_upgrade_from_the_old_layout_keeps_the_value_and_leaves_nothing_behind() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "upgrade",
         fixtures::auth_policy("auth", "toystore"),
@@ -796,7 +787,6 @@ async fn an_upgrade_from_the_old_layout_keeps_the_value_and_leaves_nothing_behin
 
 #[tokio::test]
 async fn the_secret_guard_lets_devportal_write_only_its_own_secrets() {
-    let _layout = LAYOUT.read().await;
     controller();
     let ns = TestNamespace::new("guard").await;
     let admin = control_plane().client(Persona::Admin).await;
