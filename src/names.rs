@@ -34,6 +34,15 @@ pub const APIKEY_ANNOTATION: &str = "devportal.kuadrant.io/apikey";
 /// Secret it is the controller's mark of ownership (the consumer Secret's is its owner reference).
 pub const APIKEY_UID_LABEL: &str = "devportal.kuadrant.io/apikey-uid";
 
+/// Label on every enforcement Secret: the namespace of the APIProduct the key is for. Set by
+/// devportal from the product itself, so an AuthPolicy selector that requires it (and
+/// [`PRODUCT_LABEL`]) accepts no other product's keys.
+pub const PRODUCT_NAMESPACE_LABEL: &str = "devportal.kuadrant.io/product-namespace";
+/// Label on every enforcement Secret: the name of the APIProduct the key is for (names longer
+/// than a label value allows are cut and end in a checksum; `status.enforcement.labels` of the
+/// product shows the value).
+pub const PRODUCT_LABEL: &str = "devportal.kuadrant.io/product";
+
 /// Annotation on an APIKeyApproval, stamped by the admission webhook: the plan tier of the
 /// APIKeyRequest it reviewed. The controller applies the approval only while the key asks for it.
 pub const REVIEWED_TIER_ANNOTATION: &str = "devportal.kuadrant.io/reviewed-plan-tier";
@@ -58,7 +67,8 @@ pub const REVIEW_WITHDRAWN_ANNOTATION: &str = "devportal.kuadrant.io/review-with
 
 /// Authorino's default `--secret-label-selector`: the Secrets it watches at all.
 pub const AUTHORINO_DEFAULT_SECRET_SELECTOR: &str = "authorino.kuadrant.io/managed-by=authorino";
-/// Where kuadrant-operator runs (and puts AuthConfigs) unless a `Kuadrant` CR says otherwise.
+/// The default `--enforcement-namespace`: where kuadrant-operator runs (and puts AuthConfigs) in
+/// a default install.
 pub const DEFAULT_KUADRANT_NAMESPACE: &str = "kuadrant-system";
 /// API group of the `Kuadrant` CR (and of AuthPolicy).
 pub const KUADRANT_GROUP: &str = "kuadrant.io";
@@ -159,6 +169,9 @@ pub mod key_reason {
     /// it (written by hand, another key's, or one from before a rotation) and no enforcement
     /// Secret held its value, so the key was issued a new value.
     pub const KEY_VALUE_REISSUED: &str = "KeyValueReissued";
+    /// `Failed`: the product's enforcement Secrets would also be accepted by another product's
+    /// AuthPolicy, so devportal writes none (see the product's `Ready` condition).
+    pub const SELECTOR_OVERLAP: &str = "SelectorOverlap";
 }
 
 /// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.
@@ -195,7 +208,15 @@ pub mod product_reason {
     /// status (and accept no keys): their names hold control, format or invisible characters.
     /// The message names them escaped.
     pub const TIERS_SKIPPED: &str = "TiersSkipped";
+    /// `AuthPolicyDiscovered` (and, when the product is refused, `Ready=False`): the labels of
+    /// this product's enforcement Secrets and another product's AuthPolicy selector overlap (one
+    /// product's keys would work on the other's API). The message names the other product.
+    pub const SELECTOR_OVERLAP: &str = "SelectorOverlap";
 }
+
+/// Warning Event on a `Kuadrant` CR outside `--enforcement-namespace`: devportal does not
+/// follow it (a tenant may be able to create one), it reports it.
+pub const KUADRANT_ELSEWHERE_REASON: &str = "KuadrantNamespaceMismatch";
 
 /// Condition types the crate reads on objects others write: Gateway API routes and Kuadrant
 /// policies.

@@ -463,7 +463,7 @@ spec:
     authentication:
       api-key-users:
         apiKey:
-          selector: {{matchLabels: {{app: toystore}}}}
+          selector: {{matchLabels: {{app: toystore, test.devportal.kuadrant.io/policy: foreign}}}}
           allNamespaces: true
         credentials: {{authorizationHeader: {{prefix: APIKEY}}}}
     authorization:

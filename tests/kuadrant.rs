@@ -1,8 +1,8 @@
 //! devportal in a Kuadrant install as kuadrant-operator lays it out: AuthPolicies next to their
 //! routes, AuthConfigs (and so API-key Secrets) in the namespace of the `Kuadrant` CR, Authorino
-//! with default flags. One controller serves every test in this binary; it runs without
-//! --enforcement-namespace, so it finds the Kuadrant namespace from the Kuadrant CR created first.
-//! Tests take the layout lock shared; the one that moves the Kuadrant CR takes it alone.
+//! with default flags. One controller serves every test in this binary, with
+//! --enforcement-namespace naming the namespace of the Kuadrant CR it creates first (devportal
+//! does not follow a Kuadrant CR by itself: tests/wave3_labels.rs).
 
 mod support;
 
@@ -26,10 +26,8 @@ use serde_json::json;
 use support::{
     Devportal, Persona, TestNamespace, authorino, control_plane, eventually, fixtures, stdout_of,
 };
-use tokio::sync::RwLock;
 
 const WAIT: Duration = Duration::from_secs(30);
-static LAYOUT: RwLock<()> = RwLock::const_new(());
 
 /// The namespace of the Kuadrant CR this binary starts with.
 fn kuadrant_namespace() -> &'static str {
@@ -63,8 +61,8 @@ fn controller() -> &'static Devportal {
             &[
                 "--lease-name",
                 "kuadrant-tests",
-                "--kuadrant-poll-interval",
-                "1s",
+                "--enforcement-namespace",
+                kuadrant_namespace(),
             ],
             &[],
         )
@@ -203,7 +201,6 @@ async fn auth_policy(admin: &Client, ns: &str) -> AuthPolicy {
 
 #[tokio::test]
 async fn the_operators_layout_gets_secrets_authorino_with_default_flags_indexes() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "layout",
         expressive_auth_policy("toystore"),
@@ -232,6 +229,8 @@ async fn the_operators_layout_gets_secrets_authorino_with_default_flags_indexes(
         ("devportal.kuadrant.io/managed", "true"),
         ("devportal.kuadrant.io/role", "enforcement"),
         ("devportal.kuadrant.io/apikey-uid", uid.as_str()),
+        ("devportal.kuadrant.io/product-namespace", ns.name.as_str()),
+        ("devportal.kuadrant.io/product", "toys"),
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -278,7 +277,6 @@ async fn the_operators_layout_gets_secrets_authorino_with_default_flags_indexes(
 
 #[tokio::test]
 async fn a_tier_change_replaces_the_secret_new_one_first_with_the_same_key() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "tier",
         fixtures::auth_policy("auth", "toystore"),
@@ -396,7 +394,6 @@ async fn set_enforced(admin: &Client, ns: &str, enforced: bool) {
 
 #[tokio::test]
 async fn policy_blips_and_a_missing_product_keep_the_key_value() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "blips",
         fixtures::auth_policy("auth", "toystore"),
@@ -502,7 +499,6 @@ async fn policy_blips_and_a_missing_product_keep_the_key_value() {
 
 #[tokio::test]
 async fn a_selector_no_secret_can_satisfy_is_reported_on_the_product_and_its_keys() {
-    let _layout = LAYOUT.read().await;
     let mut policy = fixtures::auth_policy("auth", "toystore");
     policy
         .spec
@@ -558,7 +554,6 @@ async fn a_selector_no_secret_can_satisfy_is_reported_on_the_product_and_its_key
 
 #[tokio::test]
 async fn a_foreign_secret_at_the_consumer_name_is_never_adopted() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "foreign",
         fixtures::auth_policy("auth", "toystore"),
@@ -635,7 +630,6 @@ async fn a_foreign_secret_at_the_consumer_name_is_never_adopted() {
 
 #[tokio::test]
 async fn drift_on_either_secret_is_restored_exactly() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "drift",
         fixtures::auth_policy("auth", "toystore"),
@@ -726,7 +720,6 @@ fn legacy_secret(name: &str, ns: &str, role: &str, key_ref: &str, value: &str) -
 /// take a value from (a tenant could plant either, issue 27), so the key gets a new one; the old
 /// enforcement Secret, outside the enforcement namespace, is left alone.
 async fn an_upgrade_from_the_oldest_layout_issues_a_new_value_and_leaves_outside_secrets_alone() {
-    let _layout = LAYOUT.read().await;
     let (ns, admin) = published(
         "upgrade",
         fixtures::auth_policy("auth", "toystore"),
@@ -806,78 +799,7 @@ async fn an_upgrade_from_the_oldest_layout_issues_a_new_value_and_leaves_outside
 }
 
 #[tokio::test]
-/// devportal touches Secrets only where it writes them now (issue 27): the Secrets in the namespace
-/// left behind are the operator's to remove (docs/operator-guide.md).
-async fn moving_the_kuadrant_cr_moves_the_secrets_and_leaves_the_old_namespace_alone() {
-    let _layout = LAYOUT.write().await;
-    let (ns, admin) = published(
-        "move",
-        fixtures::auth_policy("auth", "toystore"),
-        ApprovalMode::Automatic,
-    )
-    .await;
-    let (keys, uid) = request_key(&ns.name, "mine", "gold").await;
-    wait_phase(&keys, "mine", APIKeyPhase::Approved).await;
-    let before = one_enforcement(&admin, &uid, |_| true).await;
-    let elsewhere = format!("{}-moved", kuadrant_namespace());
-    install_kuadrant(&elsewhere);
-    let kuadrants = |namespace: &str| {
-        control_plane().kubectl(
-            Persona::Admin,
-            &[
-                "delete",
-                "kuadrants.kuadrant.io",
-                "kuadrant",
-                "-n",
-                namespace,
-                "--wait=false",
-            ],
-            None,
-        )
-    };
-    stdout_of(&kuadrants(kuadrant_namespace()));
-    let moved_at = Instant::now();
-    let moved = eventually("the Secret to move", WAIT, || async {
-        let mut there = enforcement_in(&admin, &elsewhere, &uid).await;
-        (there.len() == 1).then(|| there.remove(0))
-    })
-    .await;
-    let left = enforcement_in(&admin, kuadrant_namespace(), &uid).await;
-    assert_eq!(
-        left.len(),
-        1,
-        "the old namespace is not devportal's any more"
-    );
-    println!(
-        "enforcement Secret moved {:?} after the Kuadrant CR did",
-        moved_at.elapsed()
-    );
-    assert_eq!(value(&moved), value(&before));
-    authorino::indexed_key(&moved, &auth_policy(&admin, &ns.name).await, &elsewhere);
-
-    // Back where the other tests expect it.
-    stdout_of(&kuadrants(&elsewhere));
-    install_kuadrant(kuadrant_namespace());
-    eventually("the Secret to be back", WAIT, || async {
-        let here = enforcement_in(&admin, kuadrant_namespace(), &uid).await;
-        (here.len() == 1 && value(&here[0]) == value(&before)).then_some(())
-    })
-    .await;
-    // What the operator does after a move: remove devportal's Secrets from the old namespace.
-    for old in enforcement_in(&admin, &elsewhere, &uid).await {
-        Api::<Secret>::namespaced(admin.clone(), &elsewhere)
-            .delete(
-                old.metadata.name.as_deref().unwrap(),
-                &kube::api::DeleteParams::default(),
-            )
-            .await
-            .unwrap();
-    }
-}
-
-#[tokio::test]
 async fn the_secret_guard_lets_devportal_write_only_its_own_secrets() {
-    let _layout = LAYOUT.read().await;
     controller();
     let ns = TestNamespace::new("guard").await;
     let admin = control_plane().client(Persona::Admin).await;

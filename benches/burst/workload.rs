@@ -93,8 +93,16 @@ impl Ideal {
         let namespace = key.namespace().unwrap_or_default();
         let uid = key.uid().unwrap_or_default();
         let value = keys::generate(DEFAULT_PREFIX).expect("a key value");
-        let labels = secrets::labels_for_rule(&uid, &self.authorino, &self.rule)
-            .expect("labels that satisfy both selectors");
+        let labels = secrets::labels_for_rule(
+            &uid,
+            secrets::ProductId {
+                namespace: &namespace,
+                name: "toys",
+            },
+            &self.authorino,
+            &self.rule,
+        )
+        .expect("labels that satisfy both selectors");
         let target = Enforcement::for_key(&key, DEFAULT_KUADRANT_NAMESPACE.into(), labels);
         let consumer = secrets::consumer_secret(&key, &value);
         let enforcement = secrets::enforcement_secret(&key, &target, &value);

@@ -15,13 +15,16 @@ use super::lease::LeaseConfig;
 #[derive(Clone, Debug, clap::Args)]
 pub struct ControllerArgs {
     /// Namespace of every enforcement Secret: where kuadrant-operator puts the AuthConfigs that
-    /// Authorino reads API keys for. Unset: the namespace of the `Kuadrant` CR (the oldest one,
-    /// looked up at start and every --kuadrant-poll-interval), else kuadrant-system.
+    /// Authorino reads API keys for (the namespace of the `Kuadrant` CR it serves). Unset:
+    /// kuadrant-system. It never moves by itself: a Kuadrant CR elsewhere is reported, not
+    /// followed (a tenant may be able to create one). Unset while the oldest Kuadrant CR is
+    /// elsewhere (where earlier releases wrote keys), devportal does not start and names the
+    /// value to set.
     #[arg(long, env = "DEVPORTAL_ENFORCEMENT_NAMESPACE")]
     pub enforcement_namespace: Option<String>,
 
-    /// How often the `Kuadrant` CR's namespace is looked up again while --enforcement-namespace
-    /// is unset (Go duration); a move moves every enforcement Secret.
+    /// How often Kuadrant CRs are listed to report one outside --enforcement-namespace (log,
+    /// warning Event, `devportal_kuadrant_namespace_mismatch`) (Go duration).
     #[arg(long, env = "DEVPORTAL_KUADRANT_POLL_INTERVAL", default_value = "1m", value_parser = crate::flags::parse_duration)]
     pub kuadrant_poll_interval: Duration,
 

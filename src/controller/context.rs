@@ -53,6 +53,8 @@ pub struct Context {
     pub(super) mac_key: MacKey,
     /// Route and policy targets → the products that use them.
     pub(super) targets: RefIndex<Target, APIProduct>,
+    /// Products → the products whose keys would work on each other's API (see [`super::overlap`]).
+    pub(super) overlaps: RefIndex<ObjectRef<APIProduct>, APIProduct>,
     pub(super) key_products: KeysByProduct,
     /// The owner's inbox: APIKeyRequests and APIKeyApprovals.
     pub(super) inbox: Inbox,

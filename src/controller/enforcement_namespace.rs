@@ -1,62 +1,58 @@
-//! Where enforcement Secrets go: `--enforcement-namespace` when given, else the namespace of the
-//! `Kuadrant` CR (`kuadrant.io/v1beta1`), else `kuadrant-system`.
+//! Where enforcement Secrets go: `--enforcement-namespace`, by default `kuadrant-system`. It never
+//! moves by itself. kuadrant-operator puts every AuthConfig in the namespace of the `Kuadrant` CR
+//! it serves, but a tenant may be able to create a Kuadrant CR (OLM aggregates Kuadrant's CRDs into
+//! `edit`), so devportal does not follow one: it reports a Kuadrant CR outside the enforcement
+//! namespace ([`report`]: a warning log and Event on the CR, the gauge
+//! `devportal_kuadrant_namespace_mismatch`) and leaves the decision to the operator.
 //!
-//! kuadrant-operator puts every AuthConfig in the namespace of the Kuadrant CR it serves — the
-//! oldest one not being deleted, when there are several — and Authorino reads API-key Secrets
-//! from the AuthConfig's namespace. Without the flag, devportal looks the CR up once before it
-//! reconciles anything and then again every `--kuadrant-poll-interval` (a list of a handful of
-//! objects; no watch, because the Kuadrant CRD may not be installed yet and a watch of a missing
-//! kind would hold the controller unready). When the namespace changes, every key is reconciled
-//! and its enforcement Secret moves: the new one is written before the old one is deleted.
+//! Releases before this one followed the oldest Kuadrant CR when the flag was unset. So that an
+//! upgrade never moves working keys away from the AuthConfigs, [`EnforcementNamespace::resolve`]
+//! refuses to start without the flag when that CR is elsewhere, naming the flag to set.
 
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures::Stream;
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{ApiResource, DynamicObject, ListParams, ObjectMeta};
 use kube::{Api, Client};
-use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::names::{DEFAULT_KUADRANT_NAMESPACE, KUADRANT_GROUP, KUADRANT_VERSION};
+use super::context::Context;
+use crate::names::{
+    DEFAULT_KUADRANT_NAMESPACE, KUADRANT_ELSEWHERE_REASON, KUADRANT_GROUP, KUADRANT_VERSION,
+};
 use crate::{Error, Result};
 
-/// The enforcement namespace in force, fixed or followed.
+/// The enforcement namespace, fixed for the life of the process.
 #[derive(Clone, Debug)]
-pub struct EnforcementNamespace(watch::Receiver<String>);
+pub struct EnforcementNamespace(Arc<str>);
 
 impl EnforcementNamespace {
-    /// The namespace now.
+    /// The namespace.
     pub fn get(&self) -> String {
-        self.0.borrow().clone()
+        self.0.to_string()
     }
 
-    /// Emits once each time the namespace changes.
-    pub fn changes(&self) -> impl Stream<Item = ()> + Send + use<> {
-        futures::stream::unfold(self.0.clone(), |mut current| async move {
-            current.changed().await.ok()?;
-            current.borrow_and_update();
-            Some(((), current))
-        })
-    }
-
-    /// `configured` when given; else the Kuadrant CR's namespace, looked up now (retrying while
-    /// the API server is unavailable) and then every `poll` until `shutdown`.
+    /// `configured` when given. Unset, `kuadrant-system` — unless the Kuadrant CR an earlier
+    /// release would have followed (the oldest, looked up now, retrying while the API server is
+    /// unavailable) is elsewhere: then devportal refuses to start, naming the flag to set, rather
+    /// than move every key's Secret away from the AuthConfigs.
     pub async fn resolve(
         configured: Option<String>,
-        client: Client,
-        poll: Duration,
-        shutdown: CancellationToken,
+        client: &Client,
+        shutdown: &CancellationToken,
     ) -> Result<Self> {
         if let Some(namespace) = configured {
             tracing::info!(%namespace, "enforcement namespace (--enforcement-namespace)");
-            return Ok(Self(watch::channel(namespace).1));
+            return Ok(Self(namespace.into()));
         }
-        let first = loop {
-            match lookup(&client).await {
-                Ok(found) => break found,
+        let crs = loop {
+            match list(client).await {
+                Ok(crs) => break crs,
                 Err(kube::Error::Api(status)) if status.code == 403 => {
                     return Err(Error::Config(format!(
-                        "cannot list kuadrants.kuadrant.io to find the Kuadrant namespace ({}): grant `list` on them or set --enforcement-namespace",
+                        "cannot list kuadrants.kuadrant.io ({}): without --enforcement-namespace devportal checks that no Kuadrant CR outside {DEFAULT_KUADRANT_NAMESPACE} holds keys of an earlier release; grant `list` on them or set --enforcement-namespace",
                         status.message
                     )));
                 }
@@ -69,38 +65,109 @@ impl EnforcementNamespace {
                 }
             }
         };
-        let namespace = chosen(first);
-        tracing::info!(%namespace, "enforcement namespace (from the Kuadrant CR, or the default)");
-        let (tx, rx) = watch::channel(namespace);
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    () = tokio::time::sleep(poll) => {}
-                }
-                match lookup(&client).await {
-                    Ok(found) => {
-                        let namespace = chosen(found);
-                        if *tx.borrow() != namespace {
-                            tracing::info!(%namespace, "the Kuadrant CR moved: moving enforcement Secrets");
-                            tx.send_replace(namespace);
-                        }
-                    }
-                    Err(error) => tracing::warn!(%error, "looking up the Kuadrant CR failed"),
-                }
-            }
-        });
-        Ok(Self(rx))
+        if let Some(followed) = in_force(crs.iter()).filter(|ns| ns != DEFAULT_KUADRANT_NAMESPACE) {
+            return Err(Error::Config(upgrade_refusal(&followed)));
+        }
+        let namespace = DEFAULT_KUADRANT_NAMESPACE;
+        tracing::info!(%namespace, "enforcement namespace (the default)");
+        Ok(Self(namespace.into()))
     }
 }
 
-fn chosen(found: Option<String>) -> String {
-    found.unwrap_or_else(|| DEFAULT_KUADRANT_NAMESPACE.to_string())
+/// Why devportal does not start without the flag when the Kuadrant CR an earlier release
+/// followed is in `followed`.
+fn upgrade_refusal(followed: &str) -> String {
+    format!(
+        "--enforcement-namespace is unset and the oldest Kuadrant CR is in namespace {followed:?}, \
+         not {DEFAULT_KUADRANT_NAMESPACE:?}. Earlier releases followed that CR, so API-key Secrets \
+         may be there; devportal no longer follows a Kuadrant CR (a tenant may be able to create \
+         one) and will not move them by guessing. If kuadrant-operator serves that CR, set \
+         --enforcement-namespace={followed} (keys stay where they work); if it does not, set \
+         --enforcement-namespace={DEFAULT_KUADRANT_NAMESPACE} (every enforcement Secret moves \
+         there) and remove the CR"
+    )
 }
 
-/// The namespace of the Kuadrant CR in force; `None` when there is none or the kind is not
-/// installed. A missing permission is an error: the operator must grant it or set the flag.
-async fn lookup(client: &Client) -> std::result::Result<Option<String>, kube::Error> {
+/// Every `poll` while this replica is active, until `shutdown`: lists the Kuadrant CRs and
+/// reports those outside the enforcement namespace — the gauge
+/// `devportal_kuadrant_namespace_mismatch` (how many), and for each one newly seen a warning log
+/// line and a warning Event on the CR. Never moves anything.
+pub(super) async fn report(ctx: Arc<Context>, poll: Duration, shutdown: CancellationToken) {
+    let namespace = ctx.enforcement.get();
+    let mut reported: HashSet<String> = HashSet::new();
+    let mut forbidden_logged = false;
+    loop {
+        if ctx.active() {
+            match list(&ctx.client).await {
+                Ok(crs) => {
+                    let elsewhere: Vec<&ObjectMeta> = crs
+                        .iter()
+                        .filter(|m| m.deletion_timestamp.is_none())
+                        .filter(|m| m.namespace.as_deref() != Some(namespace.as_str()))
+                        .collect();
+                    ctx.metrics
+                        .controller
+                        .set_kuadrant_elsewhere(elsewhere.len());
+                    let now: HashSet<String> =
+                        elsewhere.iter().filter_map(|m| m.uid.clone()).collect();
+                    for cr in elsewhere {
+                        if cr.uid.as_ref().is_some_and(|uid| !reported.contains(uid)) {
+                            warn_about(&ctx, cr, &namespace).await;
+                        }
+                    }
+                    reported = now;
+                }
+                Err(kube::Error::Api(status)) if status.code == 403 => {
+                    if !forbidden_logged {
+                        tracing::warn!(message = %status.message, "cannot list kuadrants.kuadrant.io: a Kuadrant CR outside the enforcement namespace goes unreported; grant `list` on them");
+                        forbidden_logged = true;
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "looking up Kuadrant CRs failed"),
+            }
+        } else {
+            ctx.metrics.controller.set_kuadrant_elsewhere(0);
+            reported.clear();
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(poll) => {}
+        }
+    }
+}
+
+/// The report of one Kuadrant CR outside `enforcement`: a log line and an Event on the CR.
+async fn warn_about(ctx: &Context, cr: &ObjectMeta, enforcement: &str) {
+    let cr_namespace = cr.namespace.clone().unwrap_or_default();
+    let name = cr.name.clone().unwrap_or_default();
+    let note = mismatch_note(&cr_namespace, &name, enforcement);
+    tracing::warn!(kuadrant = %format!("{cr_namespace}/{name}"), enforcement_namespace = %enforcement, "{note}");
+    let regarding = ObjectReference {
+        api_version: Some(format!("{KUADRANT_GROUP}/{KUADRANT_VERSION}")),
+        kind: Some("Kuadrant".into()),
+        namespace: Some(cr_namespace),
+        name: Some(name),
+        uid: cr.uid.clone(),
+        resource_version: cr.resource_version.clone(),
+        field_path: None,
+    };
+    ctx.publish_event_about(regarding, true, KUADRANT_ELSEWHERE_REASON, &note)
+        .await;
+}
+
+/// What a Kuadrant CR outside the enforcement namespace means, and what to do about it.
+fn mismatch_note(namespace: &str, name: &str, enforcement: &str) -> String {
+    format!(
+        "Kuadrant {namespace}/{name} is outside devportal's enforcement namespace {enforcement:?}: \
+         devportal writes API-key Secrets only to {enforcement:?} and does not follow a Kuadrant CR. \
+         If kuadrant-operator serves this CR (its AuthConfigs are in {namespace:?}), keys do not \
+         work at the gateway until devportal runs with --enforcement-namespace={namespace}; \
+         otherwise check who created it and remove it"
+    )
+}
+
+/// The Kuadrant CRs' metadata; none when the kind is not installed.
+async fn list(client: &Client) -> std::result::Result<Vec<ObjectMeta>, kube::Error> {
     let resource = ApiResource {
         group: KUADRANT_GROUP.into(),
         version: KUADRANT_VERSION.into(),
@@ -110,14 +177,14 @@ async fn lookup(client: &Client) -> std::result::Result<Option<String>, kube::Er
     };
     let api = Api::<DynamicObject>::all_with(client.clone(), &resource);
     match api.list_metadata(&ListParams::default()).await {
-        Ok(list) => Ok(in_force(list.items.iter().map(|k| &k.metadata))),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+        Ok(list) => Ok(list.items.into_iter().map(|k| k.metadata).collect()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(Vec::new()),
         Err(error) => Err(error),
     }
 }
 
-/// The namespace of the CR kuadrant-operator serves: the oldest not being deleted (then by
-/// namespace and name, so the choice is stable).
+/// The namespace of the CR kuadrant-operator serves, which earlier releases followed: the oldest
+/// not being deleted (then by namespace and name, so the choice is stable).
 fn in_force<'a>(crs: impl Iterator<Item = &'a ObjectMeta>) -> Option<String> {
     crs.filter(|m| m.deletion_timestamp.is_none())
         .min_by(|a, b| {
@@ -147,7 +214,7 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_kuadrant_not_being_deleted_wins() {
+    fn the_cr_an_earlier_release_followed_is_the_oldest_not_being_deleted() {
         let crs = [
             cr("newer", "2026-03-01T00:00:00Z", false),
             cr("oldest-deleting", "2026-01-01T00:00:00Z", true),
@@ -155,6 +222,22 @@ mod tests {
         ];
         assert_eq!(in_force(crs.iter()).as_deref(), Some("older"));
         assert_eq!(in_force(crs[1..2].iter()), None);
-        assert_eq!(chosen(None), "kuadrant-system");
+    }
+
+    #[test]
+    fn the_refusal_and_the_report_name_the_flag_to_set() {
+        let refusal = upgrade_refusal("kuadrant-prod");
+        assert!(
+            refusal.contains("--enforcement-namespace=kuadrant-prod")
+                && refusal.contains("--enforcement-namespace=kuadrant-system"),
+            "{refusal}"
+        );
+        let note = mismatch_note("tenant", "kuadrant", "kuadrant-system");
+        assert!(
+            note.starts_with("Kuadrant tenant/kuadrant is outside")
+                && note.contains("--enforcement-namespace=tenant")
+                && note.contains("does not follow"),
+            "{note}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Kubernetes Events about transitions, written directly (see [`Context::publish_event`]), within
 //! the [`EventBudget`](super::event_budget::EventBudget).
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
@@ -21,11 +22,23 @@ impl Context {
         reason: &str,
         note: &str,
     ) {
+        self.publish_event_about(object.object_ref(&()), warning, reason, note)
+            .await;
+    }
+
+    /// [`Self::publish_event`] about the object `regarding` refers to (one of a kind devportal
+    /// has no type for, such as a `Kuadrant` CR).
+    pub(super) async fn publish_event_about(
+        &self,
+        regarding: ObjectReference,
+        warning: bool,
+        reason: &str,
+        note: &str,
+    ) {
         if !self.event_budget.allows(warning) {
             self.metrics.controller.event_suppressed(reason);
             return;
         }
-        let regarding = object.object_ref(&());
         let namespace = regarding
             .namespace
             .clone()

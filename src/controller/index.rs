@@ -61,6 +61,14 @@ impl<K: Clone + Eq + Hash, V: Resource<DynamicType = ()>> RefIndex<K, V> {
         maps.forward.get(key).map_or(0, HashSet::len)
     }
 
+    /// The keys `object` depends on.
+    pub fn keys_of(&self, object: &ObjectRef<V>) -> Vec<K> {
+        let mut object = object.clone();
+        object.extra = ObjectRefExtra::default();
+        let maps = self.inner.lock().expect("index lock");
+        maps.backward.get(&object).cloned().unwrap_or_default()
+    }
+
     /// The objects that depend on `key`.
     pub fn lookup<Q>(&self, key: &Q) -> Vec<ObjectRef<V>>
     where
@@ -260,6 +268,7 @@ mod tests {
         index.set(q.clone(), ["gw"]);
         assert_eq!(index.lookup(&"route-a"), std::slice::from_ref(&p));
         assert_eq!(index.lookup(&"gw").len(), 2);
+        assert_eq!(index.keys_of(&p), ["route-a", "gw"]);
         index.set(p.clone(), ["route-b"]);
         assert!(index.lookup(&"route-a").is_empty());
         assert_eq!(index.lookup(&"gw"), std::slice::from_ref(&q));

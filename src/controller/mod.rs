@@ -12,7 +12,9 @@
 //! [`phase_counts`] (the gauges about all keys),
 //! [`orphans`] (garbage collection of enforcement Secrets whose APIKey is gone), [`mac_key`] (the
 //! key of the MAC that vouches for generated key values),
-//! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go).
+//! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go, and
+//! the report of a `Kuadrant` CR elsewhere), [`overlap`] (products whose keys would work on each
+//! other's API).
 
 mod apikey;
 mod args;
@@ -25,6 +27,7 @@ mod index;
 pub mod lease;
 mod mac_key;
 mod orphans;
+mod overlap;
 mod pending_age;
 mod phase_counts;
 mod product;

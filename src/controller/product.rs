@@ -10,17 +10,17 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::context::Context;
+use super::overlap::{self, SAMPLE_UID};
 use crate::conditions::{Desired, merge};
 use crate::discovery::{Resolution, resolve};
 use crate::kube_ext::plain_ref;
 use crate::names::product_condition as condition;
-use crate::names::product_reason::{KEYS_FROM_ALL_NAMESPACES, TIERS_SKIPPED};
+use crate::names::product_reason::{KEYS_FROM_ALL_NAMESPACES, SELECTOR_OVERLAP, TIERS_SKIPPED};
 use crate::resources::kuadrant::PolicyTargetRef;
 use crate::resources::{APIProduct, APIProductStatus, OidcDiscovery, OpenApiStatus};
+use crate::secrets::ProductId;
+use crate::selector::overlap::Overlap;
 use crate::{Error, Result};
-
-/// A uid standing in for the keys' when checking that enforcement Secrets can satisfy a selector.
-const SAMPLE_UID: &str = "00000000-0000-0000-0000-000000000000";
 
 /// Reconciles one APIProduct.
 pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Action> {
@@ -38,12 +38,45 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
     };
     status.set_plans(resolution.plans());
     let mut retry_soon = false;
-    // A selector no Secret can satisfy leaves every key of the product unusable: say so here.
-    let selector_problem = resolution.api_key_rule().and_then(|(auth, _, _)| {
-        crate::secrets::labels_for_rule(SAMPLE_UID, &ctx.config.authorino_selector, &auth.selector)
-            .err()
+    // The labels of the product's enforcement Secrets. A selector no Secret can satisfy leaves
+    // every key of the product unusable; labels another product's AuthPolicy also accepts (or a
+    // selector accepting another product's labels) may get the product refused: say so here.
+    let id = ProductId {
+        namespace: product.metadata.namespace.as_deref().unwrap_or_default(),
+        name: product.metadata.name.as_deref().unwrap_or_default(),
+    };
+    let labels = resolution.api_key_rule().map(|(auth, _, _)| {
+        crate::secrets::labels_for_rule(
+            SAMPLE_UID,
+            id,
+            &ctx.config.authorino_selector,
+            &auth.selector,
+        )
     });
-    let mut conditions = vec![ready(&product, &resolution, selector_problem.is_some())];
+    let selector_problem = labels.as_ref().and_then(|l| l.as_ref().err().cloned());
+    status.enforcement = match (&labels, &resolution.auth_policy) {
+        (Some(Ok(labels)), Some(policy)) => Some(overlap::record(
+            previous.enforcement.as_ref(),
+            policy,
+            labels,
+            now,
+        )),
+        _ => None,
+    };
+    let overlaps = overlap::check(
+        &product,
+        status
+            .enforcement
+            .as_ref()
+            .zip(resolution.auth_policy.as_deref()),
+        &ctx,
+    );
+    let mut conditions = vec![ready(
+        &product,
+        &resolution,
+        selector_problem.is_some(),
+        overlaps.iter().any(|o| o.refuses_me),
+    )];
     let skipped = resolution.skipped_tiers();
     conditions.push(match &resolution.plan_policy {
         Some(p) if !skipped.is_empty() => Desired::holds(
@@ -70,7 +103,12 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
             "no PlanPolicy targets the route or its Gateways",
         ),
     });
-    conditions.push(auth_condition(&resolution, selector_problem));
+    conditions.push(auth_condition(
+        &product,
+        &resolution,
+        selector_problem,
+        &overlaps,
+    ));
 
     match resolution.jwt_issuer() {
         None => conditions.push(Desired::fails(
@@ -201,8 +239,14 @@ fn discovered(kind: &str, name: &str, target: &PolicyTargetRef) -> String {
 }
 
 /// `AuthPolicyDiscovered`: found (with a warning when the apiKey rule reads Secrets from every
-/// namespace), not found, or found with a selector no enforcement Secret can satisfy.
-fn auth_condition(resolution: &Resolution, selector_problem: Option<String>) -> Desired {
+/// namespace), not found, found with a selector no enforcement Secret can satisfy, or found with
+/// labels that overlap another product's selector (refused, or kept with a warning).
+fn auth_condition(
+    product: &APIProduct,
+    resolution: &Resolution,
+    selector_problem: Option<String>,
+    overlaps: &[Overlap],
+) -> Desired {
     let all_namespaces = resolution.auth_policy.as_ref().is_some_and(|p| {
         p.spec
             .effective_authentication()
@@ -219,6 +263,18 @@ fn auth_condition(resolution: &Resolution, selector_problem: Option<String>) -> 
                 p.name_any()
             ),
         ),
+        (Some(p), None) if !overlaps.is_empty() => {
+            let found = discovered("AuthPolicy", &p.name_any(), &p.spec.target_ref);
+            match overlap::auth_condition(product, &found, overlaps) {
+                Some((true, message)) => {
+                    Desired::holds(condition::AUTH_POLICY, SELECTOR_OVERLAP, message)
+                }
+                Some((false, message)) => {
+                    Desired::fails(condition::AUTH_POLICY, SELECTOR_OVERLAP, message)
+                }
+                None => Desired::holds(condition::AUTH_POLICY, "Found", found),
+            }
+        }
         (Some(p), None) if all_namespaces => Desired::holds(
             condition::AUTH_POLICY,
             KEYS_FROM_ALL_NAMESPACES,
@@ -243,7 +299,12 @@ fn auth_condition(resolution: &Resolution, selector_problem: Option<String>) -> 
     }
 }
 
-fn ready(product: &APIProduct, resolution: &Resolution, unsatisfiable_selector: bool) -> Desired {
+fn ready(
+    product: &APIProduct,
+    resolution: &Resolution,
+    unsatisfiable_selector: bool,
+    refused_for_overlap: bool,
+) -> Desired {
     let route = &product.spec.target_ref.name;
     if let Some((reason, message)) = resolution.route_problem(product) {
         Desired::fails(condition::READY, reason, message)
@@ -265,6 +326,13 @@ fn ready(product: &APIProduct, resolution: &Resolution, unsatisfiable_selector: 
             "UnsatisfiableSelector",
             "no enforcement Secret can satisfy the AuthPolicy's apiKey selector (see AuthPolicyDiscovered)",
         )
+    } else if refused_for_overlap {
+        Desired::fails(
+            condition::READY,
+            SELECTOR_OVERLAP,
+            "this product's keys would also work on another product's API, or another's on this one's: \
+             devportal writes no enforcement Secret for its keys (see AuthPolicyDiscovered)",
+        )
     } else {
         Desired::holds(
             condition::READY,
@@ -275,81 +343,5 @@ fn ready(product: &APIProduct, resolution: &Resolution, unsatisfiable_selector: 
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    use super::*;
-    use crate::resources::kuadrant::{
-        ApiKeyAuth, AuthPolicy, AuthPolicySpec, AuthRules, AuthenticationRule, PolicyTargetRef,
-    };
-
-    fn with_api_key_rules(all_namespaces: &[bool]) -> Resolution {
-        let rules = all_namespaces
-            .iter()
-            .enumerate()
-            .map(|(i, all)| {
-                let rule = AuthenticationRule {
-                    api_key: Some(ApiKeyAuth {
-                        selector: Default::default(),
-                        all_namespaces: *all,
-                    }),
-                    ..AuthenticationRule::default()
-                };
-                (format!("keys-{i}"), rule)
-            })
-            .collect();
-        let mut policy = AuthPolicy::new(
-            "auth",
-            AuthPolicySpec {
-                target_ref: PolicyTargetRef {
-                    group: crate::names::GATEWAY_GROUP.into(),
-                    kind: "HTTPRoute".into(),
-                    name: "r".into(),
-                    section_name: None,
-                },
-                rules: Some(AuthRules {
-                    authentication: rules,
-                }),
-                defaults: None,
-                overrides: None,
-            },
-        );
-        policy.metadata.namespace = Some("apps".into());
-        Resolution {
-            route: None,
-            plan_policy: None,
-            auth_policy: Some(Arc::new(policy)),
-            watched: vec![],
-        }
-    }
-
-    #[test]
-    fn an_api_key_rule_reading_every_namespace_is_flagged_on_the_product() {
-        let confined = auth_condition(&with_api_key_rules(&[false]), None);
-        assert_eq!((confined.status, confined.reason), (true, "Found"));
-        assert_eq!(
-            confined.message,
-            "Discovered AuthPolicy auth targeting HTTPRoute r"
-        );
-
-        for rules in [&[true][..], &[false, true]] {
-            let open = auth_condition(&with_api_key_rules(rules), None);
-            assert_eq!(
-                (open.type_, open.status, open.reason),
-                (condition::AUTH_POLICY, true, KEYS_FROM_ALL_NAMESPACES)
-            );
-            assert!(
-                open.message
-                    .starts_with("Discovered AuthPolicy auth targeting HTTPRoute r; warning")
-                    && open.message.split(' ').nth(2) == Some("auth")
-                    && open.message.contains("allNamespaces: true")
-                    && open.message.contains("anyone who can create Secrets"),
-                "{}",
-                open.message
-            );
-        }
-        // A selector problem is the more urgent news.
-        let broken = auth_condition(&with_api_key_rules(&[true]), Some("no".into()));
-        assert_eq!(broken.reason, "UnsatisfiableSelector");
-    }
-}
+#[path = "product_tests.rs"]
+mod tests;

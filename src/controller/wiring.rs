@@ -41,6 +41,7 @@ use crate::watches::{Feed, SecretMetadataFeed, Watches};
 pub struct Feeds {
     products: Feed<APIProduct>,
     key_products: Feed<APIProduct>,
+    overlap_products: Feed<APIProduct>,
     routes: Feed<HTTPRoute>,
     auth_policies: Feed<AuthPolicy>,
     plan_policies: Feed<PlanPolicy>,
@@ -57,6 +58,7 @@ impl Feeds {
         Self {
             products: watches.products(),
             key_products: watches.products(),
+            overlap_products: watches.products(),
             routes: watches.routes(),
             auth_policies: watches.auth_policies(),
             plan_policies: watches.plan_policies(),
@@ -85,6 +87,7 @@ pub(super) async fn run(
     let Feeds {
         products,
         key_products,
+        overlap_products,
         routes,
         auth_policies,
         plan_policies,
@@ -98,9 +101,8 @@ pub(super) async fn run(
     let request_cache = Arc::new(RequestCache::default());
     let enforcement = EnforcementNamespace::resolve(
         args.enforcement_namespace.clone(),
-        client.clone(),
-        args.kuadrant_poll_interval,
-        signals.shutdown.clone(),
+        &client,
+        &signals.shutdown,
     )
     .await?;
     let secret_cache = Arc::new(SecretCache::default());
@@ -119,7 +121,7 @@ pub(super) async fn run(
         mac_key: MacKey::new(client.clone(), &args.lease.namespace),
         client,
         config,
-        enforcement: enforcement.clone(),
+        enforcement,
         caches: Caches {
             routes: routes.store.clone(),
             auth_policies: auth_policies.store.clone(),
@@ -130,6 +132,7 @@ pub(super) async fn run(
         nudge,
         secrets: secret_cache.clone(),
         targets: RefIndex::default(),
+        overlaps: RefIndex::default(),
         key_products: KeysByProduct::default(),
         inbox: Inbox::new(request_cache.clone(), approvals.store.clone()),
         key_holders: Holders::default(),
@@ -145,6 +148,7 @@ pub(super) async fn run(
         active: active.clone(),
     });
 
+    let ctx_for_report = ctx.clone();
     let config = ControllerConfig::default().concurrency(args.concurrency);
     let policy_targets = PolicyTargets::default();
     let product_store = products.store.clone();
@@ -165,12 +169,24 @@ pub(super) async fn run(
                 })
             }
         })
-        .watches_stream(
-            auth_policies.events().touched_objects(),
-            policy_mapper(ctx.clone(), policy_targets.clone(), |p: &AuthPolicy| {
+        // A product's change (its record, its deletion) → the products it overlaps with.
+        .watches_stream(overlap_products.events().touched_objects(), {
+            let ctx = ctx.clone();
+            move |product: APIProduct| super::overlap::affected(&product, &ctx)
+        })
+        .watches_stream(auth_policies.events().touched_objects(), {
+            let on_target = policy_mapper(ctx.clone(), policy_targets.clone(), |p: &AuthPolicy| {
                 &p.spec.target_ref
-            }),
-        )
+            });
+            let ctx = ctx.clone();
+            move |policy: AuthPolicy| {
+                let mut products = super::overlap::concerned_by(&policy, &ctx);
+                products.extend(on_target(policy));
+                products.sort_by_key(ToString::to_string);
+                products.dedup();
+                products
+            }
+        })
         .watches_stream(
             plan_policies.events().touched_objects(),
             policy_mapper(ctx.clone(), policy_targets, |p: &PlanPolicy| {
@@ -286,11 +302,7 @@ pub(super) async fn run(
         }))
         // Every key once per --resync, spread over the period (see resync.rs).
         .reconcile_on(resync::sweep(resync_store, ctx.config.resync))
-        // A moved enforcement namespace moves every key's enforcement Secret.
-        .reconcile_all_on(futures::stream::select(
-            on_activation(active),
-            enforcement.changes(),
-        ))
+        .reconcile_all_on(on_activation(active))
         .graceful_shutdown_on(signals.shutdown.clone().cancelled_owned())
         .run(
             |key, ctx| measured("apikey", key, ctx, apikey::reconcile),
@@ -299,12 +311,20 @@ pub(super) async fn run(
         )
         .for_each(log_outcome);
 
-    futures::future::join5(
-        product_controller,
-        key_controller,
-        phase_counts,
-        sweeper,
-        lane,
+    let kuadrant_report = super::enforcement_namespace::report(
+        ctx_for_report,
+        args.kuadrant_poll_interval,
+        signals.shutdown.clone(),
+    );
+    futures::future::join(
+        futures::future::join5(
+            product_controller,
+            key_controller,
+            phase_counts,
+            sweeper,
+            lane,
+        ),
+        kuadrant_report,
     )
     .await;
     tracing::info!("controllers stopped");

@@ -137,6 +137,7 @@ pub struct ControllerMetrics {
     events_suppressed: Family<EventReasonLabel, Counter>,
     inbox_deferred: Gauge,
     leader: Gauge,
+    kuadrant_elsewhere: Gauge,
 }
 
 impl ControllerMetrics {
@@ -231,6 +232,13 @@ impl ControllerMetrics {
             .set(i64::try_from(waiting).unwrap_or(i64::MAX));
     }
 
+    /// Sets how many `Kuadrant` CRs are outside the enforcement namespace (devportal reports
+    /// them and never follows one).
+    pub fn set_kuadrant_elsewhere(&self, count: usize) {
+        self.kuadrant_elsewhere
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
     /// Sets whether this replica leads.
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
@@ -283,6 +291,7 @@ impl Metrics {
             events_suppressed: Family::default(),
             inbox_deferred: Gauge::default(),
             leader: Gauge::default(),
+            kuadrant_elsewhere: Gauge::default(),
         };
         registry.register(
             "reconcile",
@@ -350,6 +359,13 @@ impl Metrics {
             "Owners' copies (APIKeyRequests) of automatically approved keys waiting to be \
              written until the reconciles pause",
             controller.inbox_deferred.clone(),
+        );
+        registry.register(
+            "kuadrant_namespace_mismatch",
+            "Kuadrant CRs outside --enforcement-namespace, as the leader sees them: devportal \
+             reports them and never follows one; if kuadrant-operator serves one, keys do not work \
+             at the gateway until the flag names its namespace",
+            controller.kuadrant_elsewhere.clone(),
         );
         registry.register(
             "leader",

@@ -220,11 +220,31 @@ pub struct APIProductStatus {
     /// The fetched OpenAPI document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openapi: Option<OpenApiStatus>,
+    /// What this product's enforcement Secrets carry, and since when: the labels its keys get in
+    /// the enforcement namespace, where every AuthConfig selects by labels. An AuthPolicy can
+    /// require `devportal.kuadrant.io/product-namespace` and `devportal.kuadrant.io/product` as
+    /// shown here to accept this product's keys only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<ProductEnforcement>,
     /// `Ready`, `PlanPolicyDiscovered`, `AuthPolicyDiscovered`, `OIDCDiscovered`, and
     /// `OpenAPISpecReady` when `spec.documentation.openAPISpecURL` is set.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,
+}
+
+/// The labels a product's enforcement Secrets carry, the AuthPolicy they satisfy, and since when
+/// (the older of two products whose keys would work on each other's API keeps its keys).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductEnforcement {
+    /// The AuthPolicy whose apiKey rule the labels satisfy, `namespace/name`.
+    pub auth_policy: String,
+    /// Every label of the product's enforcement Secrets but the per-key
+    /// `devportal.kuadrant.io/apikey-uid`.
+    pub labels: BTreeMap<String, String>,
+    /// When devportal first saw the product with these labels and this AuthPolicy.
+    pub since: Time,
 }
 
 /// One tier a consumer may request.

@@ -65,7 +65,7 @@ pub use apikeyrequest::{
 pub use apiproduct::{
     APIProduct, APIProductSpec, APIProductStatus, ApprovalMode, Contact, DiscoveredAuthScheme,
     DiscoveredPlan, DiscoveredPolicy, Documentation, HTTPRouteRef, OidcDiscovery, OpenApiStatus,
-    PublishStatus,
+    ProductEnforcement, PublishStatus,
 };
 pub use common::{CustomLimit, Limits};
 

@@ -26,7 +26,8 @@ pub use ownership::{
 use crate::keys::ApiKeyValue;
 use crate::names::{
     API_KEY_DATA, APIKEY_ANNOTATION, APIKEY_UID_LABEL, EXPIRES_ANNOTATION, MANAGED_LABEL,
-    PLAN_ANNOTATION, ROLE_LABEL, ROTATION_ANNOTATION, USER_ANNOTATION, VALUE_MAC_ANNOTATION,
+    PLAN_ANNOTATION, PRODUCT_LABEL, PRODUCT_NAMESPACE_LABEL, ROLE_LABEL, ROTATION_ANNOTATION,
+    USER_ANNOTATION, VALUE_MAC_ANNOTATION,
 };
 use crate::resources::APIKey;
 use crate::selector::{self, Requirement};
@@ -97,14 +98,50 @@ fn uid(key: &APIKey) -> &str {
     key.metadata.uid.as_deref().unwrap_or_default()
 }
 
-/// The labels of the enforcement Secret of the key with `uid`: devportal's own, plus what
-/// `requirements` (Authorino's `--secret-label-selector` and the apiKey rule's selector) need.
-/// Fails, saying why, when no Secret can meet them.
+/// The product an enforcement Secret is for, as its labels name it ([`PRODUCT_NAMESPACE_LABEL`],
+/// [`PRODUCT_LABEL`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ProductId<'a> {
+    /// The APIProduct's namespace.
+    pub namespace: &'a str,
+    /// The APIProduct's name.
+    pub name: &'a str,
+}
+
+impl ProductId<'_> {
+    /// The two labels naming the product: its namespace (a DNS label, always a valid label
+    /// value) and its name, cut to 54 characters and followed by `-` and a CRC32 when it is
+    /// longer than the 63 characters a label value may have.
+    pub fn labels(&self) -> [(String, String); 2] {
+        let name = if self.name.len() <= 63 {
+            self.name.to_string()
+        } else {
+            format!(
+                "{}-{:08x}",
+                self.name[..54].trim_end_matches(['-', '.']),
+                crc32fast::hash(self.name.as_bytes())
+            )
+        };
+        [
+            (
+                PRODUCT_NAMESPACE_LABEL.to_string(),
+                self.namespace.to_string(),
+            ),
+            (PRODUCT_LABEL.to_string(), name),
+        ]
+    }
+}
+
+/// The labels of the enforcement Secret of the key with `uid` for `product`: devportal's own
+/// (which name the key and the product), plus what `requirements` (Authorino's
+/// `--secret-label-selector` and the apiKey rule's selector) need. Fails, saying why, when no
+/// Secret can meet them.
 pub fn enforcement_labels(
     uid: &str,
+    product: ProductId<'_>,
     requirements: &[Requirement],
 ) -> Result<BTreeMap<String, String>, String> {
-    let own = BTreeMap::from([
+    let mut own = BTreeMap::from([
         (MANAGED_LABEL.to_string(), "true".to_string()),
         (
             ROLE_LABEL.to_string(),
@@ -112,14 +149,16 @@ pub fn enforcement_labels(
         ),
         (APIKEY_UID_LABEL.to_string(), uid.to_string()),
     ]);
+    own.extend(product.labels());
     selector::satisfy(requirements, &own)
 }
 
-/// The labels the enforcement Secret of the key with `uid` needs for an apiKey rule whose
-/// selector is `rule_selector`, when Authorino runs with `authorino_selector`; or why no Secret
-/// can have them.
+/// The labels the enforcement Secret of the key with `uid` for `product` needs for an apiKey
+/// rule whose selector is `rule_selector`, when Authorino runs with `authorino_selector`; or why
+/// no Secret can have them.
 pub fn labels_for_rule(
     uid: &str,
+    product: ProductId<'_>,
     authorino_selector: &[Requirement],
     rule_selector: &LabelSelector,
 ) -> Result<BTreeMap<String, String>, String> {
@@ -128,7 +167,7 @@ pub fn labels_for_rule(
         selector::from_label_selector(rule_selector)
             .map_err(|e| format!("the apiKey rule's selector is invalid: {e}"))?,
     );
-    enforcement_labels(uid, &requirements).map_err(|e| {
+    enforcement_labels(uid, product, &requirements).map_err(|e| {
         let authorino: Vec<String> = authorino_selector.iter().map(ToString::to_string).collect();
         format!(
             "no Secret can match both Authorino's secret label selector ({}) and the apiKey rule's selector: {e}",

@@ -3,6 +3,10 @@ use crate::names::AUTHORINO_DEFAULT_SECRET_SELECTOR;
 use crate::resources::{APIKeySpec, LocalSecretRef};
 
 const UID: &str = "0f9e2b1c-4d5e-4f60-8a7b-9c0d1e2f3a4b";
+const TOYS: ProductId<'static> = ProductId {
+    namespace: "apps",
+    name: "toys",
+};
 
 fn key(ns: &str, name: &str) -> APIKey {
     let mut key = APIKey::new(name, APIKeySpec::new("toys", "gold"));
@@ -16,7 +20,7 @@ fn target() -> Enforcement {
     requirements.extend(selector::parse("app=toystore").unwrap());
     Enforcement {
         namespace: "kuadrant-system".into(),
-        labels: enforcement_labels(UID, &requirements).unwrap(),
+        labels: enforcement_labels(UID, TOYS, &requirements).unwrap(),
         tier: "gold".into(),
         user_id: "consumer".into(),
         expires_at: Some("2030-01-01T00:00:00Z".into()),
@@ -193,7 +197,11 @@ fn the_worked_example_of_docs_kuadrant_md() {
     key.metadata.uid = Some(uid.into());
     let authorino = selector::parse(AUTHORINO_DEFAULT_SECRET_SELECTOR).unwrap();
     let rule: LabelSelector = serde_json::from_value(serde_json::json!({
-        "matchLabels": {"app": "toystore"},
+        "matchLabels": {
+            "app": "toystore",
+            "devportal.kuadrant.io/product-namespace": "toystore",
+            "devportal.kuadrant.io/product": "toystore-api"
+        },
         "matchExpressions": [
             {"key": "environment", "operator": "In", "values": ["production", "staging"]},
             {"key": "deprecated", "operator": "DoesNotExist"}
@@ -202,7 +210,16 @@ fn the_worked_example_of_docs_kuadrant_md() {
     .unwrap();
     let target = Enforcement {
         namespace: "kuadrant-system".into(),
-        labels: labels_for_rule(uid, &authorino, &rule).unwrap(),
+        labels: labels_for_rule(
+            uid,
+            ProductId {
+                namespace: "toystore",
+                name: "toystore-api",
+            },
+            &authorino,
+            &rule,
+        )
+        .unwrap(),
         tier: "gold".into(),
         user_id: "alice".into(),
         expires_at: Some("2027-01-01T00:00:00Z".into()),
@@ -210,7 +227,7 @@ fn the_worked_example_of_docs_kuadrant_md() {
     let secret = enforcement_secret(&key, &target, &value());
     assert_eq!(
         secret.metadata.name.as_deref(),
-        Some("apikey-6b1d0c7e-2f4a-4b8e-9a51-3c2d7e9f0a12-17f60764")
+        Some("apikey-6b1d0c7e-2f4a-4b8e-9a51-3c2d7e9f0a12-94885ed4")
     );
     assert_eq!(target.labels["environment"], "production");
     assert!(!target.labels.contains_key("deprecated"));

@@ -7,6 +7,8 @@
 //! `authorino.kuadrant.io/managed-by=authorino`). Both become [`Requirement`]s here; [`satisfy`]
 //! finds the labels a Secret needs to match them all, or says why no Secret can.
 
+pub mod overlap;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 

@@ -69,12 +69,29 @@ pub fn plan_policy(name: &str, route: &str) -> PlanPolicy {
     )
 }
 
-/// An AuthPolicy on `route` accepting API keys from Secrets labelled `app: <route>`.
+/// The label [`auth_policy`] makes each policy's selector its own with.
+pub const POLICY_LABEL: &str = "test.devportal.kuadrant.io/policy";
+
+/// An AuthPolicy on `route` accepting API keys from Secrets labelled `app: <route>` and
+/// [`POLICY_LABEL`] with a value no other policy of this test binary has: every AuthConfig selects
+/// from one label space, and devportal refuses products whose keys would work on another
+/// product's API, so the policies of tests running side by side must not overlap.
 pub fn auth_policy(name: &str, route: &str) -> AuthPolicy {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let own = format!(
+        "p{}",
+        COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let rule = AuthenticationRule {
         api_key: Some(ApiKeyAuth {
             selector: LabelSelector {
-                match_labels: Some([("app".to_string(), route.to_string())].into()),
+                match_labels: Some(
+                    [
+                        ("app".to_string(), route.to_string()),
+                        (POLICY_LABEL.to_string(), own),
+                    ]
+                    .into(),
+                ),
                 match_expressions: None,
             },
             all_namespaces: false,

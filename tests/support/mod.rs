@@ -31,6 +31,7 @@
 //! - [`replicas`]: webhook replicas behind that proxy, registered, plus a controller;
 //! - [`reviews`]: the setting of tests/wave3_reviews.rs (reviews as the console writes them);
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
+//! - [`labels`]: a tenant running their own API, and waits of tests/wave3_labels.rs;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`;
 //! - [`webhook_server`]: the webhook's HTTPS server in-process, with an in-memory cluster.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
@@ -42,6 +43,7 @@ pub mod control_plane;
 pub mod fixtures;
 pub mod front_end;
 pub mod https;
+pub mod labels;
 pub mod manifests;
 pub mod namespaces;
 pub mod observability;

@@ -29,10 +29,11 @@ use kube::{Api, Resource, ResourceExt};
 pub use phase::{Evaluation, evaluate};
 
 use super::context::Context;
+use super::overlap::{self, Gate};
 use crate::conditions::{Desired, merge};
 use crate::discovery::resolve;
 use crate::names::FINALIZER;
-use crate::names::key_reason::{KEY_LIMIT_EXCEEDED, NAMESPACE_NOT_COVERED};
+use crate::names::key_reason::{KEY_LIMIT_EXCEEDED, NAMESPACE_NOT_COVERED, SELECTOR_OVERLAP};
 use crate::resources::cached_key::CachedKey;
 use crate::resources::{
     APIKey, APIKeyPhase, APIKeyStatus, APIProduct, KeyAuthScheme, SecretKeyRef,
@@ -101,8 +102,13 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
 
     // The labels Authorino needs: when no Secret can have them, no key of this product works.
     let labels = evaluation.auth.as_ref().map(|(auth, _, _)| {
+        let product = crate::secrets::ProductId {
+            namespace: product_ref.namespace.as_deref().unwrap_or_default(),
+            name: &product_ref.name,
+        };
         crate::secrets::labels_for_rule(
             key.metadata.uid.as_deref().unwrap_or_default(),
+            product,
             &ctx.config.authorino_selector,
             &auth.selector,
         )
@@ -111,6 +117,19 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         && evaluation.phase != APIKeyPhase::Failed
     {
         evaluation = evaluation.with(APIKeyPhase::Failed, "UnsatisfiableSelector", why.clone());
+    }
+    // Labels another product's AuthPolicy would also accept are never written: the product
+    // reconcile checks them first (see controller/overlap.rs).
+    if let (Some(Ok(labels)), Some(product)) = (&labels, &product)
+        && evaluation.phase == APIKeyPhase::Approved
+    {
+        match overlap::key_gate(product, labels) {
+            Gate::Open => {}
+            Gate::Refused(message) => {
+                evaluation = evaluation.with(APIKeyPhase::Failed, SELECTOR_OVERLAP, message);
+            }
+            Gate::NotYet => return Ok(Action::requeue(overlap::NOT_YET_RECHECK)),
+        }
     }
     let target = match labels {
         Some(Ok(labels)) if evaluation.phase == APIKeyPhase::Approved => {

@@ -16,7 +16,15 @@ fn enforcement(key: &APIKey, value: &str) -> Secret {
     let uid = key.metadata.uid.as_deref().unwrap();
     let target = Enforcement {
         namespace: ENFORCEMENT.into(),
-        labels: secrets::enforcement_labels(uid, &[]).unwrap(),
+        labels: secrets::enforcement_labels(
+            uid,
+            secrets::ProductId {
+                namespace: "team",
+                name: "toys",
+            },
+            &[],
+        )
+        .unwrap(),
         tier: "gold".into(),
         user_id: "consumer".into(),
         expires_at: None,
