@@ -617,12 +617,19 @@ async fn a_key_enforced_by_the_previous_release_keeps_its_value_across_the_upgra
         .get("auth")
         .await
         .unwrap();
-    let labels = secrets::labels_for_rule(
+    // The previous release's labels: those the AuthPolicy asks for, without the product's own.
+    let mut labels = secrets::labels_for_rule(
         &uid,
+        secrets::ProductId {
+            namespace: &ns.name,
+            name: &key.spec.api_product_ref.name,
+        },
         &devportal::selector::parse(AUTHORINO_DEFAULT_SECRET_SELECTOR).unwrap(),
         &authorino::api_key_rule(&policy).selector,
     )
     .unwrap();
+    labels.remove(devportal::names::PRODUCT_LABEL);
+    labels.remove(devportal::names::PRODUCT_NAMESPACE_LABEL);
     let target = Enforcement::for_key(&key, ENFORCEMENT.into(), labels);
     let old_enforcement = secrets::enforcement_secret(&key, &target, &legacy);
     let old_copy = secrets::consumer_secret(&key, &legacy);

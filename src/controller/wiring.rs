@@ -209,7 +209,7 @@ pub(super) async fn run(
         .events()
         .map({
             let (sweeps, keys) = (sweeps.clone(), keys.store.clone());
-            let enforcement = enforcement.clone();
+            let enforcement = ctx.enforcement.clone();
             move |event| {
                 let Ok(event) = event else {
                     return Vec::new();

@@ -346,7 +346,15 @@ mod tests {
         key.metadata.uid = Some("uid-k".into());
         let target = Enforcement {
             namespace: "kuadrant-system".into(),
-            labels: secrets::enforcement_labels("uid-k", &[]).unwrap(),
+            labels: secrets::enforcement_labels(
+                "uid-k",
+                secrets::ProductId {
+                    namespace: "team",
+                    name: "toys",
+                },
+                &[],
+            )
+            .unwrap(),
             tier: "gold".into(),
             user_id: "consumer".into(),
             expires_at: None,
