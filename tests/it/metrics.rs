@@ -100,14 +100,51 @@ async fn prometheus_sees_admissions_reconciles_and_approval_latency() {
         .await;
 }
 
+/// The OpenMetrics exposition as Prometheus ingests it, in the classic text format that
+/// `promtool check metrics` lints: a counter family `x` is named after its samples, `x_total`, in
+/// its `# HELP` and `# TYPE`; `# UNIT` and `# EOF` are OpenMetrics' only.
+fn as_classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::new();
+    for line in openmetrics.lines() {
+        if line.starts_with("# UNIT ") || line == "# EOF" {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].into_iter().find_map(|prefix| {
+            let (name, rest) = line.strip_prefix(prefix)?.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{prefix}{name}_total {rest}"))
+        });
+        text.push_str(&renamed.unwrap_or_else(|| line.to_string()));
+        text.push('\n');
+    }
+    text
+}
+
 #[tokio::test]
 async fn promtool_accepts_the_exposition() {
-    let url = format!(
-        "{}/metrics",
-        control_plane_with_devportal().devportal_admin_url()
-    );
+    let cp = control_plane_with_devportal();
+    // An admission (a denied one: no such product), so the counters have samples to lint.
+    let ns = TestNamespace::new("promtool").await;
+    Api::<APIKey>::namespaced(cp.client(Persona::Consumer).await, &ns.name)
+        .create(
+            &PostParams::default(),
+            &fixtures::key("mine", "missing", "gold"),
+        )
+        .await
+        .expect_err("no such product");
+    let url = format!("{}/metrics", cp.devportal_admin_url());
     let exposition = reqwest::get(&url).await.unwrap().text().await.unwrap();
     assert!(exposition.contains("devportal_leader"), "{exposition}");
+    assert!(
+        exposition.contains("devportal_admission_requests_total{"),
+        "{exposition}"
+    );
+    let exposition = as_classic_text(&exposition);
     let mut promtool = tools::promtool()
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -235,7 +235,7 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
     prometheus
         .wait_for(r#"sum(up{job=~"devportal|apiserver"})"#, |v| v == 2.0)
         .await;
-    let (_unavailable, _flow, _broken) = workload(&prometheus).await;
+    let (_unavailable, _flow, broken) = workload(&prometheus).await;
 
     let mut answered = 0;
     for (place, query) in dashboard_queries() {
@@ -272,7 +272,26 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
         } else {
             format!("({}) > 0", without_thresholds(expr))
         };
+        // The other tests of this binary keep the shared webhook answering meanwhile, which
+        // dilutes the failing share: writes keep meeting the unavailable webhook until it shows.
+        let refusing = (name == "DevportalWebhookFailing").then(|| {
+            let keys = broken.name.clone();
+            tokio::spawn(async move {
+                let consumer = control_plane_with_devportal()
+                    .client(Persona::Consumer)
+                    .await;
+                let keys = Api::<APIKey>::namespaced(consumer, &keys);
+                loop {
+                    let refused = fixtures::key("refused", "toys", "gold");
+                    let _ = keys.create(&PostParams::default(), &refused).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        });
         let series = returns_data(&prometheus, name, &query).await;
+        if let Some(refusing) = refusing {
+            refusing.abort();
+        }
         println!(
             "{name} during the faults: {query} = {}",
             series[0]["value"][1]
