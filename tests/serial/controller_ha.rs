@@ -183,7 +183,13 @@ async fn two_replicas_one_writer_and_the_standby_takes_over() {
         || async { (phase(&keys, "second").await == Some(APIKeyPhase::Approved)).then_some(()) },
     )
     .await;
-    assert_eq!(reporters(&admin, &ns.name, "second").await, ["replica-b"]);
+    // The Event follows the status write: wait for it rather than race it.
+    let reported = eventually("an Event about the second key", WAIT, || async {
+        let reporters = reporters(&admin, &ns.name, "second").await;
+        (!reporters.is_empty()).then_some(reporters)
+    })
+    .await;
+    assert_eq!(reported, ["replica-b"], "only the new leader writes");
     assert_eq!(
         enforcement_secrets(&admin, &ns.name, "second").await.len(),
         1
