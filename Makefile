@@ -31,16 +31,16 @@ demo: ## the main job end to end on the local control plane (KEEP=1 leaves it ru
 	@hack/prereqs.sh demo
 	hack/demo.sh
 
-test: ## the whole test suite: lint, unit and integration tests against a real control plane
+test: ## the whole test suite: lint, unit and integration tests against a real control plane (the image's own check is `make image`)
 	@hack/prereqs.sh test
 	@$(MAKE) --no-print-directory lint controlplane prometheus
-	$(STEP) "building and running the tests (cargo test; a first build compiles ~300 crates, ~27 min on a busy 2-core machine; each test binary starts its own control plane)"
+	$(STEP) "building and running the tests (cargo test: the unit tests, then the integration tests in four binaries, tests/it, controllers, kuadrant and serial, one local control plane each, one after another; README.md gives the times)"
 	$(CARGO) test
 	hack/local-cluster.sh sweep
 	$(STEP) "make test passed"
 
 lint: ## rustfmt and clippy, warnings are errors
-	$(STEP) "checking formatting and lints (cargo fmt, cargo clippy; a first run compiles ~280 crates, ~20 min on a busy 2-core machine)"
+	$(STEP) "checking formatting and lints (cargo fmt, cargo clippy: a first run checks ~300 crates without building them, which cargo test then builds; README.md gives the times)"
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
@@ -61,5 +61,8 @@ install: ## install devportal and the kubectl plugin kubectl-devportal into ~/.c
 	$(CARGO) install --path . --locked
 	$(STEP) "installed devportal and kubectl-devportal into $${CARGO_HOME:-$$HOME/.cargo}/bin: with it on PATH, run kubectl devportal --help"
 
-image: ## the container image, without a container engine: a static release binary on an empty base, in target/image/ as an OCI layout and a `docker load` archive; reproducible (docs/install.md)
+image: ## the container image, without a container engine: a static fat-LTO release binary on an empty base, in target/image/ as an OCI layout and a `docker load` archive; reproducible (docs/install.md); then its check (tests/it/image.rs) against the local control plane
 	hack/image.sh build
+	@$(MAKE) --no-print-directory controlplane
+	$(STEP) "checking the image: its layout, files and config, and its binary running devportal run on a local control plane (cargo test --test it image:: -- --ignored: packs the image again from the same build)"
+	$(CARGO) test --test it image:: -- --ignored

@@ -95,8 +95,9 @@ cmd_build() {
   # proc macros, which must stay dynamic; the output goes to target/<triple>/release.
   # ring's and psm's build scripts ask to rerun when SOURCE_DATE_EPOCH or one of the variables cargo
   # sets for a crate changes, which rebuilds everything above them: cargo sees none of these, so
-  # `make image` and tests/image.rs (run by `cargo test`) share one build. The binary does not
-  # depend on SOURCE_DATE_EPOCH (no C code in the tree uses __DATE__ or __TIME__).
+  # `make image` and its check tests/it/image.rs (which runs hack/image.sh build again) share one
+  # build. The binary does not depend on SOURCE_DATE_EPOCH (no C code in the tree uses __DATE__ or
+  # __TIME__).
   start=$SECONDS
   log "building the static release binary for $triple (a cold build takes minutes)"
   (

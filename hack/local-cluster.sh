@@ -282,7 +282,7 @@ register_webhooks() { # base URL
 
 cmd_up() {
   # Everything started here may hold many connections (the webhook under an idle-connection flood
-  # in tests/webhook_transport.rs): the soft file-descriptor limit up to the hard one.
+  # in tests/it/webhook_transport.rs): the soft file-descriptor limit up to the hard one.
   ulimit -Sn "$(ulimit -Hn)" 2>/dev/null || true
   if api_ready; then
     log "already running on https://127.0.0.1:$API_PORT ($DIR)"

@@ -61,3 +61,49 @@ impl Watched {
         }
     }
 }
+
+/// The highest RSS of a process seen while sampling it, split as /proc/<pid>/status splits it
+/// (`RssAnon`: heap and stacks; `RssFile`: the binary's and libraries' pages it touched), in KiB.
+#[derive(Clone, Copy, Default)]
+pub struct RssSample {
+    pub total: u64,
+    pub anon: u64,
+    pub file: u64,
+}
+
+/// Samples process `pid`'s RSS every 200 ms on a thread of its own until [`RssSampler::stop`],
+/// keeping the sample with the highest RSS: the split of the peak that `VmHWM` alone does not give.
+pub struct RssSampler {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<RssSample>,
+}
+
+impl RssSampler {
+    pub fn start(pid: u32) -> Self {
+        use crate::support::processes::memory_kib;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut highest = RssSample::default();
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = RssSample {
+                    total: memory_kib(pid, "VmRSS"),
+                    anon: memory_kib(pid, "RssAnon"),
+                    file: memory_kib(pid, "RssFile"),
+                };
+                if now.total > highest.total {
+                    highest = now;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            highest
+        });
+        RssSampler { stop, thread }
+    }
+
+    /// Stops sampling; the sample with the highest RSS.
+    pub fn stop(self) -> RssSample {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap_or_default()
+    }
+}

@@ -9,7 +9,7 @@ use kube::Api;
 
 use super::audit::{AuditLog, Split};
 use super::options::{CONCURRENCY, Mode, Options};
-use super::procs::{Watched, component_pid};
+use super::procs::{RssSampler, Watched, component_pid};
 use super::workload::{Ideal, burst, create_key, product_status_then_no_controller};
 use super::{apimetrics, raw, restart, watch};
 use crate::support::processes::memory_kib;
@@ -56,6 +56,8 @@ pub async fn run(opts: &Options, audit_path: &Path) {
         controller
     });
     let procs = Watched(procs);
+    // The split of the controller's RSS at its highest (`VmHWM` gives only the total).
+    let rss = controller.as_ref().map(|c| RssSampler::start(c.pid()));
     // Let the controller lead and settle on the product before the burst.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -155,16 +157,24 @@ pub async fn run(opts: &Options, audit_path: &Path) {
             n,
         );
     }
+    let highest = rss.map(RssSampler::stop).unwrap_or_default();
     if let Some(controller) = &controller {
         if std::env::var_os("HEAPTRACK_OUT").is_some() {
             println!(
                 "  controller memory        see the heaptrack profile (the pid is heaptrack's)"
             );
         } else {
+            let mib = |kib: u64| kib as f64 / 1024.0;
             println!(
                 "  controller peak RSS      {:.1} MiB, RSS after {:.1} MiB",
-                memory_kib(controller.pid(), "VmHWM") as f64 / 1024.0,
-                memory_kib(controller.pid(), "VmRSS") as f64 / 1024.0
+                mib(memory_kib(controller.pid(), "VmHWM")),
+                mib(memory_kib(controller.pid(), "VmRSS"))
+            );
+            println!(
+                "  controller RSS split     highest sampled (every 200 ms) {:.1} MiB = {:.1} MiB anonymous + {:.1} MiB file-backed",
+                mib(highest.total),
+                mib(highest.anon),
+                mib(highest.file)
             );
         }
     }

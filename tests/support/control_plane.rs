@@ -22,6 +22,8 @@ pub struct ControlPlane {
     kubectl: PathBuf,
     /// Whether devportal runs alongside (always assumed for an external cluster).
     devportal: bool,
+    /// The devportal binary running alongside, when this process started it.
+    binary: Option<PathBuf>,
     /// Where processes started by tests keep logs and pid files.
     state: PathBuf,
     /// The supervising script; its stdin stays open for as long as this process lives.
@@ -35,25 +37,54 @@ pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shared bare control plane, started on first call (or the one this binary already started).
+/// The test binary whose tests all share `devportal run` (tests/it/).
+const SHARES_DEVPORTAL: &str = "it";
+
+/// This crate's `devportal` binary.
+fn devportal_binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_devportal"))
+}
+
+/// The shared control plane, started on first call (or the one this binary already started):
+/// the bare one, except in tests/it/, where it is always the one with devportal, so that no test
+/// there can start it bare by reaching the cluster (say, with [`TestNamespace::new`]) before
+/// another calls [`control_plane_with_devportal`].
+///
+/// [`TestNamespace::new`]: super::namespaces::TestNamespace::new
 pub fn control_plane() -> &'static ControlPlane {
+    if env!("CARGO_CRATE_NAME") == SHARES_DEVPORTAL {
+        return control_plane_with_devportal();
+    }
     CONTROL_PLANE.get_or_init(|| start(None))
 }
 
 /// The shared control plane with `devportal run` (webhook registered, controller leading) running,
 /// started on first call.
 pub fn control_plane_with_devportal() -> &'static ControlPlane {
-    control_plane_with_devportal_binary(Path::new(env!("CARGO_BIN_EXE_devportal")))
+    let cp = CONTROL_PLANE.get_or_init(|| start(Some(devportal_binary())));
+    assert!(
+        cp.devportal,
+        "this test binary already started a control plane without devportal"
+    );
+    cp
 }
 
 /// The same as [`control_plane_with_devportal`], running `binary` (a devportal built some other
-/// way, such as the one in the container image) instead of this crate's.
+/// way, such as the one in the container image) instead of this crate's. It must be the binary's
+/// first call that reaches the cluster: a control plane already running another devportal fails
+/// the test.
 pub fn control_plane_with_devportal_binary(binary: &Path) -> &'static ControlPlane {
     let cp = CONTROL_PLANE.get_or_init(|| start(Some(binary)));
     assert!(
         cp.devportal,
         "this test binary already started a control plane without devportal"
     );
+    if let Some(running) = &cp.binary {
+        assert_eq!(
+            running, binary,
+            "this test binary already started a control plane with another devportal"
+        );
+    }
     cp
 }
 
@@ -66,6 +97,7 @@ fn start(devportal: Option<&Path>) -> ControlPlane {
             kubeconfigs: dir.into(),
             kubectl: "kubectl".into(),
             devportal: true,
+            binary: None,
             state: repo_root()
                 .join("target/local/tests")
                 .join(format!("external-{}", std::process::id())),
@@ -112,6 +144,7 @@ fn start(devportal: Option<&Path>) -> ControlPlane {
                 kubeconfigs: dir.into(),
                 kubectl: state.join("bin/kubectl"),
                 devportal: devportal.is_some(),
+                binary: devportal.map(Path::to_path_buf),
                 state,
                 _supervisor: Some(Mutex::new((child, stdout))),
             };

@@ -1,4 +1,4 @@
-//! Helpers of tests/wave3_labels.rs (issue 27, items 2 and 3): a tenant who runs their own API,
+//! Helpers of tests/it/shared_labels.rs (issue 27, items 2 and 3): a tenant who runs their own API,
 //! and waits on products' conditions, keys' phases and enforcement Secrets.
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
-//! Integration-test support: one real control plane per test binary, a kube `Client` and a
-//! kubeconfig per persona, a fresh namespace per test, and the fixtures and waits the tests share.
+//! Integration-test support, shared by every test binary (tests/it, tests/controllers,
+//! tests/kuadrant, tests/serial; tests/README.md says which is which): one real control plane per
+//! test binary, a kube `Client` and a kubeconfig per persona, a fresh namespace per test, and the
+//! fixtures and waits the tests share.
 //!
 //! The control plane is `hack/local-cluster.sh run`, started on first use with its own state
 //! directory and free ports. It stays up while this process holds its stdin and tears itself down
@@ -9,7 +11,8 @@
 //!
 //! A test binary uses either [`control_plane()`] (the bare control plane) or
 //! [`control_plane_with_devportal`] (the same, plus this crate's `devportal` binary serving the
-//! admission webhook and registered with the API server), never both.
+//! admission webhook and registered with the API server), never both. In tests/it/, the binary
+//! that shares `devportal run`, [`control_plane()`] is the one with devportal too.
 //!
 //! Where to look:
 //! - [`control_plane`](mod@control_plane): the control plane, kubectl and clients per persona;
@@ -21,6 +24,7 @@
 //!   test binary shares;
 //! - [`observability`]: the shipped dashboard's and alerts' PromQL, as the tests read it;
 //! - [`prometheus`]: a real Prometheus server scraping devportal (and the API server), and queries;
+//! - [`serial`]: the lock of the tests that must have the control plane to themselves;
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`front_end`]: a portal front end's ServiceAccount, token, impersonation grants;
 //! - [`backstage`]: the Kuadrant Backstage plugin's calls, replayed;
@@ -29,9 +33,9 @@
 //! - [`https`]: a keep-alive HTTPS client for the webhook's server;
 //! - [`proxy`]: a round-robin proxy in front of several webhook replicas;
 //! - [`replicas`]: webhook replicas behind that proxy, registered, plus a controller;
-//! - [`reviews`]: the setting of tests/wave3_reviews.rs (reviews as the console writes them);
+//! - [`reviews`]: the setting of tests/it/review_order.rs (reviews as the console writes them);
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
-//! - [`labels`]: a tenant running their own API, and waits of tests/wave3_labels.rs;
+//! - [`labels`]: a tenant running their own API, and waits of tests/it/shared_labels.rs;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`;
 //! - [`webhook_server`]: the webhook's HTTPS server in-process, with an in-memory cluster.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
@@ -56,6 +60,7 @@ pub mod proxy;
 pub mod replicas;
 pub mod reviews;
 pub mod secrets;
+pub mod serial;
 pub mod tools;
 pub mod waits;
 pub mod webhook_server;

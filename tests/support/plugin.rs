@@ -1,6 +1,6 @@
 //! The `kubectl-devportal` binary as a user runs it: with a persona's kubeconfig, or with a
 //! kubeconfig of its own for a user the admin impersonates (an owner bound in one namespace only);
-//! and the setting of tests/kubectl_plugin.rs: a manual product, its owner and a consumer.
+//! and the setting of tests/it/kubectl_plugin.rs: a manual product, its owner and a consumer.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

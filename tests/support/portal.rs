@@ -1,4 +1,4 @@
-//! The setting of tests/backstage_plugin.rs: a product owned in Backstage, the shipped
+//! The setting of tests/it/backstage_plugin.rs: a product owned in Backstage, the shipped
 //! portal-frontend ServiceAccount running the plugin (see [`super::backstage`]), the plugin's
 //! request dialog and owner inbox as the tests call them, and the same steps as kubectl users.
 

@@ -139,7 +139,7 @@ impl Drop for Devportal {
 pub fn shared_controller() -> &'static Devportal {
     static CONTROLLER: OnceLock<Devportal> = OnceLock::new();
     // Its discovery may fetch from 127.0.0.1, where the tests serve documents
-    // (tests/fetch_policy.rs runs one with the default policy).
+    // (tests/it/fetch_policy.rs runs one with the default policy).
     CONTROLLER.get_or_init(|| {
         Devportal::controller(
             &[

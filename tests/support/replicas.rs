@@ -78,6 +78,25 @@ impl Replicated {
     }
 }
 
+/// Unregisters the webhooks before the replicas stop, so no test that follows meets a webhook
+/// configuration with failurePolicy Fail and nothing behind it. The replicas keep answering for a
+/// moment while the API server notices the deletion.
+impl Drop for Replicated {
+    fn drop(&mut self) {
+        for kind in [
+            "mutatingwebhookconfiguration",
+            "validatingwebhookconfiguration",
+        ] {
+            let _ = control_plane().kubectl(
+                Persona::Admin,
+                &["delete", kind, "devportal", "--ignore-not-found"],
+                None,
+            );
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}
+
 /// Blocks until the webhook `what` accepts connections on `addr` (it binds once its caches
 /// synced).
 fn wait_listening(addr: SocketAddr, what: &Devportal) {

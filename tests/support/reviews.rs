@@ -1,4 +1,4 @@
-//! The setting of tests/wave3_reviews.rs (issue 27's reviews and routes): a manual product, a
+//! The setting of tests/it/review_order.rs (issue 27's reviews and routes): a manual product, a
 //! key request and its APIKeyRequest, reviews as the OpenShift console plugin writes them, waits
 //! on a key's phase and enforcement and on an APIKeyApproval's `Valid` condition, and Roles.
 
