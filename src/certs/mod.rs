@@ -25,6 +25,7 @@ mod issue;
 use ca_bundle::patch_ca_bundles;
 use issue::{issue_ca, issue_serving};
 
+use crate::metrics::{Certificate, CertificateMetrics};
 use crate::tls::CertFiles;
 use crate::{Error, Result};
 
@@ -93,10 +94,16 @@ impl CertArgs {
 }
 
 /// Keeps the certificate current until `shutdown`, checking every `cert_check_interval` (and
-/// sooner after a failure).
-pub async fn run(client: Client, args: CertArgs, files: CertFiles, shutdown: CancellationToken) {
+/// sooner after a failure), and its expiry in `metrics`.
+pub async fn run(
+    client: Client,
+    args: CertArgs,
+    files: CertFiles,
+    metrics: CertificateMetrics,
+    shutdown: CancellationToken,
+) {
     loop {
-        let wait = match reconcile(&client, &args, &files).await {
+        let wait = match reconcile(&client, &args, &files, &metrics).await {
             Ok(()) => args.cert_check_interval,
             Err(error) => {
                 tracing::warn!(%error, "self-managed certificate check failed; retrying");
@@ -111,9 +118,14 @@ pub async fn run(client: Client, args: CertArgs, files: CertFiles, shutdown: Can
 }
 
 /// One round: make sure the Secret holds a valid CA and serving certificate (issuing or renewing
-/// them), write the serving pair to `files`, and patch the CA bundle into the webhook
-/// configurations.
-pub async fn reconcile(client: &Client, args: &CertArgs, files: &CertFiles) -> Result<()> {
+/// them), write the serving pair to `files`, record when each expires in `metrics`, and patch the
+/// CA bundle into the webhook configurations.
+pub async fn reconcile(
+    client: &Client,
+    args: &CertArgs,
+    files: &CertFiles,
+    metrics: &CertificateMetrics,
+) -> Result<()> {
     let secrets = Api::<Secret>::namespaced(client.clone(), &args.certs_namespace);
     let now = Timestamp::now();
     let secret = match secrets.get_opt(&args.certs_secret).await? {
@@ -147,6 +159,7 @@ pub async fn reconcile(client: &Client, args: &CertArgs, files: &CertFiles) -> R
             }
         }
     };
+    record_expiry(&secret, metrics);
     let data = secret.data.unwrap_or_default();
     let get = |key: &str| {
         data.get(key)
@@ -209,6 +222,20 @@ fn renew(current: &Secret, args: &CertArgs, now: Timestamp) -> Result<Option<Sec
     next.data = Some(data);
     next.metadata.annotations = Some(annotations);
     Ok(Some(next))
+}
+
+/// Sets each certificate's expiry from the Secret's annotations (the previous CA's series goes
+/// once the Secret no longer holds one).
+fn record_expiry(secret: &Secret, metrics: &CertificateMetrics) {
+    let annotations = secret.metadata.annotations.clone().unwrap_or_default();
+    for (certificate, key) in [
+        (Certificate::Serving, SERVING_NOT_AFTER),
+        (Certificate::Ca, CA_NOT_AFTER),
+        (Certificate::PreviousCa, PREVIOUS_CA_NOT_AFTER),
+    ] {
+        let seconds = when(&annotations, key).map(|t| t.as_millisecond() as f64 / 1000.0);
+        metrics.set_expiry(certificate, seconds);
+    }
 }
 
 fn when(annotations: &BTreeMap<String, String>, key: &str) -> Option<Timestamp> {
@@ -322,6 +349,40 @@ mod tests {
         .unwrap()
         .expect("serving due");
         assert!(!expired.data.as_ref().unwrap().contains_key(PREVIOUS_CA));
+    }
+
+    #[test]
+    fn the_metrics_carry_each_certificates_expiry_and_drop_the_previous_ca_once_gone() {
+        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+        let args = args("90d");
+        let issued = issue_all(&args, now).unwrap();
+        let late = now + CA_VALIDITY - SignedDuration::from_hours(24 * 300);
+        let rotated = renew(&issued, &args, late).unwrap().expect("the CA is due");
+        let metrics = crate::metrics::Metrics::new();
+        record_expiry(&rotated, &metrics.certificates);
+        let text = metrics.encode();
+        let serving = (late + SignedDuration::from_hours(24 * 90)).as_second();
+        let old_ca = (now + CA_VALIDITY).as_second();
+        let new_ca = (late + CA_VALIDITY).as_second();
+        for line in [
+            format!(
+                "devportal_certificate_expiry_timestamp_seconds{{certificate=\"serving\"}} {serving}"
+            ),
+            format!(
+                "devportal_certificate_expiry_timestamp_seconds{{certificate=\"ca\"}} {new_ca}"
+            ),
+            format!(
+                "devportal_certificate_expiry_timestamp_seconds{{certificate=\"previous_ca\"}} {old_ca}"
+            ),
+        ] {
+            assert!(
+                text.contains(&format!("{line}.0\n")),
+                "missing {line} in\n{text}"
+            );
+        }
+        record_expiry(&issued, &metrics.certificates);
+        let text = metrics.encode();
+        assert!(!text.contains("certificate=\"previous_ca\""), "{text}");
     }
 
     #[test]
