@@ -233,7 +233,7 @@ fn record_expiry(secret: &Secret, metrics: &CertificateMetrics) {
         (Certificate::Ca, CA_NOT_AFTER),
         (Certificate::PreviousCa, PREVIOUS_CA_NOT_AFTER),
     ] {
-        let seconds = when(&annotations, key).map(|t| t.as_millisecond() as f64 / 1000.0);
+        let seconds = when(&annotations, key).map(|t| t.as_second() as f64);
         metrics.set_expiry(certificate, seconds);
     }
 }

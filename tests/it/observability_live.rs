@@ -252,6 +252,11 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
     }
     for alert in alerts() {
         let name = alert["alert"].as_str().unwrap();
+        if name == "DevportalCertificateExpiringSoon" {
+            // The shared devportal takes its certificate from files, not --self-managed-certs;
+            // tests/serial/certs.rs reads the expiry from a self-managing devportal's /metrics.
+            continue;
+        }
         let measured = without_thresholds(alert["expr"].as_str().unwrap());
         let series = returns_data(&prometheus, name, &measured).await;
         println!("{name}: {measured} = {}", series[0]["value"][1]);
