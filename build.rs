@@ -20,12 +20,12 @@ fn main() {
             // Rebuild when HEAD moves: HEAD itself and the branch it points to.
             if let Some(dir) = git(&["rev-parse", "--git-dir"]).map(PathBuf::from) {
                 println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
-                if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"]) {
-                    if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
-                        let reference = PathBuf::from(common).join(&head);
-                        if reference.exists() {
-                            println!("cargo:rerun-if-changed={}", reference.display());
-                        }
+                if let Some(head) = git(&["symbolic-ref", "-q", "HEAD"])
+                    && let Some(common) = git(&["rev-parse", "--git-common-dir"])
+                {
+                    let reference = PathBuf::from(common).join(&head);
+                    if reference.exists() {
+                        println!("cargo:rerun-if-changed={}", reference.display());
                     }
                 }
             }
