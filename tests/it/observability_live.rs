@@ -142,6 +142,8 @@ async fn workload(prometheus: &Prometheus) -> (UnavailableWebhook, TestNamespace
     // refuses. Unreachable devportal webhooks in the same namespace then refuse a key write.
     let broken = TestNamespace::new("observe-broken").await;
     fixtures::published_product(&admin, &owner, &broken.name, ApprovalMode::Automatic).await;
+    // The webhook admits keys only for a product whose plans it has seen.
+    fixtures::product_ready(&admin, &broken.name, WAIT).await;
     let quota: ResourceQuota = serde_json::from_value(
         json!({"metadata": {"name": "no-secrets"}, "spec": {"hard": {"secrets": "0"}}}),
     )
