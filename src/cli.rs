@@ -21,6 +21,16 @@ pub struct Cli {
     #[arg(long, env = "DEVPORTAL_LOG", default_value = "info", global = true)]
     pub log: String,
 
+    /// Log line format: `text` (coloured on a terminal only) or `json` (one object a line).
+    #[arg(
+        long,
+        env = "DEVPORTAL_LOG_FORMAT",
+        value_enum,
+        default_value = "text",
+        global = true
+    )]
+    pub log_format: crate::logging::LogFormat,
+
     /// What to run.
     #[command(subcommand)]
     pub command: Command,

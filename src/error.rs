@@ -47,7 +47,7 @@ pub enum Error {
     #[error("shutting down")]
     ShuttingDown,
 
-    /// Adding or removing the APIKey finalizer failed.
+    /// The APIKey reconcile behind its finalizer failed, or adding or removing the finalizer did.
     #[error("finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// A TLS certificate or key could not be loaded.
@@ -93,7 +93,13 @@ impl Error {
             Error::Fetch(_) => "fetch",
             Error::Invalid(_) => "invalid",
             Error::ShuttingDown => "shutting_down",
-            Error::Finalizer(_) => "finalizer",
+            // What failed inside the finalizer (the reconcile itself, or the cleanup) is labelled
+            // by its own kind; `finalizer` is the finalizer patch itself.
+            Error::Finalizer(boxed) => match boxed.as_ref() {
+                kube::runtime::finalizer::Error::ApplyFailed(inner)
+                | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner.metric_label(),
+                _ => "finalizer",
+            },
             Error::Tls(_) => "tls",
             Error::Listen { .. } => "listen",
             Error::Cache(_) => "cache",
@@ -136,3 +142,28 @@ impl Error {
 
 /// Result with [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::runtime::finalizer::Error as FinalizerError;
+
+    fn api(code: u16) -> kube::Error {
+        kube::Error::Api(Box::new(
+            kube::core::Status::failure("x", "y").with_code(code),
+        ))
+    }
+
+    #[test]
+    fn a_failure_inside_the_finalizer_is_labelled_by_its_own_kind_as_the_runbook_says() {
+        let inside = |e| Error::Finalizer(Box::new(FinalizerError::ApplyFailed(e)));
+        assert_eq!(inside(Error::Kube(api(403))).metric_label(), "kube");
+        assert_eq!(inside(Error::Invalid("x".into())).metric_label(), "invalid");
+        let cleanup = Error::Finalizer(Box::new(FinalizerError::CleanupFailed(Error::Timeout(
+            "delete",
+        ))));
+        assert_eq!(cleanup.metric_label(), "timeout");
+        let patch = Error::Finalizer(Box::new(FinalizerError::RemoveFinalizer(api(500))));
+        assert_eq!(patch.metric_label(), "finalizer");
+    }
+}

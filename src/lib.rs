@@ -18,6 +18,7 @@ pub mod flags;
 pub mod key_limit;
 pub mod keys;
 pub mod kube_ext;
+pub mod logging;
 pub mod metrics;
 pub mod names;
 pub mod plugin;

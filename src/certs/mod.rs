@@ -25,6 +25,7 @@ mod issue;
 use ca_bundle::patch_ca_bundles;
 use issue::{issue_ca, issue_serving};
 
+use crate::metrics::{Certificate, CertificateMetrics};
 use crate::tls::CertFiles;
 use crate::{Error, Result};
 
@@ -93,10 +94,16 @@ impl CertArgs {
 }
 
 /// Keeps the certificate current until `shutdown`, checking every `cert_check_interval` (and
-/// sooner after a failure).
-pub async fn run(client: Client, args: CertArgs, files: CertFiles, shutdown: CancellationToken) {
+/// sooner after a failure), and its expiry in `metrics`.
+pub async fn run(
+    client: Client,
+    args: CertArgs,
+    files: CertFiles,
+    metrics: CertificateMetrics,
+    shutdown: CancellationToken,
+) {
     loop {
-        let wait = match reconcile(&client, &args, &files).await {
+        let wait = match reconcile(&client, &args, &files, &metrics).await {
             Ok(()) => args.cert_check_interval,
             Err(error) => {
                 tracing::warn!(%error, "self-managed certificate check failed; retrying");
@@ -111,9 +118,14 @@ pub async fn run(client: Client, args: CertArgs, files: CertFiles, shutdown: Can
 }
 
 /// One round: make sure the Secret holds a valid CA and serving certificate (issuing or renewing
-/// them), write the serving pair to `files`, and patch the CA bundle into the webhook
-/// configurations.
-pub async fn reconcile(client: &Client, args: &CertArgs, files: &CertFiles) -> Result<()> {
+/// them), write the serving pair to `files`, record when each expires in `metrics`, and patch the
+/// CA bundle into the webhook configurations.
+pub async fn reconcile(
+    client: &Client,
+    args: &CertArgs,
+    files: &CertFiles,
+    metrics: &CertificateMetrics,
+) -> Result<()> {
     let secrets = Api::<Secret>::namespaced(client.clone(), &args.certs_namespace);
     let now = Timestamp::now();
     let secret = match secrets.get_opt(&args.certs_secret).await? {
@@ -147,6 +159,7 @@ pub async fn reconcile(client: &Client, args: &CertArgs, files: &CertFiles) -> R
             }
         }
     };
+    record_expiry(&secret, metrics);
     let data = secret.data.unwrap_or_default();
     let get = |key: &str| {
         data.get(key)
@@ -211,6 +224,20 @@ fn renew(current: &Secret, args: &CertArgs, now: Timestamp) -> Result<Option<Sec
     Ok(Some(next))
 }
 
+/// Sets each certificate's expiry from the Secret's annotations (the previous CA's series goes
+/// once the Secret no longer holds one).
+fn record_expiry(secret: &Secret, metrics: &CertificateMetrics) {
+    let annotations = secret.metadata.annotations.clone().unwrap_or_default();
+    for (certificate, key) in [
+        (Certificate::Serving, SERVING_NOT_AFTER),
+        (Certificate::Ca, CA_NOT_AFTER),
+        (Certificate::PreviousCa, PREVIOUS_CA_NOT_AFTER),
+    ] {
+        let seconds = when(&annotations, key).map(|t| t.as_second() as f64);
+        metrics.set_expiry(certificate, seconds);
+    }
+}
+
 fn when(annotations: &BTreeMap<String, String>, key: &str) -> Option<Timestamp> {
     annotations.get(key).and_then(|t| t.parse().ok())
 }
@@ -265,90 +292,4 @@ fn write_if_changed(path: &Path, content: &[u8], mode: u32) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-    use rustls::client::danger::ServerCertVerifier;
-    use rustls_pki_types::pem::PemObject;
-
-    #[derive(Parser)]
-    struct Flags {
-        #[command(flatten)]
-        certs: CertArgs,
-    }
-
-    fn args(validity: &str) -> CertArgs {
-        Flags::parse_from(["test", "--self-managed-certs", "--cert-validity", validity]).certs
-    }
-
-    #[test]
-    fn issues_then_leaves_alone_then_renews_in_the_last_third() {
-        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let args = args("90d");
-        let issued = issue_all(&args, now).unwrap();
-        let data = issued.data.as_ref().unwrap();
-        for key in [CA_CERT, CA_KEY, TLS_CERT, TLS_KEY] {
-            assert!(data.contains_key(key), "{key}");
-        }
-        assert!(
-            renew(&issued, &args, now + SignedDuration::from_hours(24 * 59))
-                .unwrap()
-                .is_none()
-        );
-        let renewed = renew(&issued, &args, now + SignedDuration::from_hours(24 * 61))
-            .unwrap()
-            .expect("renewed");
-        let after = renewed.data.as_ref().unwrap();
-        assert_ne!(after[TLS_CERT], data[TLS_CERT]);
-        assert_eq!(after[CA_CERT], data[CA_CERT], "the CA is kept");
-        assert!(!after.contains_key(PREVIOUS_CA));
-    }
-
-    #[test]
-    fn renewing_the_ca_keeps_the_old_one_in_the_bundle_until_it_expires() {
-        let now: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
-        let args = args("90d");
-        let issued = issue_all(&args, now).unwrap();
-        let late = now + CA_VALIDITY - SignedDuration::from_hours(24 * 300);
-        let renewed = renew(&issued, &args, late).unwrap().expect("the CA is due");
-        let data = renewed.data.as_ref().unwrap();
-        assert_eq!(data[PREVIOUS_CA], issued.data.as_ref().unwrap()[CA_CERT]);
-        assert_ne!(data[CA_CERT], data[PREVIOUS_CA]);
-        let expired = renew(
-            &renewed,
-            &args,
-            now + CA_VALIDITY + SignedDuration::from_hours(1),
-        )
-        .unwrap()
-        .expect("serving due");
-        assert!(!expired.data.as_ref().unwrap().contains_key(PREVIOUS_CA));
-    }
-
-    #[test]
-    fn the_serving_certificate_chains_to_the_stored_ca() {
-        let now = Timestamp::now();
-        let args = args("90d");
-        let issued = issue_all(&args, now).unwrap();
-        let data = issued.data.unwrap();
-        let pem = |k: &str| String::from_utf8(data[k].0.clone()).unwrap();
-        let mut roots = rustls::RootCertStore::empty();
-        for ca in rustls_pki_types::CertificateDer::pem_slice_iter(pem(CA_CERT).as_bytes()) {
-            roots.add(ca.unwrap()).unwrap();
-        }
-        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
-            roots.into(),
-            rustls::crypto::ring::default_provider().into(),
-        )
-        .build()
-        .unwrap();
-        let leaf = rustls_pki_types::CertificateDer::pem_slice_iter(pem(TLS_CERT).as_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
-        let name =
-            rustls_pki_types::ServerName::try_from("devportal.devportal-system.svc").unwrap();
-        verifier
-            .verify_server_cert(&leaf, &[], &name, &[], rustls_pki_types::UnixTime::now())
-            .expect("the serving certificate verifies against the CA for the Service name");
-    }
-}
+mod tests;

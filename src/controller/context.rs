@@ -288,18 +288,12 @@ impl Context {
     }
 
     /// When to retry `object` after `error`: doubling from one second per consecutive failure,
-    /// up to 5 s when the API server was briefly unavailable (so every key converges within
-    /// seconds of it coming back) and up to 5 minutes for anything else.
+    /// capped by what the error says about when it clears ([`super::retry`]).
     pub(super) fn backoff(&self, object: String, error: &Error) -> Action {
         let mut failures = self.failures.lock().expect("failure counts");
         let count = failures.entry(object).or_insert(0);
-        *count = (*count + 1).min(9);
-        let longest = if error.is_transient() {
-            Duration::from_secs(5)
-        } else {
-            Duration::from_secs(300)
-        };
-        Action::requeue(Duration::from_millis(500 << *count).min(longest))
+        *count = (*count + 1).min(10);
+        Action::requeue(super::retry::delay(*count, super::retry::classify(error)))
     }
 
     pub(super) fn succeeded(&self, object: &str) {

@@ -1,5 +1,6 @@
 //! Prometheus metrics: one registry, a sub-registry (and name prefix) per subsystem, label values
-//! from small fixed sets only (never object names).
+//! from small fixed sets only (never object names), plus the standard `process_*` metrics read at
+//! scrape time.
 
 use std::time::Duration;
 
@@ -13,13 +14,22 @@ use std::sync::atomic::AtomicU64;
 
 use crate::resources::{APIKeyPhase, ApprovalMode};
 
-/// Every metric devportal exports, registered under the `devportal_` prefix.
+mod build_info;
+mod certificates;
+mod process;
+
+pub use build_info::{BuildLabels, REVISION, VERSION};
+pub use certificates::{Certificate, CertificateLabel, CertificateMetrics};
+
+/// Every metric devportal exports: its own under the `devportal_` prefix, and the process's.
 pub struct Metrics {
     registry: Registry,
     /// The admission webhook's metrics (`devportal_admission_*`).
     pub admission: AdmissionMetrics,
     /// The controller's metrics (`devportal_*`).
     pub controller: ControllerMetrics,
+    /// The self-managed certificates' expiry (`devportal_certificate_*`).
+    pub certificates: CertificateMetrics,
 }
 
 /// Labels of one admission.
@@ -254,7 +264,11 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every metric.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("devportal");
+        let mut root = Registry::default();
+        let registry = root.sub_registry_with_prefix("devportal");
+        build_info::register(registry);
+        let certificates = CertificateMetrics::default();
+        certificates.register(registry);
         let admission = AdmissionMetrics {
             requests: Family::default(),
             duration: Family::new_with_constructor(|| {
@@ -372,10 +386,12 @@ impl Metrics {
             "1 when this replica holds the controller Lease",
             controller.leader.clone(),
         );
+        root.register_collector(Box::new(process::ProcessCollector));
         Self {
-            registry,
+            registry: root,
             admission,
             controller,
+            certificates,
         }
     }
 

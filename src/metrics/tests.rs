@@ -36,6 +36,9 @@ fn recorded() -> Metrics {
     metrics.controller.set_leader(true);
     metrics.controller.set_inbox_deferred(7);
     metrics
+        .certificates
+        .set_expiry(Certificate::Serving, Some(1_800_000_000.0));
+    metrics
 }
 
 /// One sample line of the exposition: its name, its labels and its value.
@@ -114,7 +117,10 @@ fn every_registered_family_has_a_name_help_type_and_a_sample() {
     let families = families(&recorded().encode());
     assert!(!families.is_empty(), "the exposition declares families");
     for (name, family) in &families {
-        assert!(name.starts_with("devportal_"), "{name} has the prefix");
+        assert!(
+            name.starts_with("devportal_") || name.starts_with("process_"),
+            "{name} has the prefix"
+        );
         assert!(!family.help.trim().is_empty(), "{name} has help text");
         assert!(
             ["counter", "gauge", "histogram"].contains(&family.kind.as_str()),
@@ -143,6 +149,12 @@ fn every_label_value_is_a_word_from_a_small_set_never_object_data() {
             for (key, value) in &sample.labels {
                 if key == "le" {
                     // A histogram's bucket bounds, fixed when it is registered.
+                    continue;
+                }
+                if name == "devportal_build_info" {
+                    // Build constants: one series per binary.
+                    let expected = if key == "version" { VERSION } else { REVISION };
+                    assert_eq!(value, expected, "{name}{{{key}}}");
                     continue;
                 }
                 // Object names, namespaces, UIDs, users, URLs and messages all carry a character
@@ -183,7 +195,46 @@ fn recordings_appear_under_their_labels() {
         "devportal_controller_events_suppressed_total{reason=\"Approved\"} 1",
         "devportal_leader 1",
         "devportal_controller_inbox_deferred 7",
+        "devportal_certificate_expiry_timestamp_seconds{certificate=\"serving\"} 1800000000.0",
     ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
+}
+
+#[test]
+fn build_info_names_the_version_and_revision() {
+    let text = recorded().encode();
+    let line = format!("devportal_build_info{{version=\"{VERSION}\",revision=\"{REVISION}\"}} 1");
+    assert!(text.contains(&line), "missing {line:?} in\n{text}");
+    assert_eq!(VERSION, env!("CARGO_PKG_VERSION"));
+    assert!(
+        REVISION == "unknown" || REVISION.chars().all(|c| c.is_ascii_hexdigit()),
+        "{REVISION}"
+    );
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_standard_process_metrics_are_exported_under_their_usual_names() {
+    let families = families(&recorded().encode());
+    for (name, kind) in [
+        ("process_cpu_seconds", "counter"),
+        ("process_resident_memory_bytes", "gauge"),
+        ("process_virtual_memory_bytes", "gauge"),
+        ("process_open_fds", "gauge"),
+        ("process_max_fds", "gauge"),
+        ("process_start_time_seconds", "gauge"),
+    ] {
+        let family = families
+            .get(name)
+            .unwrap_or_else(|| panic!("no {name} in {:?}", families.keys()));
+        assert_eq!(family.kind, kind, "{name}");
+        let sample = &family.samples[0];
+        assert!(sample.labels.is_empty(), "{name} has no labels");
+        assert!(sample.value.parse::<f64>().unwrap() >= 0.0, "{name}");
+    }
+    assert!(
+        families["process_cpu_seconds"].samples[0].name == "process_cpu_seconds_total",
+        "the counter's sample has the _total suffix"
+    );
 }

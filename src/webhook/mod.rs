@@ -180,11 +180,13 @@ pub async fn run(
         key: args.tls_key_file.clone(),
     };
     if args.certs.self_managed_certs {
-        certs::reconcile(&client, &args.certs, &files).await?;
+        let expiry = telemetry.metrics.certificates.clone();
+        certs::reconcile(&client, &args.certs, &files, &expiry).await?;
         tokio::spawn(certs::run(
             client.clone(),
             args.certs.clone(),
             files.clone(),
+            expiry,
             shutdown.clone(),
         ));
     }

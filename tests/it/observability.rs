@@ -208,3 +208,26 @@ fn the_dashboard_has_a_datasource_variable_job_and_namespace_and_uses_them() {
         );
     }
 }
+
+#[test]
+fn the_failing_calls_panel_counts_what_the_alert_counts_and_not_denials() {
+    let failures = r#"error_type=~"calling_webhook_error|apiserver_internal_error""#;
+    let panel = dashboard()["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "Webhook calls failing (API server)")
+        .cloned()
+        .expect("the panel");
+    let expr = panel["targets"][0]["expr"].as_str().unwrap();
+    assert!(expr.contains(failures), "{expr}");
+    assert!(
+        !expr.contains("no_error"),
+        "denials are the webhook working: {expr}"
+    );
+    let alert = alerts()
+        .into_iter()
+        .find(|a| a["alert"] == "DevportalWebhookFailing")
+        .unwrap();
+    assert!(alert["expr"].as_str().unwrap().contains(failures));
+}

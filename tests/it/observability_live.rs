@@ -142,6 +142,8 @@ async fn workload(prometheus: &Prometheus) -> (UnavailableWebhook, TestNamespace
     // refuses. Unreachable devportal webhooks in the same namespace then refuse a key write.
     let broken = TestNamespace::new("observe-broken").await;
     fixtures::published_product(&admin, &owner, &broken.name, ApprovalMode::Automatic).await;
+    // The webhook admits keys only for a product whose plans it has seen.
+    fixtures::product_ready(&admin, &broken.name, WAIT).await;
     let quota: ResourceQuota = serde_json::from_value(
         json!({"metadata": {"name": "no-secrets"}, "spec": {"hard": {"secrets": "0"}}}),
     )
@@ -252,6 +254,11 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
     }
     for alert in alerts() {
         let name = alert["alert"].as_str().unwrap();
+        if name == "DevportalCertificateExpiringSoon" {
+            // The shared devportal takes its certificate from files, not --self-managed-certs;
+            // tests/serial/certs.rs reads the expiry from a self-managing devportal's /metrics.
+            continue;
+        }
         let measured = without_thresholds(alert["expr"].as_str().unwrap());
         let series = returns_data(&prometheus, name, &measured).await;
         println!("{name}: {measured} = {}", series[0]["value"][1]);

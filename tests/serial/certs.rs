@@ -148,13 +148,32 @@ async fn self_managed_certificates_are_issued_injected_and_renewed() {
 
     // Restart with the real validity: 2h is far inside the last third of 90 days, so the serving
     // certificate is renewed — by the same CA, which the webhooks already trust.
-    let _second = start("90d");
+    let second = start("90d");
     let renewed = eventually("the serving certificate to be renewed", WAIT, || async {
         let s = secrets.get("devportal-webhook-tls").await.ok()?;
         (data(&s, "tls.crt") != data(&issued, "tls.crt")).then_some(s)
     })
     .await;
     assert_eq!(data(&renewed, "ca.crt"), ca, "the CA is kept");
+    // Its expiry, and the CA's, are on /metrics for DevportalCertificateExpiringSoon.
+    let annotations = renewed.metadata.annotations.clone().unwrap_or_default();
+    let expiry = |key: &str| {
+        let at: k8s_openapi::jiff::Timestamp = annotations[key].parse().unwrap();
+        at.as_second()
+    };
+    let wanted = [
+        ("serving", expiry(devportal::names::certs::SERVING_NOT_AFTER)),
+        ("ca", expiry(devportal::names::certs::CA_NOT_AFTER)),
+    ]
+    .map(|(certificate, at)| {
+        format!("devportal_certificate_expiry_timestamp_seconds{{certificate=\"{certificate}\"}} {at}.0\n")
+    });
+    let metrics = format!("http://127.0.0.1:{}/metrics", second.admin_port);
+    eventually("the certificates' expiry on /metrics", WAIT, || async {
+        let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+        wanted.iter().all(|line| text.contains(line)).then_some(())
+    })
+    .await;
     eventually("the renewed certificate on disk", WAIT, || async {
         (std::fs::read(&cert).ok()? == data(&renewed, "tls.crt")).then_some(())
     })

@@ -315,6 +315,7 @@ async fn the_api_server_accepts_the_manifests() {
         &[
             "apply",
             "--dry-run=server",
+            "--server-side",
             "--validate=strict",
             "-k",
             base.to_str().unwrap(),

@@ -30,6 +30,7 @@ pub use phase::{Evaluation, evaluate};
 
 use super::context::Context;
 use super::overlap::{self, Gate};
+use crate::Result;
 use crate::conditions::{Desired, merge};
 use crate::discovery::resolve;
 use crate::names::FINALIZER;
@@ -39,7 +40,6 @@ use crate::resources::{
     APIKey, APIKeyPhase, APIKeyStatus, APIProduct, KeyAuthScheme, SecretKeyRef,
 };
 use crate::secrets::Enforcement;
-use crate::{Error, Result};
 
 /// Reconciles one APIKey, behind the finalizer that guards its cross-namespace Secret. A key in
 /// a namespace the admission webhook does not cover is left alone (see [`uncovered`]) until it is
@@ -50,14 +50,14 @@ pub async fn reconcile(key: Arc<CachedKey>, ctx: Arc<Context>) -> Result<Action>
         return uncovered(&key.to_key(), &ctx).await;
     }
     let api = Api::<CachedKey>::namespaced(ctx.client.clone(), &namespace);
-    finalizer(&api, FINALIZER, key, |event| async {
+    let result = finalizer(&api, FINALIZER, key, |event| async {
         match event {
             Finalizer::Apply(key) => apply(&key, &ctx).await,
             Finalizer::Cleanup(key) => cleanup(&key.to_key(), &ctx).await,
         }
     })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)))
+    .await;
+    super::finalizer_result::outcome(result)
 }
 
 async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {

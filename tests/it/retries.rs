@@ -1,0 +1,77 @@
+//! Refusals that clear by themselves are retried within seconds: a key whose Secret a
+//! ResourceQuota refuses is approved soon after the quota goes, not at the next step of a backoff
+//! that had grown to minutes (src/controller/retry.rs has the schedule).
+
+use crate::support;
+
+use std::time::{Duration, Instant};
+
+use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode};
+use k8s_openapi::api::core::v1::ResourceQuota;
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::{Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures};
+
+#[tokio::test]
+async fn a_key_refused_by_a_quota_is_approved_within_seconds_of_the_quota_going() {
+    let cp = control_plane_with_devportal();
+    let admin = cp.client(Persona::Admin).await;
+    let owner = cp.client(Persona::Owner).await;
+    let ns = TestNamespace::new("quota-retry").await;
+    fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Automatic).await;
+    fixtures::product_ready(&admin, &ns.name, Duration::from_secs(60)).await;
+    // No Secrets in this namespace: the key's consumer Secret is refused with 403 "exceeded
+    // quota". The quota controller (not run here) would write the status the API server enforces.
+    let quotas = Api::<ResourceQuota>::namespaced(admin.clone(), &ns.name);
+    let quota = serde_json::from_value(
+        json!({"metadata": {"name": "no-secrets"}, "spec": {"hard": {"secrets": "0"}}}),
+    )
+    .unwrap();
+    quotas.create(&PostParams::default(), &quota).await.unwrap();
+    quotas
+        .patch_status(
+            "no-secrets",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"hard": {"secrets": "0"}, "used": {"secrets": "0"}}})),
+        )
+        .await
+        .unwrap();
+    let keys = Api::<APIKey>::namespaced(cp.client(Persona::Consumer).await, &ns.name);
+    keys.create(
+        &PostParams::default(),
+        &fixtures::key("held", "toys", "gold"),
+    )
+    .await
+    .expect("the webhook admits the key");
+
+    // 70 s of refusals: with the old backoff (doubling to 256 s) the retries came at 1, 3, 7, 15,
+    // 31 and 63 s and the next not before 127 s; capped at 15 s they come every 15 s by now.
+    tokio::time::sleep(Duration::from_secs(70)).await;
+    let phase = keys.get("held").await.unwrap().status.and_then(|s| s.phase);
+    assert_ne!(
+        phase,
+        Some(APIKeyPhase::Approved),
+        "the quota held the key back"
+    );
+    quotas
+        .delete("no-secrets", &DeleteParams::default())
+        .await
+        .unwrap();
+    let lifted = Instant::now();
+    eventually(
+        "the key to be Approved",
+        Duration::from_secs(30),
+        || async {
+            let phase = keys.get("held").await.ok()?.status?.phase?;
+            (phase == APIKeyPhase::Approved).then_some(())
+        },
+    )
+    .await;
+    let took = lifted.elapsed();
+    println!("approved {took:?} after the quota went");
+    assert!(
+        took < Duration::from_secs(20),
+        "approved {took:?} after the quota went: the retry waited too long"
+    );
+}
