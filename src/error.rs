@@ -71,6 +71,10 @@ pub enum Error {
     #[error("{0} not made: too many live lookups at once")]
     RateLimited(&'static str),
 
+    /// A live call was not made: its caller made too many recently.
+    #[error("{0} not made: too many live lookups from your user at once")]
+    CallerRateLimited(&'static str),
+
     /// The watch caches stopped before they were synced.
     #[error("watch caches: {0}")]
     Cache(String),
@@ -95,6 +99,7 @@ impl Error {
             Error::Cache(_) => "cache",
             Error::Timeout(_) => "timeout",
             Error::RateLimited(_) => "rate_limited",
+            Error::CallerRateLimited(_) => "caller_rate_limited",
         }
     }
 

@@ -36,6 +36,13 @@ pub struct KeyLimitArgs {
     /// numbers of objects.
     #[arg(long, env = "DEVPORTAL_EXPIRED_KEY_GRACE", default_value = "24h", value_parser = crate::flags::parse_duration)]
     pub expired_key_grace: Duration,
+
+    /// Longest life of an APIKey (`365d`, `720h`; `0s` for no maximum). The webhook refuses an
+    /// `expiresAt` further away and sets `expiresAt` to now plus this on a key created without
+    /// one; the controller expires a key without `expiresAt` this long after its creation (keys
+    /// created before the webhook set it).
+    #[arg(long, env = "DEVPORTAL_MAX_KEY_LIFETIME", default_value = "365d", value_parser = crate::flags::parse_duration)]
+    pub max_key_lifetime: Duration,
 }
 
 impl KeyLimitArgs {
@@ -43,6 +50,11 @@ impl KeyLimitArgs {
     pub fn cutoff(&self, now: Timestamp) -> Timestamp {
         let grace = SignedDuration::try_from(self.expired_key_grace).unwrap_or(SignedDuration::MAX);
         now.checked_sub(grace).unwrap_or(Timestamp::MIN)
+    }
+
+    /// The maximum key lifetime, if there is one (`--max-key-lifetime 0s`: none).
+    pub fn max_lifetime(&self) -> Option<Duration> {
+        (!self.max_key_lifetime.is_zero()).then_some(self.max_key_lifetime)
     }
 }
 
@@ -132,6 +144,7 @@ mod tests {
         KeyLimitArgs {
             max_keys_per_user_per_product: 5,
             expired_key_grace: Duration::from_secs(3_600),
+            max_key_lifetime: Duration::from_secs(365 * 86_400),
         }
     }
 

@@ -74,6 +74,13 @@ pub const AUTOMATIC_REVIEWER: &str = "system:devportal:automatic";
 /// anyone's say-so.
 pub const REQUESTED_VIA_ANNOTATION: &str = "devportal.kuadrant.io/requested-via";
 
+/// Annotation on an APIKey with an e-mail in `spec.requestedBy`, and on its APIKeyRequest:
+/// `"true"` when the e-mail came from the requester's identity (`userInfo.extra`, or a trusted
+/// front end acting for them), `"false"` when it is only what the client typed. The admission
+/// webhook stamps it at CREATE and restores it on every other write; the controller copies it
+/// to the APIKeyRequest. Absent (keys from before it existed): unverified.
+pub const EMAIL_VERIFIED_ANNOTATION: &str = "devportal.kuadrant.io/email-verified";
+
 /// Annotation on an APIKey by which its requester (or an admin) asks for a new key value: any
 /// non-empty single-line token of at most 64 characters (`kubectl devportal rotate` writes an RFC
 /// 3339 timestamp). The controller rotates once per new token and records it in
@@ -143,6 +150,10 @@ pub mod product_reason {
     /// namespace (`allNamespaces: true`), so anyone who can create a labelled Secret anywhere
     /// can mint a key.
     pub const KEYS_FROM_ALL_NAMESPACES: &str = "KeysFromAllNamespaces";
+    /// `PlanPolicyDiscovered=True`, but some of the PlanPolicy's tiers were not copied into
+    /// status (and accept no keys): their names hold control, format or invisible characters.
+    /// The message names them escaped.
+    pub const TIERS_SKIPPED: &str = "TiersSkipped";
 }
 
 /// Condition types the crate reads on objects others write: Gateway API routes and Kuadrant

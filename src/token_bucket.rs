@@ -1,7 +1,6 @@
-//! A token bucket: at most a burst, then a steady rate. It bounds the webhook's live API calls
-//! (cache misses and re-reads before a denial: without a bound, anyone who can send
-//! AdmissionReviews turns the webhook into a 1:1 amplifier of API calls made with devportal's
-//! identity) and the controller's Events in a burst of transitions.
+//! A token bucket: at most a burst, then a steady rate. It bounds the controller's Events in a
+//! burst of transitions. (The webhook's live API calls have budgets per caller and per lane:
+//! [`crate::webhook::lookup::rate`].)
 
 use std::sync::Mutex;
 use std::time::Instant;

@@ -14,7 +14,7 @@ use crate::conditions::{Desired, merge};
 use crate::discovery::{Resolution, resolve};
 use crate::kube_ext::plain_ref;
 use crate::names::product_condition as condition;
-use crate::names::product_reason::KEYS_FROM_ALL_NAMESPACES;
+use crate::names::product_reason::{KEYS_FROM_ALL_NAMESPACES, TIERS_SKIPPED};
 use crate::resources::kuadrant::PolicyTargetRef;
 use crate::resources::{APIProduct, APIProductStatus, OidcDiscovery, OpenApiStatus};
 use crate::{Error, Result};
@@ -44,7 +44,21 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
             .err()
     });
     let mut conditions = vec![ready(&product, &resolution, selector_problem.is_some())];
+    let skipped = resolution.skipped_tiers();
     conditions.push(match &resolution.plan_policy {
+        Some(p) if !skipped.is_empty() => Desired::holds(
+            condition::PLAN_POLICY,
+            TIERS_SKIPPED,
+            format!(
+                "{}; tiers {} skipped: their names hold control, format or invisible characters",
+                discovered("PlanPolicy", &p.name_any(), &p.spec.target_ref),
+                skipped
+                    .iter()
+                    .map(|t| format!("\"{t}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
         Some(p) => Desired::holds(
             condition::PLAN_POLICY,
             "Found",

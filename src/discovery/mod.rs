@@ -16,6 +16,7 @@ use std::sync::Arc;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+use crate::resources::common::{escaped, is_hidden};
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{
     ApiKeyAuth, AuthPolicy, AuthenticationRule, Credentials, PlanPolicy, PolicyTargetRef,
@@ -86,9 +87,15 @@ pub struct Resolution {
 
 impl Resolution {
     /// The tiers and limits of the PlanPolicy, in its order, first occurrence of a tier winning.
+    /// A tier whose name holds control, format or invisible characters is left out (see
+    /// [`Self::skipped_tiers`]): the PlanPolicy is a tenant's text, and status reaches every
+    /// terminal and front end.
     pub fn plans(&self) -> Vec<DiscoveredPlan> {
         let mut plans: Vec<DiscoveredPlan> = Vec::new();
         for plan in self.plan_policy.iter().flat_map(|p| &p.spec.plans) {
+            if plan.tier.is_empty() || plan.tier.chars().any(is_hidden) {
+                continue;
+            }
             if !plans.iter().any(|p| p.tier == plan.tier) {
                 plans.push(DiscoveredPlan {
                     tier: plan.tier.clone(),
@@ -97,6 +104,19 @@ impl Resolution {
             }
         }
         plans
+    }
+
+    /// The PlanPolicy's tiers that [`Self::plans`] leaves out, their names
+    /// [escaped](crate::resources::common::escaped) so a message can show them.
+    pub fn skipped_tiers(&self) -> Vec<String> {
+        let mut skipped: Vec<String> = Vec::new();
+        for plan in self.plan_policy.iter().flat_map(|p| &p.spec.plans) {
+            let name = escaped(&plan.tier);
+            if plan.tier.chars().any(is_hidden) && !skipped.contains(&name) {
+                skipped.push(name);
+            }
+        }
+        skipped
     }
 
     /// References to the policies in force: the PlanPolicy, then the AuthPolicy.
@@ -249,4 +269,41 @@ where
         });
         candidates.into_iter().next()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_tiers(tiers: &[&str]) -> Resolution {
+        let policy: PlanPolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "extensions.kuadrant.io/v1alpha1", "kind": "PlanPolicy",
+            "metadata": {"name": "plans", "namespace": "apps"},
+            "spec": {
+                "targetRef": {"group": GATEWAY_GROUP, "kind": "HTTPRoute", "name": "r"},
+                "plans": tiers.iter().map(|t| serde_json::json!({"tier": t, "predicate": "true"})).collect::<Vec<_>>()
+            }
+        }))
+        .unwrap();
+        Resolution {
+            plan_policy: Some(Arc::new(policy)),
+            ..Resolution::default()
+        }
+    }
+
+    #[test]
+    fn tiers_with_hidden_characters_are_skipped_and_named_escaped() {
+        let resolution = with_tiers(&[
+            "gold",
+            "gold\u{7}",
+            "\u{202E}dlog",
+            "silver",
+            "gold\u{7}",
+            "",
+        ]);
+        let tiers: Vec<_> = resolution.plans().into_iter().map(|p| p.tier).collect();
+        assert_eq!(tiers, ["gold", "silver"]);
+        assert_eq!(resolution.skipped_tiers(), [r"gold\u{7}", r"\u{202e}dlog"]);
+        assert!(with_tiers(&["gold"]).skipped_tiers().is_empty());
+    }
 }

@@ -12,6 +12,7 @@ use kube::{Api, ResourceExt};
 use super::output::{self, ListArgs, Table};
 use super::session::Session;
 use crate::Result;
+use crate::names::EMAIL_VERIFIED_ANNOTATION;
 use crate::resources::{APIKeyApproval, APIKeyApprovalSpec, APIKeyRequest, RequestNameRef};
 
 /// Arguments of `requests`.
@@ -158,6 +159,7 @@ pub fn table(requests: &[APIKeyRequest], all_namespaces: bool, now: Timestamp) -
             "PRODUCT",
             "PLAN",
             "REQUESTER",
+            "EMAIL",
             "KEY",
             "USE CASE",
             "AGE",
@@ -181,6 +183,7 @@ pub fn table(requests: &[APIKeyRequest], all_namespaces: bool, now: Timestamp) -
                     .as_ref()
                     .map(|r| r.user_id.clone())
                     .unwrap_or_default(),
+                email(request),
                 format!("{}/{}", spec.api_key_ref.namespace, spec.api_key_ref.name),
                 truncated(use_case, 40),
                 output::age(request.metadata.creation_timestamp.as_ref(), now),
@@ -188,6 +191,28 @@ pub fn table(requests: &[APIKeyRequest], all_namespaces: bool, now: Timestamp) -
         );
     }
     table
+}
+
+/// The requester's e-mail as the inbox shows it: marked `(unverified)` unless devportal marked it
+/// as coming from the requester's identity ([`EMAIL_VERIFIED_ANNOTATION`]).
+fn email(request: &APIKeyRequest) -> String {
+    let Some(email) = request
+        .spec
+        .requested_by
+        .as_ref()
+        .and_then(|r| r.email.as_deref())
+    else {
+        return String::new();
+    };
+    let verified = request
+        .annotations()
+        .get(EMAIL_VERIFIED_ANNOTATION)
+        .is_some_and(|v| v == "true");
+    if verified {
+        email.to_string()
+    } else {
+        format!("{email} (unverified)")
+    }
 }
 
 fn truncated(text: &str, at: usize) -> String {
@@ -278,6 +303,44 @@ mod tests {
         assert_eq!(
             truncated(&"x".repeat(50), 10),
             format!("{}…", "x".repeat(9))
+        );
+    }
+
+    #[test]
+    fn an_email_is_shown_unverified_unless_devportal_marked_it_verified() {
+        let request = |email: Option<&str>, verified: Option<&str>| {
+            let mut r: APIKeyRequest = serde_json::from_value(serde_json::json!({
+                "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKeyRequest",
+                "metadata": {"name": "toys-x1", "namespace": "apps", "creationTimestamp": "2026-06-01T00:00:00Z"},
+                "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold",
+                         "requestedBy": {"userId": "consumer", "email": email},
+                         "apiKeyRef": {"name": "k", "namespace": "team"}}
+            }))
+            .unwrap();
+            if let Some(v) = verified {
+                r.annotations_mut()
+                    .insert(EMAIL_VERIFIED_ANNOTATION.into(), v.into());
+            }
+            r
+        };
+        let forged = request(Some("owners@shop.example"), Some("false"));
+        assert_eq!(email(&forged), "owners@shop.example (unverified)");
+        let old = request(Some("owners@shop.example"), None);
+        assert_eq!(
+            email(&old),
+            "owners@shop.example (unverified)",
+            "unmarked: unverified"
+        );
+        let real = request(Some("alice@example.org"), Some("true"));
+        assert_eq!(email(&real), "alice@example.org");
+        assert_eq!(email(&request(None, None)), "");
+        let now: Timestamp = "2026-06-01T00:05:00Z".parse().unwrap();
+        let table = table(&[forged], false, now).render("");
+        let header = table.lines().next().unwrap();
+        assert!(header.contains("REQUESTER   EMAIL"), "{table}");
+        assert!(
+            table.contains("owners@shop.example (unverified)"),
+            "{table}"
         );
     }
 }

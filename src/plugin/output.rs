@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
+use crate::resources::common::is_hidden;
 use crate::{Error, Result};
 
 /// How a listing is printed.
@@ -130,13 +131,45 @@ impl Table {
     }
 }
 
-/// `text` with every control character and bidirectional override replaced by `?`: what the
-/// plugin prints of text from the cluster.
+/// `text` with every control, format, separator or invisible character (see
+/// [`is_hidden`]) replaced by `?`: what the plugin prints of text from the cluster, whatever
+/// the CRDs' schemas let through (objects stored before they refused it, or a cluster without
+/// them).
 pub fn inert(text: &str) -> String {
     text.chars()
+        .map(|c| if is_hidden(c) { '?' } else { c })
+        .collect()
+}
+
+/// A JSON document with every hidden character in its strings written as a `\uXXXX` escape:
+/// the same document, nothing in it acting on the terminal. (JSON text outside strings is ASCII,
+/// so every hidden character is inside one.)
+fn escaped_json(document: &str) -> String {
+    let mut out = String::with_capacity(document.len());
+    for c in document.chars() {
+        if is_hidden(c) && !matches!(c, '\n' | '\t') {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A YAML document with every hidden character but line breaks and tabs replaced by `?`, as in
+/// tables (YAML can escape them only in double-quoted scalars; `-o json` keeps them, escaped).
+fn inert_yaml(document: &str) -> String {
+    document
+        .chars()
         .map(|c| {
-            let bidi = matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-            if c.is_control() || bidi { '?' } else { c }
+            if is_hidden(c) && !matches!(c, '\n' | '\t') {
+                '?'
+            } else {
+                c
+            }
         })
         .collect()
 }
@@ -158,8 +191,8 @@ pub fn list_document<T: Serialize>(format: Format, items: &[T]) -> Result<Option
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
     Ok(match format {
         Format::Table => None,
-        Format::Json => Some(serde_json::to_string_pretty(&list)? + "\n"),
-        Format::Yaml => Some(serde_yaml::to_string(&list)?),
+        Format::Json => Some(escaped_json(&serde_json::to_string_pretty(&list)?) + "\n"),
+        Format::Yaml => Some(inert_yaml(&serde_yaml::to_string(&list)?)),
     })
 }
 
@@ -224,6 +257,29 @@ mod tests {
         let mut table = Table::new(vec!["USE CASE"]);
         table.row(vec!["\u{1b}]52;c;evil\u{7}ok\u{202E}txt.exe".into()]);
         assert_eq!(table.render(""), "USE CASE\n?]52;c;evil?ok?txt.exe\n");
+    }
+
+    #[test]
+    fn format_and_invisible_characters_are_shown_not_obeyed() {
+        let mut table = Table::new(vec!["USE CASE"]);
+        table.row(vec![
+            "a\u{200B}b\u{200F}c\u{061C}d\u{FEFF}e\u{2028}f".into(),
+        ]);
+        assert_eq!(table.render(""), "USE CASE\na?b?c?d?e?f\n");
+        let item = serde_json::json!({"spec": {"tier": "gold\u{7}\u{202E}", "note": "a\u{E0041}"}});
+        let json = list_document(Format::Json, &[&item]).unwrap().unwrap();
+        assert!(!json.chars().any(is_hidden_but_layout), "{json:?}");
+        let back: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(
+            back["items"][0], item,
+            "-o json keeps the exact value, escaped"
+        );
+        let yaml = list_document(Format::Yaml, &[&item]).unwrap().unwrap();
+        assert!(!yaml.chars().any(is_hidden_but_layout), "{yaml:?}");
+    }
+
+    fn is_hidden_but_layout(c: char) -> bool {
+        is_hidden(c) && !matches!(c, '\n' | '\t')
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub struct APIKeySpec {
     /// The product the key is for.
     pub api_product_ref: APIProductRef,
     /// The tier requested; one of the product's `status.discoveredPlans[].tier`.
-    #[schemars(length(min = 1, max = 63))]
+    #[schemars(length(min = 1, max = 63), pattern(SINGLE_LINE))]
     pub plan_tier: String,
     /// Why the consumer wants access, for the reviewer.
     #[serde(default, skip_serializing_if = "Option::is_none")]

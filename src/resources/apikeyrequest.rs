@@ -49,7 +49,7 @@ pub struct APIKeyRequestSpec {
     /// The product the key is for, in this namespace.
     pub api_product_ref: ProductNameRef,
     /// The tier requested.
-    #[schemars(length(min = 1, max = 63))]
+    #[schemars(length(min = 1, max = 63), pattern(SINGLE_LINE))]
     pub plan_tier: String,
     /// Why the consumer wants access.
     #[serde(default, skip_serializing_if = "Option::is_none")]

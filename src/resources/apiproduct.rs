@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 
-use super::common::{MULTI_LINE, SINGLE_LINE};
+use super::common::{GIT_URL, MULTI_LINE, SINGLE_LINE, WEB_URL};
 use serde::{Deserialize, Serialize};
 
 use super::common::Limits;
@@ -144,25 +144,26 @@ impl HTTPRouteRef {
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Documentation {
-    /// URL of the OpenAPI document; the controller fetches it into `status.openapi`.
+    /// URL of the OpenAPI document (`http` or `https`); the controller fetches it into
+    /// `status.openapi`.
     #[serde(
         default,
         rename = "openAPISpecURL",
         skip_serializing_if = "Option::is_none"
     )]
-    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
+    #[schemars(length(max = 2048), pattern(WEB_URL))]
     pub openapi_spec_url: Option<String>,
-    /// URL of a Swagger UI for the API.
+    /// URL of a Swagger UI for the API (`http` or `https`).
     #[serde(default, rename = "swaggerUI", skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
+    #[schemars(length(max = 2048), pattern(WEB_URL))]
     pub swagger_ui: Option<String>,
-    /// URL of human-written docs.
+    /// URL of human-written docs (`http` or `https`).
     #[serde(default, rename = "docsURL", skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
+    #[schemars(length(max = 2048), pattern(WEB_URL))]
     pub docs_url: Option<String>,
-    /// Source repository.
+    /// Source repository: an `http(s)`, `ssh` or `git` URL, or `user@host:path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
+    #[schemars(length(max = 2048), pattern(GIT_URL))]
     pub git_repository: Option<String>,
     /// Backstage TechDocs reference.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -186,9 +187,9 @@ pub struct Contact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 256), pattern(SINGLE_LINE))]
     pub slack: Option<String>,
-    /// Any other contact URL.
+    /// Any other contact URL (`http` or `https`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), pattern(SINGLE_LINE))]
+    #[schemars(length(max = 2048), pattern(WEB_URL))]
     pub url: Option<String>,
 }
 
@@ -230,7 +231,9 @@ pub struct APIProductStatus {
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoveredPlan {
-    /// Tier name, the value of `APIKey.spec.planTier`.
+    /// Tier name, the value of `APIKey.spec.planTier`. A PlanPolicy tier whose name holds
+    /// control, format or invisible characters is not copied here.
+    #[schemars(pattern(SINGLE_LINE))]
     pub tier: String,
     /// The tier's limits.
     #[serde(default)]

@@ -14,7 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
-use crate::names::ROTATION_REQUEST_ANNOTATION;
+use crate::names::{EMAIL_VERIFIED_ANNOTATION, ROTATION_REQUEST_ANNOTATION};
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus, KeyRotation};
 
 /// An APIKey as the controller caches it. Deserializes from (and serializes as) an APIKey.
@@ -56,11 +56,17 @@ impl From<APIKey> for CachedKey {
                 creation_timestamp: metadata.creation_timestamp,
                 deletion_timestamp: metadata.deletion_timestamp,
                 finalizers: metadata.finalizers,
-                // Of the annotations, only the rotation request: the reconcile acts on it.
+                // Of the annotations, only the rotation request (the reconcile acts on it) and
+                // whether the e-mail is verified (the owner's inbox copy says so).
                 annotations: metadata
                     .annotations
-                    .and_then(|mut a| a.remove_entry(ROTATION_REQUEST_ANNOTATION))
-                    .map(|entry| [entry].into()),
+                    .map(|mut a| {
+                        [ROTATION_REQUEST_ANNOTATION, EMAIL_VERIFIED_ANNOTATION]
+                            .into_iter()
+                            .filter_map(|name| a.remove_entry(name))
+                            .collect::<std::collections::BTreeMap<_, _>>()
+                    })
+                    .filter(|kept| !kept.is_empty()),
                 ..ObjectMeta::default()
             },
             spec,

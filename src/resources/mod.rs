@@ -48,7 +48,7 @@ pub mod apikeyrequest;
 pub mod apiproduct;
 pub mod cached_key;
 pub mod cached_request;
-mod common;
+pub mod common;
 pub mod gateway;
 pub mod kuadrant;
 

@@ -66,10 +66,6 @@ pub struct WebhookArgs {
     #[arg(long, env = "DEVPORTAL_TLS_RELOAD_INTERVAL", default_value = "5s", value_parser = crate::flags::parse_duration)]
     pub tls_reload_interval: Duration,
 
-    /// Longest allowed distance from now to an APIKey's `expiresAt` (`365d`, `720h`).
-    #[arg(long, env = "DEVPORTAL_MAX_KEY_LIFETIME", default_value = "365d", value_parser = crate::flags::parse_duration)]
-    pub max_key_lifetime: Duration,
-
     /// The user name of devportal's controller, the only identity that removes devportal's
     /// finalizer from APIKeys. Defaults to the webhook's own identity (a SelfSubjectReview at
     /// start): the shipped manifests run both roles as one ServiceAccount.
@@ -99,31 +95,67 @@ pub struct WebhookArgs {
     #[arg(long = "idle-timeout", env = "DEVPORTAL_WEBHOOK_IDLE_TIMEOUT", default_value = "60s", value_parser = crate::flags::parse_duration)]
     pub idle_timeout: Duration,
 
-    /// Live API calls (lookups on a cache miss, SubjectAccessReviews) per second, on average;
-    /// over it an admission that needs one is denied with a request to retry.
+    /// Live API calls (lookups on a cache miss, SubjectAccessReviews) per second, on average, of
+    /// the whole webhook: the ceiling that protects the API server. Key requests and other
+    /// writes may use at most half of it; reviews (APIKeyApprovals, approvals and revocations on
+    /// APIKeys) may use all of it, so requesters never starve them. Over it an admission that
+    /// needs a live call is denied with a request to retry.
     #[arg(
         long,
         env = "DEVPORTAL_LIVE_LOOKUPS_PER_SECOND",
-        default_value_t = 50.0
+        default_value_t = 100.0
     )]
     pub live_lookups_per_second: f64,
 
-    /// Live API calls allowed in a burst above that rate.
-    #[arg(long, env = "DEVPORTAL_LIVE_LOOKUP_BURST", default_value_t = 200)]
+    /// Live API calls allowed in a burst above that rate (requests: half of it).
+    #[arg(long, env = "DEVPORTAL_LIVE_LOOKUP_BURST", default_value_t = 400)]
     pub live_lookup_burst: u32,
+
+    /// Live API calls per second, on average, that one caller (one username: a user, or a front
+    /// end's ServiceAccount for all the users it acts for) may cause; dry runs count like
+    /// writes. devportal's own identity has no such limit.
+    #[arg(
+        long,
+        env = "DEVPORTAL_LIVE_LOOKUPS_PER_CALLER_PER_SECOND",
+        default_value_t = 20.0
+    )]
+    pub live_lookups_per_caller_per_second: f64,
+
+    /// Live API calls one caller may cause in a burst above that rate.
+    #[arg(
+        long,
+        env = "DEVPORTAL_LIVE_LOOKUP_CALLER_BURST",
+        default_value_t = 100
+    )]
+    pub live_lookup_caller_burst: u32,
 
     /// Self-managed certificates.
     #[command(flatten)]
     pub certs: CertArgs,
 }
 
+/// Callers whose live-call budgets are kept at most (see [`lookup::rate`]).
+const MAX_CALLERS: usize = 4096;
+
 impl WebhookArgs {
+    /// The live-call budgets from the flags.
+    pub fn budget_limits(&self) -> lookup::BudgetLimits {
+        lookup::BudgetLimits {
+            ceiling: lookup::Rate::new(self.live_lookups_per_second, self.live_lookup_burst),
+            per_caller: lookup::Rate::new(
+                self.live_lookups_per_caller_per_second,
+                self.live_lookup_caller_burst,
+            ),
+            max_callers: MAX_CALLERS,
+        }
+    }
+
     /// The limits the rules enforce, with the key limit the controller shares.
     pub fn limits(&self, key_limit: &KeyLimitArgs) -> rules::Limits {
         rules::Limits {
             max_keys_per_user_per_product: key_limit.max_keys_per_user_per_product,
             expired_key_grace: key_limit.expired_key_grace,
-            max_key_lifetime: self.max_key_lifetime,
+            max_key_lifetime: key_limit.max_key_lifetime,
             controller_username: self.controller_username.clone().unwrap_or_default(),
         }
     }
@@ -175,7 +207,7 @@ pub async fn run(
             )))?;
     }
     tracing::info!(controller = %limits.controller_username, "only this identity removes devportal's finalizer");
-    let live_calls = lookup::TokenBucket::new(args.live_lookups_per_second, args.live_lookup_burst);
+    let live_calls = lookup::LiveBudget::new(args.budget_limits());
     let lookup = lookup::CachedLookup::new(client, feeds, live_calls, &shutdown);
     tracing::info!("waiting for the apiproducts, httproutes and apikeys caches to sync");
     tokio::select! {

@@ -15,6 +15,7 @@ fn limit() -> KeyLimitArgs {
     KeyLimitArgs {
         max_keys_per_user_per_product: 5,
         expired_key_grace: Duration::from_secs(3_600),
+        max_key_lifetime: Duration::from_secs(365 * 86_400),
     }
 }
 

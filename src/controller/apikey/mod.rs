@@ -70,7 +70,13 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
     }
     let resolution = product.as_ref().map(|p| resolve(p, &ctx.caches));
     let now = Timestamp::now();
-    let mut evaluation = evaluate(&key, product.as_deref(), resolution.as_ref(), now);
+    let max_lifetime = ctx.config.key_limit.max_lifetime();
+    let mut evaluation = phase::past_max_lifetime(
+        &key,
+        evaluate(&key, product.as_deref(), resolution.as_ref(), now),
+        max_lifetime,
+        now,
+    );
     let mut recheck = None;
     if matches!(
         evaluation.phase,
@@ -175,17 +181,14 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
 
     recorded?;
 
-    let until_expiry = key
-        .spec
-        .expires_at
-        .as_ref()
+    let until_expiry = phase::expiry(&key, max_lifetime)
         .filter(|_| {
             matches!(
                 evaluation.phase,
                 APIKeyPhase::Approved | APIKeyPhase::Pending
             )
         })
-        .and_then(|t| Duration::try_from(t.0.duration_since(now)).ok())
+        .and_then(|at| Duration::try_from(at.duration_since(now)).ok())
         .map(|d| d + Duration::from_millis(20));
     // A deadline of its own within the resync period brings the key back for it; otherwise the
     // next change or the resync sweep does (see controller/resync.rs: no timer per key).

@@ -1,7 +1,9 @@
 //! The phase rules: what phase a key is in, and why, from the key, its product and what
 //! discovery found.
 
-use k8s_openapi::jiff::Timestamp;
+use std::time::Duration;
+
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use kube::Resource;
 
 use crate::discovery::Resolution;
@@ -191,6 +193,51 @@ pub fn evaluate(
         "AwaitingApproval",
         format!("waiting for an owner of APIProduct {product_name} to approve"),
     )
+}
+
+/// When `key` expires: its `spec.expiresAt`, else, under a maximum key lifetime, its creation plus
+/// that lifetime (a key created before the webhook gave every key an `expiresAt`, or past it).
+pub fn expiry(key: &APIKey, max_lifetime: Option<Duration>) -> Option<Timestamp> {
+    if let Some(at) = &key.spec.expires_at {
+        return Some(at.0);
+    }
+    let created = key.metadata.creation_timestamp.as_ref()?.0;
+    let lifetime = SignedDuration::try_from(max_lifetime?).ok()?;
+    created.checked_add(lifetime).ok()
+}
+
+/// `evaluation` with the maximum key lifetime applied to a key without `spec.expiresAt`: a key
+/// that would be Approved or Pending is Expired once it is older than the lifetime (the phase
+/// rules' order: Failed and Denied stay).
+pub fn past_max_lifetime(
+    key: &APIKey,
+    evaluation: Evaluation,
+    max_lifetime: Option<Duration>,
+    now: Timestamp,
+) -> Evaluation {
+    if key.spec.expires_at.is_some()
+        || !matches!(
+            evaluation.phase,
+            APIKeyPhase::Approved | APIKeyPhase::Pending
+        )
+    {
+        return evaluation;
+    }
+    match (expiry(key, max_lifetime), max_lifetime) {
+        (Some(at), Some(lifetime)) if at <= now => Evaluation {
+            record_automatic: false,
+            ..evaluation.with(
+                APIKeyPhase::Expired,
+                "Expired",
+                format!(
+                    "expired at {at}: the key has no spec.expiresAt and keys live at most {} \
+                     (--max-key-lifetime) from their creation",
+                    crate::webhook::rules::expiry::lifetime_text(lifetime)
+                ),
+            )
+        },
+        _ => evaluation,
+    }
 }
 
 /// Why `approval` does not bind `key` as it stands, if it does not: it was given to another

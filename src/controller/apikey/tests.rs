@@ -402,3 +402,51 @@ fn an_automatic_approval_is_recorded_once_and_outlives_the_mode() {
     let new = (APIKeyPhase::Pending, "AwaitingApproval");
     assert_eq!(phase(&key(), Some(&manual), Some(&r)), new);
 }
+
+#[test]
+fn a_key_without_expiry_expires_at_its_creation_plus_the_maximum_lifetime() {
+    let r = resolution(&["gold"], true);
+    let automatic = product(ApprovalMode::Automatic);
+    let year = std::time::Duration::from_secs(365 * 86_400);
+    let mut k = key();
+    k.spec.approval = approval(true);
+    let created = |at: &str| Some(Time(at.parse().unwrap()));
+    let with_lifetime = |k: &APIKey, lifetime| {
+        let d = phase::past_max_lifetime(
+            k,
+            evaluate(k, Some(&automatic), Some(&r), now()),
+            lifetime,
+            now(),
+        );
+        (d.phase, d.record_automatic, d.message)
+    };
+    // Created before the upgrade, over a year ago: Expired, and when is said.
+    k.metadata.creation_timestamp = created("2025-05-31T00:00:00Z");
+    let (phase_now, record, message) = with_lifetime(&k, Some(year));
+    assert_eq!((phase_now, record), (APIKeyPhase::Expired, false));
+    assert!(
+        message.contains("2026-05-31T00:00:00Z") && message.contains("365 days"),
+        "{message}"
+    );
+    assert_eq!(
+        phase::expiry(&k, Some(year)),
+        Some("2026-05-31T00:00:00Z".parse().unwrap())
+    );
+    // Without a maximum (`--max-key-lifetime 0s`), as before.
+    assert_eq!(with_lifetime(&k, None).0, APIKeyPhase::Approved);
+    assert_eq!(phase::expiry(&k, None), None);
+    // Younger than the lifetime: Approved, and due back at its implied expiry.
+    k.metadata.creation_timestamp = created("2025-06-02T00:00:00Z");
+    assert_eq!(with_lifetime(&k, Some(year)).0, APIKeyPhase::Approved);
+    assert_eq!(
+        phase::expiry(&k, Some(year)),
+        Some("2026-06-02T00:00:00Z".parse().unwrap())
+    );
+    // An expiresAt of its own wins; a denial stays a denial.
+    k.spec.expires_at = Some(Time("2026-07-01T00:00:00Z".parse().unwrap()));
+    k.metadata.creation_timestamp = created("2020-01-01T00:00:00Z");
+    assert_eq!(with_lifetime(&k, Some(year)).0, APIKeyPhase::Approved);
+    k.spec.expires_at = None;
+    k.spec.approval = approval(false);
+    assert_eq!(with_lifetime(&k, Some(year)).0, APIKeyPhase::Denied);
+}

@@ -17,7 +17,9 @@ use crate::Result;
 use crate::controller::apikey::phase::Evaluation;
 use crate::controller::context::Context;
 use crate::names::key_reason::AUTO_APPROVED;
-use crate::names::{APIKEY_ANNOTATION, APIKEY_UID_LABEL, CONTROLLER_MANAGER};
+use crate::names::{
+    APIKEY_ANNOTATION, APIKEY_UID_LABEL, CONTROLLER_MANAGER, EMAIL_VERIFIED_ANNOTATION,
+};
 use crate::resources::cached_request::status_digest;
 use crate::resources::{
     APIKey, APIKeyPhase, APIKeyRequest, APIKeyRequestSpec, APIKeyRequestStatus, APIProduct,
@@ -193,13 +195,15 @@ impl Write {
         let mut request = APIKeyRequest::new(&self.name, self.spec.clone());
         request.metadata.namespace = Some(self.namespace.clone());
         request.metadata.labels = Some([(APIKEY_UID_LABEL.to_string(), self.uid.clone())].into());
-        request.metadata.annotations = Some(
-            [(
-                APIKEY_ANNOTATION.to_string(),
-                format!("{}/{}", key.namespace().unwrap_or_default(), key.name_any()),
-            )]
-            .into(),
-        );
+        let mut annotations = std::collections::BTreeMap::from([(
+            APIKEY_ANNOTATION.to_string(),
+            format!("{}/{}", key.namespace().unwrap_or_default(), key.name_any()),
+        )]);
+        // Whether the requester's e-mail came from their identity, as the webhook marked the key.
+        if let Some(verified) = key.annotations().get(EMAIL_VERIFIED_ANNOTATION) {
+            annotations.insert(EMAIL_VERIFIED_ANNOTATION.to_string(), verified.clone());
+        }
+        request.metadata.annotations = Some(annotations);
         request
     }
 }

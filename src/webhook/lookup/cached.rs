@@ -4,9 +4,10 @@
 //! feed [`KeyCounts`]. A product or route missing from its store is fetched once live, so an
 //! object created a moment ago, whose watch event is still in flight, is never wrongly rejected;
 //! the rules also re-read live before denying on what a cached (possibly stale) copy says. Every
-//! live call is bounded by [`LIVE_CALL_TIMEOUT`] and by a [`TokenBucket`] shared by all of them, so
-//! the webhook is no 1:1 amplifier of API calls: over the rate a lookup fails at once (the rules
-//! deny, saying to retry). Ownership is a SubjectAccessReview, the one live call an approval costs;
+//! live call is bounded by [`LIVE_CALL_TIMEOUT`] and charged to a [`LiveBudget`] (the caller's own
+//! budget, its lane's share and the ceiling), so the webhook is no 1:1 amplifier of API calls and
+//! no caller can spend everyone's budget: over the rate a lookup fails at once (the rules deny,
+//! saying to retry). Ownership is a SubjectAccessReview, the one live call an approval costs;
 //! a front end's claim to act for a user is another (`impersonate` on that user).
 
 use std::fmt::Debug;
@@ -28,12 +29,12 @@ use serde::de::DeserializeOwned;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use super::rate::LiveBudget;
 use super::{Lookup, Read};
 use crate::names::GROUP;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::{APIKeyRequest, APIProduct};
-use crate::token_bucket::TokenBucket;
 use crate::watches::{Feed, Watches};
 use crate::webhook::key_counts::{Claim, KeyCounts};
 use crate::{Error, Result};
@@ -61,7 +62,7 @@ pub struct CachedLookup {
     routes: Store<HTTPRoute>,
     keys: Arc<KeyCounts>,
     keys_synced: watch::Receiver<bool>,
-    live_calls: Arc<TokenBucket>,
+    live_calls: Arc<LiveBudget>,
 }
 
 /// The watches the webhook reads, subscribed before the process starts them.
@@ -85,11 +86,11 @@ impl Feeds {
 
 impl CachedLookup {
     /// Answers from `feeds`; the live-key counts follow the APIKey events until `shutdown`. Live
-    /// calls take a token from `live_calls` each.
+    /// calls are charged to `live_calls` each.
     pub fn new(
         client: Client,
         feeds: Feeds,
-        live_calls: TokenBucket,
+        live_calls: LiveBudget,
         shutdown: &CancellationToken,
     ) -> Self {
         let keys = Arc::new(KeyCounts::default());
@@ -121,14 +122,10 @@ impl CachedLookup {
         }
     }
 
-    /// Takes a token for one live call, or fails when the rate is spent.
+    /// Charges one live call to the admission it is made for, or fails when a budget it draws
+    /// on is spent.
     fn live_call(&self, what: &'static str) -> Result<()> {
-        if self.live_calls.try_take() {
-            Ok(())
-        } else {
-            tracing::debug!(call = what, "live lookup over the rate; not made");
-            Err(Error::RateLimited(what))
-        }
+        self.live_calls.take(what)
     }
 
     /// Resolves once every cache has completed its initial list.
@@ -265,132 +262,5 @@ impl CachedLookup {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    use kube::client::Body;
-    use kube::runtime::reflector::store;
-
-    use super::*;
-
-    /// A lookup over empty caches whose API server answers every call with 404, counting them.
-    fn lookup(calls: Arc<AtomicUsize>, bucket: TokenBucket) -> CachedLookup {
-        let service = tower::service_fn(move |_request: axum::http::Request<Body>| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async {
-                let status = serde_json::json!({
-                    "kind": "Status", "apiVersion": "v1", "status": "Failure",
-                    "reason": "NotFound", "code": 404, "message": "not found"
-                });
-                Ok::<_, std::convert::Infallible>(
-                    axum::http::Response::builder()
-                        .status(404)
-                        .header("content-type", "application/json")
-                        .body(Body::from(status.to_string().into_bytes()))
-                        .unwrap(),
-                )
-            }
-        });
-        let (_, keys_synced) = watch::channel(true);
-        CachedLookup {
-            client: Client::new(service, "default"),
-            products: store().0,
-            routes: store().0,
-            keys: Arc::default(),
-            keys_synced,
-            live_calls: Arc::new(bucket),
-        }
-    }
-
-    #[tokio::test]
-    async fn live_lookups_over_the_rate_are_not_made() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        // A burst of 3 and practically no refill during the test.
-        let lookup = lookup(calls.clone(), TokenBucket::new(0.001, 3));
-        for _ in 0..3 {
-            let found = lookup.product("apps", "fresh", Read::Cached).await.unwrap();
-            assert!(found.is_none(), "a cache miss is read live");
-        }
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-        for _ in 0..50 {
-            let err = lookup
-                .product("apps", "fresh", Read::Live)
-                .await
-                .unwrap_err();
-            assert!(matches!(err, Error::RateLimited(_)), "{err}");
-            assert!(err.to_string().contains("too many live lookups"), "{err}");
-        }
-        let user = UserInfo {
-            username: Some("owner".into()),
-            ..UserInfo::default()
-        };
-        let err = lookup
-            .may_approve(&user, "apps", "fresh")
-            .await
-            .unwrap_err();
-        assert!(matches!(err, Error::RateLimited(_)), "{err}");
-        assert_eq!(
-            calls.load(Ordering::SeqCst),
-            3,
-            "no call reached the API server over the rate"
-        );
-    }
-
-    #[tokio::test]
-    async fn over_the_rate_an_admission_is_denied_with_a_request_to_retry() {
-        use crate::webhook::review::{Endpoint, Webhook};
-        use crate::webhook::rules::{Limits, Reason};
-
-        let calls = Arc::new(AtomicUsize::new(0));
-        let webhook = Webhook::new(
-            lookup(calls.clone(), TokenBucket::new(0.001, 1)),
-            Limits {
-                max_keys_per_user_per_product: 5,
-                expired_key_grace: Duration::from_secs(86_400),
-                max_key_lifetime: Duration::from_secs(86_400),
-                controller_username: "devportal".into(),
-            },
-        );
-        // A key request for a product the cache has not seen: each needs a live GET.
-        let review = serde_json::json!({
-            "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
-            "request": {
-                "uid": "u-1",
-                "kind": {"group": GROUP, "version": "v1alpha1", "kind": "APIKey"},
-                "resource": {"group": GROUP, "version": "v1alpha1", "resource": "apikeys"},
-                "namespace": "apps", "operation": "CREATE",
-                "userInfo": {"username": "consumer"},
-                "object": {"apiVersion": format!("{GROUP}/v1alpha1"), "kind": "APIKey",
-                           "metadata": {"name": "k", "namespace": "apps"},
-                           "spec": {"apiProductRef": {"name": "fresh"}, "planTier": "gold",
-                                    "requestedBy": {"userId": "consumer"}}},
-                "oldObject": null
-            }
-        })
-        .to_string();
-        let now = k8s_openapi::jiff::Timestamp::now();
-        let first = webhook
-            .admit(Endpoint::ValidateKeys, review.as_bytes(), now)
-            .await;
-        assert_eq!(
-            first.outcome.reason,
-            Reason::ProductNotFound,
-            "looked up live"
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-
-        for _ in 0..20 {
-            let reply = webhook
-                .admit(Endpoint::ValidateKeys, review.as_bytes(), now)
-                .await;
-            assert_eq!(reply.outcome.reason, Reason::LookupFailed);
-            let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
-            let message = body["response"]["status"]["message"].as_str().unwrap();
-            assert!(
-                message.contains("too many live lookups") && message.contains("try again"),
-                "{message}"
-            );
-        }
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "no further live call");
-    }
-}
+#[path = "cached_tests.rs"]
+mod tests;

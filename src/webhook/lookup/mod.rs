@@ -1,17 +1,19 @@
 //! What the admission rules need to know about the cluster, behind one trait: [`Lookup`].
 //!
 //! [`CachedLookup`] answers from the process's shared watch stores (with one live GET on a miss,
-//! and a SubjectAccessReview for `approve` and `impersonate`); `MemoryLookup` (with the `testing` feature) answers
+//! and a SubjectAccessReview for `approve` and `impersonate`), each live call charged to the
+//! admission's caller and lane ([`rate`]); `MemoryLookup` (with the `testing` feature) answers
 //! from fixed in-memory objects, for handler tests and benchmarks.
 
 mod cached;
 #[cfg(feature = "testing")]
 mod memory;
+pub mod rate;
 
-pub use crate::token_bucket::TokenBucket;
 pub use cached::{CachedLookup, Feeds};
 #[cfg(feature = "testing")]
 pub use memory::MemoryLookup;
+pub use rate::{BudgetLimits, LiveBudget, Rate};
 
 use std::future::Future;
 use std::sync::Arc;

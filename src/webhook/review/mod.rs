@@ -20,8 +20,9 @@ use kube::core::{Status, TypeMeta};
 use serde::de::DeserializeOwned;
 
 use super::lookup::Lookup;
+use super::lookup::rate::{self, Charge, Lane};
 use super::rules::{self, Change, Limits, Reason, Verdict};
-use crate::resources::{APIKey, APIKeyApproval, APIProduct};
+use crate::resources::{APIKey, APIKeyApproval, APIKeyRequest, APIProduct};
 
 /// One admission endpoint, one concern each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,16 +37,19 @@ pub enum Endpoint {
     MutateApprovals,
     /// `/validate/apikeyapprovals`: who may review, and immutability.
     ValidateApprovals,
+    /// `/validate/apikeyrequests`: only the controller writes them.
+    ValidateRequests,
 }
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 5] = [
+    pub const ALL: [Endpoint; 6] = [
         Endpoint::MutateKeys,
         Endpoint::ValidateKeys,
         Endpoint::ValidateProducts,
         Endpoint::MutateApprovals,
         Endpoint::ValidateApprovals,
+        Endpoint::ValidateRequests,
     ];
 
     /// The URL path the endpoint is served on.
@@ -56,6 +60,7 @@ impl Endpoint {
             Endpoint::ValidateProducts => "/validate/apiproducts",
             Endpoint::MutateApprovals => "/mutate/apikeyapprovals",
             Endpoint::ValidateApprovals => "/validate/apikeyapprovals",
+            Endpoint::ValidateRequests => "/validate/apikeyrequests",
         }
     }
 
@@ -65,6 +70,7 @@ impl Endpoint {
             Endpoint::MutateKeys | Endpoint::ValidateKeys => "apikeys",
             Endpoint::ValidateProducts => "apiproducts",
             Endpoint::MutateApprovals | Endpoint::ValidateApprovals => "apikeyapprovals",
+            Endpoint::ValidateRequests => "apikeyrequests",
         }
     }
 }
@@ -128,6 +134,7 @@ impl<C: Lookup> Webhook<C> {
             Endpoint::MutateApprovals | Endpoint::ValidateApprovals => {
                 self.admit_as::<APIKeyApproval>(endpoint, body, now).await
             }
+            Endpoint::ValidateRequests => self.admit_as::<APIKeyRequest>(endpoint, body, now).await,
         }
     }
 
@@ -217,7 +224,21 @@ impl<C: Lookup> Webhook<C> {
             now,
             dry_run: request.dry_run,
         };
-        Ok(K::admit(self, endpoint, change, context).await)
+        let charge = self.charge(&request.user_info, K::lane(endpoint, &change));
+        Ok(rate::charged_to(charge, K::admit(self, endpoint, change, context)).await)
+    }
+
+    /// Whom the live calls of an admission by `user` in `lane` are charged to: the user, except
+    /// the controller's identity (it applies everyone's reviews), which only the lane and the
+    /// ceiling bound. A dry run is charged like the write it rehearses.
+    fn charge(&self, user: &UserInfo, lane: Lane) -> Charge {
+        let username = user.username.as_deref().unwrap_or_default();
+        let controller =
+            !username.is_empty() && username == self.limits.controller_username.as_str();
+        Charge {
+            caller: (!controller).then(|| username.into()),
+            lane,
+        }
     }
 }
 
@@ -231,6 +252,9 @@ struct Context<'a> {
 
 /// Dispatch from an endpoint and a typed change to the rules.
 trait Admit: Sized {
+    /// The live-call lane of `change` at `endpoint`.
+    fn lane(endpoint: Endpoint, change: &Change<'_, Self>) -> Lane;
+
     fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         endpoint: Endpoint,
@@ -240,6 +264,15 @@ trait Admit: Sized {
 }
 
 impl Admit for APIKey {
+    /// An approval or revocation written on an existing key is a review; a CREATE, even one
+    /// carrying an approval, is a request.
+    fn lane(_endpoint: Endpoint, change: &Change<'_, Self>) -> Lane {
+        match change {
+            Change::Update { old, new } if old.spec.approval != new.spec.approval => Lane::Review,
+            _ => Lane::Request,
+        }
+    }
+
     async fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         endpoint: Endpoint,
@@ -275,6 +308,10 @@ impl Admit for APIKey {
 }
 
 impl Admit for APIProduct {
+    fn lane(_endpoint: Endpoint, _change: &Change<'_, Self>) -> Lane {
+        Lane::Request
+    }
+
     async fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         _endpoint: Endpoint,
@@ -286,6 +323,10 @@ impl Admit for APIProduct {
 }
 
 impl Admit for APIKeyApproval {
+    fn lane(_endpoint: Endpoint, _change: &Change<'_, Self>) -> Lane {
+        Lane::Review
+    }
+
     async fn admit<C: Lookup>(
         webhook: &Webhook<C>,
         endpoint: Endpoint,
@@ -298,6 +339,27 @@ impl Admit for APIKeyApproval {
         } else {
             rules::approval::validate_approval(&webhook.lookup, change, context.user).await
         }
+    }
+}
+
+impl Admit for APIKeyRequest {
+    fn lane(_endpoint: Endpoint, _change: &Change<'_, Self>) -> Lane {
+        Lane::Request
+    }
+
+    async fn admit<C: Lookup>(
+        webhook: &Webhook<C>,
+        _endpoint: Endpoint,
+        change: Change<'_, Self>,
+        context: Context<'_>,
+    ) -> Verdict {
+        rules::apikeyrequest::validate_request(
+            &webhook.lookup,
+            &webhook.limits,
+            change,
+            context.user,
+        )
+        .await
     }
 }
 

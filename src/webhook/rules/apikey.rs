@@ -4,12 +4,11 @@
 //! by the requester or an admin, and only while Pending.
 
 use k8s_openapi::api::authentication::v1::UserInfo;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 
 use super::{
-    Change, Checked, Limits, Reason, Verdict, automatic, delegation, guarded_metadata, key_limit,
-    lookup_failed, rotation,
+    Change, Checked, Limits, Reason, Verdict, automatic, delegation, expiry, guarded_metadata,
+    key_limit, lookup_failed, rotation,
 };
 use crate::names::{AUTOMATIC_REVIEWER, GROUP};
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
@@ -164,31 +163,6 @@ fn check_tier(product: &APIProduct, namespace: &str, name: &str, tier: &str) -> 
     ))
 }
 
-fn check_expiry(key: &APIKey, limits: &Limits, now: Timestamp) -> Checked {
-    let Some(Time(expires)) = key.spec.expires_at else {
-        return Ok(());
-    };
-    if expires <= now {
-        return Err(Verdict::deny(
-            Reason::ExpiresInPast,
-            format!("spec.expiresAt {expires} is not in the future (now is {now})"),
-        ));
-    }
-    let lifetime = SignedDuration::try_from(limits.max_key_lifetime).unwrap_or(SignedDuration::MAX);
-    let latest = now.saturating_add(lifetime).unwrap_or(Timestamp::MAX);
-    if expires > latest {
-        return Err(Verdict::deny(
-            Reason::ExpiresTooLate,
-            format!(
-                "spec.expiresAt {expires} is beyond the maximum key lifetime of {} days; choose a \
-                 time no later than {latest}",
-                limits.max_key_lifetime.as_secs() / 86_400
-            ),
-        ));
-    }
-    Ok(())
-}
-
 /// The approval, if written, comes from someone who may approve the product and names them.
 async fn check_approval<C: Lookup>(
     approvers: &mut Approvers<'_, C>,
@@ -305,7 +279,7 @@ async fn validate_key_checked<C: Lookup>(
             check_approval(&mut approvers, change, username).await?;
             let (namespace, name) = product_of(key)?;
             check_product(lookup, &mut approvers, namespace, name, &key.spec.plan_tier).await?;
-            check_expiry(key, limits, now)?;
+            expiry::check(key, limits, now)?;
             key_limit::check(
                 lookup,
                 limits,
@@ -390,7 +364,8 @@ async fn validate_key_checked<C: Lookup>(
                         .await?;
                 }
                 if old.spec.expires_at != new.spec.expires_at {
-                    check_expiry(new, limits, now)?;
+                    expiry::check_kept(new, limits)?;
+                    expiry::check(new, limits, now)?;
                 }
                 if product_changed {
                     check_approval(&mut approvers, change, username).await?;

@@ -8,21 +8,26 @@
 //! - [`mutate`]: the mutating webhook for APIKeys (requester, reviewer, finalizer);
 //! - [`apikey`]: the validating webhook for APIKeys (the key limit in [`key_limit`]);
 //! - [`apiproduct`]: the validating webhook for APIProducts;
+//! - [`apikeyrequest`]: the validating webhook for APIKeyRequests (only the controller writes them);
 //! - [`delegation`]: whom a trusted front end may name as the user it acts for;
 //! - [`automatic`]: the controller's record of an automatic approval;
 //! - [`approval`]: the mutating and validating webhooks for APIKeyApprovals, and the controller's
 //!   writes of approvals onto APIKeys;
-//! - [`rotation`]: who may ask for a key's rotation, and for which keys.
+//! - [`rotation`]: who may ask for a key's rotation, and for which keys;
+//! - [`expiry`]: a key's expiry under the maximum lifetime;
+//! - [`email`]: the requester's e-mail and whether it is verified.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
 //! these functions and their [`Verdict`]s back into AdmissionReviews.
 
 pub mod apikey;
+pub mod apikeyrequest;
 pub mod apiproduct;
 pub mod approval;
 pub mod automatic;
 pub mod delegation;
 pub mod email;
+pub mod expiry;
 pub mod guarded_metadata;
 pub mod key_limit;
 pub mod mutate;
@@ -41,18 +46,25 @@ pub struct Limits {
     pub max_keys_per_user_per_product: usize,
     /// How long an expired key keeps counting toward that limit.
     pub expired_key_grace: Duration,
-    /// `expiresAt` may lie at most this far in the future.
+    /// `expiresAt` may lie at most this far in the future, and a key created without one gets
+    /// one this far away; zero: no maximum.
     pub max_key_lifetime: Duration,
     /// The controller's user name: the one identity that removes devportal's finalizer.
     pub controller_username: String,
 }
 
 impl Limits {
+    /// The maximum key lifetime, if there is one.
+    pub fn max_lifetime(&self) -> Option<Duration> {
+        (!self.max_key_lifetime.is_zero()).then_some(self.max_key_lifetime)
+    }
+
     /// The key limit, as the controller applies it too.
     pub fn key_limit(&self) -> KeyLimitArgs {
         KeyLimitArgs {
             max_keys_per_user_per_product: self.max_keys_per_user_per_product,
             expired_key_grace: self.expired_key_grace,
+            max_key_lifetime: self.max_key_lifetime,
         }
     }
 }
@@ -143,6 +155,9 @@ pub enum Reason {
     /// A rotation request (annotation) with a malformed token, or on a key whose value comes from
     /// the consumer's own Secret.
     BadRotationRequest,
+    /// Someone other than the controller (or an admin) created an APIKeyRequest or changed what
+    /// it mirrors of its APIKey.
+    NotController,
 }
 
 impl Reason {
@@ -178,6 +193,7 @@ impl Reason {
             Reason::RequestNotFound => "request_not_found",
             Reason::ApprovalImmutable => "approval_immutable",
             Reason::BadRotationRequest => "bad_rotation_request",
+            Reason::NotController => "not_controller",
         }
     }
 
@@ -202,7 +218,8 @@ impl Reason {
             | Reason::TooManyKeys
             | Reason::RequesterMismatch
             | Reason::ReviewerMismatch
-            | Reason::GuardedMetadata => (403, "Forbidden"),
+            | Reason::GuardedMetadata
+            | Reason::NotController => (403, "Forbidden"),
             _ => (422, "Invalid"),
         }
     }

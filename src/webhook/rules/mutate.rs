@@ -3,8 +3,9 @@
 //! names (and its e-mail) with the front end in an annotation, and adds the controller's finalizer
 //! at CREATE, records an automatic product's approval in a key created without one, and stamps
 //! `approval.reviewedBy`/`reviewedAt` and what was reviewed (`productUID` of the
-//! product as it is now, `planTier` of the key) on every approval write. The e-mail helpers live
-//! here too.
+//! product as it is now, `planTier` of the key) on every approval write. At CREATE it also marks
+//! whether the e-mail came from the requester's identity ([`super::email`]) and, when a maximum
+//! key lifetime is configured, gives a key without `expiresAt` one at that distance.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation, RemoveOperation};
@@ -13,8 +14,12 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use super::delegation::{annotation_patch, effective_identity, requested_via};
+use super::email::{self, Source};
+use super::expiry;
 use super::{Change, Limits, Reason, Verdict, lookup_failed};
-use crate::names::{AUTOMATIC_REVIEWER, FINALIZER, REQUESTED_VIA_ANNOTATION};
+use crate::names::{
+    AUTOMATIC_REVIEWER, EMAIL_VERIFIED_ANNOTATION, FINALIZER, REQUESTED_VIA_ANNOTATION,
+};
 use crate::resources::{APIKey, Approval, ApprovalMode, RequestedBy};
 use crate::webhook::lookup::{Lookup, Read};
 
@@ -203,19 +208,26 @@ pub async fn mutate_key<C: Lookup>(
             Err(e) => return lookup_failed("impersonation permissions (SubjectAccessReview)", e),
         };
         let client_email = sent.and_then(|r| r.email.as_deref());
-        let email = match (email_from_extra(user), client_email) {
+        let (email, source) = match (email_from_extra(user), client_email) {
             // A trusted front end's user: the e-mail is the user's, as the front end gives it
             // (the front end's own identity has none of theirs).
-            _ if identity.delegated_by.is_some() => client_email,
+            _ if identity.delegated_by.is_some() => (client_email, Source::Identity),
             (Some(authenticated), Some(client)) if authenticated != client => {
                 verdict.warnings.push(format!(
                     "spec.requestedBy.email {client:?} was replaced with {authenticated:?} from your identity"
                 ));
-                Some(authenticated)
+                (Some(authenticated), Source::Identity)
             }
-            (Some(authenticated), _) => Some(authenticated),
-            (None, client) => client,
+            (Some(authenticated), _) => (Some(authenticated), Source::Identity),
+            (None, client) => (client, Source::Client),
         };
+        let verified = email::verified_value(email, source);
+        if let (Some(email), Some("false")) = (email, verified) {
+            verdict.warnings.push(format!(
+                "spec.requestedBy.email {email:?} is shown to reviewers as unverified \
+                 ({EMAIL_VERIFIED_ANNOTATION}=false): your identity carries no e-mail address"
+            ));
+        }
         if let Some(client) = sent.map(|r| r.user_id.as_str())
             && client != identity.user
         {
@@ -241,6 +253,18 @@ pub async fn mutate_key<C: Lookup>(
             }
             verdict.patch.push(stamp);
         }
+        if let Some(mark) = email::verified_patch(key, verified, &verdict.patch) {
+            verdict.patch.push(mark);
+        }
+        if let Some(expiry) = expiry::default_for(key, limits, now) {
+            verdict.warnings.push(format!(
+                "spec.expiresAt was set to {expiry}: keys here live at most {} \
+                 (--max-key-lifetime); request a new key before then",
+                expiry::lifetime_text(limits.max_key_lifetime)
+            ));
+            let value = serde_json::to_value(Time(expiry)).unwrap_or_default();
+            verdict.patch.push(add(&["spec", "expiresAt"], value));
+        }
         // An automatic product's approval, recorded at birth so the controller does not spend
         // a write (and this webhook a second review) on it.
         match automatic_approval(lookup, key, now).await {
@@ -265,6 +289,16 @@ pub async fn mutate_key<C: Lookup>(
         verdict.warnings.push(format!(
             "annotation {REQUESTED_VIA_ANNOTATION} was restored: it records the front end that \
              requested the key and only devportal writes it"
+        ));
+        verdict.patch.push(restore);
+    }
+    if let Change::Update { old, new } = change
+        && let Some(restore) =
+            email::verified_patch(new, email::verified_annotation(old), &verdict.patch)
+    {
+        verdict.warnings.push(format!(
+            "annotation {EMAIL_VERIFIED_ANNOTATION} was restored: it records whether the \
+             requester's e-mail came from their identity, and only devportal writes it"
         ));
         verdict.patch.push(restore);
     }

@@ -14,6 +14,7 @@ mod lookup_failure;
 mod malformed;
 mod mutate;
 mod rotation;
+mod wave3;
 
 use std::time::Duration;
 

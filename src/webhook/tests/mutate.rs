@@ -11,7 +11,8 @@ use crate::webhook::rules::Reason;
 
 #[tokio::test]
 async fn create_stamps_the_requester_from_user_info() {
-    let object = key("toys", "gold", None);
+    let mut object = key("toys", "gold", None);
+    object["spec"]["expiresAt"] = json!("2026-06-20T00:00:00Z");
     let response = allowed(
         Endpoint::MutateKeys,
         &review("CREATE", user("consumer"), object.clone(), None),
@@ -32,19 +33,27 @@ async fn create_stamps_the_requester_from_user_info() {
 async fn create_overwrites_a_spoofed_requester_with_a_warning() {
     let mut object = key("toys", "gold", Some("someone-else"));
     object["spec"]["requestedBy"]["email"] = json!("me@example.com");
+    object["spec"]["expiresAt"] = json!("2026-06-20T00:00:00Z");
     let response = allowed(
         Endpoint::MutateKeys,
         &review("CREATE", user("consumer"), object.clone(), None),
     )
     .await;
     let warnings = response["warnings"].as_array().unwrap();
-    assert_eq!(warnings.len(), 1);
-    assert!(
-        warnings[0]
-            .as_str()
-            .unwrap()
-            .contains("\"someone-else\" was replaced with your username \"consumer\"")
+    assert_eq!(
+        warnings.len(),
+        2,
+        "the requester, and the e-mail kept unverified"
     );
+    let said = |needle: &str| {
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(needle))
+    };
+    assert!(said("unverified"));
+    assert!(said(
+        "\"someone-else\" was replaced with your username \"consumer\""
+    ));
     let stamped = patched(&response, &object);
     assert_eq!(
         stamped["spec"]["requestedBy"],
@@ -78,7 +87,8 @@ async fn email_comes_from_the_authenticator_when_it_provides_one() {
 
 #[tokio::test]
 async fn a_create_gets_the_controller_finalizer_and_nothing_else_when_already_right() {
-    let object = key("toys", "gold", Some("consumer"));
+    let mut object = key("toys", "gold", Some("consumer"));
+    object["spec"]["expiresAt"] = json!("2026-06-20T00:00:00Z");
     let response = allowed(
         Endpoint::MutateKeys,
         &review("CREATE", user("consumer"), object.clone(), None),
