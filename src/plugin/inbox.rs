@@ -226,7 +226,13 @@ fn truncated(text: &str, at: usize) -> String {
 /// Records the decision as an APIKeyApproval in the request's namespace.
 pub async fn review(session: &Session, review: Review) -> Result<()> {
     let created = Api::<APIKeyApproval>::namespaced(session.client.clone(), &session.namespace)
-        .create(&PostParams::default(), &review.approval())
+        .create(
+            &PostParams {
+                field_manager: Some(crate::names::PLUGIN_MANAGER.into()),
+                ..PostParams::default()
+            },
+            &review.approval(),
+        )
         .await?;
     let decision = if review.approved {
         "approved"

@@ -9,7 +9,10 @@ use kube::api::{ListParams, PostParams};
 use kube::{Api, ResourceExt};
 
 use super::output::{self, ListArgs, Table};
+use super::resolve;
 use super::session::Session;
+use crate::names::{API_KEY_DATA, PLUGIN_MANAGER};
+use k8s_openapi::api::core::v1::Secret;
 use crate::resources::{APIKey, APIKeySpec, LocalSecretRef};
 use crate::{Error, Result};
 
@@ -35,7 +38,8 @@ pub struct RequestArgs {
     #[arg(long, value_name = "NAME")]
     pub secret: Option<String>,
 
-    /// The product's namespace, when it is not the key's (default: the key's namespace).
+    /// The product's namespace (default: the key's namespace if the product is there, else the
+    /// one namespace you can read that has a product of that name).
     #[arg(long, value_name = "NAMESPACE")]
     pub product_namespace: Option<String>,
 
@@ -94,12 +98,46 @@ pub fn new_key(args: &RequestArgs, now: Timestamp) -> Result<APIKey> {
     Ok(key)
 }
 
+/// Checks that the Secret `--secret` names exists before anything is written; a user who may
+/// not read Secrets gets a warning instead.
+async fn check_own_secret(session: &Session, name: &str) -> Result<()> {
+    let secrets = Api::<Secret>::namespaced(session.client.clone(), &session.namespace);
+    match secrets.get_metadata_opt(name).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => Err(Error::Invalid(format!(
+            "--secret {name:?}: no Secret {name:?} in namespace {}: create it first (holding the \
+             key under {API_KEY_DATA:?}), or leave --secret out for a generated key",
+            session.namespace
+        ))),
+        Err(kube::Error::Api(status)) if status.code == 403 => {
+            eprintln!(
+                "warning: cannot check that Secret {name:?} exists in namespace {} (forbidden)",
+                session.namespace
+            );
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Creates the key and prints its name and, once devportal has set it, its phase.
 pub async fn request(session: &Session, args: &RequestArgs) -> Result<()> {
+    if let Some(secret) = &args.secret {
+        check_own_secret(session, secret).await?;
+    }
+    let mut key = new_key(args, Timestamp::now())?;
+    if args.product_namespace.is_none() {
+        let namespace = resolve::product_namespace(session, &args.product).await?;
+        if namespace != session.namespace {
+            key.spec.api_product_ref.namespace = Some(namespace);
+        }
+    }
     let api = Api::<APIKey>::namespaced(session.client.clone(), &session.namespace);
-    let created = api
-        .create(&PostParams::default(), &new_key(args, Timestamp::now())?)
-        .await?;
+    let params = PostParams {
+        field_manager: Some(PLUGIN_MANAGER.into()),
+        ..PostParams::default()
+    };
+    let created = api.create(&params, &key).await?;
     let name = created.name_any();
     output::emit(&format!(
         "apikey/{name} created in namespace {}\n",

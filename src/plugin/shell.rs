@@ -5,6 +5,7 @@ use clap_complete::Shell;
 
 use super::Cli;
 use super::output;
+use super::session::Connection;
 use crate::Result;
 
 /// The name the completion scripts complete: the plugin's executable, as kubectl finds it.
@@ -30,9 +31,32 @@ pub fn completion(args: &CompletionArgs) -> Result<()> {
     output::emit(&script(args.shell))
 }
 
-/// Prints the plugin's version.
-pub fn version() -> Result<()> {
-    output::emit(&format!("{BIN_NAME} {}\n", env!("CARGO_PKG_VERSION")))
+/// The plugin's own version lines: version, git commit and build date (the last two from
+/// `DEVPORTAL_GIT_COMMIT` and `DEVPORTAL_BUILD_DATE` at build time, which `make install` and
+/// hack/release-krew.sh set; `unknown` otherwise).
+pub fn client_version() -> String {
+    format!(
+        "Client Version: {}\nGit Commit: {}\nBuild Date: {}\n",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("DEVPORTAL_GIT_COMMIT").unwrap_or("unknown"),
+        option_env!("DEVPORTAL_BUILD_DATE").unwrap_or("unknown"),
+    )
+}
+
+/// Prints the plugin's version, then the API server's (or why it is unknown).
+pub async fn version(connection: &Connection) -> Result<()> {
+    output::emit(&client_version())?;
+    let server = match connection.connect().await {
+        Ok(session) => match session.client.apiserver_version().await {
+            Ok(info) => info.git_version,
+            Err(e) => {
+                let reason = super::message(&super::unreachable(&session.server, e.into()));
+                format!("unknown ({reason})")
+            }
+        },
+        Err(e) => format!("unknown ({})", super::message(&e)),
+    };
+    output::emit(&format!("Server Version: {server}\n"))
 }
 
 #[cfg(test)]
