@@ -6,7 +6,7 @@
 use clap::Args;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
 use super::output::{self, ListArgs, Table};
@@ -132,7 +132,7 @@ pub async fn list(session: &Session, args: &RequestsArgs) -> Result<()> {
         Api::namespaced(session.client.clone(), &session.namespace)
     };
     let mut requests: Vec<APIKeyRequest> = api
-        .list(&ListParams::default())
+        .list(&args.list.params())
         .await?
         .items
         .into_iter()
@@ -144,9 +144,14 @@ pub async fn list(session: &Session, args: &RequestsArgs) -> Result<()> {
     } else {
         "No pending key requests (--all lists the decided ones too)."
     };
-    output::print_list(args.list.output, &requests, || {
-        table(&requests, args.list.all_namespaces, Timestamp::now()).render(empty)
-    })
+    let all = args.list.all_namespaces;
+    output::print_list(
+        &args.list,
+        "apikeyrequest",
+        &requests,
+        |_| table(&requests, all, Timestamp::now()),
+        empty,
+    )
 }
 
 /// The requests as a table.

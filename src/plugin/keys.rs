@@ -5,16 +5,16 @@ use std::time::Duration;
 use clap::Args;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
-use kube::api::{ListParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
 use super::output::{self, ListArgs, Table};
 use super::resolve;
 use super::session::Session;
 use crate::names::{API_KEY_DATA, PLUGIN_MANAGER};
-use k8s_openapi::api::core::v1::Secret;
 use crate::resources::{APIKey, APIKeySpec, LocalSecretRef};
 use crate::{Error, Result};
+use k8s_openapi::api::core::v1::Secret;
 
 /// Arguments of `request`.
 #[derive(Debug, Args)]
@@ -64,6 +64,10 @@ pub fn positive_duration(text: &str) -> Result<Duration, String> {
 /// Arguments of `keys`.
 #[derive(Debug, Args)]
 pub struct KeysArgs {
+    /// Only these keys (default: all).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+
     /// Namespace selection and output format.
     #[command(flatten)]
     pub list: ListArgs,
@@ -147,22 +151,30 @@ pub async fn request(session: &Session, args: &RequestArgs) -> Result<()> {
     output::emit(&format!("phase: {}\n", phase_line(&key)))
 }
 
-/// The key's phase, and why (the message of its condition that holds), or `not set yet`.
-pub fn phase_line(key: &APIKey) -> String {
-    let Some(status) = key.status.as_ref() else {
-        return "not set yet".into();
-    };
-    let Some(phase) = status.phase.map(|p| p.as_str()) else {
-        return "not set yet".into();
-    };
-    let why = status
+/// The first line of the message of the key's condition that holds (why it is in its phase).
+pub fn phase_message(key: &APIKey) -> Option<String> {
+    let status = key.status.as_ref()?;
+    let phase = status.phase?.as_str();
+    status
         .conditions
         .iter()
         .find(|c| c.type_ == phase && c.status == "True")
-        .map(|c| c.message.lines().next().unwrap_or_default())
-        .filter(|message| !message.is_empty());
-    match why {
-        Some(message) => format!("{phase} ({})", output::inert(message)),
+        .map(|c| c.message.lines().next().unwrap_or_default().to_string())
+        .filter(|message| !message.is_empty())
+}
+
+/// The key's phase, and why (the message of its condition that holds), or `not set yet`.
+pub fn phase_line(key: &APIKey) -> String {
+    let Some(phase) = key
+        .status
+        .as_ref()
+        .and_then(|s| s.phase)
+        .map(|p| p.as_str())
+    else {
+        return "not set yet".into();
+    };
+    match phase_message(key) {
+        Some(message) => format!("{phase} ({})", output::inert(&message)),
         None => phase.to_string(),
     }
 }
@@ -187,19 +199,38 @@ pub async fn list(session: &Session, args: &KeysArgs) -> Result<()> {
     } else {
         Api::namespaced(session.client.clone(), &session.namespace)
     };
-    let mut keys = api.list(&ListParams::default()).await?.items;
+    let mut keys = api.list(&args.list.params()).await?.items;
+    if !args.names.is_empty() {
+        keys.retain(|k| args.names.contains(&k.name_any()));
+        if let Some(missing) = args
+            .names
+            .iter()
+            .find(|n| !keys.iter().any(|k| &k.name_any() == *n))
+        {
+            return Err(Error::Invalid(format!(
+                "apikey {missing:?} not found in namespace {}",
+                session.namespace
+            )));
+        }
+    }
     keys.sort_by_key(|k| (k.namespace(), k.name_any()));
-    output::print_list(args.list.output, &keys, || {
-        table(&keys, args.list.all_namespaces, Timestamp::now()).render("No API keys.")
-    })
+    let all = args.list.all_namespaces;
+    output::print_list(
+        &args.list,
+        "apikey",
+        &keys,
+        |wide| table(&keys, all, wide, Timestamp::now()),
+        "No API keys.",
+    )
 }
 
-/// The keys as a table.
-pub fn table(keys: &[APIKey], all_namespaces: bool, now: Timestamp) -> Table {
-    let mut table = Table::of_objects(
-        all_namespaces,
-        &["NAME", "PHASE", "PRODUCT", "PLAN", "EXPIRES", "AGE"],
-    );
+/// The keys as a table; `wide` adds the MESSAGE column (why the key is in its phase).
+pub fn table(keys: &[APIKey], all_namespaces: bool, wide: bool, now: Timestamp) -> Table {
+    let mut header = vec!["NAME", "PHASE", "PRODUCT", "PLAN", "EXPIRES", "AGE"];
+    if wide {
+        header.push("MESSAGE");
+    }
+    let mut table = Table::of_objects(all_namespaces, &header);
     for key in keys {
         let product = &key.spec.api_product_ref;
         let product = match product.namespace.as_deref() {
@@ -209,17 +240,18 @@ pub fn table(keys: &[APIKey], all_namespaces: bool, now: Timestamp) -> Table {
             _ => product.name.clone(),
         };
         let phase = key.status.as_ref().and_then(|s| s.phase);
-        table.object_row(
-            key.metadata.namespace.as_deref(),
-            vec![
-                key.name_any(),
-                phase.map(|p| p.as_str().to_string()).unwrap_or_default(),
-                product,
-                key.spec.plan_tier.clone(),
-                output::timestamp(key.spec.expires_at.as_ref()),
-                output::age(key.metadata.creation_timestamp.as_ref(), now),
-            ],
-        );
+        let mut cells = vec![
+            key.name_any(),
+            phase.map(|p| p.as_str().to_string()).unwrap_or_default(),
+            product,
+            key.spec.plan_tier.clone(),
+            output::timestamp(key.spec.expires_at.as_ref()),
+            output::age(key.metadata.creation_timestamp.as_ref(), now),
+        ];
+        if wide {
+            cells.push(phase_message(key).unwrap_or_default());
+        }
+        table.object_row(key.metadata.namespace.as_deref(), cells);
     }
     table
 }
@@ -352,7 +384,9 @@ mod tests {
         }))
         .unwrap();
         let now: Timestamp = "2026-01-10T00:00:00Z".parse().unwrap();
-        let text = table(&[key], false, now).render("");
+        let text = table(std::slice::from_ref(&key), false, false, now).render("");
+        let wide = table(&[key], false, true, now).render("");
+        assert!(wide.lines().next().unwrap().ends_with("MESSAGE"), "{wide}");
         assert_eq!(
             text.lines()
                 .nth(1)

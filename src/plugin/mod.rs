@@ -8,6 +8,7 @@
 pub mod inbox;
 pub mod keys;
 pub mod output;
+pub mod printers;
 pub mod products;
 pub mod resolve;
 pub mod reveal;
@@ -38,35 +39,51 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List published APIProducts: plans and limits, auth scheme, approval mode.
-    #[command(after_help = "Examples:\n  kubectl devportal products -n shop\n  kubectl devportal products -A -o wide")]
+    #[command(
+        after_help = "Examples:\n  kubectl devportal products -n shop\n  kubectl devportal products -A -o wide"
+    )]
     Products(products::ProductsArgs),
     /// Request an API key for a product at a plan tier (creates an APIKey).
-    #[command(after_help = "Examples:\n  kubectl devportal request toys --plan gold -n team-a\n  kubectl devportal request toys --plan gold --product-namespace shop --expires-in 30d -n team-a")]
+    #[command(
+        after_help = "Examples:\n  kubectl devportal request toys --plan gold -n team-a\n  kubectl devportal request toys --plan gold --product-namespace shop --expires-in 30d -n team-a"
+    )]
     Request(keys::RequestArgs),
     /// List your API keys: phase, product, plan, expiry, age.
-    #[command(after_help = "Examples:\n  kubectl devportal keys -n team-a\n  kubectl devportal keys -A -o wide")]
+    #[command(
+        after_help = "Examples:\n  kubectl devportal keys -n team-a\n  kubectl devportal keys -A -o wide"
+    )]
     Keys(keys::KeysArgs),
     /// One key in full: phase and why, reviewer, expiry, Secret, last rotation, gateway.
     Status(status::StatusArgs),
     /// Delete API keys (devportal removes their Secrets; waits until they are gone).
     Delete(status::DeleteArgs),
     /// Print the value of an approved key (only into a pipe or a file, or with --show).
-    #[command(after_help = "Examples:\n  kubectl devportal reveal toys-8bjlg -n team-a | wl-copy\n  kubectl devportal reveal toys-8bjlg > key.txt")]
+    #[command(
+        after_help = "Examples:\n  kubectl devportal reveal toys-8bjlg -n team-a | wl-copy\n  kubectl devportal reveal toys-8bjlg > key.txt"
+    )]
     Reveal(reveal::RevealArgs),
     /// The owner's inbox: the key requests for the products of a namespace.
-    #[command(after_help = "Examples:\n  kubectl devportal requests -n shop\n  kubectl devportal requests -n shop --all -o json")]
+    #[command(
+        after_help = "Examples:\n  kubectl devportal requests -n shop\n  kubectl devportal requests -n shop --all -o json"
+    )]
     Requests(inbox::RequestsArgs),
     /// Approve a key request (creates an APIKeyApproval).
-    #[command(after_help = "Examples:\n  kubectl devportal approve toys-8bjlg-8b142cb1 -n shop --reason welcome")]
+    #[command(
+        after_help = "Examples:\n  kubectl devportal approve toys-8bjlg-8b142cb1 -n shop --reason welcome"
+    )]
     Approve(inbox::ApproveArgs),
     /// Deny a key request, with a reason (creates an APIKeyApproval).
-    #[command(after_help = "Examples:\n  kubectl devportal deny toys-8bjlg-8b142cb1 -n shop --reason \"use the silver plan\"")]
+    #[command(
+        after_help = "Examples:\n  kubectl devportal deny toys-8bjlg-8b142cb1 -n shop --reason \"use the silver plan\""
+    )]
     Deny(inbox::DenyArgs),
     /// Give a key a new value; the old one stops working.
     #[command(after_help = "Examples:\n  kubectl devportal rotate toys-8bjlg -n team-a")]
     Rotate(rotate::RotateArgs),
     /// Print a shell completion script.
-    #[command(after_help = "Examples:\n  source <(kubectl devportal completion bash)\n  kubectl devportal completion zsh > \"${fpath[1]}/_kubectl-devportal\"")]
+    #[command(
+        after_help = "Examples:\n  source <(kubectl devportal completion bash)\n  kubectl devportal completion zsh > \"${fpath[1]}/_kubectl-devportal\""
+    )]
     Completion(shell::CompletionArgs),
     /// Print the plugin's version, git commit, build date and the API server's version.
     #[command(after_help = "Examples:\n  kubectl devportal version")]
@@ -177,15 +194,25 @@ mod tests {
     #[test]
     fn kubectl_runs_the_plugin_by_its_path() {
         assert!(run_by_kubectl("/usr/local/bin/kubectl-devportal", None));
-        assert!(run_by_kubectl("kubectl-devportal", Some("/usr/bin/kubectl")));
+        assert!(run_by_kubectl(
+            "kubectl-devportal",
+            Some("/usr/bin/kubectl")
+        ));
         assert!(!run_by_kubectl("kubectl-devportal", None));
     }
 
     #[test]
     fn every_command_has_examples() {
         for sub in Cli::command().get_subcommands() {
-            let help = sub.get_after_help().map(|h| h.to_string()).unwrap_or_default();
-            assert!(help.starts_with("Examples:"), "{} has no examples", sub.get_name());
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.starts_with("Examples:"),
+                "{} has no examples",
+                sub.get_name()
+            );
         }
     }
 

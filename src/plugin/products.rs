@@ -3,7 +3,6 @@
 
 use clap::Args;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
 use super::output::{self, ListArgs, Table};
@@ -33,19 +32,21 @@ pub async fn run(session: &Session, args: &ProductsArgs) -> Result<()> {
         Api::namespaced(session.client.clone(), &session.namespace)
     };
     let mut products: Vec<APIProduct> = api
-        .list(&ListParams::default())
+        .list(&args.list.params())
         .await?
         .items
         .into_iter()
         .filter(|p| args.drafts || p.spec.publish_status == PublishStatus::Published)
         .collect();
     products.sort_by_key(|p| (p.namespace(), p.name_any()));
-    output::print_list(args.list.output, &products, || {
-        table(&products, args.list.all_namespaces, Timestamp::now()).render(&format!(
-            "No published products in {}.",
-            scope(session, args)
-        ))
-    })
+    let all = args.list.all_namespaces;
+    output::print_list(
+        &args.list,
+        "apiproduct",
+        &products,
+        |_| table(&products, all, Timestamp::now()),
+        &format!("No published products in {}.", scope(session, args)),
+    )
 }
 
 fn scope(session: &Session, args: &ProductsArgs) -> String {

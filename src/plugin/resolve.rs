@@ -120,7 +120,9 @@ mod tests {
     #[test]
     fn no_match_says_where_it_looked() {
         let searched = Searched::Namespaces(vec!["team-a".into(), "shop".into()]);
-        let error = choose("toys", Vec::new(), &searched).unwrap_err().to_string();
+        let error = choose("toys", Vec::new(), &searched)
+            .unwrap_err()
+            .to_string();
         assert!(
             error.contains("the namespaces you can read (team-a, shop;"),
             "{error}"

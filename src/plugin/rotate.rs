@@ -72,8 +72,7 @@ pub async fn run(session: &Session, args: &RotateArgs) -> Result<()> {
         field_manager: Some(PLUGIN_MANAGER.into()),
         ..PatchParams::default()
     };
-    api.patch(&args.key, &params, &Patch::Merge(&patch))
-        .await?;
+    api.patch(&args.key, &params, &Patch::Merge(&patch)).await?;
     output::emit(&format!(
         "apikey/{} rotation requested; waiting up to {}s for the new value\n",
         args.key,
@@ -112,7 +111,11 @@ mod tests {
     fn only_an_approved_key_is_rotated() {
         assert!(check_phase("k", Some(APIKeyPhase::Approved)).is_ok());
         let error = check_phase("k", Some(APIKeyPhase::Pending)).unwrap_err();
-        assert!(error.to_string().starts_with("apikey/k is Pending, not Approved"));
+        assert!(
+            error
+                .to_string()
+                .starts_with("apikey/k is Pending, not Approved")
+        );
         let error = check_phase("k", None).unwrap_err();
         assert!(error.to_string().contains("without a phase yet"));
     }

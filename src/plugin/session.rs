@@ -137,7 +137,10 @@ impl Connection {
 
     /// Puts the flags into the cluster and user entries the chosen context uses.
     fn override_kubeconfig(&self, file: &mut Kubeconfig) {
-        let context_name = self.context.clone().or_else(|| file.current_context.clone());
+        let context_name = self
+            .context
+            .clone()
+            .or_else(|| file.current_context.clone());
         let context = file
             .contexts
             .iter()
@@ -263,7 +266,10 @@ mod tests {
         assert_eq!(cluster.insecure_skip_tls_verify, Some(true));
         let user = file.auth_infos[0].auth_info.as_ref().unwrap();
         assert!(user.token.is_some());
-        assert_eq!(user.client_certificate_data, None, "--token replaces the certificate");
+        assert_eq!(
+            user.client_certificate_data, None,
+            "--token replaces the certificate"
+        );
         assert_eq!(user.impersonate.as_deref(), Some("alice"));
         assert_eq!(user.impersonate_groups, Some(vec!["team".to_string()]));
     }

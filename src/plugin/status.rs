@@ -26,8 +26,10 @@ pub struct StatusArgs {
 
 /// Arguments of `delete`.
 #[derive(Debug, Args)]
-#[command(after_help = "Examples:\n  kubectl devportal delete toys-8bjlg -n team-a\n  \
-                        kubectl devportal delete toys-8bjlg --wait=false")]
+#[command(
+    after_help = "Examples:\n  kubectl devportal delete toys-8bjlg -n team-a\n  \
+                        kubectl devportal delete toys-8bjlg --wait=false"
+)]
 pub struct DeleteArgs {
     /// The APIKeys to delete.
     #[arg(required = true)]
@@ -116,7 +118,10 @@ pub fn describe(key: &APIKey, now: Timestamp) -> String {
                 .map(|p| p.as_str().to_string())
                 .unwrap_or_default(),
         ),
-        ("Reason", condition.map(|c| c.reason.clone()).unwrap_or_default()),
+        (
+            "Reason",
+            condition.map(|c| c.reason.clone()).unwrap_or_default(),
+        ),
         (
             "Message",
             condition.map(|c| c.message.clone()).unwrap_or_default(),
@@ -224,7 +229,10 @@ mod tests {
         let text = describe(&approved, now);
         assert_eq!(line(&text, "Secret"), "toys-x1-abc (data key api_key)");
         assert_eq!(line(&text, "Last rotation"), "2026-01-09T12:00:00Z");
-        assert_eq!(line(&text, "At the gateway"), "yes (Approved, Secrets written)");
+        assert_eq!(
+            line(&text, "At the gateway"),
+            "yes (Approved, Secrets written)"
+        );
         let written = key(json!({"phase": "Approved"}));
         assert_eq!(
             at_gateway(&written),
