@@ -285,7 +285,7 @@ pub fn print_list<T: Serialize>(
     let text = match &args.output {
         Format::Table => table(false).render_with(empty, !args.no_headers),
         Format::Wide => table(true).render_with(empty, !args.no_headers),
-        Format::Name => inert(&printers::names(resource, &values()?)),
+        Format::Name => printers::names(resource, &values()?),
         Format::JsonPath(template) => {
             let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": values()?});
             inert_yaml(&printers::jsonpath(template, &list).map_err(Error::Invalid)?)

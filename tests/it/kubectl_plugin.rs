@@ -7,6 +7,8 @@
 //! gives both Secrets a new value before the command returns. Plus the krew manifest and the
 //! completion script.
 
+mod conventions;
+
 use crate::support;
 
 use serde_json::Value;
@@ -343,9 +345,14 @@ fn completion_bash_prints_a_script_and_usage_errors_exit_2() {
         .arg("version")
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8(version.stdout).unwrap(),
-        format!("kubectl-devportal {}\n", env!("CARGO_PKG_VERSION"))
+    let version = String::from_utf8(version.stdout).unwrap();
+    assert!(
+        version.starts_with(&format!(
+            "Client Version: {}\nGit Commit: ",
+            env!("CARGO_PKG_VERSION")
+        )) && version.contains("\nBuild Date: ")
+            && version.contains("\nServer Version: "),
+        "{version}"
     );
 }
 
