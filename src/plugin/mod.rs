@@ -5,6 +5,7 @@
 //!
 //! No command prints, logs or puts into an error a key value, except `reveal` on stdout.
 
+pub mod complete;
 pub mod inbox;
 pub mod keys;
 pub mod output;
@@ -168,6 +169,20 @@ pub fn parse() -> Cli {
     }
     let matches = command.get_matches();
     <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `kubectl-devportal __complete WORDS...` (the completion scripts' and kubectl's question):
+/// `Some(text to print)` when `args` (without the program name) ask it, else `None`.
+pub async fn completion_request(args: &[String]) -> Option<String> {
+    let (first, words) = args.split_first()?;
+    if first != "__complete" {
+        return None;
+    }
+    let current = words.last().map(String::as_str).unwrap_or_default();
+    Some(complete::render(
+        current,
+        &complete::candidates(words).await,
+    ))
 }
 
 /// The one line the plugin prints for `error`: for a refusal by the API server or the admission

@@ -327,14 +327,25 @@ fn completion_bash_prints_a_script_and_usage_errors_exit_2() {
     let script = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success());
     assert!(
-        script.contains("complete -F") && script.contains("kubectl-devportal"),
-        "a bash completion script: {script}"
+        script.contains("complete -F") && script.contains("kubectl-devportal __complete"),
+        "a bash completion script asking the plugin: {script}"
     );
+    let asked = std::process::Command::new(plugin::BINARY)
+        .args(["__complete", ""])
+        .output()
+        .unwrap();
+    let candidates = String::from_utf8(asked.stdout).unwrap();
     for subcommand in [
-        "products", "request", "keys", "reveal", "requests", "approve", "deny",
+        "products", "request", "keys", "status", "delete", "reveal", "requests", "approve", "deny",
     ] {
-        assert!(script.contains(subcommand), "completes {subcommand}");
+        assert!(
+            candidates
+                .lines()
+                .any(|l| l.split('\t').next() == Some(subcommand)),
+            "completes {subcommand}: {candidates}"
+        );
     }
+    assert!(candidates.ends_with("\n:4\n"), "cobra's no-file directive");
     let usage = std::process::Command::new(plugin::BINARY)
         .args(["deny", "some-request"])
         .output()

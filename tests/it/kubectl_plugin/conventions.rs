@@ -313,3 +313,51 @@ async fn a_refused_connection_names_the_server_and_the_cause() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn kubectl_completes_the_plugins_subcommands_and_the_users_key_names() {
+    let (products, consumers) = setting().await;
+    let (p, c) = (products.name.as_str(), consumers.name.as_str());
+    let name = pending_key(p, c);
+    let cp = control_plane_with_devportal();
+    let dir = std::path::Path::new(support::plugin::BINARY)
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &[&str]| {
+        let out = std::process::Command::new(cp.state_dir().join("bin/kubectl"))
+            .env("PATH", &path)
+            .env("KUBECONFIG", cp.kubeconfig(Persona::Consumer))
+            .arg("__complete")
+            .args(words)
+            .output()
+            .expect("kubectl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let subcommands = complete(&["devportal", "re"]);
+    for word in ["request", "requests", "reveal"] {
+        assert!(
+            subcommands
+                .lines()
+                .any(|l| l.split('\t').next() == Some(word)),
+            "{word} in {subcommands}"
+        );
+    }
+    let keys = complete(&["devportal", "status", "-n", c, ""]);
+    assert!(keys.lines().any(|l| l == name), "{name} in {keys}");
+    let tiers = complete(&[
+        "devportal",
+        "request",
+        "toys",
+        "--product-namespace",
+        p,
+        "--plan",
+        "",
+    ]);
+    let tiers: Vec<&str> = tiers.lines().filter(|l| !l.starts_with(':')).collect();
+    assert_eq!(tiers, ["gold", "silver"]);
+}
