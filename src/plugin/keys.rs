@@ -148,7 +148,11 @@ pub async fn request(session: &Session, args: &RequestArgs) -> Result<()> {
         session.namespace
     ))?;
     let key = settled(&api, &name, args.wait).await?;
-    output::emit(&format!("phase: {}\n", phase_line(&key)))
+    output::emit(&format!(
+        "phase: {}\n`kubectl devportal status {name}{}` follows it\n",
+        phase_line(&key),
+        session.flags
+    ))
 }
 
 /// The first line of the message of the key's condition that holds (why it is in its phase).

@@ -101,7 +101,9 @@ impl Cli {
             Command::Reveal(args) => reveal::run(&connection, &args).await,
             command => {
                 let session = connection.connect().await?;
+                let slow = slow_note(&session.server);
                 let result = command.run(&session).await;
+                slow.abort();
                 result.map_err(|error| unreachable(&session.server, error))
             }
         }
@@ -124,6 +126,18 @@ impl Command {
             Command::Completion(_) | Command::Version | Command::Reveal(_) => Ok(()),
         }
     }
+}
+
+/// After a few seconds without an answer, tells a person at a terminal whom the plugin is
+/// waiting for (scripts, whose stderr is not a terminal, get only the eventual error).
+fn slow_note(server: &str) -> tokio::task::JoinHandle<()> {
+    let server = server.to_string();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!("waiting for {server} (--request-timeout bounds each answer)...");
+        }
+    })
 }
 
 /// A failure to talk to the API server (not a refusal by it) as one line naming the server and

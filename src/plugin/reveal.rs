@@ -34,8 +34,9 @@ pub async fn run(connection: &Connection, args: &RevealArgs) -> Result<()> {
     if !may_print(std::io::stdout().is_terminal(), args.show) {
         return Err(Error::Invalid(format!(
             "not printing the value of API key {0:?} to a terminal: pipe it \
-             (`kubectl devportal reveal {0} | wl-copy`), redirect it to a file, or pass --show",
-            args.key
+             (`kubectl devportal reveal {0}{1} | wl-copy`), redirect it to a file, or pass --show",
+            args.key,
+            connection.repeated_flags()
         )));
     }
     let session = connection.connect().await?;

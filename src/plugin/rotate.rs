@@ -41,12 +41,12 @@ pub fn recorded(object: &serde_json::Value) -> (Option<&str>, Option<&str>) {
 
 /// Whether a key in `phase` can be rotated: only an Approved key has a value to replace; for
 /// another phase, the error that says so (nothing is written then).
-pub fn check_phase(key: &str, phase: Option<APIKeyPhase>) -> Result<()> {
+pub fn check_phase(key: &str, phase: Option<APIKeyPhase>, flags: &str) -> Result<()> {
     match phase {
         Some(APIKeyPhase::Approved) => Ok(()),
         other => Err(Error::Invalid(format!(
             "apikey/{key} is {}, not Approved: only an approved key has a value to rotate \
-             (`kubectl devportal status {key}` says why)",
+             (`kubectl devportal status {key}{flags}` says why)",
             other.map(|p| p.as_str()).unwrap_or("without a phase yet")
         ))),
     }
@@ -56,7 +56,11 @@ pub fn check_phase(key: &str, phase: Option<APIKeyPhase>) -> Result<()> {
 pub async fn run(session: &Session, args: &RotateArgs) -> Result<()> {
     let typed = Api::<APIKey>::namespaced(session.client.clone(), &session.namespace);
     let current = typed.get(&args.key).await?;
-    check_phase(&args.key, current.status.as_ref().and_then(|s| s.phase))?;
+    check_phase(
+        &args.key,
+        current.status.as_ref().and_then(|s| s.phase),
+        &session.flags,
+    )?;
     // The raw object: the rotation status is read by name, whatever the typed status carries.
     let resource = ApiResource::erase::<APIKey>(&());
     let api = Api::<DynamicObject>::namespaced_with(
@@ -86,12 +90,13 @@ pub async fn run(session: &Session, args: &RotateArgs) -> Result<()> {
         {
             return output::emit(&format!(
                 "apikey/{} rotated{}: the old value no longer works; `kubectl devportal reveal \
-                 {} | ...` gives the new one\n",
+                 {}{} | ...` gives the new one\n",
                 args.key,
                 rotated_at
                     .map(|t| format!(" at {}", output::inert(t)))
                     .unwrap_or_default(),
-                args.key
+                args.key,
+                session.flags
             ));
         }
         if tokio::time::Instant::now() >= deadline {
@@ -109,14 +114,18 @@ mod tests {
 
     #[test]
     fn only_an_approved_key_is_rotated() {
-        assert!(check_phase("k", Some(APIKeyPhase::Approved)).is_ok());
-        let error = check_phase("k", Some(APIKeyPhase::Pending)).unwrap_err();
+        assert!(check_phase("k", Some(APIKeyPhase::Approved), "").is_ok());
+        let error = check_phase("k", Some(APIKeyPhase::Pending), " -n team-a").unwrap_err();
+        let text = error.to_string();
         assert!(
-            error
-                .to_string()
-                .starts_with("apikey/k is Pending, not Approved")
+            text.starts_with("apikey/k is Pending, not Approved"),
+            "{text}"
         );
-        let error = check_phase("k", None).unwrap_err();
+        assert!(
+            text.contains("`kubectl devportal status k -n team-a`"),
+            "{text}"
+        );
+        let error = check_phase("k", None, "").unwrap_err();
         assert!(error.to_string().contains("without a phase yet"));
     }
 

@@ -75,8 +75,9 @@ pub struct Session {
     pub namespace: String,
     /// The API server's address, for messages.
     pub server: String,
-    /// Whether `-n` was given (hints repeat it).
-    pub explicit_namespace: bool,
+    /// The connection flags the user gave that a hint must repeat to be runnable as written
+    /// (` -n team-a --context prod`), or empty.
+    pub flags: String,
     /// The namespaces the kubeconfig's contexts name: where to look for a product when the user
     /// may not list them cluster-wide.
     pub kubeconfig_namespaces: Vec<String>,
@@ -130,9 +131,24 @@ impl Connection {
             client: Client::try_from(config)?,
             namespace,
             server: server.trim_end_matches('/').to_string(),
-            explicit_namespace: self.namespace.is_some(),
+            flags: self.repeated_flags(),
             kubeconfig_namespaces,
         })
+    }
+
+    /// The flags a hint repeats: `--kubeconfig`, `--context`, `-n` as given, each ` --flag value`.
+    pub fn repeated_flags(&self) -> String {
+        let mut flags = String::new();
+        if let Some(path) = &self.kubeconfig {
+            flags.push_str(&format!(" --kubeconfig {}", path.display()));
+        }
+        if let Some(context) = &self.context {
+            flags.push_str(&format!(" --context {context}"));
+        }
+        if let Some(namespace) = &self.namespace {
+            flags.push_str(&format!(" -n {namespace}"));
+        }
+        flags
     }
 
     /// Puts the flags into the cluster and user entries the chosen context uses.
@@ -272,6 +288,17 @@ mod tests {
         );
         assert_eq!(user.impersonate.as_deref(), Some("alice"));
         assert_eq!(user.impersonate_groups, Some(vec!["team".to_string()]));
+    }
+
+    #[test]
+    fn hints_repeat_the_context_and_namespace_given() {
+        let flags = Connection {
+            context: Some("prod".into()),
+            namespace: Some("team-a".into()),
+            ..Connection::default()
+        };
+        assert_eq!(flags.repeated_flags(), " --context prod -n team-a");
+        assert_eq!(Connection::default().repeated_flags(), "");
     }
 
     #[test]

@@ -168,8 +168,9 @@ pub async fn delete(session: &Session, args: &DeleteArgs) -> Result<()> {
             if tokio::time::Instant::now() >= deadline {
                 return Err(Error::Invalid(format!(
                     "apikey/{name} is still there after {}s: devportal removes its Secrets \
-                     first (`kubectl devportal status {name}`)",
-                    args.timeout.as_secs()
+                     first (`kubectl devportal status {name}{}`)",
+                    args.timeout.as_secs(),
+                    session.flags
                 )));
             }
             tokio::time::sleep(Duration::from_millis(250)).await;

@@ -110,6 +110,12 @@ async fn rotate_on_a_pending_key_exits_1_at_once_and_writes_nothing() {
         refused.contains(&format!("apikey/{name} is Pending, not Approved")),
         "{refused}"
     );
+    assert!(
+        refused.contains(&format!(
+            "`kubectl devportal status {name} -n {c}` says why"
+        )),
+        "the hint runs as written: {refused}"
+    );
     let admin = control_plane_with_devportal().client(Persona::Admin).await;
     let key = Api::<APIKey>::namespaced(admin, c)
         .get(&name)
