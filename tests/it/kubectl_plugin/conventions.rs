@@ -111,9 +111,8 @@ async fn rotate_on_a_pending_key_exits_1_at_once_and_writes_nothing() {
         "{refused}"
     );
     assert!(
-        refused.contains(&format!(
-            "`kubectl devportal status {name} -n {c}` says why"
-        )),
+        refused.contains(&format!("`kubectl devportal status {name} --kubeconfig "))
+            && refused.contains(&format!(" -n {c}` says why")),
         "the hint runs as written: {refused}"
     );
     let admin = control_plane_with_devportal().client(Persona::Admin).await;
