@@ -8,6 +8,7 @@
 //! completion script.
 
 mod conventions;
+mod release;
 
 use crate::support;
 
@@ -410,7 +411,13 @@ fn the_krew_manifest_installs_this_binary_on_every_platform() {
             format!("SHA256_{}_{}", os.to_uppercase(), arch.to_uppercase()),
             "the placeholder the release fills in"
         );
-        assert_eq!(platform["files"][0]["from"], bin);
+        let files: Vec<&str> = platform["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["from"].as_str().unwrap())
+            .collect();
+        assert_eq!(files, [bin, "kubectl_complete-devportal", "LICENSE"]);
         platforms.push(format!("{os}/{arch}"));
     }
     platforms.sort();
