@@ -25,6 +25,10 @@ pub struct RequestsArgs {
     /// Include requests already approved or denied (default: only the pending ones).
     #[arg(long)]
     pub all: bool,
+
+    /// After listing, print a row for every change (until interrupted).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 /// Arguments of `approve`.
@@ -151,7 +155,14 @@ pub async fn list(session: &Session, args: &RequestsArgs) -> Result<()> {
         &requests,
         |_| table(&requests, all, Timestamp::now()),
         empty,
-    )
+    )?;
+    if !args.watch {
+        return Ok(());
+    }
+    super::watch::follow(api, &args.list, |request| {
+        table(std::slice::from_ref(request), all, Timestamp::now())
+    })
+    .await
 }
 
 /// The requests as a table.

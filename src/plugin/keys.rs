@@ -68,6 +68,10 @@ pub struct KeysArgs {
     #[arg(value_name = "NAME")]
     pub names: Vec<String>,
 
+    /// After listing, print a row for every change (until interrupted).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
+
     /// Namespace selection and output format.
     #[command(flatten)]
     pub list: ListArgs,
@@ -219,13 +223,25 @@ pub async fn list(session: &Session, args: &KeysArgs) -> Result<()> {
     }
     keys.sort_by_key(|k| (k.namespace(), k.name_any()));
     let all = args.list.all_namespaces;
+    let wide = args.list.output == output::Format::Wide;
     output::print_list(
         &args.list,
         "apikey",
         &keys,
         |wide| table(&keys, all, wide, Timestamp::now()),
         "No API keys.",
-    )
+    )?;
+    if !args.watch {
+        return Ok(());
+    }
+    super::watch::follow(api, &args.list, |key| {
+        if args.names.is_empty() || args.names.contains(&key.name_any()) {
+            table(std::slice::from_ref(key), all, wide, Timestamp::now())
+        } else {
+            Table::default()
+        }
+    })
+    .await
 }
 
 /// The keys as a table; `wide` adds the MESSAGE column (why the key is in its phase).

@@ -17,6 +17,7 @@ pub mod rotate;
 pub mod session;
 pub mod shell;
 pub mod status;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 

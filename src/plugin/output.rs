@@ -107,6 +107,11 @@ impl Table {
         }
     }
 
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
     /// Replaces the header line.
     pub fn set_header(&mut self, header: Vec<String>) {
         self.header = header;

@@ -366,3 +366,50 @@ async fn kubectl_completes_the_plugins_subcommands_and_the_users_key_names() {
     let tiers: Vec<&str> = tiers.lines().filter(|l| !l.starts_with(':')).collect();
     assert_eq!(tiers, ["gold", "silver"]);
 }
+
+#[tokio::test]
+async fn keys_watch_prints_a_row_for_a_key_created_after_the_listing() {
+    let (products, consumers) = setting().await;
+    let (p, c) = (products.name.as_str(), consumers.name.as_str());
+    let cp = control_plane_with_devportal();
+    let mut watching = std::process::Command::new(support::plugin::BINARY)
+        .arg("--kubeconfig")
+        .arg(cp.kubeconfig(Persona::Consumer))
+        .args(["keys", "-w", "--no-headers", "-n", c])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl-devportal runs");
+    let stdout = watching.stdout.take().unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    assert_eq!(
+        received.recv_timeout(WAIT).unwrap(),
+        "No API keys.",
+        "the listing"
+    );
+    let name = pending_key(p, c);
+    let deadline = Instant::now() + WAIT;
+    let row = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = received
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no row for {name}"));
+        if line.starts_with(&format!("{name} ")) {
+            break line;
+        }
+    };
+    watching.kill().unwrap();
+    watching.wait().unwrap();
+    assert!(row.contains("gold"), "{row}");
+}
