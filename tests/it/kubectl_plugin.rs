@@ -9,6 +9,7 @@
 
 mod conventions;
 mod release;
+mod terminal;
 
 use crate::support;
 
