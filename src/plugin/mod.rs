@@ -1,7 +1,9 @@
 //! The `kubectl-devportal` plugin: the everyday workflow of consumers and owners as kubectl
-//! subcommands (`kubectl devportal products`, `request`, `keys`, `reveal`, `requests`, `approve`,
-//! `deny`, `rotate`), on kube-rs with the user's kubeconfig and context. One module per command
-//! group; [`output`] formats what they print. docs/kubectl-plugin.md is the user's guide.
+//! subcommands (`kubectl devportal products`, `request`, `keys`, `status`, `delete`, `reveal`,
+//! `requests`, `approve`, `deny`, `rotate`), on kube-rs with the user's kubeconfig and kubectl's
+//! connection flags ([`session`]). One module per command group; [`output`] and [`printers`]
+//! format what they print, [`complete`] answers shell completion. docs/kubectl-plugin.md is the
+//! user's guide.
 //!
 //! No command prints, logs or puts into an error a key value, except `reveal` on stdout.
 
