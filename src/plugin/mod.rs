@@ -13,6 +13,7 @@ pub mod keys;
 pub mod output;
 pub mod printers;
 pub mod products;
+pub mod request;
 pub mod resolve;
 pub mod reveal;
 pub mod rotate;
@@ -51,7 +52,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  kubectl devportal request toys --plan gold -n team-a\n  kubectl devportal request toys --plan gold --product-namespace shop --expires-in 30d -n team-a"
     )]
-    Request(keys::RequestArgs),
+    Request(request::RequestArgs),
     /// List your API keys: phase, product, plan, expiry, age.
     #[command(
         after_help = "Examples:\n  kubectl devportal keys -n team-a\n  kubectl devportal keys -A -o wide"
@@ -118,7 +119,7 @@ impl Command {
     async fn run(self, session: &session::Session) -> Result<()> {
         match self {
             Command::Products(args) => products::run(session, &args).await,
-            Command::Request(args) => keys::request(session, &args).await,
+            Command::Request(args) => request::request(session, &args).await,
             Command::Keys(args) => keys::list(session, &args).await,
             Command::Status(args) => status::status(session, &args).await,
             Command::Delete(args) => status::delete(session, &args).await,
