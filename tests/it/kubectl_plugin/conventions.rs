@@ -413,3 +413,49 @@ async fn keys_watch_prints_a_row_for_a_key_created_after_the_listing() {
     watching.wait().unwrap();
     assert!(row.contains("gold"), "{row}");
 }
+
+#[tokio::test]
+async fn run_by_kubectl_the_usage_says_kubectl_devportal_and_version_names_the_server() {
+    let cp = control_plane_with_devportal();
+    let dir = std::path::Path::new(support::plugin::BINARY)
+        .parent()
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new(cp.state_dir().join("bin/kubectl"))
+            .env("PATH", &path)
+            .env("KUBECONFIG", cp.kubeconfig(Persona::Consumer))
+            .args(args)
+            .output()
+            .expect("kubectl runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let help = kubectl(&["devportal", "status", "--help"]);
+    assert!(help.contains("Usage: kubectl devportal status"), "{help}");
+    assert!(
+        help.contains("Examples:\n  kubectl devportal status toys-8bjlg -n team-a"),
+        "{help}"
+    );
+    let version = kubectl(&["devportal", "version"]);
+    assert!(version.contains("\nServer Version: v1."), "{version}");
+    // Typed by hand, found on PATH: argv[0] is the bare name.
+    let direct = std::process::Command::new("kubectl-devportal")
+        .env("PATH", &path)
+        .args(["status", "--help"])
+        .output()
+        .expect("kubectl-devportal runs");
+    let direct = String::from_utf8(direct.stdout).unwrap();
+    assert!(
+        direct.contains("Usage: kubectl-devportal status"),
+        "{direct}"
+    );
+}
