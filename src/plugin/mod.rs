@@ -102,8 +102,10 @@ impl Cli {
         match self.command {
             Command::Completion(args) => shell::completion(&args),
             Command::Version => shell::version(&connection).await,
-            Command::Reveal(args) => reveal::run(&connection, &args).await,
             command => {
+                if let Command::Reveal(args) = &command {
+                    reveal::check_destination(&connection, args)?;
+                }
                 let session = connection.connect().await?;
                 let slow = slow_note(&session.server);
                 let result = command.run(&session).await;
@@ -127,7 +129,8 @@ impl Command {
             Command::Approve(args) => inbox::review(session, inbox::Review::approve(args)).await,
             Command::Deny(args) => inbox::review(session, inbox::Review::deny(args)).await,
             Command::Rotate(args) => rotate::run(session, &args).await,
-            Command::Completion(_) | Command::Version | Command::Reveal(_) => Ok(()),
+            Command::Reveal(args) => reveal::run(session, &args).await,
+            Command::Completion(_) | Command::Version => Ok(()),
         }
     }
 }
