@@ -9,7 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
-use super::output::{self, ListArgs, Table};
+use super::listing::ListArgs;
+use super::output::{self, Table};
 use super::session::Session;
 use crate::Result;
 use crate::names::EMAIL_VERIFIED_ANNOTATION;

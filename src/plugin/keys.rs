@@ -5,7 +5,8 @@ use clap::Args;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Api, ResourceExt};
 
-use super::output::{self, ListArgs, Table};
+use super::listing::ListArgs;
+use super::output::{self, Table};
 use super::session::Session;
 use crate::resources::APIKey;
 use crate::{Error, Result};
@@ -49,7 +50,7 @@ pub async fn list(session: &Session, args: &KeysArgs) -> Result<()> {
     }
     keys.sort_by_key(|k| (k.namespace(), k.name_any()));
     let all = args.list.all_namespaces;
-    let wide = args.list.output == output::Format::Wide;
+    let wide = args.list.output == super::listing::Format::Wide;
     output::print_list(
         &args.list,
         "apikey",

@@ -10,6 +10,7 @@
 pub mod complete;
 pub mod inbox;
 pub mod keys;
+pub mod listing;
 pub mod output;
 pub mod printers;
 pub mod products;

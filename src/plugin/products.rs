@@ -5,7 +5,8 @@ use clap::Args;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Api, ResourceExt};
 
-use super::output::{self, ListArgs, Table};
+use super::listing::ListArgs;
+use super::output::{self, Table};
 use super::session::Session;
 use crate::Result;
 use crate::names::product_condition;

@@ -5,7 +5,8 @@ use futures::StreamExt;
 use kube::Api;
 use kube::runtime::watcher;
 
-use super::output::{self, ListArgs, Table};
+use super::listing::ListArgs;
+use super::output::{self, Table};
 use crate::{Error, Result};
 
 /// Follows the objects of `api` (with the listing's label selector) and prints `table(&[o])`'s
