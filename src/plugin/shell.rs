@@ -71,8 +71,8 @@ pub fn completion(args: &CompletionArgs) -> Result<()> {
 }
 
 /// The plugin's own version lines: version, git commit and build date (the last two from
-/// `DEVPORTAL_GIT_COMMIT` and `DEVPORTAL_BUILD_DATE` at build time, which `make install` and hack/release-krew.sh
-/// sets; `unknown` otherwise).
+/// `DEVPORTAL_GIT_COMMIT` and `DEVPORTAL_BUILD_DATE` at build time, which `make install` and
+/// hack/release-krew.sh set; `unknown` otherwise).
 pub fn client_version() -> String {
     format!(
         "Client Version: {}\nGit Commit: {}\nBuild Date: {}\n",
