@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make demo`: the whole story on the local control plane. Starts it with devportal (webhook and
 # controller), publishes an API as its owner, requests a key as a consumer, shows the webhook
-# correcting a spoofed requester and refusing a self-approval, shows the owner's inbox
-# (`kubectl get apikeyrequests`) and approves the key there with an APIKeyApproval, and
-# shows the resulting Secret (key redacted) and the metrics. Stops everything unless KEEP=1.
+# correcting a spoofed requester and refusing a self-approval (plain kubectl: what the webhook
+# does to hand-written objects), then the everyday workflow through `kubectl devportal`: the
+# owner's inbox and approval, the consumer's `status`, `reveal` into a pipe and `rotate`; and
+# the resulting Secret (key redacted) and the metrics. Stops everything unless KEEP=1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DIR=${DEVPORTAL_LOCAL_DIR:-$ROOT/target/local}
@@ -12,6 +13,11 @@ export DEVPORTAL_LOCAL_DIR=$DIR
 . "$ROOT/hack/lib.sh"
 KUBECTL=$DIR/bin/kubectl
 as() { local user=$1; shift; "$KUBECTL" --kubeconfig "$DIR/kubeconfigs/$user" "$@"; }
+# `kubectl devportal ...` as a persona: kubectl finds the plugin cargo built on PATH.
+devportal() {
+  local user=$1; shift
+  KUBECONFIG="$DIR/kubeconfigs/$user" PATH="$ROOT/target/debug:$PATH" "$KUBECTL" devportal "$@"
+}
 section() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 say() { printf '   %s\n' "$*"; }
 started=$SECONDS
@@ -21,7 +27,7 @@ if [ "${KEEP:-0}" != 1 ]; then
 fi
 
 section "Build devportal and start the local control plane with it (webhook + controller)"
-step "building devportal (cargo build; a first build compiles ~300 crates, cargo shows its progress)"
+step "building devportal and kubectl-devportal (cargo build; a first build compiles ~300 crates, cargo shows its progress)"
 (cd "$ROOT" && cargo build)
 DEVPORTAL_BIN=$ROOT/target/debug/devportal "$ROOT/hack/local-cluster.sh" up
 
@@ -44,12 +50,12 @@ say "(the gateway's and Kuadrant's status is simulated: the route is Accepted, t
 section "API owner: publish the Toy Store API (manual approval)"
 as owner apply -f "$ROOT/examples/apiproduct.yaml"
 as owner wait apiproduct/toystore -n toystore --for=condition=PlanPolicyDiscovered --timeout=30s >/dev/null
-as consumer get apiproducts -A
+devportal consumer products -n toystore
 
 section "Consumer: request a key, claiming to be someone else"
 sed 's/userId: consumer/userId: someone-else/' "$ROOT/examples/apikey.yaml" | as consumer apply -f - 2>&1 | sed 's/^/   /'
-say "stored requester: $(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.spec.requestedBy.userId}')"
-as consumer get apikeys -n consumer-team
+say "stored requester: $(devportal consumer keys my-toystore-key -n consumer-team -o jsonpath='{.items[0].spec.requestedBy.userId}')"
+devportal consumer keys -n consumer-team -o wide
 
 section "Consumer: try to approve their own key"
 if out=$(as consumer patch apikey my-toystore-key -n consumer-team --type=merge \
@@ -58,7 +64,7 @@ if out=$(as consumer patch apikey my-toystore-key -n consumer-team --type=merge 
 fi
 say "${out}"
 
-section "API owner: the inbox, in the product's namespace (no access to APIKeys needed)"
+section "API owner: the inbox (kubectl devportal requests), in the product's namespace (no access to APIKeys needed)"
 request=
 for _ in $(seq 1 100); do
   request=$(as owner get apikeyrequests -n toystore \
@@ -67,7 +73,7 @@ for _ in $(seq 1 100); do
   sleep 0.3
 done
 [ -n "$request" ] || { echo "the APIKeyRequest did not appear"; exit 1; }
-as owner get apikeyrequests -n toystore
+devportal owner requests -n toystore
 
 section "API owner: approve the request with an APIKeyApproval (reviewedBy forged, then stamped)"
 as owner create -f - <<EOF 2>&1 | sed 's/^/   /'
@@ -82,17 +88,22 @@ spec:
 EOF
 say "stored reviewer: $(as owner get apikeyapproval "$request-approval" -n toystore -o jsonpath='{.spec.reviewedBy}')"
 as consumer wait apikey/my-toystore-key -n consumer-team --for=jsonpath='{.status.phase}'=Approved --timeout=30s >/dev/null
-as consumer get apikeys -n consumer-team
-say "reviewed by: $(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.status.reviewedBy}')"
 as owner wait apikeyrequest/"$request" -n toystore --for=condition=Approved --timeout=30s >/dev/null
-as owner get apikeyrequests -n toystore
+devportal owner requests -n toystore --all
+
+section "Consumer: the key in full (kubectl devportal status), like cmctl status certificate"
+devportal consumer status my-toystore-key -n consumer-team
 
 section "Consumer: the key's Secret (value redacted)"
 secret=$(as consumer get apikey my-toystore-key -n consumer-team -o jsonpath='{.status.secretRef.name}')
 as consumer get secret "$secret" -n consumer-team -o go-template='name: {{.metadata.name}}{{"\n"}}data:{{"\n"}}{{range $k, $v := .data}}  {{$k}}: <redacted, {{len $v}} base64 chars>{{"\n"}}{{end}}'
-key=$(as consumer get secret "$secret" -n consumer-team -o jsonpath='{.data.api_key}' | base64 -d)
-say "the key starts with ${key%%_*}_ and passes its checksum: $("$ROOT/target/debug/devportal" verify-key --stdin <<<"$key")"
-unset key
+key=$(devportal consumer reveal my-toystore-key -n consumer-team)
+say "kubectl devportal reveal (into a pipe): the key starts with ${key%%_*}_ and passes its checksum: $("$ROOT/target/debug/devportal" verify-key --stdin <<<"$key")"
+devportal consumer rotate my-toystore-key -n consumer-team | sed 's/^/   /'
+rotated=$(devportal consumer reveal my-toystore-key -n consumer-team)
+[ "$rotated" != "$key" ] || { echo "rotate left the value unchanged"; exit 1; }
+say "after rotate the value differs (starts with ${rotated%%_*}_); the old one no longer works"
+unset key rotated
 section "Gateway side: the enforcement Secret Authorino matches, in the Kuadrant namespace (labels and annotations)"
 as admin get secrets -n kuadrant-system -l devportal.kuadrant.io/role=enforcement \
   -o custom-columns='NAME:.metadata.name,PLAN:.metadata.annotations.secret\.kuadrant\.io/plan-id,USER:.metadata.annotations.secret\.kuadrant\.io/user-id,APP:.metadata.labels.app'

@@ -10,7 +10,8 @@
 #   down    stop everything `up` started; free every port; remove the etcd data
 #   run     `up`, print READY, stay until stdin closes (or a signal), then `down` (test fixtures)
 #   status  say whether it is running and where
-#   env     print shell exports (KUBECONFIG for admin, the state dir)
+#   env     print shell exports (KUBECONFIG for admin, the state dir, PATH with kubectl and the
+#           kubectl-devportal plugin that `cargo build` put in target/debug)
 #   sweep   stop every control plane the test fixtures started under $DIR/tests and check that
 #           none of their processes is left
 #   kill NAME [SIGNAL]  stop one component (etcd, kube-apiserver, ...) at once (fault tests)
@@ -404,7 +405,8 @@ cmd_status() {
 cmd_env() {
   echo "export KUBECONFIG=$KUBECONFIGS/admin"
   echo "export DEVPORTAL_LOCAL_DIR=$DIR"
-  echo "export PATH=$BIN:\$PATH"
+  # The control plane's kubectl and the plugin cargo builds (kubectl devportal, its completion helper).
+  echo "export PATH=${CARGO_TARGET_DIR:-$ROOT/target}/debug:$BIN:\$PATH"
 }
 
 cmd_kill() { # component [signal]: stop one component at once, as a crash would (fault tests)

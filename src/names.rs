@@ -17,6 +17,8 @@ pub const FINALIZER: &str = "devportal.kuadrant.io/secrets";
 
 /// Field manager of every write the controller makes.
 pub const CONTROLLER_MANAGER: &str = "devportal-controller";
+/// Field manager of every write `kubectl devportal` makes.
+pub const PLUGIN_MANAGER: &str = "kubectl-devportal";
 
 /// Annotation a platform engineer puts on an HTTPRoute that API owners may publish.
 pub const EXPOSED_ANNOTATION: &str = "devportal.kuadrant.io/exposed";

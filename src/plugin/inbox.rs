@@ -6,10 +6,11 @@
 use clap::Args;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{ListParams, PostParams};
+use kube::api::PostParams;
 use kube::{Api, ResourceExt};
 
-use super::output::{self, ListArgs, Table};
+use super::listing::ListArgs;
+use super::output::{self, Table};
 use super::session::Session;
 use crate::Result;
 use crate::names::EMAIL_VERIFIED_ANNOTATION;
@@ -25,6 +26,10 @@ pub struct RequestsArgs {
     /// Include requests already approved or denied (default: only the pending ones).
     #[arg(long)]
     pub all: bool,
+
+    /// After listing, print a row for every change (until interrupted).
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 /// Arguments of `approve`.
@@ -132,7 +137,7 @@ pub async fn list(session: &Session, args: &RequestsArgs) -> Result<()> {
         Api::namespaced(session.client.clone(), &session.namespace)
     };
     let mut requests: Vec<APIKeyRequest> = api
-        .list(&ListParams::default())
+        .list(&args.list.params())
         .await?
         .items
         .into_iter()
@@ -144,9 +149,21 @@ pub async fn list(session: &Session, args: &RequestsArgs) -> Result<()> {
     } else {
         "No pending key requests (--all lists the decided ones too)."
     };
-    output::print_list(args.list.output, &requests, || {
-        table(&requests, args.list.all_namespaces, Timestamp::now()).render(empty)
+    let all = args.list.all_namespaces;
+    output::print_list(
+        &args.list,
+        "apikeyrequest",
+        &requests,
+        |_| table(&requests, all, Timestamp::now()),
+        empty,
+    )?;
+    if !args.watch {
+        return Ok(());
+    }
+    super::watch::follow(api, &args.list, |request| {
+        table(std::slice::from_ref(request), all, Timestamp::now())
     })
+    .await
 }
 
 /// The requests as a table.
@@ -226,7 +243,13 @@ fn truncated(text: &str, at: usize) -> String {
 /// Records the decision as an APIKeyApproval in the request's namespace.
 pub async fn review(session: &Session, review: Review) -> Result<()> {
     let created = Api::<APIKeyApproval>::namespaced(session.client.clone(), &session.namespace)
-        .create(&PostParams::default(), &review.approval())
+        .create(
+            &PostParams {
+                field_manager: Some(crate::names::PLUGIN_MANAGER.into()),
+                ..PostParams::default()
+            },
+            &review.approval(),
+        )
         .await?;
     let decision = if review.approved {
         "approved"

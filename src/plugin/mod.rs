@@ -1,18 +1,27 @@
 //! The `kubectl-devportal` plugin: the everyday workflow of consumers and owners as kubectl
-//! subcommands (`kubectl devportal products`, `request`, `keys`, `reveal`, `requests`, `approve`,
-//! `deny`, `rotate`), on kube-rs with the user's kubeconfig and context. One module per command
-//! group; [`output`] formats what they print. docs/kubectl-plugin.md is the user's guide.
+//! subcommands (`kubectl devportal products`, `request`, `keys`, `status`, `delete`, `reveal`,
+//! `requests`, `approve`, `deny`, `rotate`), on kube-rs with the user's kubeconfig and kubectl's
+//! connection flags ([`session`]). One module per command group; [`output`] and [`printers`]
+//! format what they print, [`complete`] answers shell completion. docs/kubectl-plugin.md is the
+//! user's guide.
 //!
 //! No command prints, logs or puts into an error a key value, except `reveal` on stdout.
 
+pub mod complete;
 pub mod inbox;
 pub mod keys;
+pub mod listing;
 pub mod output;
+pub mod printers;
 pub mod products;
+pub mod request;
+pub mod resolve;
 pub mod reveal;
 pub mod rotate;
 pub mod session;
 pub mod shell;
+pub mod status;
+pub mod watch;
 
 use clap::{Parser, Subcommand};
 
@@ -36,24 +45,54 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// List published APIProducts: plans and limits, auth scheme, approval mode.
+    #[command(
+        after_help = "Examples:\n  kubectl devportal products -n shop\n  kubectl devportal products -A -o wide"
+    )]
     Products(products::ProductsArgs),
     /// Request an API key for a product at a plan tier (creates an APIKey).
-    Request(keys::RequestArgs),
+    #[command(
+        after_help = "Examples:\n  kubectl devportal request toys --plan gold -n team-a\n  kubectl devportal request toys --plan gold --product-namespace shop --expires-in 30d -n team-a"
+    )]
+    Request(request::RequestArgs),
     /// List your API keys: phase, product, plan, expiry, age.
+    #[command(
+        after_help = "Examples:\n  kubectl devportal keys -n team-a\n  kubectl devportal keys -A -o wide"
+    )]
     Keys(keys::KeysArgs),
+    /// One key in full: phase and why, reviewer, expiry, Secret, last rotation, gateway.
+    Status(status::StatusArgs),
+    /// Delete API keys (devportal removes their Secrets; waits until they are gone).
+    Delete(status::DeleteArgs),
     /// Print the value of an approved key (only into a pipe or a file, or with --show).
+    #[command(
+        after_help = "Examples:\n  kubectl devportal reveal toys-8bjlg -n team-a | wl-copy\n  kubectl devportal reveal toys-8bjlg > key.txt"
+    )]
     Reveal(reveal::RevealArgs),
     /// The owner's inbox: the key requests for the products of a namespace.
+    #[command(
+        after_help = "Examples:\n  kubectl devportal requests -n shop\n  kubectl devportal requests -n shop --all -o json"
+    )]
     Requests(inbox::RequestsArgs),
     /// Approve a key request (creates an APIKeyApproval).
+    #[command(
+        after_help = "Examples:\n  kubectl devportal approve toys-8bjlg-8b142cb1 -n shop --reason welcome"
+    )]
     Approve(inbox::ApproveArgs),
     /// Deny a key request, with a reason (creates an APIKeyApproval).
+    #[command(
+        after_help = "Examples:\n  kubectl devportal deny toys-8bjlg-8b142cb1 -n shop --reason \"use the silver plan\""
+    )]
     Deny(inbox::DenyArgs),
     /// Give a key a new value; the old one stops working.
+    #[command(after_help = "Examples:\n  kubectl devportal rotate toys-8bjlg -n team-a")]
     Rotate(rotate::RotateArgs),
     /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(kubectl devportal completion bash)\n  kubectl devportal completion zsh > \"${fpath[1]}/_kubectl-devportal\""
+    )]
     Completion(shell::CompletionArgs),
-    /// Print the plugin's version.
+    /// Print the plugin's version, git commit, build date and the API server's version.
+    #[command(after_help = "Examples:\n  kubectl devportal version")]
     Version,
 }
 
@@ -63,23 +102,109 @@ impl Cli {
         let connection = self.connection;
         match self.command {
             Command::Completion(args) => shell::completion(&args),
-            Command::Version => shell::version(),
-            Command::Products(args) => products::run(&connection.connect().await?, &args).await,
-            Command::Request(args) => keys::request(&connection.connect().await?, &args).await,
-            Command::Keys(args) => keys::list(&connection.connect().await?, &args).await,
-            Command::Reveal(args) => reveal::run(&connection, &args).await,
-            Command::Requests(args) => inbox::list(&connection.connect().await?, &args).await,
-            Command::Approve(args) => {
-                let review = inbox::Review::approve(args);
-                inbox::review(&connection.connect().await?, review).await
+            Command::Version => shell::version(&connection).await,
+            command => {
+                if let Command::Reveal(args) = &command {
+                    reveal::check_destination(&connection, args)?;
+                }
+                let session = connection.connect().await?;
+                let slow = slow_note(&session.server);
+                let result = command.run(&session).await;
+                slow.abort();
+                result.map_err(|error| unreachable(&session.server, error))
             }
-            Command::Deny(args) => {
-                let review = inbox::Review::deny(args);
-                inbox::review(&connection.connect().await?, review).await
-            }
-            Command::Rotate(args) => rotate::run(&connection.connect().await?, &args).await,
         }
     }
+}
+
+impl Command {
+    /// Runs a subcommand that talks to the cluster.
+    async fn run(self, session: &session::Session) -> Result<()> {
+        match self {
+            Command::Products(args) => products::run(session, &args).await,
+            Command::Request(args) => request::request(session, &args).await,
+            Command::Keys(args) => keys::list(session, &args).await,
+            Command::Status(args) => status::status(session, &args).await,
+            Command::Delete(args) => status::delete(session, &args).await,
+            Command::Requests(args) => inbox::list(session, &args).await,
+            Command::Approve(args) => inbox::review(session, inbox::Review::approve(args)).await,
+            Command::Deny(args) => inbox::review(session, inbox::Review::deny(args)).await,
+            Command::Rotate(args) => rotate::run(session, &args).await,
+            Command::Reveal(args) => reveal::run(session, &args).await,
+            Command::Completion(_) | Command::Version => Ok(()),
+        }
+    }
+}
+
+/// After a few seconds without an answer, tells a person at a terminal whom the plugin is
+/// waiting for (scripts, whose stderr is not a terminal, get only the eventual error).
+fn slow_note(server: &str) -> tokio::task::JoinHandle<()> {
+    let server = server.to_string();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprintln!("waiting for {server} (--request-timeout bounds each answer)...");
+        }
+    })
+}
+
+/// A failure to talk to the API server (not a refusal by it) as one line naming the server and
+/// the cause, e.g. `cannot reach the API server at https://127.0.0.1:6443: ... Connection
+/// refused`; every other error as it is.
+pub fn unreachable(server: &str, error: Error) -> Error {
+    match error {
+        Error::Kube(kube::Error::Api(_)) => error,
+        Error::Kube(other) => {
+            let mut causes = vec![other.to_string()];
+            let mut source = std::error::Error::source(&other);
+            while let Some(cause) = source {
+                let text = cause.to_string();
+                if !causes.iter().any(|c| c.contains(&text)) {
+                    causes.push(text);
+                }
+                source = cause.source();
+            }
+            Error::Invalid(format!(
+                "cannot reach the API server at {server}: {}",
+                causes.join(": ")
+            ))
+        }
+        other => other,
+    }
+}
+
+/// Whether the plugin runs as `kubectl devportal`: kubectl runs a plugin by its full path
+/// (`argv[0]` holds a `/`) or says so in `KUBECTL_PLUGINS_CALLER`; run by hand it is
+/// `kubectl-devportal`.
+pub fn run_by_kubectl(argv0: &str, caller: Option<&str>) -> bool {
+    caller.is_some_and(|c| !c.is_empty()) || argv0.contains('/')
+}
+
+/// The command line, parsed, with usage lines naming the command the way the user ran it;
+/// exits 2 (usage) or 0 (`--help`) as clap does.
+pub fn parse() -> Cli {
+    let argv0 = std::env::args().next().unwrap_or_default();
+    let caller = std::env::var("KUBECTL_PLUGINS_CALLER").ok();
+    let mut command = <Cli as clap::CommandFactory>::command();
+    if run_by_kubectl(&argv0, caller.as_deref()) {
+        command = command.bin_name("kubectl devportal");
+    }
+    let matches = command.get_matches();
+    <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// `kubectl-devportal __complete WORDS...` (the completion scripts' and kubectl's question):
+/// `Some(text to print)` when `args` (without the program name) ask it, else `None`.
+pub async fn completion_request(args: &[String]) -> Option<String> {
+    let (first, words) = args.split_first()?;
+    if first != "__complete" {
+        return None;
+    }
+    let current = words.last().map(String::as_str).unwrap_or_default();
+    Some(complete::render(
+        current,
+        &complete::candidates(words).await,
+    ))
 }
 
 /// The one line the plugin prints for `error`: for a refusal by the API server or the admission
@@ -102,6 +227,31 @@ pub fn message(error: &Error) -> String {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn kubectl_runs_the_plugin_by_its_path() {
+        assert!(run_by_kubectl("/usr/local/bin/kubectl-devportal", None));
+        assert!(run_by_kubectl(
+            "kubectl-devportal",
+            Some("/usr/bin/kubectl")
+        ));
+        assert!(!run_by_kubectl("kubectl-devportal", None));
+    }
+
+    #[test]
+    fn every_command_has_examples() {
+        for sub in Cli::command().get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.starts_with("Examples:"),
+                "{} has no examples",
+                sub.get_name()
+            );
+        }
+    }
 
     #[test]
     fn the_command_line_is_consistent() {

@@ -3,37 +3,14 @@
 
 use std::io::Write;
 
-use clap::{Args, ValueEnum};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use serde::Serialize;
 
+use super::listing::{Format, ListArgs};
+use super::printers;
 use crate::resources::common::is_hidden;
 use crate::{Error, Result};
-
-/// How a listing is printed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// Aligned columns for people.
-    #[default]
-    Table,
-    /// A `v1` `List` of the objects, as YAML.
-    Yaml,
-    /// A `v1` `List` of the objects, as JSON.
-    Json,
-}
-
-/// The flags of every listing.
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// List across all namespaces instead of one.
-    #[arg(short = 'A', long)]
-    pub all_namespaces: bool,
-
-    /// Output format.
-    #[arg(short = 'o', long, value_enum, default_value_t = Format::Table)]
-    pub output: Format,
-}
 
 /// What a table shows for a missing value, as kubectl does.
 pub const NONE: &str = "<none>";
@@ -41,7 +18,7 @@ pub const NONE: &str = "<none>";
 /// A table of text cells, printed with columns padded to their widest cell.
 #[derive(Debug, Default)]
 pub struct Table {
-    header: Vec<&'static str>,
+    header: Vec<String>,
     rows: Vec<Vec<String>>,
     namespace_column: bool,
 }
@@ -50,20 +27,30 @@ impl Table {
     /// A table with these column headers.
     pub fn new(header: Vec<&'static str>) -> Self {
         Self {
-            header,
+            header: header.into_iter().map(str::to_string).collect(),
             ..Self::default()
         }
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Replaces the header line.
+    pub fn set_header(&mut self, header: Vec<String>) {
+        self.header = header;
     }
 
     /// A table of objects with these column headers, led by NAMESPACE when the listing spans
     /// all namespaces.
     pub fn of_objects(all_namespaces: bool, header: &[&'static str]) -> Self {
         let mut columns = if all_namespaces {
-            vec!["NAMESPACE"]
+            vec!["NAMESPACE".to_string()]
         } else {
             Vec::new()
         };
-        columns.extend_from_slice(header);
+        columns.extend(header.iter().map(|h| h.to_string()));
         Self {
             header: columns,
             rows: Vec::new(),
@@ -101,6 +88,11 @@ impl Table {
     /// The table as text, one line per row, three spaces between columns; `empty` instead when
     /// there are no rows.
     pub fn render(&self, empty: &str) -> String {
+        self.render_with(empty, true)
+    }
+
+    /// The table as text, with or without its header line.
+    pub fn render_with(&self, empty: &str, headers: bool) -> String {
         if self.rows.is_empty() {
             return format!("{empty}\n");
         }
@@ -123,7 +115,11 @@ impl Table {
             text.push('\n');
             text
         };
-        let mut out = line(self.header.clone());
+        let mut out = if headers {
+            line(self.header.iter().map(String::as_str).collect())
+        } else {
+            String::new()
+        };
         for row in &self.rows {
             out.push_str(&line(row.iter().map(String::as_str).collect()));
         }
@@ -186,26 +182,50 @@ pub fn emit(text: &str) -> Result<()> {
         })
 }
 
-/// `items` as a `v1` `List` in `format` (YAML or JSON); `None` for a table.
-pub fn list_document<T: Serialize>(format: Format, items: &[T]) -> Result<Option<String>> {
+/// `items` as a `v1` `List` in `format` (YAML or JSON, without managedFields); `None` for
+/// the other formats.
+pub fn list_document<T: Serialize>(format: &Format, items: &[T]) -> Result<Option<String>> {
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items});
+    let list = printers::without_managed_fields(list);
     Ok(match format {
-        Format::Table => None,
         Format::Json => Some(escaped_json(&serde_json::to_string_pretty(&list)?) + "\n"),
         Format::Yaml => Some(inert_yaml(&serde_yaml::to_string(&list)?)),
+        _ => None,
     })
 }
 
-/// Prints `items` as a `List` in `format`, or `table()` for a table.
+/// Prints `items` (of kind `resource`, e.g. `apikey`) in the listing's format; `table(wide)`
+/// builds the table, `empty` is what a table without rows says.
 pub fn print_list<T: Serialize>(
-    format: Format,
+    args: &ListArgs,
+    resource: &str,
     items: &[T],
-    table: impl FnOnce() -> String,
+    table: impl FnOnce(bool) -> Table,
+    empty: &str,
 ) -> Result<()> {
-    match list_document(format, items)? {
-        Some(document) => emit(&document),
-        None => emit(&table()),
+    if let Some(document) = list_document(&args.output, items)? {
+        return emit(&document);
     }
+    let values = || -> Result<Vec<serde_json::Value>> {
+        Ok(items
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<std::result::Result<_, _>>()?)
+    };
+    let text = match &args.output {
+        Format::Table => table(false).render_with(empty, !args.no_headers),
+        Format::Wide => table(true).render_with(empty, !args.no_headers),
+        Format::Name => printers::names(resource, &values()?),
+        Format::JsonPath(template) => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": values()?});
+            inert_yaml(&printers::jsonpath(template, &list).map_err(Error::Invalid)?)
+        }
+        Format::CustomColumns(columns) => printers::custom_columns(columns, &values()?)
+            .map_err(Error::Invalid)?
+            .render_with(empty, !args.no_headers),
+        Format::Yaml | Format::Json => String::new(),
+    };
+    emit(&text)
 }
 
 /// How long ago `then` was, the way kubectl's AGE column says it (`45s`, `12m`, `5h`, `3d`).
@@ -267,14 +287,14 @@ mod tests {
         ]);
         assert_eq!(table.render(""), "USE CASE\na?b?c?d?e?f\n");
         let item = serde_json::json!({"spec": {"tier": "gold\u{7}\u{202E}", "note": "a\u{E0041}"}});
-        let json = list_document(Format::Json, &[&item]).unwrap().unwrap();
+        let json = list_document(&Format::Json, &[&item]).unwrap().unwrap();
         assert!(!json.chars().any(is_hidden_but_layout), "{json:?}");
         let back: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(
             back["items"][0], item,
             "-o json keeps the exact value, escaped"
         );
-        let yaml = list_document(Format::Yaml, &[&item]).unwrap().unwrap();
+        let yaml = list_document(&Format::Yaml, &[&item]).unwrap().unwrap();
         assert!(!yaml.chars().any(is_hidden_but_layout), "{yaml:?}");
     }
 
@@ -318,13 +338,13 @@ mod tests {
     #[test]
     fn lists_are_v1_lists_in_yaml_and_json() {
         let items = vec![serde_json::json!({"metadata": {"name": "a"}})];
-        let json = list_document(Format::Json, &items).unwrap().unwrap();
+        let json = list_document(&Format::Json, &items).unwrap().unwrap();
         let parsed: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(parsed["kind"], "List");
         assert_eq!(parsed["items"][0]["metadata"]["name"], "a");
-        let yaml = list_document(Format::Yaml, &items).unwrap().unwrap();
+        let yaml = list_document(&Format::Yaml, &items).unwrap().unwrap();
         let parsed: serde_json::Value = serde_yaml::from_str(&yaml).unwrap();
         assert_eq!(parsed["items"][0]["metadata"]["name"], "a");
-        assert!(list_document(Format::Table, &items).unwrap().is_none());
+        assert!(list_document(&Format::Table, &items).unwrap().is_none());
     }
 }

@@ -3,10 +3,10 @@
 
 use clap::Args;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::ListParams;
 use kube::{Api, ResourceExt};
 
-use super::output::{self, ListArgs, Table};
+use super::listing::ListArgs;
+use super::output::{self, Table};
 use super::session::Session;
 use crate::Result;
 use crate::names::product_condition;
@@ -33,19 +33,21 @@ pub async fn run(session: &Session, args: &ProductsArgs) -> Result<()> {
         Api::namespaced(session.client.clone(), &session.namespace)
     };
     let mut products: Vec<APIProduct> = api
-        .list(&ListParams::default())
+        .list(&args.list.params())
         .await?
         .items
         .into_iter()
         .filter(|p| args.drafts || p.spec.publish_status == PublishStatus::Published)
         .collect();
     products.sort_by_key(|p| (p.namespace(), p.name_any()));
-    output::print_list(args.list.output, &products, || {
-        table(&products, args.list.all_namespaces, Timestamp::now()).render(&format!(
-            "No published products in {}.",
-            scope(session, args)
-        ))
-    })
+    let all = args.list.all_namespaces;
+    output::print_list(
+        &args.list,
+        "apiproduct",
+        &products,
+        |_| table(&products, all, Timestamp::now()),
+        &format!("No published products in {}.", scope(session, args)),
+    )
 }
 
 fn scope(session: &Session, args: &ProductsArgs) -> String {

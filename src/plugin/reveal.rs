@@ -29,17 +29,23 @@ pub fn may_print(stdout_is_terminal: bool, show: bool) -> bool {
     show || !stdout_is_terminal
 }
 
-/// Prints the key's value, after checking where stdout goes (before reading anything).
-pub async fn run(connection: &Connection, args: &RevealArgs) -> Result<()> {
-    if !may_print(std::io::stdout().is_terminal(), args.show) {
-        return Err(Error::Invalid(format!(
-            "not printing the value of API key {0:?} to a terminal: pipe it \
-             (`kubectl devportal reveal {0} | wl-copy`), redirect it to a file, or pass --show",
-            args.key
-        )));
+/// Refuses a terminal on stdout unless `--show`: checked before anything is read from the
+/// cluster (or a connection is made).
+pub fn check_destination(connection: &Connection, args: &RevealArgs) -> Result<()> {
+    if may_print(std::io::stdout().is_terminal(), args.show) {
+        return Ok(());
     }
-    let session = connection.connect().await?;
-    let value = value(&session, &args.key).await?;
+    Err(Error::Invalid(format!(
+        "not printing the value of API key {0:?} to a terminal: pipe it \
+         (`kubectl devportal reveal {0}{1} | wl-copy`), redirect it to a file, or pass --show",
+        args.key,
+        connection.repeated_flags()
+    )))
+}
+
+/// Prints the key's value (after [`check_destination`]).
+pub async fn run(session: &Session, args: &RevealArgs) -> Result<()> {
+    let value = value(session, &args.key).await?;
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(&value)

@@ -12,8 +12,8 @@ use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 
 use super::output;
 use super::session::Session;
-use crate::names::ROTATION_REQUEST_ANNOTATION;
-use crate::resources::APIKey;
+use crate::names::{PLUGIN_MANAGER, ROTATION_REQUEST_ANNOTATION};
+use crate::resources::{APIKey, APIKeyPhase};
 use crate::{Error, Result};
 
 /// Arguments of `rotate`.
@@ -39,8 +39,28 @@ pub fn recorded(object: &serde_json::Value) -> (Option<&str>, Option<&str>) {
     (rotation["request"].as_str(), rotation["rotatedAt"].as_str())
 }
 
+/// Whether a key in `phase` can be rotated: only an Approved key has a value to replace; for
+/// another phase, the error that says so (nothing is written then).
+pub fn check_phase(key: &str, phase: Option<APIKeyPhase>, flags: &str) -> Result<()> {
+    match phase {
+        Some(APIKeyPhase::Approved) => Ok(()),
+        other => Err(Error::Invalid(format!(
+            "apikey/{key} is {}, not Approved: only an approved key has a value to rotate \
+             (`kubectl devportal status {key}{flags}` says why)",
+            other.map(|p| p.as_str()).unwrap_or("without a phase yet")
+        ))),
+    }
+}
+
 /// Requests the rotation and waits for the controller to record it.
 pub async fn run(session: &Session, args: &RotateArgs) -> Result<()> {
+    let typed = Api::<APIKey>::namespaced(session.client.clone(), &session.namespace);
+    let current = typed.get(&args.key).await?;
+    check_phase(
+        &args.key,
+        current.status.as_ref().and_then(|s| s.phase),
+        &session.flags,
+    )?;
     // The raw object: the rotation status is read by name, whatever the typed status carries.
     let resource = ApiResource::erase::<APIKey>(&());
     let api = Api::<DynamicObject>::namespaced_with(
@@ -52,8 +72,11 @@ pub async fn run(session: &Session, args: &RotateArgs) -> Result<()> {
     let patch = serde_json::json!({
         "metadata": {"annotations": {ROTATION_REQUEST_ANNOTATION: token}}
     });
-    api.patch(&args.key, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
+    let params = PatchParams {
+        field_manager: Some(PLUGIN_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    api.patch(&args.key, &params, &Patch::Merge(&patch)).await?;
     output::emit(&format!(
         "apikey/{} rotation requested; waiting up to {}s for the new value\n",
         args.key,
@@ -67,12 +90,13 @@ pub async fn run(session: &Session, args: &RotateArgs) -> Result<()> {
         {
             return output::emit(&format!(
                 "apikey/{} rotated{}: the old value no longer works; `kubectl devportal reveal \
-                 {} | ...` gives the new one\n",
+                 {}{} | ...` gives the new one\n",
                 args.key,
                 rotated_at
                     .map(|t| format!(" at {}", output::inert(t)))
                     .unwrap_or_default(),
-                args.key
+                args.key,
+                session.flags
             ));
         }
         if tokio::time::Instant::now() >= deadline {
@@ -87,6 +111,23 @@ pub async fn run(session: &Session, args: &RotateArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_an_approved_key_is_rotated() {
+        assert!(check_phase("k", Some(APIKeyPhase::Approved), "").is_ok());
+        let error = check_phase("k", Some(APIKeyPhase::Pending), " -n team-a").unwrap_err();
+        let text = error.to_string();
+        assert!(
+            text.starts_with("apikey/k is Pending, not Approved"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`kubectl devportal status k -n team-a`"),
+            "{text}"
+        );
+        let error = check_phase("k", None, "").unwrap_err();
+        assert!(error.to_string().contains("without a phase yet"));
+    }
 
     #[test]
     fn tokens_are_utc_timestamps_with_nanoseconds() {

@@ -7,6 +7,10 @@
 //! gives both Secrets a new value before the command returns. Plus the krew manifest and the
 //! completion script.
 
+mod conventions;
+mod release;
+mod terminal;
+
 use crate::support;
 
 use serde_json::Value;
@@ -325,14 +329,25 @@ fn completion_bash_prints_a_script_and_usage_errors_exit_2() {
     let script = String::from_utf8(output.stdout).unwrap();
     assert!(output.status.success());
     assert!(
-        script.contains("complete -F") && script.contains("kubectl-devportal"),
-        "a bash completion script: {script}"
+        script.contains("complete -F") && script.contains("kubectl-devportal __complete"),
+        "a bash completion script asking the plugin: {script}"
     );
+    let asked = std::process::Command::new(plugin::BINARY)
+        .args(["__complete", ""])
+        .output()
+        .unwrap();
+    let candidates = String::from_utf8(asked.stdout).unwrap();
     for subcommand in [
-        "products", "request", "keys", "reveal", "requests", "approve", "deny",
+        "products", "request", "keys", "status", "delete", "reveal", "requests", "approve", "deny",
     ] {
-        assert!(script.contains(subcommand), "completes {subcommand}");
+        assert!(
+            candidates
+                .lines()
+                .any(|l| l.split('\t').next() == Some(subcommand)),
+            "completes {subcommand}: {candidates}"
+        );
     }
+    assert!(candidates.ends_with("\n:4\n"), "cobra's no-file directive");
     let usage = std::process::Command::new(plugin::BINARY)
         .args(["deny", "some-request"])
         .output()
@@ -343,9 +358,14 @@ fn completion_bash_prints_a_script_and_usage_errors_exit_2() {
         .arg("version")
         .output()
         .unwrap();
-    assert_eq!(
-        String::from_utf8(version.stdout).unwrap(),
-        format!("kubectl-devportal {}\n", env!("CARGO_PKG_VERSION"))
+    let version = String::from_utf8(version.stdout).unwrap();
+    assert!(
+        version.starts_with(&format!(
+            "Client Version: {}\nGit Commit: ",
+            env!("CARGO_PKG_VERSION")
+        )) && version.contains("\nBuild Date: ")
+            && version.contains("\nServer Version: "),
+        "{version}"
     );
 }
 
@@ -392,7 +412,13 @@ fn the_krew_manifest_installs_this_binary_on_every_platform() {
             format!("SHA256_{}_{}", os.to_uppercase(), arch.to_uppercase()),
             "the placeholder the release fills in"
         );
-        assert_eq!(platform["files"][0]["from"], bin);
+        let files: Vec<&str> = platform["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["from"].as_str().unwrap())
+            .collect();
+        assert_eq!(files, [bin, "kubectl_complete-devportal", "LICENSE"]);
         platforms.push(format!("{os}/{arch}"));
     }
     platforms.sort();
