@@ -58,7 +58,6 @@ prometheus: ## build (or reuse cached) prometheus and promtool for the metrics t
 
 install: ## install devportal and the kubectl plugin kubectl-devportal into ~/.cargo/bin (cargo install --path .), so `kubectl devportal` works with that directory on PATH (docs/kubectl-plugin.md)
 	$(STEP) "installing devportal and kubectl-devportal (cargo install --path . --locked: a release build, into $${CARGO_HOME:-$$HOME/.cargo}/bin)"
-	DEVPORTAL_GIT_COMMIT=$$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown) \
 	DEVPORTAL_BUILD_DATE=$$(date -u +%Y-%m-%dT%H:%M:%SZ) $(CARGO) install --path . --locked
 	$(STEP) "installed devportal and kubectl-devportal into $${CARGO_HOME:-$$HOME/.cargo}/bin: with it on PATH, run kubectl devportal --help"
 

@@ -13,7 +13,7 @@
 #
 # Environment: RELEASE_BASE_URL (required), DIST (default <repo>/dist), PLATFORMS (default
 # "linux-amd64 linux-arm64 darwin-amd64 darwin-arm64"). The binaries carry the git commit and
-# the build date (`kubectl devportal version`) via DEVPORTAL_GIT_COMMIT / DEVPORTAL_BUILD_DATE.
+# the build date (`kubectl devportal version`) (the commit from build.rs, or DEVPORTAL_REVISION; the date from DEVPORTAL_BUILD_DATE).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -40,7 +40,6 @@ sha256() {
 
 build() {
   mkdir -p "$DIST"
-  export DEVPORTAL_GIT_COMMIT=${DEVPORTAL_GIT_COMMIT:-$(git -C "$ROOT" rev-parse --short=12 HEAD)}
   export DEVPORTAL_BUILD_DATE=${DEVPORTAL_BUILD_DATE:-$(date -u +%Y-%m-%dT%H:%M:%SZ)}
   for platform in $PLATFORMS; do
     local target stage

@@ -70,14 +70,14 @@ pub fn completion(args: &CompletionArgs) -> Result<()> {
     output::emit(script(args.shell))
 }
 
-/// The plugin's own version lines: version, git commit and build date (the last two from
-/// `DEVPORTAL_GIT_COMMIT` and `DEVPORTAL_BUILD_DATE` at build time, which `make install` and
-/// hack/release-krew.sh set; `unknown` otherwise).
+/// The plugin's own version lines: version, git commit (the revision build.rs records, as in
+/// `devportal_build_info`) and build date (`DEVPORTAL_BUILD_DATE` at build time, which `make
+/// install` and hack/release-krew.sh set; `unknown` otherwise, so other builds stay reproducible).
 pub fn client_version() -> String {
     format!(
         "Client Version: {}\nGit Commit: {}\nBuild Date: {}\n",
         env!("CARGO_PKG_VERSION"),
-        option_env!("DEVPORTAL_GIT_COMMIT").unwrap_or("unknown"),
+        env!("DEVPORTAL_REVISION"),
         option_env!("DEVPORTAL_BUILD_DATE").unwrap_or("unknown"),
     )
 }
