@@ -13,7 +13,7 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::jiff::Timestamp;
 use serde_json::{Value, json};
 
-use super::{approve, cluster, key, limits, product, product_on, review, send, user};
+use super::{approve, cluster, key, limits, product, product_on, request, review, send, user};
 use crate::names::{AUTOMATIC_REVIEWER, FINALIZER, ROTATION_REQUEST_ANNOTATION};
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::{APIKeyRequest, APIProduct};
@@ -224,6 +224,11 @@ fn admissions() -> Vec<(&'static str, Endpoint, Value)> {
             "a front end's review for its user",
             Endpoint::ValidateApprovals,
             create(FRONT_END, &review_of_request(ALICE)),
+        ),
+        (
+            "a request written by someone other than the controller",
+            Endpoint::ValidateRequests,
+            create("owner", &request("forged-00000000", "toys", "gold")),
         ),
     ]
 }

@@ -15,7 +15,7 @@ mod malformed;
 mod mutate;
 mod re_review;
 mod rotation;
-mod wave3;
+mod tenant_input;
 
 use std::time::Duration;
 
