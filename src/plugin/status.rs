@@ -79,7 +79,7 @@ pub fn describe(key: &APIKey, now: Timestamp) -> String {
     });
     let reviewed = match status.and_then(|s| s.reviewed_by.clone()) {
         Some(by) => match status.and_then(|s| s.reviewed_at.as_ref()) {
-            Some(at) => format!("by {by} at {}", output::timestamp(Some(at))),
+            Some(at) => format!("by {by} at {}", output::timestamp(Some(&Time(at.0)))),
             None => format!("by {by}"),
         },
         None => String::new(),
