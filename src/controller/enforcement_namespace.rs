@@ -2,26 +2,21 @@
 //! moves by itself. kuadrant-operator puts every AuthConfig in the namespace of the `Kuadrant` CR
 //! it serves, but a tenant may be able to create a Kuadrant CR (OLM aggregates Kuadrant's CRDs into
 //! `edit`), so devportal does not follow one: it reports a Kuadrant CR outside the enforcement
-//! namespace ([`report`]: a warning log and Event on the CR, the gauge
+//! namespace ([`super::kuadrant_report`]: a warning log and Event on the CR, the gauge
 //! `devportal_kuadrant_namespace_mismatch`) and leaves the decision to the operator.
 //!
 //! Releases before this one followed the oldest Kuadrant CR when the flag was unset. So that an
 //! upgrade never moves working keys away from the AuthConfigs, [`EnforcementNamespace::resolve`]
 //! refuses to start without the flag when that CR is elsewhere, naming the flag to set.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::ObjectReference;
 use kube::api::{ApiResource, DynamicObject, ListParams, ObjectMeta};
 use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
 
-use super::context::Context;
-use crate::names::{
-    DEFAULT_KUADRANT_NAMESPACE, KUADRANT_ELSEWHERE_REASON, KUADRANT_GROUP, KUADRANT_VERSION,
-};
+use crate::names::{DEFAULT_KUADRANT_NAMESPACE, KUADRANT_GROUP, KUADRANT_VERSION};
 use crate::{Error, Result};
 
 /// The enforcement namespace, fixed for the life of the process.
@@ -88,86 +83,8 @@ fn upgrade_refusal(followed: &str) -> String {
     )
 }
 
-/// Every `poll` while this replica is active, until `shutdown`: lists the Kuadrant CRs and
-/// reports those outside the enforcement namespace — the gauge
-/// `devportal_kuadrant_namespace_mismatch` (how many), and for each one newly seen a warning log
-/// line and a warning Event on the CR. Never moves anything.
-pub(super) async fn report(ctx: Arc<Context>, poll: Duration, shutdown: CancellationToken) {
-    let namespace = ctx.enforcement.get();
-    let mut reported: HashSet<String> = HashSet::new();
-    let mut forbidden_logged = false;
-    loop {
-        if ctx.active() {
-            match list(&ctx.client).await {
-                Ok(crs) => {
-                    let elsewhere: Vec<&ObjectMeta> = crs
-                        .iter()
-                        .filter(|m| m.deletion_timestamp.is_none())
-                        .filter(|m| m.namespace.as_deref() != Some(namespace.as_str()))
-                        .collect();
-                    ctx.metrics
-                        .controller
-                        .set_kuadrant_elsewhere(elsewhere.len());
-                    let now: HashSet<String> =
-                        elsewhere.iter().filter_map(|m| m.uid.clone()).collect();
-                    for cr in elsewhere {
-                        if cr.uid.as_ref().is_some_and(|uid| !reported.contains(uid)) {
-                            warn_about(&ctx, cr, &namespace).await;
-                        }
-                    }
-                    reported = now;
-                }
-                Err(kube::Error::Api(status)) if status.code == 403 => {
-                    if !forbidden_logged {
-                        tracing::warn!(message = %status.message, "cannot list kuadrants.kuadrant.io: a Kuadrant CR outside the enforcement namespace goes unreported; grant `list` on them");
-                        forbidden_logged = true;
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "looking up Kuadrant CRs failed"),
-            }
-        } else {
-            ctx.metrics.controller.set_kuadrant_elsewhere(0);
-            reported.clear();
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(poll) => {}
-        }
-    }
-}
-
-/// The report of one Kuadrant CR outside `enforcement`: a log line and an Event on the CR.
-async fn warn_about(ctx: &Context, cr: &ObjectMeta, enforcement: &str) {
-    let cr_namespace = cr.namespace.clone().unwrap_or_default();
-    let name = cr.name.clone().unwrap_or_default();
-    let note = mismatch_note(&cr_namespace, &name, enforcement);
-    tracing::warn!(kuadrant = %format!("{cr_namespace}/{name}"), enforcement_namespace = %enforcement, "{note}");
-    let regarding = ObjectReference {
-        api_version: Some(format!("{KUADRANT_GROUP}/{KUADRANT_VERSION}")),
-        kind: Some("Kuadrant".into()),
-        namespace: Some(cr_namespace),
-        name: Some(name),
-        uid: cr.uid.clone(),
-        resource_version: cr.resource_version.clone(),
-        field_path: None,
-    };
-    ctx.publish_event_about(regarding, true, KUADRANT_ELSEWHERE_REASON, &note)
-        .await;
-}
-
-/// What a Kuadrant CR outside the enforcement namespace means, and what to do about it.
-fn mismatch_note(namespace: &str, name: &str, enforcement: &str) -> String {
-    format!(
-        "Kuadrant {namespace}/{name} is outside devportal's enforcement namespace {enforcement:?}: \
-         devportal writes API-key Secrets only to {enforcement:?} and does not follow a Kuadrant CR. \
-         If kuadrant-operator serves this CR (its AuthConfigs are in {namespace:?}), keys do not \
-         work at the gateway until devportal runs with --enforcement-namespace={namespace}; \
-         otherwise check who created it and remove it"
-    )
-}
-
 /// The Kuadrant CRs' metadata; none when the kind is not installed.
-async fn list(client: &Client) -> std::result::Result<Vec<ObjectMeta>, kube::Error> {
+pub(super) async fn list(client: &Client) -> std::result::Result<Vec<ObjectMeta>, kube::Error> {
     let resource = ApiResource {
         group: KUADRANT_GROUP.into(),
         version: KUADRANT_VERSION.into(),
@@ -225,19 +142,12 @@ mod tests {
     }
 
     #[test]
-    fn the_refusal_and_the_report_name_the_flag_to_set() {
+    fn the_refusal_names_the_flags_to_set() {
         let refusal = upgrade_refusal("kuadrant-prod");
         assert!(
             refusal.contains("--enforcement-namespace=kuadrant-prod")
                 && refusal.contains("--enforcement-namespace=kuadrant-system"),
             "{refusal}"
-        );
-        let note = mismatch_note("tenant", "kuadrant", "kuadrant-system");
-        assert!(
-            note.starts_with("Kuadrant tenant/kuadrant is outside")
-                && note.contains("--enforcement-namespace=tenant")
-                && note.contains("does not follow"),
-            "{note}"
         );
     }
 }

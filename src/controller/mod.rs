@@ -12,8 +12,8 @@
 //! [`phase_counts`] (the gauges about all keys),
 //! [`orphans`] (garbage collection of enforcement Secrets whose APIKey is gone), [`mac_key`] (the
 //! key of the MAC that vouches for generated key values),
-//! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go, and
-//! the report of a `Kuadrant` CR elsewhere), [`overlap`] (products whose keys would work on each
+//! [`events`] (Kubernetes Events), [`enforcement_namespace`] (where enforcement Secrets go),
+//! [`kuadrant_report`] (the report of a `Kuadrant` CR elsewhere), [`overlap`] (products whose keys would work on each
 //! other's API).
 
 mod apikey;
@@ -25,6 +25,7 @@ mod events;
 mod finalizer_result;
 mod inbox;
 mod index;
+mod kuadrant_report;
 pub mod lease;
 mod mac_key;
 mod orphans;

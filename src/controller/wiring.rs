@@ -311,7 +311,7 @@ pub(super) async fn run(
         )
         .for_each(log_outcome);
 
-    let kuadrant_report = super::enforcement_namespace::report(
+    let kuadrant_report = super::kuadrant_report::report(
         ctx_for_report,
         args.kuadrant_poll_interval,
         signals.shutdown.clone(),

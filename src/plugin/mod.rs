@@ -21,6 +21,7 @@ pub mod rotate;
 pub mod session;
 pub mod shell;
 pub mod status;
+pub mod table;
 pub mod watch;
 
 use clap::{Parser, Subcommand};

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use super::output::{NONE, Table};
+use super::table::{NONE, Table};
 
 /// One column of `-o custom-columns`: its header and the path of its cells.
 #[derive(Debug, Clone, PartialEq, Eq)]
