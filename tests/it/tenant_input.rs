@@ -112,6 +112,49 @@ async fn request_of(admin: &Client, ns: &str, key: &str) -> APIKeyRequest {
 
 // ---- Item 6: one consumer starves every review -------------------------------------------
 
+/// The flooding consumer: a user of its own (the admin impersonating it), allowed to request keys
+/// in `ns`. Not a shared persona: the tests run side by side, and a persona whose budget the flood
+/// spends would see its own lookups refused in other tests while it lasts, which is the point.
+async fn flooder(admin: &Client, ns: &str) -> Client {
+    const FLOODER: &str = "tenant-input-flooder";
+    let binding = RoleBinding {
+        metadata: ObjectMeta {
+            name: Some("flooder-requests-keys".into()),
+            ..ObjectMeta::default()
+        },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "ClusterRole".into(),
+            name: "devportal-api-consumer".into(),
+        },
+        subjects: Some(vec![Subject {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "User".into(),
+            name: FLOODER.into(),
+            namespace: None,
+        }]),
+    };
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(&PostParams::default(), &binding)
+        .await
+        .expect("the flooder may request keys");
+    let path = control_plane_with_devportal().kubeconfig(Persona::Admin);
+    let mut kubeconfig = kube::config::Kubeconfig::read_from(path).expect("kubeconfig reads");
+    for named in &mut kubeconfig.auth_infos {
+        if let Some(auth) = named.auth_info.as_mut() {
+            auth.impersonate = Some(FLOODER.into());
+            auth.impersonate_groups = Some(vec!["system:authenticated".into()]);
+        }
+    }
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("kubeconfig is valid");
+    Client::try_from(config).expect("client builds")
+}
+
 #[tokio::test]
 async fn a_consumer_flooding_dry_runs_does_not_starve_an_owners_approvals() {
     let (ns, admin) = manual_product("wave3-flood").await;
@@ -129,9 +172,9 @@ async fn a_consumer_flooding_dry_runs_does_not_starve_an_owners_approvals() {
         );
     }
 
-    // consumer2 floods dry-run creates for a product nobody has: each one costs the webhook live
-    // lookups (the cache has no such product), as fast as four clients can send them.
-    let flooder = client(Persona::Consumer2).await;
+    // A consumer of their own floods dry-run creates for a product nobody has: each one costs the
+    // webhook live lookups (the cache has no such product), as fast as four clients can send them.
+    let flooder = flooder(&admin, &ns.name).await;
     let stop = Arc::new(AtomicBool::new(false));
     let refused = Arc::new(AtomicUsize::new(0));
     let sent = Arc::new(AtomicUsize::new(0));
