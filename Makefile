@@ -33,9 +33,7 @@ demo: ## the main job end to end on the local control plane (KEEP=1 leaves it ru
 
 test: ## the whole test suite: lint, unit and integration tests against a real control plane (the image's own check is `make image`)
 	@hack/prereqs.sh test
-	@$(MAKE) --no-print-directory lint controlplane prometheus
-	$(STEP) "building and running the tests (cargo test: the unit tests, then the integration tests in four binaries, tests/it, controllers, kuadrant and serial, one local control plane each, one after another; README.md gives the times)"
-	$(CARGO) test
+	CARGO=$(CARGO) hack/test.sh
 	hack/local-cluster.sh sweep
 	$(STEP) "make test passed"
 

@@ -27,8 +27,16 @@ if [ "${KEEP:-0}" != 1 ]; then
 fi
 
 section "Build devportal and start the local control plane with it (webhook + controller)"
+# The control plane's Go build (first time only) and devportal's cargo build side by side: each
+# leaves the other's idle moments (a long link, a crate compiling alone) to the other.
+"$ROOT/hack/local-cluster.sh" build &
+controlplane_build=$!
 step "building devportal and kubectl-devportal (cargo build; a first build compiles ~300 crates, cargo shows its progress)"
-(cd "$ROOT" && cargo build)
+if ! (cd "$ROOT" && cargo build); then
+  kill "$controlplane_build" 2>/dev/null || true
+  exit 1
+fi
+wait "$controlplane_build" || { step "building the control plane failed"; exit 1; }
 DEVPORTAL_BIN=$ROOT/target/debug/devportal "$ROOT/hack/local-cluster.sh" up
 
 section "Platform engineer (admin): namespaces, persona bindings, an exposed route, plans and API-key auth"

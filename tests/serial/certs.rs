@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::PostParams;
 use serde_json::json;
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Devportal, Persona, SYSTEM_NAMESPACE, control_plane, eventually, free_port};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -55,7 +55,7 @@ async fn handshake(port: u16, ca: &[u8]) -> reqwest::Result<reqwest::StatusCode>
 
 #[tokio::test]
 async fn self_managed_certificates_are_issued_injected_and_renewed() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let cp = control_plane();
     let admin = cp.client(Persona::Admin).await;
     let mutating: MutatingWebhookConfiguration = serde_json::from_value(json!({

@@ -14,7 +14,7 @@ use k8s_openapi::api::events::v1::Event;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 use support::secrets::{api_key, secrets_of};
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{
     Devportal, Persona, SYSTEM_NAMESPACE, TestNamespace, control_plane, eventually, fixtures,
 };
@@ -47,7 +47,7 @@ async fn phase(keys: &Api<APIKey>, name: &str) -> Option<APIKeyPhase> {
 
 #[tokio::test]
 async fn a_crash_between_secret_and_status_neither_duplicates_nor_loses_the_key() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin) =
         fixtures::published_namespace("crash", Persona::Admin, ApprovalMode::Automatic).await;
     let lease = ["--lease-name", "crash-test"];
@@ -121,7 +121,7 @@ async fn reporters(admin: &Client, ns: &str, key: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn two_replicas_one_writer_and_the_standby_takes_over() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin) =
         fixtures::published_namespace("replicas", Persona::Admin, ApprovalMode::Automatic).await;
     let lease = "replicas-test";
@@ -198,7 +198,7 @@ async fn two_replicas_one_writer_and_the_standby_takes_over() {
 
 #[tokio::test]
 async fn graceful_shutdown_releases_the_lease_for_an_immediate_takeover() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let admin = control_plane().client(Persona::Admin).await;
     let lease = "release-test";
     let args = |identity: &'static str| {
@@ -284,7 +284,7 @@ async fn enforcement_in(admin: &Client, namespace: &str, uid: &str) -> Vec<Secre
 /// are the operator's to remove (docs/operator-guide.md).
 #[tokio::test]
 async fn a_new_enforcement_namespace_moves_the_secrets_at_restart_and_leaves_the_old_ones_alone() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin) =
         fixtures::published_namespace("flag", Persona::Admin, ApprovalMode::Automatic).await;
     let (old, new) = (

@@ -20,7 +20,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
 
 /// Keys per burst.
@@ -206,7 +206,7 @@ async fn burst_through(prefix: &str, fault: impl AsyncFnOnce(&mut [Devportal; 2]
 
 #[tokio::test]
 async fn every_key_converges_after_the_api_server_is_killed_mid_burst() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let settled = burst_through("apiserver-fault", async |_: &mut [Devportal; 2]| {
         local_cluster(&["kill", "kube-apiserver"]);
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -218,7 +218,7 @@ async fn every_key_converges_after_the_api_server_is_killed_mid_burst() {
 
 #[tokio::test]
 async fn every_key_converges_after_etcd_is_killed_mid_burst() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let settled = burst_through("etcd-fault", async |_: &mut [Devportal; 2]| {
         local_cluster(&["kill", "etcd"]);
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -240,7 +240,7 @@ async fn holder(admin: &Client, lease: &str) -> Option<String> {
 
 #[tokio::test]
 async fn sigterm_right_after_winning_the_lease_exits_and_releases_it() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let admin = control_plane().client(Persona::Admin).await;
     for (round, delay_ms) in [0u64, 200, 500, 1_500].into_iter().enumerate() {
         let lease = format!("sigterm-{round}");
@@ -272,7 +272,7 @@ const CAMPAIGN_RETRY: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn sigterm_while_campaigning_exits_at_once() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let admin = control_plane().client(Persona::Admin).await;
     let lease = "campaign";
     let _leader =
@@ -329,7 +329,7 @@ async fn sigterm_while_campaigning_exits_at_once() {
 
 #[tokio::test]
 async fn the_standby_finishes_a_burst_when_the_leader_is_killed() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let admin = control_plane().client(Persona::Admin).await;
     let lease = "leader-fault";
     let settled = burst_through(lease, async |replicas: &mut [Devportal; 2]| {

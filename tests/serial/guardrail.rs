@@ -21,7 +21,7 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use serde_json::json;
 use support::replicas::Replicated;
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
 
 const LIMIT: usize = 5;
@@ -189,7 +189,7 @@ async fn settled_line(keys: &Api<APIKey>, expected: usize) -> Vec<APIKey> {
 
 #[tokio::test]
 async fn twenty_simultaneous_creates_across_two_replicas_leave_at_most_five_live_keys() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin, guarded) = published("burst", false).await;
     let keys = consumer_keys(&ns.name).await;
     let before: Vec<u64> =
@@ -268,7 +268,7 @@ async fn twenty_simultaneous_creates_across_two_replicas_leave_at_most_five_live
 
 #[tokio::test]
 async fn the_controller_approves_only_the_first_five_and_lets_the_next_through_when_one_goes() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     // The validating webhook does not cover this namespace: seven keys reach the API server.
     let (ns, admin, _guarded) = published("backstop", true).await;
     let keys = consumer_keys(&ns.name).await;
@@ -318,7 +318,7 @@ async fn the_controller_approves_only_the_first_five_and_lets_the_next_through_w
 
 #[tokio::test]
 async fn failed_and_recently_expired_keys_count_until_the_grace_ends() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, _admin, _guarded) = published("counted", false).await;
     let keys = consumer_keys(&ns.name).await;
     // A bring-your-own key whose Secret does not exist: Failed, but one Secret away from live.

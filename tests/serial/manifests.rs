@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use support::manifests::{find, render, strings};
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Persona, SYSTEM_NAMESPACE, TestNamespace, control_plane, stdout_of};
 
 /// The kinds the API server says are cluster-scoped.
@@ -25,7 +25,7 @@ fn cluster_scoped_kinds() -> BTreeSet<String> {
 
 #[tokio::test]
 async fn the_manifests_render_a_hardened_highly_available_install() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let objects = render("manifests");
     let cluster_scoped = cluster_scoped_kinds();
     assert!(cluster_scoped.contains("ClusterRole") && !cluster_scoped.contains("Deployment"));
@@ -233,7 +233,7 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
 
 #[tokio::test]
 async fn the_optional_components_add_cert_manager_and_monitoring() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     // An overlay as an operator would write it (kustomize wants relative paths).
     let dir = support::repo_root()
         .join("target/tmp")
@@ -306,7 +306,7 @@ async fn the_optional_components_add_cert_manager_and_monitoring() {
 
 #[tokio::test]
 async fn the_api_server_accepts_the_manifests() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     // The base only: the components need CRDs (cert-manager, Prometheus Operator) this control
     // plane does not have. Strict validation refuses unknown or misspelled fields.
     let base = support::repo_root().join("manifests");
@@ -385,7 +385,7 @@ async fn the_api_server_accepts_the_manifests() {
 
 #[tokio::test]
 async fn the_client_ca_and_webhook_ingress_components_narrow_who_reaches_the_webhook() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let dir = support::repo_root()
         .join("target/tmp")
         .join(format!("transport-overlay-{}", std::process::id()));

@@ -41,7 +41,7 @@ use kube::{Api, Client};
 use serde_json::json;
 use support::access::{binding_in_effect, can_i};
 use support::secrets::{api_key, consumer, enforcement, secrets_of};
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Devportal, Persona, TestNamespace, authorino, control_plane, eventually, fixtures};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -357,7 +357,7 @@ async fn untouched(admin: &Client, before: &Secret) {
 
 #[tokio::test]
 async fn a_planted_secret_neither_chooses_a_victims_key_value_nor_blocks_its_revocation() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin, _narrowed) = namespace("planted", ApprovalMode::Manual).await;
     // The attacker's namespaces: one where devportal also writes (keys are requested there), one
     // where it has no Secret rights at all.
@@ -432,7 +432,7 @@ async fn a_planted_secret_neither_chooses_a_victims_key_value_nor_blocks_its_rev
 
 #[tokio::test]
 async fn a_consumer_cannot_enforce_another_keys_value_or_undo_a_rotation_through_their_copy() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin, _narrowed) = namespace("copy", ApprovalMode::Automatic).await;
     let _controller = start_controller(&admin, &ns.name).await;
     let mine = request(Persona::Consumer, &ns.name, "mine").await;
@@ -546,7 +546,7 @@ async fn a_consumer_cannot_enforce_another_keys_value_or_undo_a_rotation_through
 
 #[tokio::test]
 async fn the_sweep_deletes_no_secret_outside_the_enforcement_namespace() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin, _narrowed) = namespace("sweep", ApprovalMode::Automatic).await;
     // A namespace where devportal may delete Secrets (keys are requested there) and a tenant may
     // patch, but not delete, someone else's Secret.
@@ -634,7 +634,7 @@ async fn the_sweep_deletes_no_secret_outside_the_enforcement_namespace() {
 
 #[tokio::test]
 async fn a_key_enforced_by_the_previous_release_keeps_its_value_across_the_upgrade() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin, _narrowed) = namespace("upgrade", ApprovalMode::Manual).await;
     // The previous release ran: the key was approved and its two Secrets written as it wrote them
     // (names from the uid, the enforcement Secret in the enforcement namespace, no MAC).

@@ -19,14 +19,14 @@ use kube::Api;
 use kube::api::{DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::access::{assert_forbidden, expect_can_i, qualified};
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{
     Persona, SYSTEM_NAMESPACE, TestNamespace, client, control_plane, fixtures, stdout_of,
 };
 
 #[tokio::test]
 async fn devportal_may_do_what_its_code_does_and_no_more() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let apiproducts = &qualified::<APIProduct>();
     let apikeys = &qualified::<APIKey>();
     let apikeyrequests = &qualified::<APIKeyRequest>();

@@ -19,12 +19,12 @@ use support::access::{
     assert_forbidden, binding_in_effect, can_i, expect_can_i, may_approve, qualified,
 };
 use support::manifests::render;
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Persona, TestNamespace, client, control_plane, fixtures, stdout_of};
 
 #[tokio::test]
 async fn the_cluster_runs_the_rbac_in_manifests() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     // Everything below tests what hack/local-cluster.sh installed; make sure that is manifests/rbac.
     let rendered = render("manifests/rbac");
     let cluster_roles: Vec<&Value> = rendered
@@ -63,7 +63,7 @@ async fn the_cluster_runs_the_rbac_in_manifests() {
 
 #[tokio::test]
 async fn a_consumer_requests_keys_in_their_namespace_and_only_browses_products() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let apiproducts = &qualified::<APIProduct>();
     let apikeys = &qualified::<APIKey>();
     let ns = TestNamespace::new("rbac-consumer").await;
@@ -153,7 +153,7 @@ async fn a_consumer_requests_keys_in_their_namespace_and_only_browses_products()
 
 #[tokio::test]
 async fn an_owner_publishes_and_approves_only_in_their_namespace() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let apiproducts = &qualified::<APIProduct>();
     let apikeys = &qualified::<APIKey>();
     let apikeyrequests = &qualified::<APIKeyRequest>();
@@ -222,7 +222,7 @@ async fn an_owner_publishes_and_approves_only_in_their_namespace() {
 
 #[tokio::test]
 async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let apiproducts = &qualified::<APIProduct>();
     // How the persona comment in manifests/rbac/personas.yaml scopes ownership to one product.
     let ns = TestNamespace::with_bindings("rbac-named", &[]).await;
@@ -299,7 +299,7 @@ async fn an_owner_scoped_by_resource_names_owns_only_the_named_product() {
 
 #[tokio::test]
 async fn an_api_admin_may_approve_and_manage_anything_but_no_secrets() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let apiproducts = &qualified::<APIProduct>();
     let apikeys = &qualified::<APIKey>();
     // The admin persona is system:masters, which RBAC never refuses; bind devportal-api-admin to a
@@ -385,7 +385,7 @@ async fn an_api_admin_may_approve_and_manage_anything_but_no_secrets() {
 
 #[tokio::test]
 async fn persona_rbac_separates_owners_consumers_and_the_controller() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let ns = TestNamespace::new("rbac").await;
     let cp = control_plane();
     let as_consumer = Api::<APIProduct>::namespaced(cp.client(Persona::Consumer).await, &ns.name);

@@ -15,7 +15,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Resource};
 use serde_json::json;
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Persona, TestNamespace, control_plane, fixtures, stderr_of_failure, stdout_of};
 
 const CONDITION_TIME: &str = "2026-01-02T03:04:05Z";
@@ -46,7 +46,7 @@ where
 
 #[tokio::test]
 async fn product_round_trips_every_field_and_its_status() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let ns = TestNamespace::new("product").await;
     let owner =
         Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
@@ -128,7 +128,7 @@ async fn product_round_trips_every_field_and_its_status() {
 
 #[tokio::test]
 async fn key_round_trips_with_timestamps_and_status() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let ns = TestNamespace::new("key").await;
     let consumer =
         Api::<APIKey>::namespaced(control_plane().client(Persona::Consumer).await, &ns.name);
@@ -206,7 +206,7 @@ async fn key_round_trips_with_timestamps_and_status() {
 
 #[tokio::test]
 async fn cel_rule_rejects_a_target_that_is_not_an_httproute() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let ns = TestNamespace::new("cel").await;
     let owner =
         Api::<APIProduct>::namespaced(control_plane().client(Persona::Owner).await, &ns.name);
@@ -266,7 +266,7 @@ async fn cel_rule_rejects_a_target_that_is_not_an_httproute() {
 
 #[tokio::test]
 async fn kubectl_get_shows_the_printer_columns() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let ns = TestNamespace::new("columns").await;
     let cp = control_plane();
     let owner = Api::<APIProduct>::namespaced(cp.client(Persona::Owner).await, &ns.name);
@@ -372,7 +372,7 @@ async fn kubectl_get_shows_the_printer_columns() {
 
 #[tokio::test]
 async fn apiserver_applies_enum_defaults_and_rejects_unknown_values() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let ns = TestNamespace::new("defaults").await;
     let cp = control_plane();
     let manifest = format!(
@@ -418,7 +418,7 @@ async fn apiserver_applies_enum_defaults_and_rejects_unknown_values() {
 
 #[tokio::test]
 async fn unknown_fields_are_refused_not_silently_dropped() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let ns = TestNamespace::new("strict").await;
     let manifest = format!(
         "apiVersion: {API_VERSION}\nkind: APIKey\nmetadata: {{name: typo, namespace: {}}}\n\

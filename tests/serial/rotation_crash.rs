@@ -14,14 +14,14 @@ use kube::Api;
 use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
 use support::secrets::{annotation, api_key, consumer, enforcement, secrets_of};
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Devportal, Persona, control_plane, eventually, fixtures};
 
 const WAIT: Duration = Duration::from_secs(60);
 
 #[tokio::test]
 async fn a_crash_between_the_secret_writes_is_finished_not_repeated() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin) =
         fixtures::published_namespace("rotate-crash", Persona::Admin, ApprovalMode::Automatic)
             .await;

@@ -20,7 +20,7 @@ use kube::api::{DeleteParams, ListParams, ObjectMeta, Patch, PatchParams, PostPa
 use kube::{Api, Client};
 use serde_json::json;
 use support::secrets::{api_key, secrets_of};
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Devportal, Persona, TestNamespace, authorino, control_plane, eventually, fixtures};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -201,7 +201,7 @@ async fn put_value(secrets: &Api<Secret>, name: &str, value: &str) {
 
 #[tokio::test]
 async fn orphaned_enforcement_secrets_are_removed_and_a_namesake_adopts_nothing() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin) = namespace("orphan", ApprovalMode::Automatic).await;
     let controller = start_controller();
     let keys = request(Persona::Consumer, &ns.name, "mine", None).await;
@@ -281,7 +281,7 @@ async fn orphaned_enforcement_secrets_are_removed_and_a_namesake_adopts_nothing(
 
 #[tokio::test]
 async fn enforcement_secrets_of_keys_that_are_not_approved_are_removed() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin) = namespace("unapproved", ApprovalMode::Manual).await;
     let controller = start_controller();
     let keys = request(Persona::Consumer, &ns.name, "mine", None).await;
@@ -329,7 +329,7 @@ async fn enforcement_secrets_of_keys_that_are_not_approved_are_removed() {
 
 #[tokio::test]
 async fn the_consumers_own_secret_is_followed_and_revokes_the_key_when_it_goes() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin) = namespace("follow", ApprovalMode::Automatic).await;
     let _controller = start_controller();
     let secrets = as_persona::<Secret>(Persona::Consumer, &ns.name).await;
@@ -400,7 +400,7 @@ async fn the_consumers_own_secret_is_followed_and_revokes_the_key_when_it_goes()
 
 #[tokio::test]
 async fn brought_values_must_be_long_printable_and_nobody_elses() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     let (ns, admin) = namespace("rules", ApprovalMode::Automatic).await;
     let _controller = start_controller();
     let mine = as_persona::<Secret>(Persona::Consumer, &ns.name).await;

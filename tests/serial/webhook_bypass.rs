@@ -11,7 +11,7 @@ use kube::Api;
 use kube::api::PostParams;
 use serde_json::{Value, json};
 use support::manifests::{find, render};
-use support::serial::ONE_AT_A_TIME;
+use support::serial::exclusive_cluster;
 use support::{Persona, TestNamespace, client, control_plane, eventually, fixtures, stdout_of};
 
 /// Deletes the named webhook configurations when dropped, so a failing test never leaves a webhook
@@ -106,7 +106,7 @@ fn failure_policies(kind: &str, name: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_runbooks_bypass_lets_writes_through_while_the_webhook_is_down() {
-    let _serial = ONE_AT_A_TIME.lock().await;
+    let _serial = exclusive_cluster().await;
     // The in-cluster webhook configurations with no devportal behind them (this control plane has
     // no Service or pods): the webhook is down. Renamed, and narrowed to one namespace, so the
     // other tests' writes are untouched; otherwise exactly as rendered.

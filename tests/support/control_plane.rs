@@ -11,6 +11,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
 use super::personas::Persona;
+use super::serial;
 
 /// The namespace devportal runs in: `manifests/` installs it there, its leader-election Lease and
 /// self-managed certificate Secret live there.
@@ -32,6 +33,13 @@ pub struct ControlPlane {
 
 static CONTROL_PLANE: OnceLock<ControlPlane> = OnceLock::new();
 
+/// The control planes of tests/serial/, one per lane of [`serial`], each started on first use.
+static EXCLUSIVE_PLANES: [OnceLock<ControlPlane>; serial::LANES] =
+    [const { OnceLock::new() }; serial::LANES];
+
+/// The test binary whose tests each hold a control plane of their own ([`serial`]).
+const EXCLUSIVE: &str = "serial";
+
 /// The repository root.
 pub fn repo_root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -48,20 +56,28 @@ fn devportal_binary() -> &'static Path {
 /// The shared control plane, started on first call (or the one this binary already started):
 /// the bare one, except in tests/it/, where it is always the one with devportal, so that no test
 /// there can start it bare by reaching the cluster (say, with [`TestNamespace::new`]) before
-/// another calls [`control_plane_with_devportal`].
+/// another calls [`control_plane_with_devportal`]. In tests/serial/, the one the calling test
+/// holds ([`serial::exclusive_cluster`]).
 ///
 /// [`TestNamespace::new`]: super::namespaces::TestNamespace::new
 pub fn control_plane() -> &'static ControlPlane {
     if env!("CARGO_CRATE_NAME") == SHARES_DEVPORTAL {
         return control_plane_with_devportal();
     }
-    CONTROL_PLANE.get_or_init(|| start(None))
+    if env!("CARGO_CRATE_NAME") == EXCLUSIVE {
+        let lane = serial::current_lane().expect(
+            "a test of tests/serial/ takes `support::serial::exclusive_cluster().await` first, \
+             on the test's own thread, before it reaches a cluster",
+        );
+        return EXCLUSIVE_PLANES[lane].get_or_init(|| start(None, &format!("-lane{lane}")));
+    }
+    CONTROL_PLANE.get_or_init(|| start(None, ""))
 }
 
 /// The shared control plane with `devportal run` (webhook registered, controller leading) running,
 /// started on first call.
 pub fn control_plane_with_devportal() -> &'static ControlPlane {
-    let cp = CONTROL_PLANE.get_or_init(|| start(Some(devportal_binary())));
+    let cp = CONTROL_PLANE.get_or_init(|| start(Some(devportal_binary()), ""));
     assert!(
         cp.devportal,
         "this test binary already started a control plane without devportal"
@@ -74,7 +90,7 @@ pub fn control_plane_with_devportal() -> &'static ControlPlane {
 /// first call that reaches the cluster: a control plane already running another devportal fails
 /// the test.
 pub fn control_plane_with_devportal_binary(binary: &Path) -> &'static ControlPlane {
-    let cp = CONTROL_PLANE.get_or_init(|| start(Some(binary)));
+    let cp = CONTROL_PLANE.get_or_init(|| start(Some(binary), ""));
     assert!(
         cp.devportal,
         "this test binary already started a control plane without devportal"
@@ -91,7 +107,9 @@ pub fn control_plane_with_devportal_binary(binary: &Path) -> &'static ControlPla
 // The supervisor is deliberately never waited for: it lives as long as this process, and reaps
 // itself when our end of its stdin closes at exit.
 #[allow(clippy::zombie_processes)]
-fn start(devportal: Option<&Path>) -> ControlPlane {
+/// Starts a control plane (with `devportal run` when given a binary); `name` tells apart the
+/// state directories of the control planes one process starts.
+fn start(devportal: Option<&Path>, name: &str) -> ControlPlane {
     if let Ok(dir) = std::env::var("DEVPORTAL_TEST_KUBECONFIGS") {
         return ControlPlane {
             kubeconfigs: dir.into(),
@@ -110,14 +128,18 @@ fn start(devportal: Option<&Path>) -> ControlPlane {
         .unwrap_or_else(|| "test".into());
     let state = repo_root()
         .join("target/local/tests")
-        .join(format!("{binary}-{}", std::process::id()));
+        .join(format!("{binary}-{}{name}", std::process::id()));
     let mut command = Command::new(repo_root().join("hack/local-cluster.sh"));
     command
         .arg("run")
         .env("DEVPORTAL_LOCAL_DIR", &state)
         .env_remove("DEVPORTAL_BIN");
     if let Some(bin) = devportal {
-        command.env("DEVPORTAL_BIN", bin);
+        // A tenant's `Kuadrant` CR is reported at the next poll (tests/it/shared_labels.rs waits
+        // for it): every 5 s here rather than the default minute.
+        command
+            .env("DEVPORTAL_BIN", bin)
+            .env("DEVPORTAL_KUADRANT_POLL_INTERVAL", "5s");
     }
     let mut child = command
         .stdin(Stdio::piped())

@@ -24,7 +24,8 @@
 //!   test binary shares;
 //! - [`observability`]: the shipped dashboard's and alerts' PromQL, as the tests read it;
 //! - [`prometheus`]: a real Prometheus server scraping devportal (and the API server), and queries;
-//! - [`serial`]: the lock of the tests that must have the control plane to themselves;
+//! - [`serial`]: the control planes of the tests that must have one to themselves, one test at a
+//!   time on each;
 //! - [`waits`]: [`eventually`], bounded polling;
 //! - [`front_end`]: a portal front end's ServiceAccount, token, impersonation grants;
 //! - [`backstage`]: the Kuadrant Backstage plugin's calls, replayed;
