@@ -56,8 +56,7 @@ fn assert_same_objects(chart: &[Value], kustomize: &[Value]) {
     assert_eq!(chart_keys, kustomize_keys, "the same objects");
     for (key, object) in &kustomize {
         assert_eq!(
-            &chart[key],
-            object,
+            &chart[key], object,
             "{key}: the chart renders what kustomize renders"
         );
     }
@@ -214,7 +213,13 @@ impl Drop for PreinstalledRbacSetAside {
         let rbac = repo_root().join("manifests/rbac");
         stdout_of(&control_plane().kubectl(
             Persona::Admin,
-            &["apply", "--server-side", "--force-conflicts", "-k", rbac.to_str().unwrap()],
+            &[
+                "apply",
+                "--server-side",
+                "--force-conflicts",
+                "-k",
+                rbac.to_str().unwrap(),
+            ],
             None,
         ));
     }
@@ -333,9 +338,17 @@ async fn helm_installs_upgrades_and_uninstalls_devportal_in_its_release_namespac
         let kind = object["kind"].as_str().unwrap();
         let name = object["metadata"]["name"].as_str().unwrap();
         let namespace = object["metadata"]["namespace"].as_str();
-        assert!(get(kind, name, namespace).is_none(), "{kind} {name} removed");
+        assert!(
+            get(kind, name, namespace).is_none(),
+            "{kind} {name} removed"
+        );
     }
-    for crd in ["apikeys", "apiproducts", "apikeyrequests", "apikeyapprovals"] {
+    for crd in [
+        "apikeys",
+        "apiproducts",
+        "apikeyrequests",
+        "apikeyapprovals",
+    ] {
         assert!(
             get(
                 "customresourcedefinition",

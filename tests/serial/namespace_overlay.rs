@@ -34,7 +34,11 @@ async fn the_example_overlay_moves_everything_to_another_namespace() {
     find(&objects, "Namespace", NAMESPACE);
     for object in &objects {
         if let Some(namespace) = object["metadata"]["namespace"].as_str() {
-            assert_eq!(namespace, NAMESPACE, "{} {}", object["kind"], object["metadata"]["name"]);
+            assert_eq!(
+                namespace, NAMESPACE,
+                "{} {}",
+                object["kind"], object["metadata"]["name"]
+            );
         }
     }
     for kind in [
@@ -66,7 +70,11 @@ async fn the_example_overlay_moves_everything_to_another_namespace() {
             format!("devportal.{NAMESPACE}.svc.cluster.local")
         ]
     );
-    let policy = find(&objects, "ValidatingAdmissionPolicy", "devportal-secret-writes");
+    let policy = find(
+        &objects,
+        "ValidatingAdmissionPolicy",
+        "devportal-secret-writes",
+    );
     assert_eq!(
         policy["spec"]["matchConditions"][0]["expression"],
         format!("request.userInfo.username == 'system:serviceaccount:{NAMESPACE}:devportal'")
@@ -101,7 +109,14 @@ async fn the_example_overlay_moves_everything_to_another_namespace() {
     let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": accepted});
     let existed = stdout_of(&control_plane().kubectl(
         Persona::Admin,
-        &["get", "namespace", NAMESPACE, "--ignore-not-found", "-o", "name"],
+        &[
+            "get",
+            "namespace",
+            NAMESPACE,
+            "--ignore-not-found",
+            "-o",
+            "name",
+        ],
         None,
     ));
     if existed.trim().is_empty() {

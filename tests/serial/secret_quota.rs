@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use devportal::names::key_reason::SECRET_WRITE_REFUSED;
 use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode};
+use devportal::secrets::Role;
 use k8s_openapi::api::core::v1::{ResourceQuota, Secret};
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use devportal::secrets::Role;
 use support::secrets::secrets_of;
 use support::serial::ONE_AT_A_TIME;
 use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
@@ -87,11 +87,19 @@ async fn keys_whose_secrets_a_quota_refuses_say_so_and_are_approved_once_it_goes
         )
         .await;
         assert!(message.starts_with("Forbidden: "), "{name}: {message}");
-        assert!(message.contains("exceeded quota: no-secrets"), "{name}: {message}");
+        assert!(
+            message.contains("exceeded quota: no-secrets"),
+            "{name}: {message}"
+        );
     }
     let secrets = Api::<Secret>::namespaced(admin.clone(), &enforcement_ns.name);
     assert!(
-        secrets.list(&ListParams::default()).await.unwrap().items.is_empty(),
+        secrets
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
         "nothing was written past the quota"
     );
     // The refusals are counted as the runbook says: `kube`, the API server refused.
@@ -105,11 +113,8 @@ async fn keys_whose_secrets_a_quota_refuses_say_so_and_are_approved_once_it_goes
     .await
     .unwrap();
     assert!(
-        metrics
-            .lines()
-            .any(|l| l.starts_with(
-                "devportal_reconcile_errors_total{controller=\"apikey\",error=\"kube\"}"
-            )),
+        metrics.lines().any(|l| l
+            .starts_with("devportal_reconcile_errors_total{controller=\"apikey\",error=\"kube\"}")),
         "{metrics}"
     );
 
@@ -127,7 +132,8 @@ async fn keys_whose_secrets_a_quota_refuses_say_so_and_are_approved_once_it_goes
                 .iter()
                 .any(|(role, secret)| {
                     role == Role::Enforcement.as_str()
-                        && secret.metadata.namespace.as_deref() == Some(enforcement_ns.name.as_str())
+                        && secret.metadata.namespace.as_deref()
+                            == Some(enforcement_ns.name.as_str())
                 })
                 .then_some(())
         })

@@ -154,7 +154,11 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
     let secret_ref = match reconciled {
         Err(error) => {
             if let Some(message) = refused::message(&error) {
-                refused::report(cached, &key, evaluation, message, ctx, now).await;
+                // The Secret reference the key had stays: its consumer copy may well exist.
+                let secret_ref = key.status.as_ref().and_then(|s| s.secret_ref.clone());
+                let refusal = refused::evaluation(evaluation, message);
+                let status = status_for(&key, &refusal, secret_ref, &cached.conditions(), now);
+                refused::report(cached, &key, &status, &refusal.message, ctx).await;
             }
             return Err(error);
         }

@@ -5,14 +5,12 @@
 //! reconcile is retried (within seconds for refusals that clear by themselves, see
 //! `controller/retry.rs`) and counted in `devportal_reconcile_errors_total{error="kube"}`.
 
-use k8s_openapi::jiff::Timestamp;
-
 use super::phase::Evaluation;
 use crate::Error;
 use crate::controller::context::Context;
 use crate::names::key_reason::SECRET_WRITE_REFUSED;
 use crate::resources::cached_key::CachedKey;
-use crate::resources::{APIKey, APIKeyPhase};
+use crate::resources::{APIKey, APIKeyPhase, APIKeyStatus};
 
 /// The condition message for an error that is the API server refusing a write (a 4xx other than
 /// a conflict or throttling), `None` for anything else (the API server unavailable, a conflict,
@@ -25,33 +23,39 @@ pub(super) fn message(error: &Error) -> Option<String> {
     refused.then(|| {
         format!(
             "{}: the API server refused to write the key's Secret: {}; retried until it succeeds",
-            if status.reason.is_empty() { "Refused" } else { &status.reason },
+            if status.reason.is_empty() {
+                "Refused"
+            } else {
+                &status.reason
+            },
             status.message
         )
     })
 }
 
-/// Writes the refusal into the key's status (and a warning Event on the transition), keeping the
-/// Secret reference it had. Best effort: the caller returns the refusal itself either way.
+/// The key's evaluation with the refusal in its place: phase `Failed`, reason
+/// [`SECRET_WRITE_REFUSED`], `message`.
+pub(super) fn evaluation(evaluation: Evaluation, message: String) -> Evaluation {
+    evaluation.with(APIKeyPhase::Failed, SECRET_WRITE_REFUSED, message)
+}
+
+/// Writes `status`, the refusal's, into the key (and a warning Event saying `message` on the
+/// transition). Best effort: the caller returns the refusal itself either way.
 pub(super) async fn report(
     cached: &CachedKey,
     key: &APIKey,
-    evaluation: Evaluation,
-    message: String,
+    status: &APIKeyStatus,
+    message: &str,
     ctx: &Context,
-    now: Timestamp,
 ) {
-    let evaluation = evaluation.with(APIKeyPhase::Failed, SECRET_WRITE_REFUSED, message);
-    let secret_ref = key.status.as_ref().and_then(|s| s.secret_ref.clone());
-    let status = super::status_for(key, &evaluation, secret_ref, &cached.conditions(), now);
-    if !cached.status_is(&status)
-        && let Err(error) = ctx.replace_status(key, &status).await
+    if !cached.status_is(status)
+        && let Err(error) = ctx.replace_status(key, status).await
     {
         tracing::debug!(%error, "status of a key whose Secret was refused not written");
         return;
     }
     if cached.phase() != Some(APIKeyPhase::Failed) {
-        ctx.publish_event(key, true, APIKeyPhase::Failed.as_str(), &evaluation.message)
+        ctx.publish_event(key, true, APIKeyPhase::Failed.as_str(), message)
             .await;
     }
 }
