@@ -1,4 +1,4 @@
-//! The strict order of a request's reviews (DESIGN.md: "The latest review of a request wins, in a
+//! The strict order of a request's reviews (docs/operator-guide.md: "The latest review of a request wins, in a
 //! strict order (no ties), whether it came as an APIKeyApproval or as `spec.approval` on the
 //! APIKey").
 //!
