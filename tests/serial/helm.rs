@@ -2,7 +2,7 @@
 //! crds/ and rendering what kustomize renders, strictly linted, accepted by the API server, and
 //! installed, upgraded and uninstalled in a release namespace of its own. Serial: a release creates
 //! cluster-wide objects (ClusterRoles, webhook configurations with failurePolicy Fail, a
-//! PriorityClass) that other tests' would collide with.
+//! PriorityClass) that would collide with those other tests register.
 
 use crate::support;
 
@@ -211,7 +211,7 @@ impl PreinstalledRbacSetAside {
 impl Drop for PreinstalledRbacSetAside {
     fn drop(&mut self) {
         let rbac = repo_root().join("manifests/rbac");
-        stdout_of(&control_plane().kubectl(
+        let applied = control_plane().kubectl(
             Persona::Admin,
             &[
                 "apply",
@@ -221,7 +221,13 @@ impl Drop for PreinstalledRbacSetAside {
                 rbac.to_str().unwrap(),
             ],
             None,
-        ));
+        );
+        if !applied.status.success() && !std::thread::panicking() {
+            panic!(
+                "restoring manifests/rbac: {}",
+                String::from_utf8_lossy(&applied.stderr)
+            );
+        }
     }
 }
 
