@@ -241,6 +241,26 @@ fn get(kind: &str, name: &str, namespace: Option<&str>) -> Option<Value> {
     (!out.trim().is_empty()).then(|| serde_json::from_str(&out).unwrap())
 }
 
+/// The names of the Secrets in which Helm records the release's revisions.
+fn release_records(namespace: &str) -> String {
+    stdout_of(&control_plane().kubectl(
+        Persona::Admin,
+        &[
+            "get",
+            "secrets",
+            "-n",
+            namespace,
+            "-l",
+            "owner=helm",
+            "-o",
+            "name",
+        ],
+        None,
+    ))
+    .trim()
+    .to_string()
+}
+
 fn env_value<'a>(deployment: &'a Value, name: &str) -> &'a Value {
     deployment["spec"]["template"]["spec"]["containers"][0]["env"]
         .as_array()
@@ -274,6 +294,10 @@ async fn helm_installs_upgrades_and_uninstalls_devportal_in_its_release_namespac
             "{kind} {name} installed"
         );
     }
+    assert!(
+        !release_records(&namespace).is_empty(),
+        "Helm keeps the release's record in its namespace"
+    );
     let deployment = get("deployment", "devportal", ns).expect("the Deployment");
     assert_eq!(deployment["spec"]["replicas"], 2);
     let pod = &deployment["spec"]["template"]["spec"];
@@ -349,6 +373,11 @@ async fn helm_installs_upgrades_and_uninstalls_devportal_in_its_release_namespac
             "{kind} {name} removed"
         );
     }
+    assert_eq!(
+        release_records(&namespace),
+        "",
+        "Helm's release records are gone too"
+    );
     for crd in [
         "apikeys",
         "apiproducts",
