@@ -48,7 +48,7 @@ for tool in flock setsid sha256sum; do
 done
 
 # Free disk for what is not built yet, with some room over what cold builds took: Go's module and
-# build caches plus the binaries (Prometheus: 2.2 GiB; the control plane: ~3.5 GiB; Helm: ~1 GiB), counted next to
+# build caches plus the binaries (Prometheus: 2.2 GiB; the control plane: ~3.5 GiB; Helm: 1.3 GiB), counted next to
 # Go's build cache; target/ for cargo (1.9 GiB after `make test`).
 gib=$((1024 * 1024)) # in KiB
 declare -A need_kib=() # by directory
@@ -58,7 +58,7 @@ if command -v go >/dev/null; then
   [ "$target" = demo ] || [ -d "$("$ROOT/hack/prometheus.sh" cache-dir)" ] ||
     need_kib[$gocache]=$((${need_kib[$gocache]:-0} + 3 * gib))
   [ "$target" = demo ] || [ -d "$("$ROOT/hack/helm.sh" cache-dir)" ] ||
-    need_kib[$gocache]=$((${need_kib[$gocache]:-0} + 1 * gib))
+    need_kib[$gocache]=$((${need_kib[$gocache]:-0} + 2 * gib))
 fi
 compgen -G "$ROOT/target/debug/deps/*" >/dev/null || need_kib[$ROOT/target]=$((3 * gib))
 declare -A need_on=() free_on=() # by mount point
