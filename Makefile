@@ -10,7 +10,7 @@ STEP := @hack/lib.sh step
 # The steps share 2 cores' worth of builds at best; run them one after another, in the order given.
 .NOTPARALLEL:
 
-.PHONY: help up down status demo test lint unit crds controlplane prometheus image install
+.PHONY: help up down status demo test lint unit crds chart controlplane prometheus helm image install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -45,14 +45,21 @@ lint: ## rustfmt and clippy, warnings are errors
 unit: ## only the fast tests that need no control plane
 	$(CARGO) test --lib
 
-crds: ## regenerate crds/ from the Rust types
+crds: ## regenerate crds/ from the Rust types (and the chart's copy of them)
 	$(CARGO) run --quiet -- crds --out-dir crds
+	hack/chart.sh generate
 
 controlplane: ## build (or reuse cached) etcd, kube-apiserver, kube-controller-manager and kubectl
 	hack/local-cluster.sh build
 
 prometheus: ## build (or reuse cached) prometheus and promtool for the metrics tests
 	hack/prometheus.sh build
+
+helm: ## build (or reuse cached) helm for the chart's tests (tests/serial/helm.rs)
+	hack/helm.sh build
+
+chart: ## regenerate charts/devportal from manifests/ and crds/ (after changing either)
+	hack/chart.sh generate
 
 install: ## install devportal and the kubectl plugin kubectl-devportal into ~/.cargo/bin (cargo install --path .), so `kubectl devportal` works with that directory on PATH (docs/kubectl-plugin.md)
 	$(STEP) "installing devportal and kubectl-devportal (cargo install --path . --locked: a release build, into $${CARGO_HOME:-$$HOME/.cargo}/bin)"

@@ -16,7 +16,7 @@ lack() { missing+=("$*"); }
 
 # The newest `go` directive among the Go modules this target builds.
 go_modules=("$ROOT/hack/controlplane")
-[ "$target" = demo ] || go_modules+=("$ROOT/hack/prometheus")
+[ "$target" = demo ] || go_modules+=("$ROOT/hack/prometheus" "$ROOT/hack/helm")
 go_required=$(awk '$1 == "go" { print $2 }' "${go_modules[@]/%//go.mod}" | sort -V | tail -n 1)
 rust_required=$(sed -n 's/^rust-version = "\(.*\)"/\1/p' "$ROOT/Cargo.toml")
 
@@ -48,7 +48,7 @@ for tool in flock setsid sha256sum; do
 done
 
 # Free disk for what is not built yet, with some room over what cold builds took: Go's module and
-# build caches plus the binaries (Prometheus: 2.2 GiB; the control plane: ~3.5 GiB), counted next to
+# build caches plus the binaries (Prometheus: 2.2 GiB; the control plane: ~3.5 GiB; Helm: 1.3 GiB), counted next to
 # Go's build cache; target/ for cargo (1.9 GiB after `make test`).
 gib=$((1024 * 1024)) # in KiB
 declare -A need_kib=() # by directory
@@ -57,6 +57,8 @@ if command -v go >/dev/null; then
   [ -d "$("$ROOT/hack/local-cluster.sh" cache-dir)" ] || need_kib[$gocache]=$((4 * gib))
   [ "$target" = demo ] || [ -d "$("$ROOT/hack/prometheus.sh" cache-dir)" ] ||
     need_kib[$gocache]=$((${need_kib[$gocache]:-0} + 3 * gib))
+  [ "$target" = demo ] || [ -d "$("$ROOT/hack/helm.sh" cache-dir)" ] ||
+    need_kib[$gocache]=$((${need_kib[$gocache]:-0} + 2 * gib))
 fi
 compgen -G "$ROOT/target/debug/deps/*" >/dev/null || need_kib[$ROOT/target]=$((3 * gib))
 declare -A need_on=() free_on=() # by mount point

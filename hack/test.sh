@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make test`, after its prerequisites check: the whole suite.
-#   1. The Go builds the tests need (the control plane, then Prometheus and promtool; cached in
-#      ~/.cache/devportal after the first time) start in the background, while
+#   1. The Go builds the tests need (the control plane, then Prometheus and promtool, then helm;
+#      cached in ~/.cache/devportal after the first time) start in the background, while
 #   2. rustfmt and clippy check the code and `cargo test --no-run` builds every test target once.
 #   3. The tests run in two lanes side by side, each with its output in target/test-logs/<lane>.log:
 #      serial  tests/serial (two control planes of its own, one test at a time on each);
@@ -20,7 +20,7 @@ LOG_DIR=target/test-logs
 mkdir -p "$LOG_DIR"
 
 # Their own progress lines ("building ...", "still building ...") go to the terminal as they come.
-setsid bash -c 'hack/local-cluster.sh build && hack/prometheus.sh build' </dev/null &
+setsid bash -c 'hack/local-cluster.sh build && hack/prometheus.sh build && hack/helm.sh build' </dev/null &
 go_builds=$!
 # Stopped (the whole process group) if this script stops before they are done.
 # shellcheck disable=SC2064 # the pid is meant to be expanded now
@@ -35,7 +35,7 @@ step "building the tests (cargo test --no-run: devportal, its unit tests and the
 "$CARGO" test --no-run
 
 if ! wait "$go_builds"; then
-  step "the control plane's or Prometheus' Go build failed (its log is named above)"
+  step "the control plane's, Prometheus' or helm's Go build failed (its log is named above)"
   exit 1
 fi
 trap - EXIT INT TERM HUP

@@ -174,6 +174,10 @@ pub mod key_reason {
     /// `Failed`: the product's enforcement Secrets would also be accepted by another product's
     /// AuthPolicy, so devportal writes none (see the product's `Ready` condition).
     pub const SELECTOR_OVERLAP: &str = "SelectorOverlap";
+    /// `Failed`: the API server refused to write one of the key's Secrets (an exhausted
+    /// ResourceQuota, a namespace being terminated or missing, an admission policy); the message
+    /// starts with the API server's reason and quotes its answer. Retried until the write succeeds.
+    pub const SECRET_WRITE_REFUSED: &str = "SecretWriteRefused";
 }
 
 /// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.

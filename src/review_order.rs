@@ -1,6 +1,6 @@
-//! The strict order of a request's reviews (DESIGN.md: "The latest review of a request wins, in a
-//! strict order (no ties), whether it came as an APIKeyApproval or as `spec.approval` on the
-//! APIKey").
+//! The strict order of a request's reviews (docs/operator-guide.md: the latest review of a request
+//! wins, in a strict order with no ties, whether it came as an APIKeyApproval or as
+//! `spec.approval` on the APIKey).
 //!
 //! Reviews are stamped by the admission webhook with the time it admitted them, to the
 //! microsecond ([`stamp`]), and never earlier than one microsecond after the reviews of the same

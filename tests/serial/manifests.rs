@@ -330,6 +330,7 @@ async fn the_api_server_accepts_the_manifests() {
         "mutatingwebhookconfiguration.admissionregistration.k8s.io/devportal",
         "validatingwebhookconfiguration.admissionregistration.k8s.io/devportal",
         "clusterrole.rbac.authorization.k8s.io/devportal-controller",
+        "priorityclass.scheduling.k8s.io/devportal-critical",
     ] {
         assert!(out.contains(object), "{object} accepted:\n{out}");
     }
@@ -354,9 +355,11 @@ async fn the_api_server_accepts_the_manifests() {
     );
     let template = &find(&rendered, "Deployment", "devportal")["spec"]["template"];
     let pod = |spec: &Value| {
-        // Without the ServiceAccount, which exists only in devportal-system.
+        // Without the ServiceAccount, which exists only in devportal-system, and the
+        // PriorityClass, which exists only once installed.
         let mut spec = spec.clone();
         spec.as_object_mut().unwrap().remove("serviceAccountName");
+        spec.as_object_mut().unwrap().remove("priorityClassName");
         json!({
             "apiVersion": "v1", "kind": "Pod",
             "metadata": {"name": "devportal", "namespace": ns.name, "labels": template["metadata"]["labels"]},

@@ -38,6 +38,7 @@
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
 //! - [`labels`]: a tenant running their own API, and waits of tests/it/shared_labels.rs;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`;
+//! - [`helm`]: the chart charts/devportal with the `helm` built from hack/helm, and releases of it;
 //! - [`webhook_server`]: the webhook's HTTPS server in-process, with an in-memory cluster.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
 
@@ -47,6 +48,7 @@ pub mod backstage;
 pub mod control_plane;
 pub mod fixtures;
 pub mod front_end;
+pub mod helm;
 pub mod https;
 pub mod labels;
 pub mod manifests;

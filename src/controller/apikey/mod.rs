@@ -7,6 +7,7 @@ mod first_write;
 pub mod key_line;
 mod own_value;
 pub(super) mod phase;
+mod refused;
 mod rotation;
 mod secrets;
 #[cfg(test)]
@@ -142,17 +143,27 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
         .phase()
         .is_none_or(|phase| phase == APIKeyPhase::Pending);
     let generation = rotation.generation(cached).map(str::to_string);
-    let secret_ref = match secrets::reconcile(
+    let reconciled = secrets::reconcile(
         &key,
         target.as_ref(),
         never_enforced,
         generation.as_deref(),
         ctx,
     )
-    .await?
-    {
-        Outcome::Kept(reference) => reference,
-        Outcome::Problem(reason, message) => {
+    .await;
+    let secret_ref = match reconciled {
+        Err(error) => {
+            if let Some(message) = refused::message(&error) {
+                // The Secret reference the key had stays: its consumer copy may well exist.
+                let secret_ref = key.status.as_ref().and_then(|s| s.secret_ref.clone());
+                let refusal = refused::evaluation(evaluation, message);
+                let status = status_for(&key, &refusal, secret_ref, &cached.conditions(), now);
+                refused::report(cached, &key, &status, &refusal.message, ctx).await;
+            }
+            return Err(error);
+        }
+        Ok(Outcome::Kept(reference)) => reference,
+        Ok(Outcome::Problem(reason, message)) => {
             evaluation = evaluation.with(APIKeyPhase::Failed, reason, message);
             secrets::withdraw(&key, ctx).await?;
             None

@@ -1,6 +1,6 @@
 //! The validating webhook for APIProducts: [`validate_product`] checks that `spec.targetRef` names
 //! an existing HTTPRoute in the product's namespace that a platform engineer marked as exposed,
-//! and that whoever sets the route or `approvalMode: automatic` may approve (DESIGN.md: an
+//! and that whoever sets the route or `approvalMode: automatic` may approve (since an
 //! automatic product approves keys on its owner's behalf, and a route's keys carry its
 //! AuthPolicy's labels): `approve` on the product itself, and on every other product that already
 //! targets the route (a route is bound to the products its owners agree on).

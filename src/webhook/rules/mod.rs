@@ -1,4 +1,4 @@
-//! The admission rules: DESIGN.md's "Invariants enforced at admission", as pure functions of the
+//! The admission rules (docs/webhook.md#endpoints lists what each endpoint enforces), as pure functions of the
 //! change, the requesting user, the clock and a [`Lookup`](super::lookup::Lookup).
 //!
 //! This module holds what every rule shares: the [`Change`] under review, the [`Limits`] from the
