@@ -174,6 +174,19 @@ pub mod key_reason {
     /// `Failed`: the product's enforcement Secrets would also be accepted by another product's
     /// AuthPolicy, so devportal writes none (see the product's `Ready` condition).
     pub const SELECTOR_OVERLAP: &str = "SelectorOverlap";
+    /// `Ready=True`: the key is Approved and its enforcement Secret is written (the gateway
+    /// accepts it).
+    pub const ENFORCED: &str = "Enforced";
+    /// `Ready=False`: the key is Approved but no enforcement Secret holds its value yet.
+    pub const NOT_ENFORCED: &str = "NotEnforced";
+}
+
+/// Condition types of an APIKey besides its phase conditions (`Pending`, `Approved`, `Denied`,
+/// `Expired`, `Failed`, one True).
+pub mod key_condition {
+    /// True when the key is Approved and enforced; False with the phase's reason otherwise
+    /// (`kubectl wait --for=condition=Ready apikey/<name>`).
+    pub const READY: &str = "Ready";
 }
 
 /// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.
