@@ -34,5 +34,6 @@ mod rotation;
 mod server;
 mod shared_labels;
 mod tenant_input;
+mod upstream_schema;
 mod webhook;
 mod webhook_transport;

@@ -104,6 +104,7 @@ fn resolution(tiers: &[&str], api_key: bool) -> Resolution {
             target_ref: target(),
             rules: Some(AuthRules {
                 authentication: [("keys".to_string(), rule)].into(),
+                ..AuthRules::default()
             }),
             defaults: None,
             overrides: None,
