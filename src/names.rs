@@ -211,6 +211,9 @@ pub mod approval_reason {
     /// `Valid=False` (and a Warning Event): the review is of another tier or product than the
     /// key's now, so it was not applied.
     pub const OUTDATED: &str = "ApprovalOutdated";
+    /// `Valid=False` (and a Warning Event): the key had expired when the review came, so it was
+    /// not applied (an expired key is never enforced again; the webhook refuses such reviews).
+    pub const KEY_EXPIRED: &str = "KeyExpired";
 }
 
 /// Reasons of an APIProduct's conditions that tests and docs refer to.
