@@ -5,7 +5,9 @@
 
 use std::path::Path;
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps,
+};
 use kube::CustomResourceExt;
 
 use crate::resources::{APIKey, APIKeyApproval, APIKeyRequest, APIProduct};
@@ -22,6 +24,45 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         APIKeyRequest::crd(),
         APIKeyApproval::crd(),
     ]
+    .into_iter()
+    .map(with_type_meta)
+    .collect()
+}
+
+/// `crd` with `apiVersion`, `kind` and `metadata` in each version's schema, as controller-gen
+/// writes them (kuadrant-operator's CRDs have them; kube's derive leaves them out).
+fn with_type_meta(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    let field = |type_: &str, description: &str| JSONSchemaProps {
+        type_: Some(type_.into()),
+        description: (!description.is_empty()).then(|| description.into()),
+        ..JSONSchemaProps::default()
+    };
+    for version in &mut crd.spec.versions {
+        let Some(schema) = version
+            .schema
+            .as_mut()
+            .and_then(|s| s.open_api_v3_schema.as_mut())
+        else {
+            continue;
+        };
+        let properties = schema.properties.get_or_insert_with(Default::default);
+        properties.entry("apiVersion".into()).or_insert_with(|| {
+            field(
+                "string",
+                "APIVersion defines the versioned schema of this representation of an object.",
+            )
+        });
+        properties.entry("kind".into()).or_insert_with(|| {
+            field(
+                "string",
+                "Kind is a string value representing the REST resource this object represents.",
+            )
+        });
+        properties
+            .entry("metadata".into())
+            .or_insert_with(|| field("object", ""));
+    }
+    crd
 }
 
 /// The file name a CRD is written to: `<group>_<plural>.yaml`, as controller-gen names them.

@@ -178,6 +178,19 @@ pub mod key_reason {
     /// ResourceQuota, a namespace being terminated or missing, an admission policy); the message
     /// starts with the API server's reason and quotes its answer. Retried until the write succeeds.
     pub const SECRET_WRITE_REFUSED: &str = "SecretWriteRefused";
+    /// `Ready=True`: the key is Approved and its enforcement Secret is written (the gateway
+    /// accepts it).
+    pub const ENFORCED: &str = "Enforced";
+    /// `Ready=False`: the key is Approved but no enforcement Secret holds its value yet.
+    pub const NOT_ENFORCED: &str = "NotEnforced";
+}
+
+/// Condition types of an APIKey besides its phase conditions (`Pending`, `Approved`, `Denied`,
+/// `Expired`, `Failed`, one True).
+pub mod key_condition {
+    /// True when the key is Approved and enforced; False with the phase's reason otherwise
+    /// (`kubectl wait --for=condition=Ready apikey/<name>`).
+    pub const READY: &str = "Ready";
 }
 
 /// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.
@@ -202,6 +215,9 @@ pub mod approval_reason {
     /// `Valid=False` (and a Warning Event): the review is of another tier or product than the
     /// key's now, so it was not applied.
     pub const OUTDATED: &str = "ApprovalOutdated";
+    /// `Valid=False` (and a Warning Event): the key had expired when the review came, so it was
+    /// not applied (an expired key is never enforced again; the webhook refuses such reviews).
+    pub const KEY_EXPIRED: &str = "KeyExpired";
 }
 
 /// Reasons of an APIProduct's conditions that tests and docs refer to.

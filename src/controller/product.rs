@@ -169,6 +169,7 @@ pub async fn reconcile(product: Arc<APIProduct>, ctx: Arc<Context>) -> Result<Ac
                         status.openapi = Some(OpenApiStatus {
                             raw,
                             last_sync_time: Time(now),
+                            max_size_used: i64::try_from(ctx.fetcher.max_bytes()).ok(),
                         });
                         conditions.push(Desired::holds(
                             condition::OPENAPI,

@@ -52,6 +52,7 @@ fn with_api_key_rules(all_namespaces: &[bool]) -> Resolution {
             },
             rules: Some(AuthRules {
                 authentication: rules,
+                ..AuthRules::default()
             }),
             defaults: None,
             overrides: None,

@@ -202,6 +202,11 @@ impl Fetcher {
         })
     }
 
+    /// The largest document it reads, in bytes.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
     /// The OpenAPI 3.x or Swagger 2.0 document at `url`, as served (JSON or YAML).
     pub async fn openapi(&self, url: &str) -> Result<String, FetchError> {
         let body = self.fetch(url).await?;

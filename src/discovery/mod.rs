@@ -132,10 +132,14 @@ impl Resolution {
         plan.into_iter().chain(auth).collect()
     }
 
-    /// The AuthPolicy's authentication rules in force, in name order.
+    /// The AuthPolicy's rules in force, by name in each section.
     pub fn auth_scheme(&self) -> Option<DiscoveredAuthScheme> {
         self.auth_policy.as_ref().map(|p| DiscoveredAuthScheme {
             authentication: p.spec.effective_authentication(),
+            authorization: p.spec.effective(|r| &r.authorization),
+            callbacks: p.spec.effective(|r| &r.callbacks),
+            metadata: p.spec.effective(|r| &r.metadata),
+            response: p.spec.effective_response(),
         })
     }
 

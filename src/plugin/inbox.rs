@@ -23,7 +23,8 @@ pub struct RequestsArgs {
     #[command(flatten)]
     pub list: ListArgs,
 
-    /// Include requests already approved or denied (default: only the pending ones).
+    /// Include requests that await no decision: approved, denied, expired or failed (default:
+    /// only the pending ones).
     #[arg(long)]
     pub all: bool,
 
@@ -125,8 +126,54 @@ pub fn phase(conditions: &[Condition]) -> &'static str {
     }
 }
 
-fn phase_of(request: &APIKeyRequest) -> &'static str {
-    phase(request.status.as_ref().map_or(&[], |s| &s.conditions))
+/// The phase of a request: its key's, as the controller copies it into `status.phase`
+/// (`Pending`, `Approved`, `Denied`, `Expired`, `Failed`); for a status without one, derived from
+/// the conditions by [`phase`].
+pub fn phase_of(request: &APIKeyRequest) -> &str {
+    let status = request.status.as_ref();
+    match status.and_then(|s| s.phase.as_deref()) {
+        Some(phase) if !phase.is_empty() => phase,
+        _ => phase(status.map_or(&[], |s| &s.conditions)),
+    }
+}
+
+/// What `review` would change on `request`, if nothing: the decision it already carries (an
+/// approval of an Approved request, a denial of a Denied one, either on a Failed one whose review
+/// that counts is the same), as the line that says so.
+pub fn unchanged(request: &APIKeyRequest, approved: bool) -> Option<String> {
+    let status = request.status.as_ref()?;
+    let same = status.approved == Some(approved);
+    let phase = phase_of(request);
+    let settled = match phase {
+        "Approved" => approved,
+        "Denied" => !approved,
+        "Failed" => same,
+        _ => false,
+    };
+    if !settled || !same {
+        return None;
+    }
+    let decision = if approved { "approved" } else { "denied" };
+    let by = status
+        .reviewed_by
+        .as_deref()
+        .map(|r| format!(" by {}", output::inert(r)))
+        .unwrap_or_default();
+    let at = status
+        .reviewed_at
+        .as_ref()
+        .map(|t| format!(" at {}", t.0))
+        .unwrap_or_default();
+    let via = status
+        .approval_name
+        .as_deref()
+        .map(|n| format!(" (apikeyapproval/{n})"))
+        .unwrap_or_default();
+    Some(format!(
+        "apikeyrequest/{} is already {decision}{by}{at}{via} and its key is {phase}: nothing to \
+         do, no APIKeyApproval created\n",
+        request.name_any()
+    ))
 }
 
 /// Lists the requests: the pending ones, or with `--all` every one.
@@ -240,8 +287,17 @@ fn truncated(text: &str, at: usize) -> String {
     }
 }
 
-/// Records the decision as an APIKeyApproval in the request's namespace.
+/// Records the decision as an APIKeyApproval in the request's namespace, unless the request
+/// already carries it (then says so and writes nothing). A request that cannot be reviewed (its
+/// key expired) is refused by devportal's webhook, whose message is printed.
 pub async fn review(session: &Session, review: Review) -> Result<()> {
+    let requests = Api::<APIKeyRequest>::namespaced(session.client.clone(), &session.namespace);
+    // Without `get` on the request (or none of that name), the webhook's answer is the one.
+    if let Ok(Some(request)) = requests.get_opt(&review.request).await
+        && let Some(line) = unchanged(&request, review.approved)
+    {
+        return output::emit(&line);
+    }
     let created = Api::<APIKeyApproval>::namespaced(session.client.clone(), &session.namespace)
         .create(
             &PostParams {
@@ -266,104 +322,5 @@ pub async fn review(session: &Session, review: Review) -> Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn conditions(value: serde_json::Value) -> Vec<Condition> {
-        serde_json::from_value(value).unwrap()
-    }
-
-    fn condition(type_: &str, status: &str) -> serde_json::Value {
-        json!({"type": type_, "status": status, "reason": type_, "message": "",
-               "lastTransitionTime": "2026-01-01T00:00:00Z"})
-    }
-
-    #[test]
-    fn the_phase_is_derived_like_the_backstage_plugin_does() {
-        assert_eq!(phase(&[]), "Pending");
-        let approved = conditions(json!([
-            condition("Approved", "True"),
-            condition("Denied", "False")
-        ]));
-        assert_eq!(phase(&approved), "Approved");
-        let denied = conditions(json!([
-            condition("Approved", "False"),
-            condition("Denied", "True")
-        ]));
-        assert_eq!(phase(&denied), "Denied");
-        let expired = conditions(json!([
-            condition("Expired", "True"),
-            condition("Approved", "False")
-        ]));
-        assert_eq!(phase(&expired), "Pending", "neither approved nor denied");
-    }
-
-    #[test]
-    fn a_review_names_the_request_and_leaves_the_stamps_to_the_webhook() {
-        let deny = Review::deny(DenyArgs {
-            request: "toys-x1".into(),
-            reason: "use the sandbox".into(),
-        });
-        let approval = deny.approval();
-        assert_eq!(approval.metadata.name, None);
-        assert_eq!(approval.metadata.generate_name.as_deref(), Some("toys-x1-"));
-        assert_eq!(approval.spec.api_key_request_ref.name, "toys-x1");
-        assert!(!approval.spec.approved);
-        assert_eq!(approval.spec.reason.as_deref(), Some("use the sandbox"));
-        assert_eq!(approval.spec.reviewed_by, None);
-        assert_eq!(approval.spec.reviewed_at, None);
-        let long = Review::approve(ApproveArgs {
-            request: "r".repeat(253),
-            reason: None,
-        });
-        assert_eq!(long.approval().metadata.generate_name.unwrap().len(), 201);
-    }
-
-    #[test]
-    fn long_use_cases_are_cut_in_the_table() {
-        assert_eq!(truncated("short", 40), "short");
-        assert_eq!(
-            truncated(&"x".repeat(50), 10),
-            format!("{}…", "x".repeat(9))
-        );
-    }
-
-    #[test]
-    fn an_email_is_shown_unverified_unless_devportal_marked_it_verified() {
-        let request = |email: Option<&str>, verified: Option<&str>| {
-            let mut r: APIKeyRequest = serde_json::from_value(serde_json::json!({
-                "apiVersion": "devportal.kuadrant.io/v1alpha1", "kind": "APIKeyRequest",
-                "metadata": {"name": "toys-x1", "namespace": "apps", "creationTimestamp": "2026-06-01T00:00:00Z"},
-                "spec": {"apiProductRef": {"name": "toys"}, "planTier": "gold",
-                         "requestedBy": {"userId": "consumer", "email": email},
-                         "apiKeyRef": {"name": "k", "namespace": "team"}}
-            }))
-            .unwrap();
-            if let Some(v) = verified {
-                r.annotations_mut()
-                    .insert(EMAIL_VERIFIED_ANNOTATION.into(), v.into());
-            }
-            r
-        };
-        let forged = request(Some("owners@shop.example"), Some("false"));
-        assert_eq!(email(&forged), "owners@shop.example (unverified)");
-        let old = request(Some("owners@shop.example"), None);
-        assert_eq!(
-            email(&old),
-            "owners@shop.example (unverified)",
-            "unmarked: unverified"
-        );
-        let real = request(Some("alice@example.org"), Some("true"));
-        assert_eq!(email(&real), "alice@example.org");
-        assert_eq!(email(&request(None, None)), "");
-        let now: Timestamp = "2026-06-01T00:05:00Z".parse().unwrap();
-        let table = table(&[forged], false, now).render("");
-        let header = table.lines().next().unwrap();
-        assert!(header.contains("REQUESTER   EMAIL"), "{table}");
-        assert!(
-            table.contains("owners@shop.example (unverified)"),
-            "{table}"
-        );
-    }
-}
+#[path = "inbox_tests.rs"]
+mod tests;

@@ -214,7 +214,8 @@ pub struct APIKeyStatus {
     /// Current phase.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<APIKeyPhase>,
-    /// One condition per phase; exactly one is True.
+    /// One condition per phase, exactly one True; and `Ready`, True when the key is Approved
+    /// and enforced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["type".into()]))]
     pub conditions: Vec<Condition>,

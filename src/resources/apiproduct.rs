@@ -211,8 +211,10 @@ pub struct APIProductStatus {
     /// references; a front end reads their names here rather than from condition messages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub discovered_policies: Vec<DiscoveredPolicy>,
-    /// The authentication rules of the AuthPolicy in force.
+    /// The rules of the AuthPolicy in force (schema: kuadrant-operator's, see
+    /// [`super::upstream_schema`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::upstream_schema::discovered_auth_scheme")]
     pub discovered_auth_scheme: Option<DiscoveredAuthScheme>,
     /// What the OIDC issuer's discovery document says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -272,13 +274,27 @@ pub struct DiscoveredPolicy {
     pub name: String,
 }
 
-/// The authentication rules of the AuthPolicy in force, by rule name.
+/// The rules of the AuthPolicy in force, as the AuthPolicy has them (defaults, rules and
+/// overrides merged rule by name): what a front end shows of how to call the API.
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoveredAuthScheme {
     /// Authentication rules by name, in name order.
     #[serde(default)]
     pub authentication: BTreeMap<String, AuthenticationRule>,
+    /// Authorization rules by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorization: BTreeMap<String, serde_json::Value>,
+    /// Callbacks by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub callbacks: BTreeMap<String, serde_json::Value>,
+    /// Metadata sources by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    /// The responses Authorino sends (success headers and filters, unauthenticated,
+    /// unauthorized).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<serde_json::Value>,
 }
 
 /// Facts from an OIDC issuer's discovery document.
@@ -298,6 +314,10 @@ pub struct OpenApiStatus {
     pub raw: String,
     /// When it was last fetched.
     pub last_sync_time: Time,
+    /// The largest document devportal accepted when it fetched this one, in bytes
+    /// (`--fetch-max-bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_size_used: Option<i64>,
 }
 
 impl APIProductStatus {

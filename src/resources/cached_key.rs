@@ -14,6 +14,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
+use crate::names::key_condition::READY as KEY_READY;
 use crate::names::{
     EMAIL_VERIFIED_ANNOTATION, REVIEW_WITHDRAWN_ANNOTATION, ROTATION_REQUEST_ANNOTATION,
 };
@@ -32,8 +33,8 @@ pub struct CachedKey {
 #[derive(Clone, Debug, PartialEq)]
 struct StatusDigest {
     phase: Option<APIKeyPhase>,
-    /// The phase conditions: which holds, and since when.
-    conditions: Vec<(APIKeyPhase, bool, Timestamp)>,
+    /// The phase conditions and `Ready`: which holds, and since when.
+    conditions: Vec<(&'static str, bool, Timestamp)>,
     /// The last rotation request handled, which the next status carries on.
     rotation: Option<KeyRotation>,
     /// [`status_digest`] of the whole status.
@@ -83,10 +84,12 @@ impl From<APIKey> for CachedKey {
                     .conditions
                     .iter()
                     .filter_map(|c| {
-                        let phase = APIKeyPhase::ALL
+                        let type_ = APIKeyPhase::ALL
                             .into_iter()
-                            .find(|p| p.as_str() == c.type_)?;
-                        Some((phase, c.status == "True", c.last_transition_time.0))
+                            .map(APIKeyPhase::as_str)
+                            .chain([KEY_READY])
+                            .find(|t| *t == c.type_)?;
+                        Some((type_, c.status == "True", c.last_transition_time.0))
                     })
                     .collect(),
                 digest: status_digest(&status),
@@ -129,14 +132,14 @@ impl CachedKey {
         self.status.as_ref().and_then(|s| s.phase)
     }
 
-    /// Its phase conditions with type, status and transition time (reasons and messages are
+    /// Its phase conditions and `Ready` with type, status and transition time (reasons and messages are
     /// not kept): what [`crate::conditions::merge`] needs to keep transition times.
     pub fn conditions(&self) -> Vec<Condition> {
         self.status
             .iter()
             .flat_map(|s| &s.conditions)
-            .map(|(phase, holds, since)| Condition {
-                type_: phase.as_str().into(),
+            .map(|(type_, holds, since)| Condition {
+                type_: (*type_).into(),
                 status: if *holds { "True" } else { "False" }.into(),
                 last_transition_time: Time(*since),
                 reason: String::new(),

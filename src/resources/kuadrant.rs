@@ -9,6 +9,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::common::Limits;
 use super::gateway::ForeignCondition;
@@ -63,13 +64,26 @@ pub struct AuthRuleSet {
     pub rules: Option<AuthRules>,
 }
 
-/// The rules of an AuthPolicy; devportal reads only `authentication`.
+/// The rules of an AuthPolicy: `authentication` read, the other sections kept as they are (for
+/// the product's `status.discoveredAuthScheme`).
 #[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthRules {
     /// Authentication rules by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub authentication: BTreeMap<String, AuthenticationRule>,
+    /// Authorization rules by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub authorization: BTreeMap<String, Value>,
+    /// Callbacks by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub callbacks: BTreeMap<String, Value>,
+    /// Metadata sources by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, Value>,
+    /// The responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<Value>,
 }
 
 /// One named authentication rule of an AuthPolicy.
@@ -85,6 +99,9 @@ pub struct AuthenticationRule {
     /// Where the client sends the credential.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<Credentials>,
+    /// The rule's other fields (`anonymous`, `cache`, `when`, `priority`, ...), kept as they are.
+    #[serde(flatten)]
+    pub other: BTreeMap<String, Value>,
 }
 
 /// The `apiKey` method of an authentication rule.
@@ -147,18 +164,38 @@ impl AuthPolicySpec {
     /// The authentication rules in force: `overrides` win over the plain `rules`, which win over
     /// `defaults`, rule by rule name.
     pub fn effective_authentication(&self) -> BTreeMap<String, AuthenticationRule> {
-        let layers = [
-            self.defaults.as_ref().and_then(|d| d.rules.as_ref()),
-            self.rules.as_ref(),
-            self.overrides.as_ref().and_then(|o| o.rules.as_ref()),
-        ];
+        self.effective(|rules| &rules.authentication)
+    }
+
+    /// The rules of one named section (`authorization`, `callbacks`, `metadata`) in force, merged
+    /// as [`Self::effective_authentication`] merges authentication.
+    pub fn effective<T: Clone>(
+        &self,
+        section: impl Fn(&AuthRules) -> &BTreeMap<String, T>,
+    ) -> BTreeMap<String, T> {
         let mut merged = BTreeMap::new();
-        for rules in layers.into_iter().flatten() {
-            for (name, rule) in &rules.authentication {
+        for rules in self.layers() {
+            for (name, rule) in section(rules) {
                 merged.insert(name.clone(), rule.clone());
             }
         }
         merged
+    }
+
+    /// The `response` in force: that of `overrides`, else of the plain `rules`, else of
+    /// `defaults`.
+    pub fn effective_response(&self) -> Option<Value> {
+        self.layers().filter_map(|r| r.response.clone()).last()
+    }
+
+    fn layers(&self) -> impl Iterator<Item = &AuthRules> {
+        [
+            self.defaults.as_ref().and_then(|d| d.rules.as_ref()),
+            self.rules.as_ref(),
+            self.overrides.as_ref().and_then(|o| o.rules.as_ref()),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -258,6 +295,50 @@ mod tests {
             keys.selector.match_labels.as_ref().unwrap()["app"],
             "new",
             "overrides win over defaults"
+        );
+        assert_eq!(
+            rules["keys"].other["cache"],
+            json!({"ttl": 30}),
+            "the rule's other fields are kept"
+        );
+    }
+
+    #[test]
+    fn every_section_of_the_rules_is_merged_by_name_and_the_response_by_layer() {
+        let spec: AuthPolicySpec = serde_json::from_value(json!({
+            "targetRef": {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "name": "r"},
+            "defaults": {"rules": {
+                "authorization": {"gold-only": {"patternMatching": {"patterns": [{"predicate": "false"}]}},
+                                  "kept": {"opa": {"rego": "allow = true"}}},
+                "response": {"unauthenticated": {"code": 401}}
+            }},
+            "rules": {
+                "authorization": {"gold-only": {"patternMatching": {"patterns": [{"predicate": "true"}]}}},
+                "metadata": {"user": {"userInfo": {"identitySource": "jwt"}}},
+                "callbacks": {"audit": {"http": {"url": "https://audit.example"}}},
+                "response": {"success": {"headers": {"x-user": {"plain": {"expression": "auth.identity.sub"}}}}}
+            }
+        }))
+        .unwrap();
+        let authorization = spec.effective(|r| &r.authorization);
+        assert_eq!(
+            authorization["gold-only"]["patternMatching"]["patterns"][0]["predicate"], "true",
+            "the plain rules win over defaults"
+        );
+        assert_eq!(
+            authorization["kept"],
+            json!({"opa": {"rego": "allow = true"}})
+        );
+        assert_eq!(
+            spec.effective(|r| &r.metadata)["user"]["userInfo"]["identitySource"],
+            "jwt"
+        );
+        assert_eq!(spec.effective(|r| &r.callbacks).len(), 1);
+        assert_eq!(
+            spec.effective_response(),
+            Some(
+                json!({"success": {"headers": {"x-user": {"plain": {"expression": "auth.identity.sub"}}}}})
+            )
         );
     }
 

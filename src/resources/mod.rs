@@ -51,6 +51,7 @@ pub mod cached_request;
 pub mod common;
 pub mod gateway;
 pub mod kuadrant;
+pub mod upstream_schema;
 
 pub use apikey::{
     APIKey, APIKeyPhase, APIKeySpec, APIKeyStatus, APIProductRef, Approval, KeyAuthScheme,

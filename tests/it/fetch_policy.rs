@@ -294,6 +294,7 @@ async fn a_stored_document_that_is_not_openapi_is_dropped() {
         last_sync_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             k8s_openapi::jiff::Timestamp::now(),
         ),
+        max_size_used: None,
     });
     // Written as the controller writes, so its next apply owns (and may drop) the field.
     let as_admin = Api::<APIProduct>::namespaced(admin.clone(), &ns.name);

@@ -15,11 +15,13 @@
 mod support;
 
 mod backstage_plugin;
+mod console_plugin;
 mod expiry_rule;
 mod fetch_policy;
 mod front_ends;
 mod hardening;
 mod image;
+mod inbox_truth;
 mod kubectl_plugin;
 mod metrics;
 mod observability;
@@ -32,5 +34,6 @@ mod rotation;
 mod server;
 mod shared_labels;
 mod tenant_input;
+mod upstream_schema;
 mod webhook;
 mod webhook_transport;

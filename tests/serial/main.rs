@@ -11,6 +11,7 @@
 mod support;
 
 mod certs;
+mod console_fixtures;
 mod controller_ha;
 mod faults;
 mod guardrail;

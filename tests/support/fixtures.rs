@@ -103,6 +103,7 @@ pub fn auth_policy(name: &str, route: &str) -> AuthPolicy {
             }),
             ..Credentials::default()
         }),
+        ..AuthenticationRule::default()
     };
     AuthPolicy::new(
         name,
@@ -110,6 +111,7 @@ pub fn auth_policy(name: &str, route: &str) -> AuthPolicy {
             target_ref: route_target(route),
             rules: Some(AuthRules {
                 authentication: [("api-key-users".to_string(), rule)].into(),
+                ..AuthRules::default()
             }),
             defaults: None,
             overrides: None,

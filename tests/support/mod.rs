@@ -45,6 +45,7 @@
 pub mod access;
 pub mod authorino;
 pub mod backstage;
+pub mod console;
 pub mod control_plane;
 pub mod fixtures;
 pub mod front_end;

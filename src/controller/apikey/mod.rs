@@ -35,7 +35,10 @@ use crate::Result;
 use crate::conditions::{Desired, merge};
 use crate::discovery::resolve;
 use crate::names::FINALIZER;
-use crate::names::key_reason::{KEY_LIMIT_EXCEEDED, NAMESPACE_NOT_COVERED, SELECTOR_OVERLAP};
+use crate::names::key_condition::READY;
+use crate::names::key_reason::{
+    ENFORCED, KEY_LIMIT_EXCEEDED, NAMESPACE_NOT_COVERED, NOT_ENFORCED, SELECTOR_OVERLAP,
+};
 use crate::resources::cached_key::CachedKey;
 use crate::resources::{
     APIKey, APIKeyPhase, APIKeyStatus, APIProduct, KeyAuthScheme, SecretKeyRef,
@@ -262,6 +265,7 @@ fn status_for(
                 )
             }
         })
+        .chain([ready(evaluation, secret_ref.as_ref())])
         .collect();
     APIKeyStatus {
         observed_generation: key.metadata.generation,
@@ -288,6 +292,40 @@ fn status_for(
             .as_ref()
             .and_then(|a| a.reviewed_at.clone()),
         ..APIKeyStatus::default()
+    }
+}
+
+/// The `Ready` condition beside the phase conditions (what `kubectl wait --for=condition=Ready`
+/// reads): True when the key is Approved and its enforcement Secret is written, else False with
+/// the phase's reason.
+fn ready(evaluation: &Evaluation, secret_ref: Option<&SecretKeyRef>) -> Desired {
+    let phase = evaluation.phase.as_str();
+    match (evaluation.phase, secret_ref) {
+        (APIKeyPhase::Approved, Some(kept)) => Desired::holds(
+            READY,
+            ENFORCED,
+            format!(
+                "{}; enforced: the gateway accepts the key, whose value is in Secret {}",
+                evaluation.message, kept.name
+            ),
+        ),
+        (APIKeyPhase::Approved, None) => Desired::fails(
+            READY,
+            NOT_ENFORCED,
+            format!(
+                "{}; no enforcement Secret holds its value yet",
+                evaluation.message
+            ),
+        ),
+        _ => Desired::fails(
+            READY,
+            if evaluation.reason.is_empty() {
+                phase
+            } else {
+                evaluation.reason
+            },
+            format!("the key is {phase}: {}", evaluation.message),
+        ),
     }
 }
 

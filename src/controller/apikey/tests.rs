@@ -104,6 +104,7 @@ fn resolution(tiers: &[&str], api_key: bool) -> Resolution {
             target_ref: target(),
             rules: Some(AuthRules {
                 authentication: [("keys".to_string(), rule)].into(),
+                ..AuthRules::default()
             }),
             defaults: None,
             overrides: None,
@@ -266,7 +267,7 @@ fn status_has_exactly_one_true_condition_and_no_secret_unless_approved() {
     );
     let status = status_for(&key(), &d, None, &[], now());
     assert_eq!(status.phase, Some(APIKeyPhase::Pending));
-    assert_eq!(status.conditions.len(), 5);
+    assert_eq!(status.conditions.len(), 6, "five phases and Ready");
     let true_ones: Vec<_> = status
         .conditions
         .iter()
@@ -274,7 +275,28 @@ fn status_has_exactly_one_true_condition_and_no_secret_unless_approved() {
         .map(|c| c.type_.as_str())
         .collect();
     assert_eq!(true_ones, ["Pending"]);
+    let ready = |s: &APIKeyStatus| {
+        let c = s.conditions.iter().find(|c| c.type_ == READY).unwrap();
+        (c.status.clone(), c.reason.clone())
+    };
+    assert_eq!(ready(&status), ("False".into(), "AwaitingApproval".into()));
     assert!(status.secret_ref.is_none());
+    let mut approved = key();
+    approved.spec.approval = approval(true);
+    let a = evaluate(
+        &approved,
+        Some(&product(ApprovalMode::Manual)),
+        Some(&r),
+        now(),
+    );
+    let kept = SecretKeyRef {
+        name: "k-apikey".into(),
+        key: "api_key".into(),
+    };
+    let enforced = status_for(&approved, &a, Some(kept), &status.conditions, now());
+    assert_eq!(ready(&enforced), ("True".into(), ENFORCED.into()));
+    let unwritten = status_for(&approved, &a, None, &[], now());
+    assert_eq!(ready(&unwritten), ("False".into(), NOT_ENFORCED.into()));
     assert_eq!(
         status.limits.unwrap().daily,
         Some(10),

@@ -24,12 +24,13 @@ pub(super) mod triggers;
 
 use std::collections::HashMap;
 
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::runtime::reflector::Store;
 use kube::{Api, Resource, ResourceExt};
 
 pub use desired::request_name;
-pub use standing::{Decision, decide, latest, standing};
+pub use standing::{Decision, decide, latest, standing, unless_expired};
 
 use super::apikey::phase::Evaluation;
 use super::context::Context;
@@ -70,10 +71,14 @@ pub(super) async fn review(
         return Ok(false);
     };
     let product_uid = product.and_then(|p| p.meta().uid.as_deref());
-    let decision = decide(key, approval, product_uid);
+    let expiry = super::apikey::phase::expiry(key, ctx.config.key_limit.max_lifetime());
+    let decision = unless_expired(decide(key, approval, product_uid), expiry, Timestamp::now());
     let wrote = match &decision {
         // Not applied: the approval's status says why (and a Warning Event, once).
-        Decision::Carried | Decision::Superseded(_) | Decision::Outdated(_) => false,
+        Decision::Carried
+        | Decision::Superseded(_)
+        | Decision::Outdated(_)
+        | Decision::KeyExpired(_) => false,
         Decision::Write(review) => {
             write_review(key, approval, review, ctx).await?;
             true

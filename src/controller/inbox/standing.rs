@@ -8,7 +8,7 @@ use kube::ResourceExt;
 
 use crate::conditions::Desired;
 use crate::names::approval_condition::VALID;
-use crate::names::approval_reason::{APPLIED, OUTDATED, SUPERSEDED};
+use crate::names::approval_reason::{APPLIED, KEY_EXPIRED, OUTDATED, SUPERSEDED};
 use crate::names::{
     REVIEW_WITHDRAWN_ANNOTATION, REVIEWED_PRODUCT_UID_ANNOTATION, REVIEWED_TIER_ANNOTATION,
 };
@@ -62,6 +62,8 @@ pub enum Decision {
     Superseded(String),
     /// The approval reviewed another tier or another product than the key's now; why.
     Outdated(String),
+    /// The latest review would be written, but the key expired at this time: it is not.
+    KeyExpired(Timestamp),
 }
 
 fn verdict_word(approved: bool) -> &'static str {
@@ -189,6 +191,23 @@ pub fn standing(
             OUTDATED,
             format!("not applied: {why}; review the request again"),
         ),
+        Decision::KeyExpired(at) => Desired::fails(
+            VALID,
+            KEY_EXPIRED,
+            format!(
+                "not applied: the key expired at {at}, and an expired key is never enforced \
+                 again; the consumer requests a new key"
+            ),
+        ),
+    }
+}
+
+/// `decision` for a key that expires at `expiry`: a review to write is not written once the key
+/// has expired at `now` (it would change nothing the gateway sees, and say it did).
+pub fn unless_expired(decision: Decision, expiry: Option<Timestamp>, now: Timestamp) -> Decision {
+    match (decision, expiry) {
+        (Decision::Write(_), Some(at)) if at <= now => Decision::KeyExpired(at),
+        (decision, _) => decision,
     }
 }
 

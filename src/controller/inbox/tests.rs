@@ -119,6 +119,33 @@ fn the_latest_approval_is_chosen_by_review_time() {
 }
 
 #[test]
+fn a_review_is_not_written_onto_a_key_that_has_expired() {
+    let key = key("mine", "uid-1");
+    let approval = approval("a", true, "2026-01-01T00:00:05Z", "gold", "p1");
+    let at: Timestamp = "2026-01-01T00:00:03Z".parse().unwrap();
+    let now: Timestamp = "2026-01-01T00:00:06Z".parse().unwrap();
+    let decision = unless_expired(decide(&key, &approval, Some("p1")), Some(at), now);
+    assert_eq!(decision, Decision::KeyExpired(at));
+    let valid = standing(&approval, &approval, &decision);
+    assert!(!valid.status);
+    assert_eq!(valid.reason, crate::names::approval_reason::KEY_EXPIRED);
+    assert!(
+        valid.message.contains("expired at 2026-01-01T00:00:03Z"),
+        "{}",
+        valid.message
+    );
+    let later: Timestamp = "2026-01-01T00:00:09Z".parse().unwrap();
+    assert!(matches!(
+        unless_expired(decide(&key, &approval, Some("p1")), Some(later), now),
+        Decision::Write(_)
+    ));
+    assert!(matches!(
+        unless_expired(decide(&key, &approval, Some("p1")), None, now),
+        Decision::Write(_)
+    ));
+}
+
+#[test]
 fn an_approval_is_written_once_and_only_if_later_than_the_keys_review() {
     let mut key = key("mine", "uid-1");
     let approval = approval("a", true, "2026-01-01T00:00:05Z", "gold", "p1");

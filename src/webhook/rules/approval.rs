@@ -29,7 +29,7 @@ use crate::names::{
     AUTOMATIC_REVIEWER, GROUP, PREVIOUS_REVIEWS_ANNOTATION, REVIEWED_PRODUCT_UID_ANNOTATION,
     REVIEWED_TIER_ANNOTATION, REVIEWED_VIA_ANNOTATION,
 };
-use crate::resources::{APIKey, APIKeyApproval, APIKeyRequest};
+use crate::resources::{APIKey, APIKeyApproval, APIKeyPhase, APIKeyRequest};
 use crate::review_order;
 use crate::webhook::lookup::{Lookup, Read};
 
@@ -260,6 +260,9 @@ async fn validate_checked<C: Lookup>(
             ),
         ));
     }
+    if let Some(closed) = closed(&request) {
+        return Err(closed);
+    }
     let [tier, uid, ..] = reviewed(approval);
     if tier != Some(&request.spec.plan_tier) {
         return Err(Verdict::deny(
@@ -280,6 +283,32 @@ async fn validate_checked<C: Lookup>(
         ));
     }
     Ok(Reason::Allowed)
+}
+
+/// The refusal of a review of `request` when its key has expired: the phase rules put Expired
+/// after Denied and before Approved, so a new approval would change nothing and a denial nothing
+/// that matters (an expired key is never enforced again). A Failed key is still reviewed: it
+/// comes back when its product is fixed, and the review that counts then is the latest.
+fn closed(request: &APIKeyRequest) -> Option<Verdict> {
+    let status = request.status.as_ref()?;
+    (status.phase.as_deref() == Some(APIKeyPhase::Expired.as_str())).then(|| {
+        let key = &request.spec.api_key_ref;
+        let when = request
+            .spec
+            .expires_at
+            .as_ref()
+            .map(|t| format!(" at {}", t.0))
+            .unwrap_or_default();
+        Verdict::deny(
+            Reason::RequestExpired,
+            format!(
+                "APIKeyRequest {:?} cannot be reviewed: its APIKey {}/{} expired{when}, and an                  expired key is never enforced again; the consumer requests a new key",
+                request.name_any(),
+                key.namespace,
+                key.name
+            ),
+        )
+    })
 }
 
 /// Whether `change` is the controller writing an APIKeyApproval onto a key: an UPDATE by the

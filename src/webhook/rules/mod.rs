@@ -163,6 +163,9 @@ pub enum Reason {
     /// Someone other than the controller (or an admin) created an APIKeyRequest or changed what
     /// it mirrors of its APIKey.
     NotController,
+    /// A review (a new APIKeyApproval or a changed decision) of a request whose key has expired:
+    /// nothing can change it any more.
+    RequestExpired,
 }
 
 impl Reason {
@@ -199,6 +202,7 @@ impl Reason {
             Reason::ApprovalImmutable => "approval_immutable",
             Reason::BadRotationRequest => "bad_rotation_request",
             Reason::NotController => "not_controller",
+            Reason::RequestExpired => "request_expired",
         }
     }
 

@@ -234,3 +234,31 @@ async fn a_trusted_front_end_reviews_for_its_user_and_is_recorded() {
     .await;
     assert_eq!(reply.outcome.reason, Reason::NotApprover);
 }
+
+#[tokio::test]
+async fn a_request_whose_key_expired_cannot_be_reviewed_and_a_failed_one_can() {
+    for (phase, refused) in [("Expired", true), ("Failed", false), ("Approved", false)] {
+        let mut closed = super::request("mine-1234abcd", "toys", "gold");
+        closed["spec"]["expiresAt"] = json!("2026-05-01T00:00:00Z");
+        closed["status"] = json!({"phase": phase});
+        let webhook = Webhook::new(
+            cluster().with_request(serde_json::from_value(closed).unwrap()),
+            limits(),
+        );
+        for approved in [true, false] {
+            let object = stamped("owner", approved).await;
+            let body = review("CREATE", user("owner"), object, None);
+            let (reply, response) = send(&webhook, Endpoint::ValidateApprovals, &body).await;
+            assert_eq!(response["allowed"], !refused, "{phase}: {response}");
+            if refused {
+                assert_eq!(reply.outcome.reason, Reason::RequestExpired);
+                assert_eq!(response["status"]["code"], 422);
+                let message = response["status"]["message"].as_str().unwrap();
+                assert!(
+                    message.contains("its APIKey team/mine expired at 2026-05-01T00:00:00Z"),
+                    "{message}"
+                );
+            }
+        }
+    }
+}
