@@ -6,7 +6,7 @@
 #   3. The tests run in two lanes side by side, each with its output in target/test-logs/<lane>.log:
 #      serial  tests/serial (two control planes of its own, one test at a time on each);
 #      main    the unit tests, tests/controllers, tests/it and tests/kuadrant (a control plane
-#              each), then the doc tests.
+#              each, eight tests at a time), then the doc tests.
 # Most of an integration test's time is waiting for the cluster, and a first Go build and a first
 # cargo build leave each other idle moments, so both pairs share 2 cores well. Progress lines say
 # which binary finished with what; a lane that fails shows its failures and its full log's path.
@@ -41,8 +41,10 @@ fi
 trap - EXIT INT TERM HUP
 
 lane_serial() { "$CARGO" test --test serial; }
+# The tests of tests/it, tests/controllers and tests/kuadrant mostly wait for the cluster, each in
+# its own namespace: eight at a time rather than libtest's one per core.
 lane_main() {
-  "$CARGO" test --lib --bins --test controllers --test it --test kuadrant
+  RUST_TEST_THREADS=${RUST_TEST_THREADS:-8} "$CARGO" test --lib --bins --test controllers --test it --test kuadrant
   "$CARGO" test --doc
 }
 
