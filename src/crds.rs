@@ -72,7 +72,29 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 
 /// One CRD as a YAML document with the generated-file header.
 pub fn render(crd: &CustomResourceDefinition) -> Result<String> {
-    Ok(format!("{HEADER}{}", serde_yaml::to_string(crd)?))
+    let mut value = serde_json::to_value(crd)?;
+    integral_numbers_as_integers(&mut value);
+    Ok(format!("{HEADER}{}", serde_yaml::to_string(&value)?))
+}
+
+/// `minimum: 300`, not `300.0`: the schema types hold bounds as `f64`, which YAML would print
+/// with a fraction that upstream's CRDs and kustomize's output do not have.
+fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15)
+            {
+                *value = serde_json::Value::from(f as i64);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(integral_numbers_as_integers)
+        }
+        _ => {}
+    }
 }
 
 /// All CRDs as one multi-document YAML stream, for `kubectl apply -f -`.

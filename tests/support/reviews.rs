@@ -121,10 +121,12 @@ pub async fn active(admin: &Client, ns: &str, name: &str) {
 /// Holds for a few seconds: the key `ns/name` stays in `wanted` and has no enforcement Secret.
 pub async fn stays_unenforced(admin: &Client, ns: &str, name: &str, wanted: APIKeyPhase) {
     let keys = Api::<APIKey>::namespaced(admin.clone(), ns);
+    // The controller deletes the enforcement Secret before it writes the phase: wait for both.
     eventually("the enforcement Secret to be gone", WAIT, || async {
         (enforced(admin, ns, name).await == 0).then_some(())
     })
     .await;
+    phase(admin, ns, name, wanted).await;
     for _ in 0..10 {
         let key = keys.get(name).await.unwrap();
         assert_eq!(
