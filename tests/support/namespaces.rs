@@ -3,13 +3,17 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use devportal::names::GROUP;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};
-use kube::Api;
+use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding, RoleRef, Subject};
 use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
 
 use super::control_plane::control_plane;
 use super::personas::Persona;
+use super::waits::eventually;
 
 /// A namespace of its own for one test, with the owner and both consumers bound to their persona
 /// roles. It is deleted when dropped.
@@ -87,8 +91,58 @@ impl TestNamespace {
                 .await
                 .expect("role binding created");
         }
+        let admin = cp.client(Persona::Admin).await;
+        for &(role, users) in roles {
+            for user in users {
+                binding_in_effect(&admin, &name, role, user).await;
+            }
+        }
         TestNamespace { name }
     }
+}
+
+/// Waits (bounded) until the API server's RBAC authorizer, which reads bindings from a watch
+/// cache, lets `user` do the first thing `role` grants in `namespace`: a test's first request
+/// right after the binding would otherwise be refused now and then on a busy machine.
+async fn binding_in_effect(admin: &Client, namespace: &str, role: &str, user: &str) {
+    let Ok(role) = Api::<ClusterRole>::all(admin.clone()).get(role).await else {
+        return; // a role that does not exist grants nothing to wait for
+    };
+    let Some(rule) = role.rules.unwrap_or_default().into_iter().find(|rule| {
+        rule.resource_names.as_ref().is_none_or(Vec::is_empty)
+            && rule.resources.as_ref().is_some_and(|r| !r.is_empty())
+    }) else {
+        return;
+    };
+    let attributes = ResourceAttributes {
+        group: rule.api_groups.unwrap_or_default().into_iter().next(),
+        resource: rule.resources.unwrap_or_default().into_iter().next(),
+        verb: rule.verbs.into_iter().next(),
+        namespace: Some(namespace.into()),
+        ..ResourceAttributes::default()
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(user.into()),
+            resource_attributes: Some(attributes),
+            ..SubjectAccessReviewSpec::default()
+        },
+        ..SubjectAccessReview::default()
+    };
+    let reviews = Api::<SubjectAccessReview>::all(admin.clone());
+    eventually(
+        &format!("the binding of {user} in {namespace} to take effect"),
+        std::time::Duration::from_secs(10),
+        || async {
+            let status = reviews
+                .create(&PostParams::default(), &review)
+                .await
+                .ok()?
+                .status?;
+            status.allowed.then_some(())
+        },
+    )
+    .await;
 }
 
 impl Drop for TestNamespace {
