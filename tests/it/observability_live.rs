@@ -171,6 +171,20 @@ async fn workload(prometheus: &Prometheus) -> (UnavailableWebhook, TestNamespace
         )
         .await
         .expect("the webhook admits the key");
+    eventually(
+        "the stuck key to say its Secret was refused",
+        WAIT,
+        || async {
+            let status = broken_keys.get("stuck").await.ok()?.status?;
+            (status.phase == Some(APIKeyPhase::Failed)
+                && status
+                    .conditions
+                    .iter()
+                    .any(|c| c.reason == devportal::names::key_reason::SECRET_WRITE_REFUSED))
+            .then_some(())
+        },
+    )
+    .await;
     let unavailable = UnavailableWebhook::install(&broken.name);
     let refused = || async {
         match broken_keys
@@ -270,7 +284,6 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
         ("DevportalWebhookFailing", true),
         ("DevportalReconcileErrors", true),
         ("DevportalDiscoveryFetchFailing", false),
-        ("DevportalKeysStuckPending", false),
     ] {
         let alert = alerts().into_iter().find(|a| a["alert"] == name).unwrap();
         let expr = alert["expr"].as_str().unwrap();
@@ -325,8 +338,10 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
             r#"sum(apiserver_admission_webhook_rejection_count{name=~".+\\.devportal\\.kuadrant\\.io", error_type="calling_webhook_error"})"#,
         ),
         (
-            "a key waiting on an automatic product",
-            r#"max(devportal_apikeys_oldest_pending_seconds{approval="automatic"})"#,
+            // The quota-refused key says so (phase Failed, SecretWriteRefused) rather than
+            // waiting as Pending, so DevportalKeysStuckPending's measure stays 0 here.
+            "a key whose Secret the quota refuses",
+            r#"max(devportal_apikeys{phase="Failed"})"#,
         ),
     ] {
         let value = prometheus.wait_for(query, |v| v > 0.0).await;
