@@ -4,9 +4,10 @@
 #      cached in ~/.cache/devportal after the first time) start in the background, while
 #   2. rustfmt and clippy check the code and `cargo test --no-run` builds every test target once.
 #   3. The tests run in two lanes side by side, each with its output in target/test-logs/<lane>.log:
-#      serial  tests/serial (two control planes of its own, one test at a time on each);
-#      main    the unit tests, tests/controllers, tests/it and tests/kuadrant (a control plane
-#              each, eight tests at a time), then the doc tests.
+#      exclusive  tests/serial (three control planes of its own, one test at a time on each),
+#                 tests/controllers and tests/kuadrant (a control plane each);
+#      shared     the unit tests, tests/it (the control plane with devportal that its tests
+#                 share), then the doc tests.
 # Most of an integration test's time is waiting for the cluster, and a first Go build and a first
 # cargo build leave each other idle moments, so both pairs share 2 cores well. Progress lines say
 # which binary finished with what; a lane that fails shows its failures and its full log's path.
@@ -40,17 +41,20 @@ if ! wait "$go_builds"; then
 fi
 trap - EXIT INT TERM HUP
 
-lane_serial() { "$CARGO" test --test serial; }
-# The tests of tests/it, tests/controllers and tests/kuadrant mostly wait for the cluster, each in
-# its own namespace: eight at a time rather than libtest's one per core.
-lane_main() {
-  RUST_TEST_THREADS=${RUST_TEST_THREADS:-8} "$CARGO" test --lib --bins --test controllers --test it --test kuadrant
+# Two lanes of about the same length. Integration tests mostly wait for the cluster, so each lane
+# runs several at a time rather than libtest's one per core: tests/serial three (one per control
+# plane of its own), the others eight (each in its own namespace).
+lane_exclusive() {
+  RUST_TEST_THREADS=3 "$CARGO" test --test serial --test controllers --test kuadrant
+}
+lane_shared() {
+  RUST_TEST_THREADS=8 "$CARGO" test --lib --bins --test it
   "$CARGO" test --doc
 }
 
-step "running the tests in two lanes side by side (output in $LOG_DIR/): serial (tests/serial) and main (unit tests, tests/controllers, tests/it, tests/kuadrant, doc tests)"
+step "running the tests in two lanes side by side (output in $LOG_DIR/): exclusive (tests/serial, tests/controllers, tests/kuadrant) and shared (unit tests, tests/it, doc tests)"
 declare -A pid=() started=() shown=()
-lanes=(serial main)
+lanes=(exclusive shared)
 for lane in "${lanes[@]}"; do
   : >"$LOG_DIR/$lane.log"
   setsid bash -c "set -e; $(declare -f "lane_$lane"); CARGO='$CARGO'; lane_$lane" \
@@ -60,7 +64,7 @@ for lane in "${lanes[@]}"; do
   shown[$lane]=0
 done
 # shellcheck disable=SC2064 # the pids are meant to be expanded now
-trap "kill -TERM -- -${pid[serial]} -${pid[main]} 2>/dev/null; exit 130" INT TERM HUP
+trap "kill -TERM -- -${pid[exclusive]} -${pid[shared]} 2>/dev/null; exit 130" INT TERM HUP
 
 # The lines of a lane's log worth a progress line: which binary starts, and its result.
 report_new_lines() { # lane

@@ -2,7 +2,7 @@
 //! webhook registered, no controller running between tests): the ones that kill or restart the
 //! API server, etcd or a controller, start their own controllers or webhook replicas with their
 //! own flags, register webhook configurations of their own, or write status that a running
-//! controller would overwrite. The binary keeps two control planes and runs one test at a time on
+//! controller would overwrite. The binary keeps three control planes and runs one test at a time on
 //! each: every test takes one with [`support::serial::exclusive_cluster`] first and stops every
 //! process it started before it returns, so the next test there starts from a quiet cluster. See
 //! tests/README.md for where a new test goes.

@@ -14,9 +14,11 @@ use std::sync::Mutex;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// How many control planes tests/serial/ spreads its tests over. Most of a serial test's time is
-/// waiting (a process to start, the API server to come back, a grace period to end), so two run
-/// side by side in the time of one; more would contend for the 2 cores of a small machine.
-pub const LANES: usize = 2;
+/// waiting (a process to start, the API server to come back, a grace period to end), so three run
+/// side by side in about the time of one on a 2-core machine. libtest runs as many tests at a
+/// time as the machine has cores unless told (`make test` sets `RUST_TEST_THREADS=3`); tests
+/// beyond the lanes wait for one.
+pub const LANES: usize = 3;
 
 static PERMITS: Semaphore = Semaphore::const_new(LANES);
 static BUSY: Mutex<[bool; LANES]> = Mutex::new([false; LANES]);
