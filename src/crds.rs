@@ -8,7 +8,7 @@ use std::path::Path;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::resources::{APIKey, APIKeyApproval, APIKeyRequest, APIProduct};
+use crate::resources::{APIKey, APIKeyApproval, APIKeyPolicy, APIKeyRequest, APIProduct};
 use crate::{Error, Result};
 
 /// Header written at the top of each generated file.
@@ -21,6 +21,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         APIKey::crd(),
         APIKeyRequest::crd(),
         APIKeyApproval::crd(),
+        APIKeyPolicy::crd(),
     ]
 }
 
