@@ -174,6 +174,24 @@ pub mod key_reason {
     /// `Failed`: the product's enforcement Secrets would also be accepted by another product's
     /// AuthPolicy, so devportal writes none (see the product's `Ready` condition).
     pub const SELECTOR_OVERLAP: &str = "SelectorOverlap";
+    /// `Pending`: the product approves automatically, but an APIKeyPolicy with action `Deny`
+    /// and `manualApproval: true` wants an owner to approve the key.
+    pub const APPROVAL_REQUIRED_BY_POLICY: &str = "ApprovalRequiredByPolicy";
+    /// Warning Event on an APIKey: the audit found it breaking a rule of an APIKeyPolicy (once
+    /// per policy and rule, when it starts to).
+    pub const POLICY_VIOLATION: &str = "PolicyViolation";
+}
+
+/// Condition types and reasons of an APIKeyPolicy's status.
+pub mod policy_condition {
+    /// The policy's selectors and lifetime parse, so it is in force.
+    pub const ACCEPTED: &str = "Accepted";
+    /// The policy is in force and the existing keys were audited against it.
+    pub const READY: &str = "Ready";
+    /// Reason of `Accepted`/`Ready` True.
+    pub const AUDITED: &str = "Audited";
+    /// Reason of `Accepted`/`Ready` False: devportal ignores the policy until it is fixed.
+    pub const INVALID: &str = "Invalid";
 }
 
 /// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.

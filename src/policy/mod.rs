@@ -14,7 +14,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::resources::{APIKeyPolicy, PolicyAction, PolicyRules};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::names::AUTOMATIC_REVIEWER;
+use crate::resources::{APIKey, APIKeyPolicy, APIProduct, ApprovalMode, PolicyAction, PolicyRules};
 use crate::selector;
 
 /// What the policies look at in a key.
@@ -35,6 +38,47 @@ pub struct KeyFacts<'a> {
     pub own_key_length: Option<usize>,
     /// Whether the key is (or would be) approved automatically, with no owner involved.
     pub automatic: bool,
+}
+
+impl<'a> KeyFacts<'a> {
+    /// The facts of `key` for `product` (its labels count), in a namespace labelled
+    /// `consumer_labels`, living from `since` (its creation; now for a new key). Whether it is
+    /// approved automatically is left false: that depends on the policies ([`Self::settle`]).
+    pub fn of(
+        key: &'a APIKey,
+        product: Option<&'a APIProduct>,
+        consumer_labels: Option<&'a BTreeMap<String, String>>,
+        since: Timestamp,
+    ) -> Self {
+        KeyFacts {
+            consumer_labels,
+            product_namespace: key.product_namespace().unwrap_or_default(),
+            product_labels: product.and_then(|p| p.metadata.labels.as_ref()),
+            tier: &key.spec.plan_tier,
+            lifetime: lifetime(key, since),
+            own_key_length: None,
+            automatic: false,
+        }
+    }
+
+    /// Settles [`Self::automatic`] once the limits in force are known: approved with no owner
+    /// involved — recorded so, or about to be by an automatic product that no `Deny` policy holds
+    /// back.
+    pub fn settle(&mut self, key: &APIKey, product: Option<&APIProduct>, effective: &Effective) {
+        self.automatic = match &key.spec.approval {
+            Some(a) => a.approved && a.reviewed_by.as_deref() == Some(AUTOMATIC_REVIEWER),
+            None => {
+                effective.manual_approval.is_none()
+                    && product.is_some_and(|p| p.spec.approval_mode == ApprovalMode::Automatic)
+            }
+        };
+    }
+}
+
+/// How long `key` lives from `since`: `None` without an expiry, zero for one already past.
+pub fn lifetime(key: &APIKey, since: Timestamp) -> Option<Duration> {
+    let expires = key.spec.expires_at.as_ref()?.0;
+    Some(Duration::try_from(expires.duration_since(since)).unwrap_or(Duration::ZERO))
 }
 
 /// A rule of [`PolicyRules`], by the name it has there.

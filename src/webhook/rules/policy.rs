@@ -5,17 +5,14 @@
 //! controller's audit reports it in the policy's status). The key limit itself is counted by
 //! [`super::key_limit`] with the effective limit.
 
+use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
-
-use k8s_openapi::jiff::Timestamp;
 
 use super::{Checked, Limits, Reason, Verdict, lookup_failed};
 use crate::key_limit::Holder;
-use crate::names::AUTOMATIC_REVIEWER;
 use crate::policy::{self, Effective, KeyFacts, Violation};
-use crate::resources::{APIKey, APIKeyPolicy, APIProduct, ApprovalMode, PolicyAction};
+use crate::resources::{APIKey, APIKeyPolicy, APIProduct, PolicyAction};
 use crate::webhook::key_counts::Claim;
 use crate::webhook::lookup::{Lookup, Read};
 
@@ -30,13 +27,6 @@ pub struct Judged {
     pub reported_key_limits: Vec<(String, PolicyAction, usize)>,
 }
 
-/// How long `key` lives from `since` (its creation, or now for a new key); `None` without an
-/// expiry, zero for an expiry already past.
-pub fn lifetime(key: &APIKey, since: Timestamp) -> Option<Duration> {
-    let expires = key.spec.expires_at.as_ref()?.0;
-    Some(Duration::try_from(expires.duration_since(since)).unwrap_or(Duration::ZERO))
-}
-
 /// Judges `key` (for `product`, whose labels and approval mode count) against `policies`, with
 /// `consumer_labels` the labels of the key's namespace and `since` the start of its life.
 pub fn judge(
@@ -47,26 +37,10 @@ pub fn judge(
     consumer_labels: Option<&BTreeMap<String, String>>,
     since: Timestamp,
 ) -> Judged {
-    let mut facts = KeyFacts {
-        consumer_labels,
-        product_namespace: key.product_namespace().unwrap_or_default(),
-        product_labels: product.and_then(|p| p.metadata.labels.as_ref()),
-        tier: &key.spec.plan_tier,
-        lifetime: lifetime(key, since),
-        own_key_length: None,
-        automatic: false,
-    };
+    let mut facts = KeyFacts::of(key, product, consumer_labels, since);
     let matched = policy::matching(policies.iter().map(|p| &**p), &facts);
     let effective = policy::effective(&matched, &limits.policy_defaults());
-    // Approved with no owner: recorded so, or about to be by an automatic product that no
-    // `Deny` policy holds back (the mutating webhook records no automatic approval then).
-    facts.automatic = match &key.spec.approval {
-        Some(a) => a.reviewed_by.as_deref() == Some(AUTOMATIC_REVIEWER),
-        None => {
-            effective.manual_approval.is_none()
-                && product.is_some_and(|p| p.spec.approval_mode == ApprovalMode::Automatic)
-        }
-    };
+    facts.settle(key, product, &effective);
     let reported_key_limits = matched
         .iter()
         .filter(|m| m.action != PolicyAction::Deny)

@@ -1,0 +1,149 @@
+//! APIKeyPolicies in the controller, the webhook's backstop: the limits in force for a key
+//! ([`PolicyView::effective`], the flags tightened by matching `Deny` policies) drive the key
+//! limit's line, the expiry of keys without `spec.expiresAt` and the hold on an automatic
+//! product's key that a policy wants an owner to approve ([`hold_for_owner`]); [`audit`] finds
+//! the existing keys that break each policy and reports them.
+
+pub mod audit;
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::jiff::Timestamp;
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use super::apikey::phase::Evaluation;
+use super::args::Settings;
+use crate::key_limit::KeyLimitArgs;
+use crate::names::key_reason::APPROVAL_REQUIRED_BY_POLICY;
+use crate::policy::{self, Defaults, Effective, KeyFacts};
+use crate::resources::{APIKey, APIKeyPhase, APIKeyPolicy, APIProduct};
+
+/// The policies and the namespaces' labels, from the shared watch caches.
+#[derive(Clone)]
+pub struct PolicyView {
+    /// The APIKeyPolicies.
+    pub policies: Store<APIKeyPolicy>,
+    /// Every namespace's metadata.
+    pub namespaces: Store<PartialObjectMeta<Namespace>>,
+}
+
+impl PolicyView {
+    /// The labels of namespace `name`, when the cache has it.
+    pub fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let namespace = self.namespaces.get(&ObjectRef::new(name))?;
+        Some(namespace.metadata.labels.clone().unwrap_or_default())
+    }
+
+    /// The limits in force for `key` (for `product`): `defaults` tightened by every matching
+    /// `Deny` policy.
+    pub fn effective(
+        &self,
+        key: &APIKey,
+        product: Option<&APIProduct>,
+        defaults: &Defaults,
+    ) -> Effective {
+        let labels = self.namespace_labels(key.metadata.namespace.as_deref().unwrap_or_default());
+        let since = created(key);
+        let facts = KeyFacts::of(key, product, labels.as_ref(), since);
+        let policies = self.policies.state();
+        let matched = policy::matching(policies.iter().map(|p| &**p), &facts);
+        policy::effective(&matched, defaults)
+    }
+}
+
+/// When `key` was created (now, for one not stored yet).
+pub fn created(key: &APIKey) -> Timestamp {
+    key.metadata
+        .creation_timestamp
+        .as_ref()
+        .map_or_else(Timestamp::now, |t| t.0)
+}
+
+/// The controller's flags as the defaults policies tighten.
+pub fn defaults(settings: &Settings) -> Defaults {
+    Defaults {
+        max_keys: settings.key_limit.max_keys_per_user_per_product,
+        max_lifetime: settings.key_limit.max_lifetime(),
+        min_own_key_length: settings.own_key_min_length,
+    }
+}
+
+/// The key limit's settings with the effective limit in place of the flag's.
+pub fn key_limit(settings: &Settings, effective: &Effective) -> KeyLimitArgs {
+    KeyLimitArgs {
+        max_keys_per_user_per_product: effective.max_keys.value,
+        ..settings.key_limit
+    }
+}
+
+/// `evaluation` held back for an owner when a `Deny` policy requires one: a key its automatic
+/// product is about to approve (the approval not yet recorded) stays Pending, and nothing is
+/// recorded. A key already approved stays approved (policies never revoke by themselves).
+pub fn hold_for_owner(evaluation: Evaluation, effective: &Effective) -> Evaluation {
+    match &effective.manual_approval {
+        Some(policy) if evaluation.record_automatic => Evaluation {
+            phase: APIKeyPhase::Pending,
+            reason: APPROVAL_REQUIRED_BY_POLICY,
+            message: format!(
+                "waiting for an owner's approval: APIKeyPolicy {policy:?} (rule {}) requires one, \
+                 although the product approves keys automatically",
+                policy::RuleName::ManualApproval
+            ),
+            record_automatic: false,
+            ..evaluation
+        },
+        _ => evaluation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Limit;
+
+    fn evaluation(record_automatic: bool) -> Evaluation {
+        Evaluation {
+            phase: APIKeyPhase::Approved,
+            reason: "AutoApproved",
+            message: "approves automatically".into(),
+            plan: None,
+            auth: None,
+            hostname: None,
+            record_automatic,
+        }
+    }
+
+    fn effective(manual: Option<&str>) -> Effective {
+        Effective {
+            max_keys: Limit {
+                value: 5,
+                policy: None,
+            },
+            max_lifetime: None,
+            expiry_required: None,
+            manual_approval: manual.map(str::to_string),
+            min_own_key_length: Limit {
+                value: 32,
+                policy: None,
+            },
+            allowed_tiers: None,
+            forbidden_tiers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_automatic_approval_waits_for_an_owner_only_under_a_deny_policy() {
+        let held = hold_for_owner(evaluation(true), &effective(Some("partners")));
+        assert_eq!(held.phase, APIKeyPhase::Pending);
+        assert_eq!(held.reason, APPROVAL_REQUIRED_BY_POLICY);
+        assert!(!held.record_automatic, "nothing recorded");
+        assert!(held.message.contains("APIKeyPolicy \"partners\""));
+        let free = hold_for_owner(evaluation(true), &effective(None));
+        assert_eq!(free.phase, APIKeyPhase::Approved);
+        // An approval already recorded (or an owner's) is never taken back.
+        let recorded = hold_for_owner(evaluation(false), &effective(Some("partners")));
+        assert_eq!(recorded.phase, APIKeyPhase::Approved);
+    }
+}
