@@ -37,6 +37,7 @@
 //! - [`secrets`]: devportal's two API-key Secrets of a key;
 //! - [`labels`]: a tenant running their own API, and waits of tests/it/shared_labels.rs;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`;
+//! - [`policies`]: APIKeyPolicies scoped to one test's namespace, and waits for the webhook to see them;
 //! - [`webhook_server`]: the webhook's HTTPS server in-process, with an in-memory cluster.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
 
@@ -53,6 +54,7 @@ pub mod namespaces;
 pub mod observability;
 pub mod personas;
 pub mod plugin;
+pub mod policies;
 pub mod portal;
 pub mod processes;
 pub mod prometheus;
