@@ -405,3 +405,22 @@ async fn only_admins_write_policies_everyone_reads_them_and_bad_ones_are_refused
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn the_example_policies_are_valid() {
+    let path = support::repo_root().join("examples/apikeypolicies.yaml");
+    let out = control_plane_with_devportal().kubectl(
+        Persona::Admin,
+        &["apply", "--dry-run=server", "-f", path.to_str().unwrap()],
+        None,
+    );
+    let stdout = support::stdout_of(&out);
+    for name in ["sandbox-free-30d", "partners-manual-approval", "gold-90d"] {
+        assert!(
+            stdout.contains(&format!(
+                "apikeypolicy.devportal.kuadrant.io/{name} created (server dry run)"
+            )),
+            "{stdout}"
+        );
+    }
+}
