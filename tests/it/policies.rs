@@ -424,3 +424,50 @@ async fn the_example_policies_are_valid() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_policy_raises_the_minimum_length_of_brought_keys() {
+    let (ns, keys) = setup("pol-own", ApprovalMode::Automatic).await;
+    let long = ScopedPolicy::create(
+        &ns.name,
+        "long-keys",
+        "Deny",
+        json!({"minOwnKeyLength": 48}),
+    )
+    .await;
+    let value = "Aa1!".repeat(10); // 40 printable characters: enough for the flag (32), not the policy
+    let admin = control_plane_with_devportal().client(Persona::Admin).await;
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "metadata": {"name": "own"}, "stringData": {"api_key": value}
+    }))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(admin, &ns.name)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("the consumer's own key");
+    // Whether the controller sees the policy before the key or after (a policy change reconciles
+    // every key again), the key ends Failed.
+    let mut brought = fixtures::key("brought", "toys", "gold");
+    brought.spec.secret_ref = Some(devportal::resources::LocalSecretRef { name: "own".into() });
+    keys.create(&PostParams::default(), &brought)
+        .await
+        .expect("the webhook does not read brought values");
+    let failed = eventually("the brought key to be refused", CACHE_WAIT, || async {
+        let status = keys.get("brought").await.ok()?.status?;
+        let failed = status
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Failed" && c.status == "True")?;
+        (failed.reason == "KeyValueRejected").then_some(failed.message)
+    })
+    .await;
+    assert!(failed.contains("minimum of 48"), "{failed}");
+    assert!(
+        failed.contains(&format!(
+            "APIKeyPolicy \"{}\", rule minOwnKeyLength",
+            long.name
+        )),
+        "{failed}"
+    );
+    assert!(!failed.contains(&value), "{failed}");
+}

@@ -15,9 +15,10 @@ use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::apikey::phase::Evaluation;
 use super::args::Settings;
+use super::context::Context;
 use crate::key_limit::KeyLimitArgs;
 use crate::names::key_reason::APPROVAL_REQUIRED_BY_POLICY;
-use crate::policy::{self, Defaults, Effective, KeyFacts};
+use crate::policy::{self, Defaults, Effective, KeyFacts, Limit};
 use crate::resources::{APIKey, APIKeyPhase, APIKeyPolicy, APIProduct};
 
 /// The policies and the namespaces' labels, from the shared watch caches.
@@ -78,6 +79,17 @@ pub fn key_limit(settings: &Settings, effective: &Effective) -> KeyLimitArgs {
     }
 }
 
+/// The shortest key `key` may bring in `spec.secretRef`: `--own-key-min-length`, or the longer
+/// minimum of a matching `Deny` policy (named in the limit).
+pub fn min_own_key_length(key: &APIKey, ctx: &Context) -> Limit<usize> {
+    let product = ObjectRef::<APIProduct>::new(&key.spec.api_product_ref.name)
+        .within(key.product_namespace().unwrap_or_default());
+    let product = ctx.products.get(&product);
+    ctx.policies
+        .effective(key, product.as_deref(), &defaults(&ctx.config))
+        .min_own_key_length
+}
+
 /// `evaluation` held back for an owner when a `Deny` policy requires one: a key its automatic
 /// product is about to approve (the approval not yet recorded) stays Pending, and nothing is
 /// recorded. A key already approved stays approved (policies never revoke by themselves).
@@ -101,7 +113,6 @@ pub fn hold_for_owner(evaluation: Evaluation, effective: &Effective) -> Evaluati
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Limit;
 
     fn evaluation(record_automatic: bool) -> Evaluation {
         Evaluation {
