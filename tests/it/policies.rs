@@ -471,3 +471,54 @@ async fn a_policy_raises_the_minimum_length_of_brought_keys() {
     );
     assert!(!failed.contains(&value), "{failed}");
 }
+
+#[tokio::test]
+async fn kubectl_devportal_products_shows_the_limits_policies_set_and_refusals_name_them() {
+    let (ns, _keys) = setup("pol-plugin", ApprovalMode::Manual).await;
+    let month = ScopedPolicy::create(
+        &ns.name,
+        "month",
+        "Deny",
+        json!({"maxLifetime": "30d", "maxKeysPerRequesterPerProduct": 1}),
+    )
+    .await;
+    let table = support::plugin::ok(support::plugin::run(
+        Persona::Consumer,
+        &["products", "-n", &ns.name],
+    ));
+    assert!(
+        table.contains(&format!(
+            "APIKeyPolicies on keys requested in namespace {}:",
+            ns.name
+        )),
+        "{table}"
+    );
+    let line = format!(
+        "{}/toys: at most 1 keys per requester (APIKeyPolicy \"{0}-month\"); keys live at most 30d (APIKeyPolicy \"{0}-month\")",
+        ns.name
+    );
+    assert!(table.contains(&line), "{line} missing from {table}");
+    assert_eq!(month.name, format!("{}-month", ns.name));
+    // A refused request names the policy and the rule, in the plugin as in kubectl.
+    until_refused(&ns.name, &expiring("probe", "gold", 60), &month.name).await;
+    let refused = support::plugin::failed(support::plugin::run(
+        Persona::Consumer,
+        &[
+            "request",
+            "toys",
+            "--plan",
+            "gold",
+            "--expires-in",
+            "60d",
+            "-n",
+            &ns.name,
+        ],
+    ));
+    assert!(
+        refused.contains(&format!(
+            "APIKeyPolicy \"{}\" (rule maxLifetime, Deny)",
+            month.name
+        )),
+        "{refused}"
+    );
+}
