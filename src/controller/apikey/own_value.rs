@@ -32,7 +32,12 @@ pub(super) fn problem(
     ctx: &Context,
 ) -> Option<(&'static str, String)> {
     // --own-key-min-length, or an APIKeyPolicy's longer minimum.
-    let min = crate::controller::policy::min_own_key_length(key, ctx);
+    let min = crate::controller::policy::min_own_key_length(
+        key,
+        &ctx.policies,
+        &ctx.products,
+        &ctx.config,
+    );
     if let Some(why) = keys::own_value_problem(value.expose(), min.value) {
         let by = match &min.policy {
             Some(policy) => format!(" (APIKeyPolicy {policy:?}, rule minOwnKeyLength)"),

@@ -5,62 +5,18 @@
 //! the existing keys that break each policy and reports them.
 
 pub mod audit;
+mod view;
 
-use std::collections::BTreeMap;
+pub use view::{PolicyView, created};
 
-use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::jiff::Timestamp;
-use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::apikey::phase::Evaluation;
 use super::args::Settings;
-use super::context::Context;
 use crate::key_limit::KeyLimitArgs;
 use crate::names::key_reason::APPROVAL_REQUIRED_BY_POLICY;
-use crate::policy::{self, Defaults, Effective, KeyFacts, Limit};
-use crate::resources::{APIKey, APIKeyPhase, APIKeyPolicy, APIProduct};
-
-/// The policies and the namespaces' labels, from the shared watch caches.
-#[derive(Clone)]
-pub struct PolicyView {
-    /// The APIKeyPolicies.
-    pub policies: Store<APIKeyPolicy>,
-    /// Every namespace's metadata.
-    pub namespaces: Store<PartialObjectMeta<Namespace>>,
-}
-
-impl PolicyView {
-    /// The labels of namespace `name`, when the cache has it.
-    pub fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
-        let namespace = self.namespaces.get(&ObjectRef::new(name))?;
-        Some(namespace.metadata.labels.clone().unwrap_or_default())
-    }
-
-    /// The limits in force for `key` (for `product`): `defaults` tightened by every matching
-    /// `Deny` policy.
-    pub fn effective(
-        &self,
-        key: &APIKey,
-        product: Option<&APIProduct>,
-        defaults: &Defaults,
-    ) -> Effective {
-        let labels = self.namespace_labels(key.metadata.namespace.as_deref().unwrap_or_default());
-        let since = created(key);
-        let facts = KeyFacts::of(key, product, labels.as_ref(), since);
-        let policies = self.policies.state();
-        let matched = policy::matching(policies.iter().map(|p| &**p), &facts);
-        policy::effective(&matched, defaults)
-    }
-}
-
-/// When `key` was created (now, for one not stored yet).
-pub fn created(key: &APIKey) -> Timestamp {
-    key.metadata
-        .creation_timestamp
-        .as_ref()
-        .map_or_else(Timestamp::now, |t| t.0)
-}
+use crate::policy::{self, Defaults, Effective, Limit};
+use crate::resources::{APIKey, APIKeyPhase, APIProduct};
 
 /// The controller's flags as the defaults policies tighten.
 pub fn defaults(settings: &Settings) -> Defaults {
@@ -80,13 +36,18 @@ pub fn key_limit(settings: &Settings, effective: &Effective) -> KeyLimitArgs {
 }
 
 /// The shortest key `key` may bring in `spec.secretRef`: `--own-key-min-length`, or the longer
-/// minimum of a matching `Deny` policy (named in the limit).
-pub fn min_own_key_length(key: &APIKey, ctx: &Context) -> Limit<usize> {
+/// minimum of a matching `Deny` policy (named in the limit). `products` is the controller's
+/// product store.
+pub fn min_own_key_length(
+    key: &APIKey,
+    view: &PolicyView,
+    products: &Store<APIProduct>,
+    settings: &Settings,
+) -> Limit<usize> {
     let product = ObjectRef::<APIProduct>::new(&key.spec.api_product_ref.name)
         .within(key.product_namespace().unwrap_or_default());
-    let product = ctx.products.get(&product);
-    ctx.policies
-        .effective(key, product.as_deref(), &defaults(&ctx.config))
+    let product = products.get(&product);
+    view.effective(key, product.as_deref(), &defaults(settings))
         .min_own_key_length
 }
 

@@ -288,14 +288,13 @@ async fn validate_key_checked<C: Lookup>(
             let judged = policy::judge_cached(lookup, limits, key, now).await?;
             warnings.extend(policy::check(&judged)?);
             let holder = key_limit::holder(&requester.user, namespace, name);
-            warnings.extend(policy::key_limit_warnings(
+            warnings.extend(policy::check_key_limit(
                 lookup,
                 limits,
                 &judged,
-                (key, &holder),
-                now,
-            ));
-            key_limit::check(lookup, limits, &judged.effective.max_keys, key, holder, at)?;
+                (key, holder),
+                at,
+            )?);
             Ok(Reason::Allowed)
         }
         Change::Update { old, new } => {
@@ -382,19 +381,15 @@ async fn validate_key_checked<C: Lookup>(
                     .creation_timestamp
                     .as_ref()
                     .map_or(now, |t| t.0);
-                let judged = policy::judge_cached(lookup, limits, new, born).await?;
-                warnings.extend(policy::check(&judged)?);
+                let judgement = policy::judge_cached(lookup, limits, new, born).await?;
+                warnings.extend(policy::check(&judgement)?);
                 if product_changed {
                     check_approval(&mut approvers, change, username).await?;
                     let holder = key_limit::holder(requester, namespace, name);
-                    warnings.extend(policy::key_limit_warnings(
-                        lookup,
-                        limits,
-                        &judged,
-                        (new, &holder),
-                        now,
-                    ));
-                    key_limit::check(lookup, limits, &judged.effective.max_keys, new, holder, at)?;
+                    let claim = (new, holder);
+                    warnings.extend(policy::check_key_limit(
+                        lookup, limits, &judgement, claim, at,
+                    )?);
                     return Ok(Reason::Allowed);
                 }
             }

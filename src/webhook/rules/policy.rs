@@ -105,9 +105,22 @@ pub fn check(judged: &Judged) -> Checked<Vec<String>> {
         .collect())
 }
 
-/// Warnings for `Warn` policies whose key limit the holder already reaches, counted like the
-/// key limit itself but promising nothing. Run before [`super::key_limit::check`].
-pub fn key_limit_warnings<C: Lookup>(
+/// The key limit as the policies have it: warnings for `Warn` policies whose limit `holder`
+/// already reaches (counted like the key limit, promising nothing), then the effective limit
+/// checked and a place promised ([`super::key_limit::check`]; run last).
+pub fn check_key_limit<C: Lookup>(
+    lookup: &C,
+    limits: &Limits,
+    judged: &Judged,
+    (key, holder): (&APIKey, Holder),
+    at: (Timestamp, bool),
+) -> Checked<Vec<String>> {
+    let warnings = key_limit_warnings(lookup, limits, judged, (key, &holder), at.0);
+    super::key_limit::check(lookup, limits, &judged.effective.max_keys, key, holder, at)?;
+    Ok(warnings)
+}
+
+fn key_limit_warnings<C: Lookup>(
     lookup: &C,
     limits: &Limits,
     judged: &Judged,
