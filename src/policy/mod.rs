@@ -1,6 +1,6 @@
 //! APIKeyPolicies, evaluated: which policies concern a key ([`matching`]), the limits in force
-//! for it ([`effective`]: the flags as defaults, tightened by every matching `Deny` policy, the
-//! most restrictive winning), and the rules it breaks ([`violations`], each naming the policy, the
+//! for it ([`effective()`]: the flags as defaults, tightened by every matching `Deny` policy, the
+//! most restrictive winning), and the rules it breaks ([`violations()`], each naming the policy, the
 //! rule and the action). Pure functions of the policies and [`KeyFacts`]; the webhook
 //! (`webhook::rules::policy`), the controller's audit and the kubectl plugin act on them.
 

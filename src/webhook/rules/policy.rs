@@ -1,13 +1,14 @@
 //! APIKeyPolicies at admission, from the webhook's watch caches (the policies and the namespaces'
-//! labels; no live call): what a key is ([`facts`]), the limits in force for it ([`Judged`]) and
-//! the verdict on it ([`check`]) — a `Deny` violation refuses with the policy and rule in the
+//! labels; no live call): the limits in force for a key and the rules it breaks ([`judge`],
+//! [`Judged`]) and the verdict on it ([`check`], [`check_key_limit`]) — a `Deny` violation refuses with the policy and rule in the
 //! message, a `Warn` one becomes an admission warning, an `Audit` one passes silently (the
 //! controller's audit reports it in the policy's status). The key limit itself is counted by
 //! [`super::key_limit`] with the effective limit.
 
-use k8s_openapi::jiff::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use k8s_openapi::jiff::Timestamp;
 
 use super::{Checked, Limits, Reason, Verdict, lookup_failed};
 use crate::key_limit::Holder;
@@ -107,7 +108,7 @@ pub fn check(judged: &Judged) -> Checked<Vec<String>> {
 
 /// The key limit as the policies have it: warnings for `Warn` policies whose limit `holder`
 /// already reaches (counted like the key limit, promising nothing), then the effective limit
-/// checked and a place promised ([`super::key_limit::check`]; run last).
+/// checked and a place promised (`key_limit::check`; run last).
 pub fn check_key_limit<C: Lookup>(
     lookup: &C,
     limits: &Limits,
