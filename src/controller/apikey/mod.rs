@@ -101,6 +101,10 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
             }
             Line::Wait(_) => {}
             Line::Blocked(message) => {
+                let message = match &effective.max_keys.policy {
+                    Some(policy) => format!("{message} (the limit of APIKeyPolicy {policy:?})"),
+                    None => message,
+                };
                 evaluation = evaluation.with(APIKeyPhase::Pending, KEY_LIMIT_EXCEEDED, message);
                 recheck = Some(key_line::BLOCKED_RECHECK);
             }
