@@ -10,7 +10,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
-use crate::resources::{APIKey, APIKeyApproval, APIKeyRequest, APIProduct};
+use crate::resources::{APIKey, APIKeyApproval, APIKeyPolicy, APIKeyRequest, APIProduct};
 use crate::{Error, Result};
 
 /// Header written at the top of each generated file.
@@ -23,6 +23,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         APIKey::crd(),
         APIKeyRequest::crd(),
         APIKeyApproval::crd(),
+        APIKeyPolicy::crd(),
     ]
     .into_iter()
     .map(with_type_meta)

@@ -22,6 +22,7 @@ pub mod logging;
 pub mod metrics;
 pub mod names;
 pub mod plugin;
+pub mod policy;
 pub mod resources;
 pub mod review_order;
 pub mod secrets;

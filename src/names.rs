@@ -183,6 +183,12 @@ pub mod key_reason {
     pub const ENFORCED: &str = "Enforced";
     /// `Ready=False`: the key is Approved but no enforcement Secret holds its value yet.
     pub const NOT_ENFORCED: &str = "NotEnforced";
+    /// `Pending`: the product approves automatically, but an APIKeyPolicy with action `Deny`
+    /// and `manualApproval: true` wants an owner to approve the key.
+    pub const APPROVAL_REQUIRED_BY_POLICY: &str = "ApprovalRequiredByPolicy";
+    /// Warning Event on an APIKey: the audit found it breaking a rule of an APIKeyPolicy (once
+    /// per policy and rule, when it starts to).
+    pub const POLICY_VIOLATION: &str = "PolicyViolation";
 }
 
 /// Condition types of an APIKey besides its phase conditions (`Pending`, `Approved`, `Denied`,
@@ -191,6 +197,18 @@ pub mod key_condition {
     /// True when the key is Approved and enforced; False with the phase's reason otherwise
     /// (`kubectl wait --for=condition=Ready apikey/<name>`).
     pub const READY: &str = "Ready";
+}
+
+/// Condition types and reasons of an APIKeyPolicy's status.
+pub mod policy_condition {
+    /// The policy's selectors and lifetime parse, so it is in force.
+    pub const ACCEPTED: &str = "Accepted";
+    /// The policy is in force and the existing keys were audited against it.
+    pub const READY: &str = "Ready";
+    /// Reason of `Accepted`/`Ready` True.
+    pub const AUDITED: &str = "Audited";
+    /// Reason of `Accepted`/`Ready` False: devportal ignores the policy until it is fixed.
+    pub const INVALID: &str = "Invalid";
 }
 
 /// Reasons of an APIKeyRequest's conditions and Events that tests and docs refer to.

@@ -56,6 +56,8 @@ pub struct Context {
     /// Products → the products whose keys would work on each other's API (see [`super::overlap`]).
     pub(super) overlaps: RefIndex<ObjectRef<APIProduct>, APIProduct>,
     pub(super) key_products: KeysByProduct,
+    /// The APIKeyPolicies and the namespaces' labels they select by.
+    pub(super) policies: super::policy::PolicyView,
     /// The owner's inbox: APIKeyRequests and APIKeyApprovals.
     pub(super) inbox: Inbox,
     /// Requester and product → their keys.

@@ -32,6 +32,7 @@ mod orphans;
 mod overlap;
 mod pending_age;
 mod phase_counts;
+mod policy;
 mod product;
 mod reconcile_loop;
 mod resync;

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use kube::{Client, Resource, ResourceExt};
 
@@ -34,7 +34,7 @@ use crate::resources::cached_key::CachedKey;
 use crate::resources::cached_request::CachedRequest;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
-use crate::resources::{APIKeyApproval, APIProduct};
+use crate::resources::{APIKeyApproval, APIKeyPolicy, APIProduct};
 use crate::watches::{Feed, SecretMetadataFeed, Watches};
 
 /// The watches the controller reads, subscribed before the process starts them.
@@ -50,6 +50,8 @@ pub struct Feeds {
     approvals: Feed<APIKeyApproval>,
     secrets: Feed<Secret>,
     secret_metadata: SecretMetadataFeed,
+    policies: Feed<APIKeyPolicy>,
+    namespaces: Store<PartialObjectMeta<Namespace>>,
 }
 
 impl Feeds {
@@ -67,6 +69,8 @@ impl Feeds {
             approvals: watches.approvals(),
             secrets: watches.secrets(),
             secret_metadata: watches.secret_metadata(),
+            policies: watches.policies(),
+            namespaces: watches.namespaces_store(),
         }
     }
 }
@@ -96,6 +100,8 @@ pub(super) async fn run(
         approvals,
         secrets: secret_feed,
         secret_metadata,
+        policies,
+        namespaces,
     } = feeds;
     let config = Settings::new(args, key_limit)?;
     let request_cache = Arc::new(RequestCache::default());
@@ -134,6 +140,10 @@ pub(super) async fn run(
         targets: RefIndex::default(),
         overlaps: RefIndex::default(),
         key_products: KeysByProduct::default(),
+        policies: super::policy::PolicyView {
+            policies: policies.store.clone(),
+            namespaces,
+        },
         inbox: Inbox::new(request_cache.clone(), approvals.store.clone()),
         key_holders: Holders::default(),
         written: WrittenStatus::default(),
@@ -149,6 +159,7 @@ pub(super) async fn run(
     });
 
     let ctx_for_report = ctx.clone();
+    let ctx_for_audit = ctx.clone();
     let config = ControllerConfig::default().concurrency(args.concurrency);
     let policy_targets = PolicyTargets::default();
     let product_store = products.store.clone();
@@ -311,6 +322,7 @@ pub(super) async fn run(
         )
         .for_each(log_outcome);
 
+    let policy_audit = super::policy::audit::run(ctx_for_audit, policies, signals.shutdown.clone());
     let kuadrant_report = super::kuadrant_report::report(
         ctx_for_report,
         args.kuadrant_poll_interval,
@@ -324,7 +336,7 @@ pub(super) async fn run(
             sweeper,
             lane,
         ),
-        kuadrant_report,
+        futures::future::join(kuadrant_report, policy_audit),
     )
     .await;
     tracing::info!("controllers stopped");

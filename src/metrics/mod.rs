@@ -16,10 +16,12 @@ use crate::resources::{APIKeyPhase, ApprovalMode};
 
 mod build_info;
 mod certificates;
+mod policies;
 mod process;
 
 pub use build_info::{BuildLabels, REVISION, VERSION};
 pub use certificates::{Certificate, CertificateLabel, CertificateMetrics};
+pub use policies::{PolicyMetrics, PolicyRuleLabels};
 
 /// Every metric devportal exports: its own under the `devportal_` prefix, and the process's.
 pub struct Metrics {
@@ -30,6 +32,8 @@ pub struct Metrics {
     pub controller: ControllerMetrics,
     /// The self-managed certificates' expiry (`devportal_certificate_*`).
     pub certificates: CertificateMetrics,
+    /// Existing keys breaking APIKeyPolicies (`devportal_policy_violations`).
+    pub policies: PolicyMetrics,
 }
 
 /// Labels of one admission.
@@ -269,6 +273,8 @@ impl Metrics {
         build_info::register(registry);
         let certificates = CertificateMetrics::default();
         certificates.register(registry);
+        let policies = PolicyMetrics::default();
+        policies.register(registry);
         let admission = AdmissionMetrics {
             requests: Family::default(),
             duration: Family::new_with_constructor(|| {
@@ -392,6 +398,7 @@ impl Metrics {
             admission,
             controller,
             certificates,
+            policies,
         }
     }
 

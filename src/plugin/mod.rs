@@ -12,6 +12,7 @@ pub mod inbox;
 pub mod keys;
 pub mod listing;
 pub mod output;
+pub mod policy_limits;
 pub mod printers;
 pub mod products;
 pub mod request;

@@ -1,11 +1,12 @@
 //! `kubectl devportal products`: the published APIProducts, with what a consumer needs to pick
-//! one: the plans and their limits, how the key is sent, and whether an owner reviews requests.
+//! one: the plans and their limits, how the key is sent, whether an owner reviews requests, and
+//! (under the table) the limits APIKeyPolicies set on keys requested in the session's namespace.
 
 use clap::Args;
 use k8s_openapi::jiff::Timestamp;
 use kube::{Api, ResourceExt};
 
-use super::listing::ListArgs;
+use super::listing::{Format, ListArgs};
 use super::output::{self, Table};
 use super::session::Session;
 use crate::Result;
@@ -47,7 +48,22 @@ pub async fn run(session: &Session, args: &ProductsArgs) -> Result<()> {
         &products,
         |_| table(&products, all, Timestamp::now()),
         &format!("No published products in {}.", scope(session, args)),
-    )
+    )?;
+    if matches!(args.list.output, Format::Table | Format::Wide)
+        && let Some((policies, labels)) = super::policy_limits::read(session).await
+    {
+        let lines = super::policy_limits::lines(&products, &policies, &labels);
+        if !lines.is_empty() {
+            println!(
+                "\nAPIKeyPolicies on keys requested in namespace {}:",
+                session.namespace
+            );
+            for line in lines {
+                println!("  {line}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn scope(session: &Session, args: &ProductsArgs) -> String {

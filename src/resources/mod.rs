@@ -1,7 +1,7 @@
 //! Kubernetes resource models.
 //!
-//! [`apiproduct`], [`apikey`], [`apikeyrequest`] and [`apikeyapproval`] are devportal's own custom
-//! resources (group
+//! [`apiproduct`], [`apikey`], [`apikeyrequest`], [`apikeyapproval`] and the cluster-scoped
+//! [`apikeypolicy`] are devportal's own custom resources (group
 //! `devportal.kuadrant.io`); [`gateway`] and [`kuadrant`] are read models for the foreign kinds the
 //! controller reads. Read models carry only the fields devportal uses and ignore everything else, so
 //! newer upstream versions of those CRDs keep deserializing.
@@ -44,6 +44,7 @@ macro_rules! cached_form_of {
 
 pub mod apikey;
 pub mod apikeyapproval;
+pub mod apikeypolicy;
 pub mod apikeyrequest;
 pub mod apiproduct;
 pub mod cached_key;
@@ -59,6 +60,10 @@ pub use apikey::{
 };
 pub use apikeyapproval::{
     APIKeyApproval, APIKeyApprovalSpec, APIKeyApprovalStatus, PreviousReview, RequestNameRef,
+};
+pub use apikeypolicy::{
+    APIKeyPolicy, APIKeyPolicySpec, APIKeyPolicyStatus, KeyViolation, PolicyAction, PolicyMatch,
+    PolicyRules, PolicyViolations, ProductMatch, TierRule,
 };
 pub use apikeyrequest::{
     APIKeyRef, APIKeyRequest, APIKeyRequestSpec, APIKeyRequestStatus, ProductNameRef,

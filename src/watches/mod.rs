@@ -17,7 +17,8 @@ mod source;
 use std::fmt::Debug;
 
 use futures::Stream;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::Store;
 use kube::runtime::watcher;
 use kube::{Client, Resource};
@@ -36,7 +37,7 @@ use crate::resources::cached_key::CachedKey;
 use crate::resources::cached_request::CachedRequest;
 use crate::resources::gateway::HTTPRoute;
 use crate::resources::kuadrant::{AuthPolicy, PlanPolicy};
-use crate::resources::{APIKeyApproval, APIProduct};
+use crate::resources::{APIKeyApproval, APIKeyPolicy, APIProduct};
 
 /// The kinds a process watches, and who reads them.
 pub struct Watches {
@@ -48,6 +49,8 @@ pub struct Watches {
     keys: Source<CachedKey>,
     requests: Source<CachedRequest>,
     approvals: Source<APIKeyApproval>,
+    policies: Source<APIKeyPolicy>,
+    namespaces: Source<PartialObjectMeta<Namespace>>,
     secrets: Source<Secret>,
     secret_metadata: SecretMetadataSource,
 }
@@ -99,6 +102,10 @@ impl Watches {
             // The controller keeps its own compact view (controller/inbox/requests.rs).
             requests: Source::new("apikeyrequests", watcher::Config::default()).events_only(),
             approvals: Source::new("apikeyapprovals", watcher::Config::default()),
+            policies: Source::new("apikeypolicies", watcher::Config::default()),
+            // Only the labels are read (APIKeyPolicies select consumer namespaces by them); the
+            // cache keeps the metadata alone.
+            namespaces: Source::new("namespaces", watcher::Config::default()),
             secrets: Source::new(
                 "secrets",
                 watcher::Config::default().labels(names::MANAGED_SELECTOR),
@@ -154,6 +161,21 @@ impl Watches {
         self.approvals.subscribe()
     }
 
+    /// APIKeyPolicies (cluster-scoped).
+    pub fn policies(&mut self) -> Feed<APIKeyPolicy> {
+        self.policies.subscribe()
+    }
+
+    /// The APIKeyPolicy store alone, for a consumer that needs no events.
+    pub fn policies_store(&mut self) -> Store<APIKeyPolicy> {
+        self.policies.store()
+    }
+
+    /// Every namespace's metadata (its labels, which APIKeyPolicies select on), store only.
+    pub fn namespaces_store(&mut self) -> Store<PartialObjectMeta<Namespace>> {
+        self.namespaces.store()
+    }
+
     /// The Secrets devportal wrote (selected by its managed label), as events only: the
     /// subscriber keeps digests, never the values (the feed's store stays empty).
     pub fn secrets(&mut self) -> Feed<Secret> {
@@ -177,6 +199,8 @@ impl Watches {
             keys,
             requests,
             approvals,
+            policies,
+            namespaces,
             secrets,
             secret_metadata,
         } = self;
@@ -189,6 +213,8 @@ impl Watches {
         synced.extend(keys.spawn(&client, shutdown));
         synced.extend(requests.spawn(&client, shutdown));
         synced.extend(approvals.spawn(&client, shutdown));
+        synced.extend(policies.spawn(&client, shutdown));
+        synced.extend(namespaces.spawn(&client, shutdown));
         synced.extend(secrets.spawn(&client, shutdown));
         let (all_tx, all_rx) = watch::channel(false);
         tokio::spawn(async move {

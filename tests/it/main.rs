@@ -27,6 +27,7 @@ mod metrics;
 mod observability;
 mod observability_live;
 mod owner_inbox;
+mod policies;
 mod retries;
 mod review_integrity;
 mod review_order;

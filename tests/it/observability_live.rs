@@ -16,6 +16,7 @@ use support::manifests::{find, render};
 use support::observability::{
     DASHBOARD, alerts, dashboard_queries, variable_selectors, without_thresholds,
 };
+use support::policies::ScopedPolicy;
 use support::prometheus::{Answer, Prometheus, WAIT};
 use support::{
     Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures, repo_root,
@@ -75,9 +76,17 @@ async fn phase_of(keys: &Api<APIKey>, name: &str) -> Option<APIKeyPhase> {
 }
 
 /// The workload: admissions allowed and denied, a manual approval, Secrets written and deleted, a
-/// failing OpenAPI fetch, reconciles failing (a namespace whose quota refuses Secrets), and
-/// devportal's webhook unavailable to the API server in one namespace.
-async fn workload(prometheus: &Prometheus) -> (UnavailableWebhook, TestNamespace, TestNamespace) {
+/// key breaking an Audit APIKeyPolicy, a failing OpenAPI fetch, reconciles failing (a namespace
+/// whose quota refuses Secrets), and devportal's webhook unavailable to the API server in one
+/// namespace.
+async fn workload(
+    prometheus: &Prometheus,
+) -> (
+    UnavailableWebhook,
+    TestNamespace,
+    TestNamespace,
+    ScopedPolicy,
+) {
     let cp = control_plane_with_devportal();
     let admin = cp.client(Persona::Admin).await;
     let owner = cp.client(Persona::Owner).await;
@@ -116,6 +125,19 @@ async fn workload(prometheus: &Prometheus) -> (UnavailableWebhook, TestNamespace
     keys.delete("mine", &DeleteParams::default())
         .await
         .expect("the consumer deletes the key");
+    // An Audit policy the waiting gold key breaks: the audit reports it.
+    let audit = ScopedPolicy::create(
+        &flow.name,
+        "observe",
+        "Audit",
+        json!({"tiers": {"forbidden": ["gold"]}}),
+    )
+    .await;
+    prometheus
+        .wait_for(r#"sum(devportal_policy_violations{rule="tiers"})"#, |v| {
+            v >= 1.0
+        })
+        .await;
     // Documentation URLs nothing serves: the fetches fail. Twice, the second once Prometheus
     // has the counter, so its increase shows.
     for failures in [1.0, 2.0] {
@@ -218,7 +240,7 @@ async fn workload(prometheus: &Prometheus) -> (UnavailableWebhook, TestNamespace
     }
     prometheus.wait_for(failed_calls, |v| v > before).await;
     // The webhook goes first when dropped, so the namespaces' deletion is not refused.
-    (unavailable, flow, broken)
+    (unavailable, flow, broken, audit)
 }
 
 /// Waits until `query` returns at least one series with a number (not NaN) and returns the
@@ -251,7 +273,7 @@ async fn every_dashboard_query_and_alert_expression_returns_data_for_a_real_work
     prometheus
         .wait_for(r#"sum(up{job=~"devportal|apiserver"})"#, |v| v == 2.0)
         .await;
-    let (_unavailable, _flow, broken) = workload(&prometheus).await;
+    let (_unavailable, _flow, broken, _audit) = workload(&prometheus).await;
 
     let mut answered = 0;
     for (place, query) in dashboard_queries() {

@@ -9,7 +9,7 @@ use crate::support;
 use devportal::names::{API_KEY_DATA, API_VERSION, CONTROLLER_MANAGER, FINALIZER, GROUP};
 use devportal::resources::gateway::HTTPRoute;
 use devportal::resources::kuadrant::{AuthPolicy, PlanPolicy};
-use devportal::resources::{APIKey, APIKeyApproval, APIKeyRequest, APIProduct};
+use devportal::resources::{APIKey, APIKeyApproval, APIKeyPolicy, APIKeyRequest, APIProduct};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::api::events::v1::Event;
@@ -94,6 +94,21 @@ async fn devportal_may_do_what_its_code_does_and_no_more() {
                 true,
                 &["watch", &qualified::<PlanPolicy>(), "--all-namespaces"],
             ),
+            // APIKeyPolicies: watched, their audit written into their status, never written.
+            (true, &["watch", &qualified::<APIKeyPolicy>()]),
+            (
+                true,
+                &[
+                    "patch",
+                    &qualified::<APIKeyPolicy>(),
+                    "--subresource=status",
+                ],
+            ),
+            (false, &["create", &qualified::<APIKeyPolicy>()]),
+            (false, &["delete", &qualified::<APIKeyPolicy>()]),
+            // Namespaces: their labels watched, for the policies' selectors.
+            (true, &["watch", "namespaces"]),
+            (false, &["patch", &format!("namespaces/{name}")]),
             (true, &["create", "events.events.k8s.io", "-n", name]),
             (
                 true,

@@ -39,6 +39,7 @@
 //! - [`labels`]: a tenant running their own API, and waits of tests/it/shared_labels.rs;
 //! - [`manifests`]: `manifests/` rendered by `kubectl kustomize`;
 //! - [`helm`]: the chart charts/devportal with the `helm` built from hack/helm, and releases of it;
+//! - [`policies`]: APIKeyPolicies scoped to one test's namespace, and waits for the webhook to see them;
 //! - [`webhook_server`]: the webhook's HTTPS server in-process, with an in-memory cluster.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of support and its re-exports
 
@@ -57,6 +58,7 @@ pub mod namespaces;
 pub mod observability;
 pub mod personas;
 pub mod plugin;
+pub mod policies;
 pub mod portal;
 pub mod processes;
 pub mod prometheus;

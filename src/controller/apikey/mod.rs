@@ -76,19 +76,26 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
     }
     let resolution = product.as_ref().map(|p| resolve(p, &ctx.caches));
     let now = Timestamp::now();
-    let max_lifetime = ctx.config.key_limit.max_lifetime();
+    // The flags, tightened by the APIKeyPolicies that concern the key.
+    let effective = ctx.policies.effective(
+        &key,
+        product.as_deref(),
+        &super::policy::defaults(&ctx.config),
+    );
+    let max_lifetime = effective.max_lifetime.as_ref().map(|l| l.value);
     let mut evaluation = phase::past_max_lifetime(
         &key,
         evaluate(&key, product.as_deref(), resolution.as_ref(), now),
         max_lifetime,
         now,
     );
+    evaluation = super::policy::hold_for_owner(evaluation, &effective);
     let mut recheck = None;
     if matches!(
         evaluation.phase,
         APIKeyPhase::Approved | APIKeyPhase::Pending
     ) {
-        let limit = &ctx.config.key_limit;
+        let limit = &super::policy::key_limit(&ctx.config, &effective);
         match key_line::line(cached, &ctx.keys, &ctx.key_holders, limit, now) {
             Line::Clear => {}
             // Approved already: it was settled then, and stays.
@@ -98,6 +105,10 @@ async fn apply(cached: &CachedKey, ctx: &Context) -> Result<Action> {
             }
             Line::Wait(_) => {}
             Line::Blocked(message) => {
+                let message = match &effective.max_keys.policy {
+                    Some(policy) => format!("{message} (the limit of APIKeyPolicy {policy:?})"),
+                    None => message,
+                };
                 evaluation = evaluation.with(APIKeyPhase::Pending, KEY_LIMIT_EXCEEDED, message);
                 recheck = Some(key_line::BLOCKED_RECHECK);
             }

@@ -31,11 +31,22 @@ pub(super) fn problem(
     enforcement: &Enforcement,
     ctx: &Context,
 ) -> Option<(&'static str, String)> {
-    if let Some(why) = keys::own_value_problem(value.expose(), ctx.config.own_key_min_length) {
+    // --own-key-min-length, or an APIKeyPolicy's longer minimum.
+    let min = crate::controller::policy::min_own_key_length(
+        key,
+        &ctx.policies,
+        &ctx.products,
+        &ctx.config,
+    );
+    if let Some(why) = keys::own_value_problem(value.expose(), min.value) {
+        let by = match &min.policy {
+            Some(policy) => format!(" (APIKeyPolicy {policy:?}, rule minOwnKeyLength)"),
+            None => String::new(),
+        };
         return Some((
             "KeyValueRejected",
             format!(
-                "the key value in Secret {secret} named in spec.secretRef {why}; put another value in it"
+                "the key value in Secret {secret} named in spec.secretRef {why}{by}; put another value in it"
             ),
         ));
     }

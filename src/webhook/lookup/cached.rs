@@ -10,6 +10,7 @@
 //! saying to retry). Ownership is a SubjectAccessReview, the one live call an approval costs;
 //! a front end's claim to act for a user is another (`impersonate` on that user).
 
+use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
@@ -20,8 +21,10 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
 };
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
+use kube::core::PartialObjectMeta;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
@@ -34,7 +37,7 @@ use super::{Lookup, Read};
 use crate::names::GROUP;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::gateway::HTTPRoute;
-use crate::resources::{APIKeyRequest, APIProduct};
+use crate::resources::{APIKeyPolicy, APIKeyRequest, APIProduct};
 use crate::watches::{Feed, Watches};
 use crate::webhook::key_counts::{Claim, KeyCounts};
 use crate::{Error, Result};
@@ -60,6 +63,8 @@ pub struct CachedLookup {
     client: Client,
     products: Store<APIProduct>,
     routes: Store<HTTPRoute>,
+    policies: Store<APIKeyPolicy>,
+    namespaces: Store<PartialObjectMeta<Namespace>>,
     keys: Arc<KeyCounts>,
     keys_synced: watch::Receiver<bool>,
     live_calls: Arc<LiveBudget>,
@@ -69,16 +74,20 @@ pub struct CachedLookup {
 pub struct Feeds {
     products: Store<APIProduct>,
     routes: Store<HTTPRoute>,
+    policies: Store<APIKeyPolicy>,
+    namespaces: Store<PartialObjectMeta<Namespace>>,
     keys: Feed<CachedKey>,
 }
 
 impl Feeds {
-    /// Subscribes to APIProducts and HTTPRoutes (stores only) and APIKeys (for the live-keys
-    /// counts).
+    /// Subscribes to APIProducts, HTTPRoutes, APIKeyPolicies and namespaces (stores only) and
+    /// APIKeys (for the live-keys counts).
     pub fn subscribe(watches: &mut Watches) -> Self {
         Self {
             products: watches.products_store(),
             routes: watches.routes_store(),
+            policies: watches.policies_store(),
+            namespaces: watches.namespaces_store(),
             keys: watches.keys(),
         }
     }
@@ -116,6 +125,8 @@ impl CachedLookup {
             client,
             products: feeds.products,
             routes: feeds.routes,
+            policies: feeds.policies,
+            namespaces: feeds.namespaces,
             keys,
             keys_synced,
             live_calls: Arc::new(live_calls),
@@ -140,6 +151,14 @@ impl CachedLookup {
             .wait_until_ready()
             .await
             .map_err(|_| stopped("httproutes"))?;
+        self.policies
+            .wait_until_ready()
+            .await
+            .map_err(|_| stopped("apikeypolicies"))?;
+        self.namespaces
+            .wait_until_ready()
+            .await
+            .map_err(|_| stopped("namespaces"))?;
         self.keys_synced
             .clone()
             .wait_for(|synced| *synced)
@@ -203,6 +222,15 @@ impl Lookup for CachedLookup {
                     && p.spec.target_ref.name == route
             })
             .collect()
+    }
+
+    fn policies(&self) -> Vec<Arc<APIKeyPolicy>> {
+        self.policies.state()
+    }
+
+    fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let namespace = self.namespaces.get(&ObjectRef::new(name))?;
+        Some(namespace.metadata.labels.clone().unwrap_or_default())
     }
 
     async fn key_request(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIKeyRequest>>> {

@@ -41,6 +41,8 @@ fn lookup(calls: Arc<AtomicUsize>, bucket: LiveBudget) -> CachedLookup {
         client: Client::new(service, "default"),
         products: store().0,
         routes: store().0,
+        policies: store().0,
+        namespaces: store().0,
         keys: Arc::default(),
         keys_synced,
         live_calls: Arc::new(bucket),

@@ -1,7 +1,7 @@
 //! [`MemoryLookup`]: a [`Lookup`] made of fixed objects held in memory, for the webhook's handler
 //! tests and benchmarks. Compiled only with the `testing` feature.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::authentication::v1::UserInfo;
@@ -11,7 +11,7 @@ use kube::runtime::watcher;
 use super::{Lookup, Read};
 use crate::Result;
 use crate::resources::gateway::HTTPRoute;
-use crate::resources::{APIKey, APIKeyRequest, APIProduct};
+use crate::resources::{APIKey, APIKeyPolicy, APIKeyRequest, APIProduct};
 use crate::webhook::key_counts::{Claim, KeyCounts};
 
 /// A [`Lookup`] made of fixed objects held in memory.
@@ -20,6 +20,8 @@ pub struct MemoryLookup {
     products: HashMap<(String, String), Arc<APIProduct>>,
     routes: HashMap<(String, String), Arc<HTTPRoute>>,
     requests: HashMap<(String, String), Arc<APIKeyRequest>>,
+    policies: Vec<Arc<APIKeyPolicy>>,
+    namespace_labels: HashMap<String, BTreeMap<String, String>>,
     keys: KeyCounts,
     /// (user, namespace, product) triples that may approve.
     approvers: HashSet<(String, String, String)>,
@@ -54,6 +56,22 @@ impl MemoryLookup {
     pub fn with_request(mut self, request: APIKeyRequest) -> Self {
         self.requests
             .insert(object_key(&request), Arc::new(request));
+        self
+    }
+
+    /// Adds an APIKeyPolicy.
+    pub fn with_policy(mut self, policy: APIKeyPolicy) -> Self {
+        self.policies.push(Arc::new(policy));
+        self
+    }
+
+    /// Gives the namespace `name` these labels.
+    pub fn with_namespace_labels(mut self, name: &str, labels: &[(&str, &str)]) -> Self {
+        let labels = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.namespace_labels.insert(name.into(), labels);
         self
     }
 
@@ -109,6 +127,14 @@ impl Lookup for MemoryLookup {
             .filter(|((ns, _), p)| ns == namespace && p.spec.target_ref.name == route)
             .map(|(_, p)| p.clone())
             .collect()
+    }
+
+    fn policies(&self) -> Vec<Arc<APIKeyPolicy>> {
+        self.policies.clone()
+    }
+
+    fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.namespace_labels.get(name).cloned()
     }
 
     async fn key_request(&self, namespace: &str, name: &str) -> Result<Option<Arc<APIKeyRequest>>> {

@@ -15,6 +15,7 @@ pub use cached::{CachedLookup, Feeds};
 pub use memory::MemoryLookup;
 pub use rate::{BudgetLimits, LiveBudget, Rate};
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -23,7 +24,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::Result;
 use crate::resources::gateway::HTTPRoute;
-use crate::resources::{APIKeyRequest, APIProduct};
+use crate::resources::{APIKeyPolicy, APIKeyRequest, APIProduct};
 use crate::webhook::key_counts::Claim;
 
 /// How fresh a lookup must be.
@@ -59,6 +60,19 @@ pub trait Lookup: Send + Sync + 'static {
     fn products_on_route(&self, namespace: &str, route: &str) -> Vec<Arc<APIProduct>> {
         let _ = (namespace, route);
         Vec::new()
+    }
+
+    /// The APIKeyPolicies, from the watch cache (no live call). A lookup that holds no policies
+    /// (a test double answering single reads) has none.
+    fn policies(&self) -> Vec<Arc<APIKeyPolicy>> {
+        Vec::new()
+    }
+
+    /// The labels of the namespace `name`, from the watch cache (no live call); `None` when the
+    /// namespace is unknown.
+    fn namespace_labels(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        let _ = name;
+        None
     }
 
     /// The APIKeyRequest `namespace/name`, if it exists, read live (an approval is rare, and

@@ -8,7 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::{
     Change, Checked, Limits, Reason, Verdict, automatic, delegation, expiry, guarded_metadata,
-    key_limit, lookup_failed, rotation,
+    key_limit, lookup_failed, policy, rotation,
 };
 use crate::names::{AUTOMATIC_REVIEWER, GROUP};
 use crate::resources::{APIKey, APIKeyPhase, APIKeySpec, APIProduct, PublishStatus};
@@ -248,8 +248,9 @@ pub async fn validate_key<C: Lookup>(
     if let Err(denial) = super::review_withdrawal::check(&change) {
         return denial;
     }
-    let mut verdict = match validate_key_checked(lookup, limits, change, user, (now, dry_run)).await
-    {
+    let mut warnings = warnings;
+    let checked = validate_key_checked(lookup, limits, change, user, (now, dry_run), &mut warnings);
+    let mut verdict = match checked.await {
         Ok(reason) => Verdict::allow(reason),
         Err(denial) => denial,
     };
@@ -263,6 +264,7 @@ async fn validate_key_checked<C: Lookup>(
     change: Change<'_, APIKey>,
     user: &UserInfo,
     at: (Timestamp, bool),
+    warnings: &mut Vec<String>,
 ) -> Checked<Reason> {
     let now = at.0;
     let username = user
@@ -283,13 +285,16 @@ async fn validate_key_checked<C: Lookup>(
             let (namespace, name) = product_of(key)?;
             check_product(lookup, &mut approvers, namespace, name, &key.spec.plan_tier).await?;
             expiry::check(key, limits, now)?;
-            key_limit::check(
+            let judged = policy::judge_cached(lookup, limits, key, now).await?;
+            warnings.extend(policy::check(&judged)?);
+            let holder = key_limit::holder(&requester.user, namespace, name);
+            warnings.extend(policy::check_key_limit(
                 lookup,
                 limits,
-                key,
-                key_limit::holder(&requester.user, namespace, name),
+                &judged,
+                (key, holder),
                 at,
-            )?;
+            )?);
             Ok(Reason::Allowed)
         }
         Change::Update { old, new } => {
@@ -370,10 +375,21 @@ async fn validate_key_checked<C: Lookup>(
                     expiry::check_kept(new, limits)?;
                     expiry::check(new, limits, now)?;
                 }
+                // The policies judge the request as it now stands, its life from its creation.
+                let born = new
+                    .metadata
+                    .creation_timestamp
+                    .as_ref()
+                    .map_or(now, |t| t.0);
+                let judgement = policy::judge_cached(lookup, limits, new, born).await?;
+                warnings.extend(policy::check(&judgement)?);
                 if product_changed {
                     check_approval(&mut approvers, change, username).await?;
                     let holder = key_limit::holder(requester, namespace, name);
-                    key_limit::check(lookup, limits, new, holder, at)?;
+                    let claim = (new, holder);
+                    warnings.extend(policy::check_key_limit(
+                        lookup, limits, &judgement, claim, at,
+                    )?);
                     return Ok(Reason::Allowed);
                 }
             }

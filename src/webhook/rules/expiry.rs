@@ -4,19 +4,25 @@
 //! lifetime is configured ([`check_kept`]). The controller expires keys without `expiresAt` at
 //! their creation plus the lifetime (`controller::apikey::phase`).
 
+use std::time::Duration;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use super::{Checked, Limits, Reason, Verdict};
 use crate::resources::APIKey;
 
-/// The `expiresAt` a key created without one gets when a maximum lifetime is configured: now plus
-/// that lifetime, to the second.
-pub fn default_for(key: &APIKey, limits: &Limits, now: Timestamp) -> Option<Timestamp> {
+/// The `expiresAt` a key created without one gets when a maximum lifetime is in force (the flag's,
+/// or a tighter one of an APIKeyPolicy): now plus that lifetime, to the second.
+pub fn default_for(
+    key: &APIKey,
+    max_lifetime: Option<Duration>,
+    now: Timestamp,
+) -> Option<Timestamp> {
     if key.spec.expires_at.is_some() {
         return None;
     }
-    let lifetime = SignedDuration::try_from(limits.max_lifetime()?).ok()?;
+    let lifetime = SignedDuration::try_from(max_lifetime?).ok()?;
     let at = now.checked_add(lifetime).ok()?;
     Timestamp::from_second(at.as_second()).ok()
 }

@@ -1,5 +1,6 @@
-//! The key limit at admission: fewer than `--max-keys-per-user-per-product` other keys of the
-//! requester for the product count (see [`crate::key_limit`]), checked and promised in one step.
+//! The key limit at admission: fewer than the effective limit (`--max-keys-per-user-per-product`,
+//! tightened by APIKeyPolicies) other keys of the requester for the product count (see
+//! [`crate::key_limit`]), checked and promised in one step.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -7,6 +8,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::{Checked, Limits, Reason, Verdict};
 use crate::key_limit::Holder;
+use crate::policy::Limit;
 use crate::resources::APIKey;
 use crate::webhook::key_counts::Claim;
 use crate::webhook::lookup::Lookup;
@@ -18,6 +20,7 @@ use crate::webhook::lookup::Lookup;
 pub(super) fn check<C: Lookup>(
     lookup: &C,
     limits: &Limits,
+    limit: &Limit<usize>,
     key: &APIKey,
     holder: Holder,
     at: (Timestamp, bool),
@@ -36,7 +39,7 @@ pub(super) fn check<C: Lookup>(
         });
     let claim = Claim {
         key: (key.metadata.namespace.clone().unwrap_or_default(), name),
-        limit: limits.max_keys_per_user_per_product,
+        limit: limit.value,
         cutoff: limits.key_limit().cutoff(now),
         reserve: !dry_run,
         holder,
@@ -45,10 +48,18 @@ pub(super) fn check<C: Lookup>(
         Verdict::deny(
             Reason::TooManyKeys,
             format!(
-                "{count} keys already exist for {}; the limit is {} (Pending, Approved and Failed \
-                 keys count, and expired ones for {} after expiry): delete one you no longer need first",
+                "{count} keys already exist for {}; the limit is {} ({}; Pending, Approved and \
+                 Failed keys count, and expired ones for {} after expiry): delete one you no \
+                 longer need first",
                 claim.holder,
                 claim.limit,
+                match &limit.policy {
+                    Some(policy) => format!(
+                        "APIKeyPolicy {policy:?}, rule {}",
+                        crate::policy::RuleName::MaxKeys
+                    ),
+                    None => "--max-keys-per-user-per-product".into(),
+                },
                 crate::flags::format_duration(limits.expired_key_grace),
             ),
         )

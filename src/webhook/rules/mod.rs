@@ -17,6 +17,7 @@
 //! - [`review_withdrawal`]: the record of a key's review being cleared, which only devportal
 //!   writes;
 //! - [`expiry`]: a key's expiry under the maximum lifetime;
+//! - [`policy`]: the APIKeyPolicies that concern a key, the limits in force, and their verdict;
 //! - [`email`]: the requester's e-mail and whether it is verified.
 //!
 //! Nothing here speaks HTTP or JSON framing; [`super::review`] turns AdmissionReviews into calls to
@@ -33,6 +34,7 @@ pub mod expiry;
 pub mod guarded_metadata;
 pub mod key_limit;
 pub mod mutate;
+pub mod policy;
 mod re_review;
 pub mod review_withdrawal;
 pub mod rotation;
@@ -61,6 +63,16 @@ impl Limits {
     /// The maximum key lifetime, if there is one.
     pub fn max_lifetime(&self) -> Option<Duration> {
         (!self.max_key_lifetime.is_zero()).then_some(self.max_key_lifetime)
+    }
+
+    /// The flags as the defaults APIKeyPolicies tighten (the webhook does not see brought keys'
+    /// values: their length is the controller's to check).
+    pub fn policy_defaults(&self) -> crate::policy::Defaults {
+        crate::policy::Defaults {
+            max_keys: self.max_keys_per_user_per_product,
+            max_lifetime: self.max_lifetime(),
+            min_own_key_length: 0,
+        }
     }
 
     /// The key limit, as the controller applies it too.
@@ -166,6 +178,8 @@ pub enum Reason {
     /// A review (a new APIKeyApproval or a changed decision) of a request whose key has expired:
     /// nothing can change it any more.
     RequestExpired,
+    /// A rule of an APIKeyPolicy with action `Deny` (the message names the policy and the rule).
+    PolicyViolation,
 }
 
 impl Reason {
@@ -203,6 +217,7 @@ impl Reason {
             Reason::BadRotationRequest => "bad_rotation_request",
             Reason::NotController => "not_controller",
             Reason::RequestExpired => "request_expired",
+            Reason::PolicyViolation => "policy_violation",
         }
     }
 
@@ -228,7 +243,8 @@ impl Reason {
             | Reason::RequesterMismatch
             | Reason::ReviewerMismatch
             | Reason::GuardedMetadata
-            | Reason::NotController => (403, "Forbidden"),
+            | Reason::NotController
+            | Reason::PolicyViolation => (403, "Forbidden"),
             _ => (422, "Invalid"),
         }
     }

@@ -268,21 +268,42 @@ pub async fn mutate_key<C: Lookup>(
         if let Some(mark) = email::verified_patch(key, verified, &verdict.patch) {
             verdict.patch.push(mark);
         }
-        if let Some(expiry) = expiry::default_for(key, limits, now) {
+        // The limits in force for this key: the flags, tightened by APIKeyPolicies.
+        let effective = match super::policy::judge_cached(lookup, limits, key, now).await {
+            Ok(judged) => judged.effective,
+            Err(denial) => return denial,
+        };
+        let lifetime = effective.max_lifetime.as_ref();
+        if let Some(expiry) = expiry::default_for(key, lifetime.map(|l| l.value), now)
+            && let Some(lifetime) = lifetime
+        {
             verdict.warnings.push(format!(
-                "spec.expiresAt was set to {expiry}: keys here live at most {} \
-                 (--max-key-lifetime); request a new key before then",
-                expiry::lifetime_text(limits.max_key_lifetime)
+                "spec.expiresAt was set to {expiry}: keys here live at most {} ({}); request a \
+                 new key before then",
+                expiry::lifetime_text(lifetime.value),
+                lifetime.source("--max-key-lifetime")
             ));
             let value = serde_json::to_value(Time(expiry)).unwrap_or_default();
             verdict.patch.push(add(&["spec", "expiresAt"], value));
         }
         // An automatic product's approval, recorded at birth so the controller does not spend
-        // a write (and this webhook a second review) on it.
-        match automatic_approval(lookup, key, now).await {
-            Ok(Some(approval)) => verdict.patch.push(add(&["spec", "approval"], approval)),
-            Ok(None) => {}
-            Err(denial) => return denial,
+        // a write (and this webhook a second review) on it — unless an APIKeyPolicy wants an
+        // owner to approve the key.
+        match &effective.manual_approval {
+            Some(policy) => {
+                if matches!(automatic_approval(lookup, key, now).await, Ok(Some(_))) {
+                    verdict.warnings.push(format!(
+                        "the key waits for an owner's approval: APIKeyPolicy {policy:?} (rule \
+                         {}) requires one, even though the product approves automatically",
+                        crate::policy::RuleName::ManualApproval
+                    ));
+                }
+            }
+            None => match automatic_approval(lookup, key, now).await {
+                Ok(Some(approval)) => verdict.patch.push(add(&["spec", "approval"], approval)),
+                Ok(None) => {}
+                Err(denial) => return denial,
+            },
         }
         // The controller's finalizer, set at birth so the controller does not spend a write on it.
         let finalizers = key.metadata.finalizers.as_deref().unwrap_or_default();

@@ -13,6 +13,7 @@ mod key_limit;
 mod lookup_failure;
 mod malformed;
 mod mutate;
+mod policies;
 mod re_review;
 mod rotation;
 mod tenant_input;
