@@ -2,6 +2,9 @@
 //! APIKeyPolicy, as the leader's last audit found them (src/controller/policy/audit.rs). Policy
 //! names are a bounded set: cluster-scoped objects only cluster admins create.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -20,6 +23,8 @@ pub struct PolicyRuleLabels {
 #[derive(Clone, Default)]
 pub struct PolicyMetrics {
     violations: Family<PolicyRuleLabels, Gauge>,
+    /// The series the last audit set, so the next removes only those it no longer finds.
+    present: Arc<Mutex<HashSet<PolicyRuleLabels>>>,
 }
 
 impl PolicyMetrics {
@@ -33,16 +38,23 @@ impl PolicyMetrics {
     }
 
     /// Replaces every series with `counts` (policy, rule, keys): a deleted policy's or a
-    /// mended rule's series go.
+    /// mended rule's series go, the others change in place (a scrape never sees them missing).
     pub fn replace(&self, counts: &[(String, &'static str, i64)]) {
-        self.violations.clear();
-        for (policy, rule, keys) in counts {
-            self.violations
-                .get_or_create(&PolicyRuleLabels {
+        let mut present = self.present.lock().unwrap_or_else(|e| e.into_inner());
+        let now: HashSet<PolicyRuleLabels> = counts
+            .iter()
+            .map(|(policy, rule, keys)| {
+                let labels = PolicyRuleLabels {
                     policy: policy.clone(),
                     rule,
-                })
-                .set(*keys);
+                };
+                self.violations.get_or_create(&labels).set(*keys);
+                labels
+            })
+            .collect();
+        for gone in present.difference(&now) {
+            self.violations.remove(gone);
         }
+        *present = now;
     }
 }

@@ -199,8 +199,12 @@ async fn a_warn_policy_warns_and_an_audit_policy_reports_existing_keys() {
         "devportal_policy_violations{{policy=\"{}\",rule=\"tiers\"}} 2",
         audit.name
     );
-    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
-    assert!(text.contains(&series), "{series} missing");
+    // The audit sets it once it has written every policy's status and Events.
+    eventually(&format!("{series} on /metrics"), CACHE_WAIT, || async {
+        let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+        text.contains(&series).then_some(())
+    })
+    .await;
 
     // Audit admits a new gold key silently; Warn admits it with a warning naming the policy.
     let warn = ScopedPolicy::create(

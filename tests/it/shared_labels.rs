@@ -159,11 +159,14 @@ async fn a_tenant_copying_bookshops_selector_gets_no_enforcement_secret_and_both
         })
         .await;
     assert_eq!(copycat_ready.reason, product_reason::SELECTOR_OVERLAP);
+    // Until the tenant's product is seen, the overlap names its AuthPolicy "(of no APIProduct)";
+    // once it is, the product.
+    let copycat_product = format!("APIProduct {}/copycat", tenant.name);
     let bookshop_auth = product_condition_where(
         &shop_products,
         "bookshop",
         product_condition::AUTH_POLICY,
-        |c| c.reason == product_reason::SELECTOR_OVERLAP,
+        |c| c.reason == product_reason::SELECTOR_OVERLAP && c.message.contains(&copycat_product),
     )
     .await;
     assert!(

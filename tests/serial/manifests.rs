@@ -61,8 +61,8 @@ async fn the_manifests_render_a_hardened_highly_available_install() {
     }
     assert_eq!(
         kinds.get("CustomResourceDefinition"),
-        Some(&4),
-        "APIProduct, APIKey, APIKeyRequest, APIKeyApproval"
+        Some(&5),
+        "APIProduct, APIKey, APIKeyRequest, APIKeyApproval, APIKeyPolicy"
     );
     assert_eq!(
         kinds.get("ClusterRoleBinding"),

@@ -201,7 +201,12 @@ pub async fn run(ctx: Arc<Context>, policies: Feed<APIKeyPolicy>, shutdown: Canc
         loop {
             tokio::select! {
                 () = &mut settle => break,
-                event = events.next() => if event.is_some() { changed = true },
+                () = shutdown.cancelled() => return,
+                event = events.next() => match event {
+                    Some(_) => changed = true,
+                    // The watch ended (shutdown): polling it again would panic.
+                    None => return,
+                },
             }
         }
         if !*ctx.active.borrow() {
