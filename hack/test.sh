@@ -43,12 +43,13 @@ trap - EXIT INT TERM HUP
 
 # Two lanes of about the same length. Integration tests mostly wait for the cluster, so each lane
 # runs several at a time rather than libtest's one per core: tests/serial three (one per control
-# plane of its own), the others eight (each in its own namespace).
+# plane of its own), the others eight (each in its own namespace). A failing binary does not stop
+# the next one (--no-fail-fast): every failure shows in one run.
 lane_exclusive() {
-  RUST_TEST_THREADS=3 "$CARGO" test --test serial --test controllers --test kuadrant
+  RUST_TEST_THREADS=3 "$CARGO" test --no-fail-fast --test serial --test controllers --test kuadrant
 }
 lane_shared() {
-  RUST_TEST_THREADS=8 "$CARGO" test --lib --bins --test it
+  RUST_TEST_THREADS=8 "$CARGO" test --no-fail-fast --lib --bins --test it
   "$CARGO" test --doc
 }
 

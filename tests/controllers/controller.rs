@@ -537,15 +537,19 @@ async fn bring_your_own_key_is_read_not_written() {
         k.spec.secret_ref = Some(LocalSecretRef { name: "own".into() })
     })
     .await;
-    let failed = wait_phase(&keys, "byo", APIKeyPhase::Failed).await;
-    let condition = failed
-        .status
-        .unwrap()
-        .conditions
-        .into_iter()
-        .find(|c| c.type_ == "Failed")
-        .unwrap();
-    assert_eq!(condition.reason, "SecretNotFound", "{}", condition.message);
+    // Failed for want of its Secret (a first reconcile may find the product not yet in the
+    // controller's cache: ProductNotFound until it is).
+    eventually("byo Failed with SecretNotFound", WAIT, || async {
+        let key = keys.get("byo").await.ok()?;
+        let status = key.status?;
+        (status.phase == Some(APIKeyPhase::Failed)
+            && status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Failed" && c.reason == "SecretNotFound"))
+        .then_some(())
+    })
+    .await;
     Api::<Secret>::namespaced(admin.clone(), &ns.name)
         .create(&PostParams::default(), &own)
         .await
