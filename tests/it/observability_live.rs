@@ -8,7 +8,6 @@ use crate::support;
 use std::time::Duration;
 
 use devportal::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode, Documentation};
-use k8s_openapi::api::core::v1::ResourceQuota;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
@@ -166,25 +165,7 @@ async fn workload(
     fixtures::published_product(&admin, &owner, &broken.name, ApprovalMode::Automatic).await;
     // The webhook admits keys only for a product whose plans it has seen.
     fixtures::product_ready(&admin, &broken.name, WAIT).await;
-    let quota: ResourceQuota = serde_json::from_value(
-        json!({"metadata": {"name": "no-secrets"}, "spec": {"hard": {"secrets": "0"}}}),
-    )
-    .unwrap();
-    let quotas = Api::<ResourceQuota>::namespaced(admin.clone(), &broken.name);
-    quotas
-        .create(&PostParams::default(), &quota)
-        .await
-        .expect("quota created");
-    // The quota controller (not run by this control plane) would write this status; the API
-    // server enforces a quota only once it has one.
-    quotas
-        .patch_status(
-            "no-secrets",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"hard": {"secrets": "0"}, "used": {"secrets": "0"}}})),
-        )
-        .await
-        .expect("quota status written");
+    fixtures::forbid_secrets(&admin, &broken.name).await;
     let broken_keys = Api::<APIKey>::namespaced(consumer.clone(), &broken.name);
     broken_keys
         .create(

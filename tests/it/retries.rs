@@ -7,10 +7,8 @@ use crate::support;
 use std::time::{Duration, Instant};
 
 use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode};
-use k8s_openapi::api::core::v1::ResourceQuota;
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use kube::api::{DeleteParams, PostParams};
 use support::{Persona, TestNamespace, control_plane_with_devportal, eventually, fixtures};
 
 #[tokio::test]
@@ -23,20 +21,7 @@ async fn a_key_refused_by_a_quota_is_approved_within_seconds_of_the_quota_going(
     fixtures::product_ready(&admin, &ns.name, Duration::from_secs(60)).await;
     // No Secrets in this namespace: the key's consumer Secret is refused with 403 "exceeded
     // quota". The quota controller (not run here) would write the status the API server enforces.
-    let quotas = Api::<ResourceQuota>::namespaced(admin.clone(), &ns.name);
-    let quota = serde_json::from_value(
-        json!({"metadata": {"name": "no-secrets"}, "spec": {"hard": {"secrets": "0"}}}),
-    )
-    .unwrap();
-    quotas.create(&PostParams::default(), &quota).await.unwrap();
-    quotas
-        .patch_status(
-            "no-secrets",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"hard": {"secrets": "0"}, "used": {"secrets": "0"}}})),
-        )
-        .await
-        .unwrap();
+    let quotas = fixtures::forbid_secrets(&admin, &ns.name).await;
     let keys = Api::<APIKey>::namespaced(cp.client(Persona::Consumer).await, &ns.name);
     keys.create(
         &PostParams::default(),
@@ -55,7 +40,7 @@ async fn a_key_refused_by_a_quota_is_approved_within_seconds_of_the_quota_going(
         "the quota held the key back"
     );
     quotas
-        .delete("no-secrets", &DeleteParams::default())
+        .delete(fixtures::NO_SECRETS_QUOTA, &DeleteParams::default())
         .await
         .unwrap();
     // With the old backoff the next retry came 57 s after this point, past the wait's bound;

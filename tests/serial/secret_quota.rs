@@ -12,10 +12,9 @@ use std::time::Duration;
 use devportal::names::key_reason::SECRET_WRITE_REFUSED;
 use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode};
 use devportal::secrets::Role;
-use k8s_openapi::api::core::v1::{ResourceQuota, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use kube::api::{DeleteParams, ListParams, PostParams};
 use support::secrets::secrets_of;
 use support::serial::exclusive_cluster;
 use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
@@ -34,20 +33,7 @@ async fn keys_whose_secrets_a_quota_refuses_say_so_and_are_approved_once_it_goes
 
     // No Secret may be created in the enforcement namespace. The quota controller is not part of
     // this control plane: the status the API server enforces is written here.
-    let quotas = Api::<ResourceQuota>::namespaced(admin.clone(), &enforcement_ns.name);
-    let quota = serde_json::from_value(
-        json!({"metadata": {"name": "no-secrets"}, "spec": {"hard": {"secrets": "0"}}}),
-    )
-    .unwrap();
-    quotas.create(&PostParams::default(), &quota).await.unwrap();
-    quotas
-        .patch_status(
-            "no-secrets",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"status": {"hard": {"secrets": "0"}, "used": {"secrets": "0"}}})),
-        )
-        .await
-        .unwrap();
+    let quotas = fixtures::forbid_secrets(&admin, &enforcement_ns.name).await;
 
     let controller = Devportal::controller(
         &[
@@ -120,7 +106,7 @@ async fn keys_whose_secrets_a_quota_refuses_say_so_and_are_approved_once_it_goes
 
     // The quota goes: every key is Approved, with its enforcement Secret.
     quotas
-        .delete("no-secrets", &DeleteParams::default())
+        .delete(fixtures::NO_SECRETS_QUOTA, &DeleteParams::default())
         .await
         .unwrap();
     for name in KEYS {

@@ -12,6 +12,7 @@ use devportal::resources::{
     APIKey, APIKeySpec, APIProduct, APIProductSpec, ApprovalMode, HTTPRouteRef, Limits,
     PublishStatus, RequestedBy,
 };
+use k8s_openapi::api::core::v1::ResourceQuota;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
@@ -263,4 +264,33 @@ pub async fn published_namespace(
     let creator = control_plane().client(creator).await;
     published_product(&admin, &creator, &ns.name, mode).await;
     (ns, admin)
+}
+
+/// The name of the quota [`forbid_secrets`] creates.
+pub const NO_SECRETS_QUOTA: &str = "no-secrets";
+
+/// A ResourceQuota `no-secrets` allowing no Secret in `ns`, with the status the quota controller
+/// would write (it does not run on the local control plane, and the API server enforces a quota
+/// only once it has a status). Delete it to lift the quota.
+pub async fn forbid_secrets(admin: &Client, ns: &str) -> Api<ResourceQuota> {
+    let quotas = Api::<ResourceQuota>::namespaced(admin.clone(), ns);
+    let quota = serde_json::from_value(
+        serde_json::json!({"metadata": {"name": NO_SECRETS_QUOTA}, "spec": {"hard": {"secrets": "0"}}}),
+    )
+    .expect("a ResourceQuota");
+    quotas
+        .create(&PostParams::default(), &quota)
+        .await
+        .expect("quota created");
+    quotas
+        .patch_status(
+            NO_SECRETS_QUOTA,
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"status": {"hard": {"secrets": "0"}, "used": {"secrets": "0"}}}),
+            ),
+        )
+        .await
+        .expect("quota status written");
+    quotas
 }

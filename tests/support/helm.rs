@@ -149,19 +149,5 @@ impl Drop for Release {
 /// stderr).
 fn helm_bin() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = repo_root().join("hack/helm.sh");
-        let out = Command::new(&script)
-            .arg("path")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("hack/helm.sh starts");
-        assert!(
-            out.status.success(),
-            "{} path failed ({}); its output is above",
-            script.display(),
-            out.status
-        );
-        PathBuf::from(String::from_utf8(out.stdout).expect("a UTF-8 path").trim())
-    })
+    BIN.get_or_init(|| super::tools::cached_build("helm.sh"))
 }

@@ -20,19 +20,23 @@ pub fn promtool() -> Command {
 /// this process's stderr).
 fn prometheus_bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let script = super::repo_root().join("hack/prometheus.sh");
-        let out = Command::new(&script)
-            .arg("path")
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("hack/prometheus.sh starts");
-        assert!(
-            out.status.success(),
-            "{} path failed ({}); its output is above",
-            script.display(),
-            out.status
-        );
-        PathBuf::from(String::from_utf8(out.stdout).expect("a UTF-8 path").trim())
-    })
+    DIR.get_or_init(|| cached_build("prometheus.sh"))
+}
+
+/// What `hack/<script> path` prints: the cached build of a Go-built tool, built first if it is
+/// missing (the build's progress goes to this process's stderr).
+pub fn cached_build(script: &str) -> PathBuf {
+    let script = super::repo_root().join("hack").join(script);
+    let out = Command::new(&script)
+        .arg("path")
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("{} starts: {e}", script.display()));
+    assert!(
+        out.status.success(),
+        "{} path failed ({}); its output is above",
+        script.display(),
+        out.status
+    );
+    PathBuf::from(String::from_utf8(out.stdout).expect("a UTF-8 path").trim())
 }
