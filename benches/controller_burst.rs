@@ -12,6 +12,8 @@
 //! cargo bench --bench controller_burst -- 1000 --ideal --webhook      # the ideal pipeline alone
 //! cargo bench --bench controller_burst -- 1000 --compare --webhook    # ideal, then devportal
 //! cargo bench --bench controller_burst -- 1000 --restart --webhook    # then a controller restart
+//! cargo bench --bench controller_burst -- 1000 --namespace-loss       # then the enforcement
+//!                                                                     # namespace deleted, re-created
 //! cargo bench --bench controller_burst -- 1000 --raw                  # 2×N plain Secret creates
 //! ```
 //!

@@ -14,8 +14,14 @@ fn child(opts: &Options, mode: Mode) -> f64 {
     match mode {
         Mode::Ideal => args.push("--ideal".into()),
         Mode::Raw => args.push("--raw".into()),
-        Mode::Devportal if opts.restart => args.push("--restart".into()),
-        Mode::Devportal => {}
+        Mode::Devportal => {
+            if opts.restart {
+                args.push("--restart".into());
+            }
+            if opts.namespace_loss {
+                args.push("--namespace-loss".into());
+            }
+        }
     }
     if opts.webhook {
         args.push("--webhook".into());

@@ -3,6 +3,7 @@
 pub mod apimetrics;
 pub mod audit;
 pub mod compare;
+pub mod namespace_loss;
 pub mod options;
 pub mod procs;
 pub mod raw;

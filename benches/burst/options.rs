@@ -37,6 +37,9 @@ pub struct Options {
     pub compare: bool,
     /// After the devportal burst settles, restart the controller and measure it (`--restart`).
     pub restart: bool,
+    /// After the devportal burst settles (and the restart, with `--restart`), delete the
+    /// enforcement namespace, re-create it and measure the recovery (`--namespace-loss`).
+    pub namespace_loss: bool,
 }
 
 /// Requests in flight from the creator, in every mode.
@@ -44,7 +47,7 @@ pub const CONCURRENCY: usize = 32;
 
 impl Options {
     /// Parses `std::env::args()`: a number is N (default 1,000); flags `--webhook`, `--ideal`,
-    /// `--raw`, `--compare`, `--restart`. Anything else (cargo's `--bench`) is ignored.
+    /// `--raw`, `--compare`, `--restart`, `--namespace-loss`. Anything else (cargo's `--bench`) is ignored.
     pub fn from_args() -> Self {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let has = |flag: &str| args.iter().any(|a| a == flag);
@@ -61,6 +64,7 @@ impl Options {
             mode,
             compare: has("--compare"),
             restart: has("--restart"),
+            namespace_loss: has("--namespace-loss"),
         }
     }
 

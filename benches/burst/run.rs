@@ -11,7 +11,7 @@ use super::audit::{AuditLog, Split};
 use super::options::{CONCURRENCY, Mode, Options};
 use super::procs::{RssSampler, Watched, component_pid};
 use super::workload::{Ideal, burst, create_key, product_status_then_no_controller};
-use super::{apimetrics, raw, restart, watch};
+use super::{apimetrics, namespace_loss, raw, restart, watch};
 use crate::support::processes::memory_kib;
 use crate::support::{
     Devportal, Persona, TestNamespace, control_plane, control_plane_with_devportal, fixtures,
@@ -180,17 +180,24 @@ pub async fn run(opts: &Options, audit_path: &Path) {
     }
     println!("summary: mode={} n={n} rate={rate:.3}", mode.name());
 
-    if let (true, Some(controller)) = (opts.restart, controller) {
-        let _fresh = restart::measure(
-            &admin,
-            controller,
-            &mut audit,
-            CONTROLLER_ARGS,
-            CONTROLLER_ENV,
-            n,
-            opts.timeout(),
-        )
-        .await;
+    // Whichever controller runs last is kept running until the run ends.
+    let _controller = match (opts.restart, controller) {
+        (true, Some(controller)) => Some(
+            restart::measure(
+                &admin,
+                controller,
+                &mut audit,
+                CONTROLLER_ARGS,
+                CONTROLLER_ENV,
+                n,
+                opts.timeout(),
+            )
+            .await,
+        ),
+        (_, controller) => controller,
+    };
+    if opts.namespace_loss && mode == Mode::Devportal {
+        namespace_loss::measure(&admin, &mut audit, &ns.name, n, opts.timeout()).await;
     }
     audit.remove();
 }

@@ -8,11 +8,19 @@
 //! Releases before this one followed the oldest Kuadrant CR when the flag was unset. So that an
 //! upgrade never moves working keys away from the AuthConfigs, [`EnforcementNamespace::resolve`]
 //! refuses to start without the flag when that CR is elsewhere, naming the flag to set.
+//!
+//! When the namespace is deleted (every enforcement Secret with it) and created again,
+//! [`returns`] reconciles every key at once: their Secret writes failed while it was gone and
+//! their retries had backed off, so without it the last keys would wait out their backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::{Stream, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ApiResource, DynamicObject, ListParams, ObjectMeta};
+use kube::core::PartialObjectMeta;
+use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
 
@@ -66,6 +74,61 @@ impl EnforcementNamespace {
         let namespace = DEFAULT_KUADRANT_NAMESPACE;
         tracing::info!(%namespace, "enforcement namespace (the default)");
         Ok(Self(namespace.into()))
+    }
+}
+
+/// Emits each time the enforcement namespace `enforcement` returns: a Namespace watch event shows
+/// it active (not being deleted) under a uid other than the last one seen active, after the
+/// watch's first list (at start every key is reconciled anyway).
+pub(super) fn returns(
+    namespaces: impl Stream<
+        Item = std::result::Result<watcher::Event<PartialObjectMeta<Namespace>>, watcher::Error>,
+    > + Send,
+    enforcement: EnforcementNamespace,
+) -> impl Stream<Item = ()> + Send {
+    let mut incarnation = Incarnation::default();
+    namespaces.filter_map(move |event| {
+        let returned = event
+            .ok()
+            .is_some_and(|event| incarnation.returned(&event, &enforcement.0));
+        if returned {
+            tracing::info!(namespace = %enforcement.0, "enforcement namespace created again; reconciling every key");
+        }
+        futures::future::ready(returned.then_some(()))
+    })
+}
+
+/// What the Namespace watch has shown of the enforcement namespace.
+#[derive(Debug, Default)]
+struct Incarnation {
+    /// The watch has listed once.
+    listed: bool,
+    /// The uid under which it was last seen active.
+    active_uid: Option<String>,
+}
+
+impl Incarnation {
+    /// Takes in `event`; true when it shows namespace `name` back (see [`returns`]).
+    fn returned(
+        &mut self,
+        event: &watcher::Event<PartialObjectMeta<Namespace>>,
+        name: &str,
+    ) -> bool {
+        let namespace = match event {
+            watcher::Event::InitDone => {
+                self.listed = true;
+                return false;
+            }
+            watcher::Event::Init | watcher::Event::Delete(_) => return false,
+            watcher::Event::Apply(namespace) | watcher::Event::InitApply(namespace) => namespace,
+        };
+        let meta = &namespace.metadata;
+        if meta.name.as_deref() != Some(name) || meta.deletion_timestamp.is_some() {
+            return false;
+        }
+        let new = meta.uid != self.active_uid;
+        self.active_uid.clone_from(&meta.uid);
+        new && self.listed
     }
 }
 
@@ -139,6 +202,59 @@ mod tests {
         ];
         assert_eq!(in_force(crs.iter()).as_deref(), Some("older"));
         assert_eq!(in_force(crs[1..2].iter()), None);
+    }
+
+    fn namespace(name: &str, uid: &str, deleting: bool) -> PartialObjectMeta<Namespace> {
+        PartialObjectMeta::<Namespace> {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                uid: Some(uid.into()),
+                deletion_timestamp: deleting.then(|| Time("2026-06-01T00:00:00Z".parse().unwrap())),
+                ..ObjectMeta::default()
+            },
+            ..PartialObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn the_namespace_returns_when_it_is_active_under_a_new_uid_after_the_first_list() {
+        use watcher::Event::{Apply, Delete, Init, InitApply, InitDone};
+        let mut seen = Incarnation::default();
+        let mut returned = |event| seen.returned(&event, "kuadrant-system");
+        // The first list: present, but nothing returned.
+        assert!(!returned(Init));
+        assert!(!returned(InitApply(namespace(
+            "kuadrant-system",
+            "a",
+            false
+        ))));
+        assert!(!returned(InitDone));
+        // Other namespaces and label changes are not a return.
+        assert!(!returned(Apply(namespace("tenant", "t", false))));
+        assert!(!returned(Apply(namespace("kuadrant-system", "a", false))));
+        // Deleted: terminating, then gone; created again under a new uid: back, once.
+        assert!(!returned(Apply(namespace("kuadrant-system", "a", true))));
+        assert!(!returned(Delete(namespace("kuadrant-system", "a", true))));
+        assert!(returned(Apply(namespace("kuadrant-system", "b", false))));
+        assert!(!returned(Apply(namespace("kuadrant-system", "b", false))));
+        // Deleted and created again while the watch was down: the re-list shows the new uid.
+        assert!(!returned(Init));
+        assert!(returned(InitApply(namespace(
+            "kuadrant-system",
+            "c",
+            false
+        ))));
+        assert!(!returned(InitDone));
+    }
+
+    #[test]
+    fn a_namespace_created_after_devportal_started_counts_as_returned() {
+        let mut seen = Incarnation::default();
+        assert!(!seen.returned(&watcher::Event::InitDone, "kuadrant-system"));
+        assert!(seen.returned(
+            &watcher::Event::Apply(namespace("kuadrant-system", "a", false)),
+            "kuadrant-system"
+        ));
     }
 
     #[test]

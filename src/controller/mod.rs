@@ -28,6 +28,7 @@ mod index;
 mod kuadrant_report;
 pub mod lease;
 mod mac_key;
+mod mappers;
 mod orphans;
 mod overlap;
 mod pending_age;

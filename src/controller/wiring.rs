@@ -1,25 +1,25 @@
 //! Watches → reconcilers: which events reach which objects, and the phase gauge (the write gate
 //! itself is in `reconcile_loop.rs`).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Client, ResourceExt};
 
-use super::apikey::key_line::{self, Holders};
+use super::apikey::key_line::Holders;
 use super::args::{ControllerArgs, Settings};
 use super::context::Context;
-use super::enforcement_namespace::EnforcementNamespace;
+use super::enforcement_namespace::{self, EnforcementNamespace};
 use super::event_budget::EventBudget;
 use super::inbox::{self, requests::RequestCache, state::Inbox};
 use super::index::{KeysByProduct, RefIndex, WrittenStatus};
 use super::mac_key::MacKey;
+use super::mappers::{PolicyTargets, follow_holders, policy_mapper};
 use super::orphans::{self, Sweeps};
 use super::phase_counts;
 use super::reconcile_loop::{gate, log_outcome, measured, on_activation, retry_later};
@@ -29,11 +29,11 @@ use super::{apikey, product, resync};
 use crate::Result;
 use crate::admin::Telemetry;
 use crate::discovery::{Caches, Target};
-use crate::key_limit::{self, Holder, KeyLimitArgs};
+use crate::key_limit::KeyLimitArgs;
 use crate::resources::cached_key::CachedKey;
 use crate::resources::cached_request::CachedRequest;
 use crate::resources::gateway::HTTPRoute;
-use crate::resources::kuadrant::{AuthPolicy, PlanPolicy, PolicyTargetRef};
+use crate::resources::kuadrant::{AuthPolicy, PlanPolicy};
 use crate::resources::{APIKeyApproval, APIKeyPolicy, APIProduct};
 use crate::watches::{Feed, SecretMetadataFeed, Watches};
 
@@ -51,7 +51,7 @@ pub struct Feeds {
     secrets: Feed<Secret>,
     secret_metadata: SecretMetadataFeed,
     policies: Feed<APIKeyPolicy>,
-    namespaces: Store<PartialObjectMeta<Namespace>>,
+    namespaces: Feed<PartialObjectMeta<Namespace>>,
 }
 
 impl Feeds {
@@ -70,13 +70,10 @@ impl Feeds {
             secrets: watches.secrets(),
             secret_metadata: watches.secret_metadata(),
             policies: watches.policies(),
-            namespaces: watches.namespaces_store(),
+            namespaces: watches.namespaces(),
         }
     }
 }
-
-/// A policy by kind, namespace and name, remembered with the target it last pointed at.
-type PolicyTargets = Arc<Mutex<HashMap<(String, String, String), Target>>>;
 
 /// Runs both reconcilers over `feeds` until shutdown.
 pub(super) async fn run(
@@ -142,7 +139,7 @@ pub(super) async fn run(
         key_products: KeysByProduct::default(),
         policies: super::policy::PolicyView {
             policies: policies.store.clone(),
-            namespaces,
+            namespaces: namespaces.store.clone(),
         },
         inbox: Inbox::new(request_cache.clone(), approvals.store.clone()),
         key_holders: Holders::default(),
@@ -314,6 +311,11 @@ pub(super) async fn run(
         // Every key once per --resync, spread over the period (see resync.rs).
         .reconcile_on(resync::sweep(resync_store, ctx.config.resync))
         .reconcile_all_on(on_activation(active))
+        // The enforcement namespace deleted and created again: every key's Secret is gone.
+        .reconcile_all_on(enforcement_namespace::returns(
+            namespaces.events(),
+            ctx.enforcement.clone(),
+        ))
         .graceful_shutdown_on(signals.shutdown.clone().cancelled_owned())
         .run(
             |key, ctx| measured("apikey", key, ctx, apikey::reconcile),
@@ -341,67 +343,4 @@ pub(super) async fn run(
     .await;
     tracing::info!("controllers stopped");
     Ok(())
-}
-
-/// Keeps the holder index in step with the APIKey events (before the reconciler sees them), and
-/// wakes the keys held back by the limit when a key ahead of them stops counting.
-fn follow_holders(
-    ctx: &Context,
-    event: &watcher::Event<CachedKey>,
-    wake: &futures::channel::mpsc::UnboundedSender<ObjectRef<CachedKey>>,
-) {
-    let (key, gone) = match event {
-        watcher::Event::Apply(key) | watcher::Event::InitApply(key) => {
-            (key, !key_limit::counts_unless_expired(key))
-        }
-        watcher::Event::Delete(key) => (key, true),
-        watcher::Event::Init | watcher::Event::InitDone => return,
-    };
-    let holder = match event {
-        watcher::Event::Delete(_) => None,
-        _ => Holder::of(key),
-    };
-    ctx.key_holders
-        .set(ObjectRef::from_obj(key), holder.map(Arc::new));
-    if gone {
-        for peer in key_line::wake_after(key, &ctx.key_holders, &ctx.config.key_limit) {
-            // The receiver lives as long as the reconciler; nothing to do once it is gone.
-            let _ = wake.unbounded_send(peer);
-        }
-    }
-}
-
-/// Maps a policy event to the products on its target — and on its previous target, so products
-/// a policy was moved away from are reconciled too.
-fn policy_mapper<P>(
-    ctx: Arc<Context>,
-    previous: PolicyTargets,
-    target_of: fn(&P) -> &PolicyTargetRef,
-) -> impl Fn(P) -> Vec<ObjectRef<APIProduct>>
-where
-    P: Resource<DynamicType = ()>,
-{
-    move |policy: P| {
-        let namespace = policy.meta().namespace.clone().unwrap_or_default();
-        let id = (
-            P::kind(&()).to_string(),
-            namespace.clone(),
-            policy.meta().name.clone().unwrap_or_default(),
-        );
-        let current = Target::of_policy(target_of(&policy), &namespace);
-        let mut remembered = previous.lock().expect("policy targets");
-        let before = match &current {
-            Some(target) => remembered.insert(id, target.clone()),
-            None => remembered.remove(&id),
-        };
-        drop(remembered);
-        let mut products: Vec<_> = current
-            .iter()
-            .chain(before.iter())
-            .flat_map(|t| ctx.targets.lookup(t))
-            .collect();
-        products.sort_by_key(|p| p.to_string());
-        products.dedup();
-        products
-    }
 }

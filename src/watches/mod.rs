@@ -171,6 +171,12 @@ impl Watches {
         self.policies.store()
     }
 
+    /// Every namespace's metadata: the labels APIKeyPolicies select on, and the enforcement
+    /// namespace's deletion and return.
+    pub fn namespaces(&mut self) -> Feed<PartialObjectMeta<Namespace>> {
+        self.namespaces.subscribe()
+    }
+
     /// Every namespace's metadata (its labels, which APIKeyPolicies select on), store only.
     pub fn namespaces_store(&mut self) -> Store<PartialObjectMeta<Namespace>> {
         self.namespaces.store()

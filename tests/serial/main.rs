@@ -13,6 +13,7 @@ mod support;
 mod certs;
 mod console_fixtures;
 mod controller_ha;
+mod enforcement_namespace_loss;
 mod faults;
 mod guardrail;
 mod helm;
