@@ -1,9 +1,12 @@
 //! How soon a failed reconcile is retried: by what the error says about when it will clear.
 //! Doubling from one second per consecutive failure of the same object, capped by class:
 //! the API server briefly unavailable (a restart, an election, overload, a conflict): 5 s, so
-//! every key converges within seconds of it answering again; refusals that clear by themselves
-//! (a namespace being terminated and re-created, a ResourceQuota that is lifted or frees up):
-//! 15 s; anything else (RBAC, an invalid object, a bug): 5 minutes.
+//! every key converges within seconds of it answering again; a ResourceQuota that refuses (it is
+//! lifted or frees up by itself): 15 s; a namespace being terminated or missing, and anything
+//! else (RBAC, an invalid object, a bug): 5 minutes. Keys whose enforcement namespace was deleted
+//! need no quick retries: its return reconciles every key at once
+//! (`enforcement_namespace::returns`), and retrying thousands of keys every few seconds meanwhile
+//! only loads the API server that is deleting their Secrets.
 
 use std::time::Duration;
 
@@ -15,9 +18,11 @@ pub(super) enum RetryClass {
     /// The API server was unreachable, overloaded or briefly unavailable, or another writer won
     /// a race (409): retry within seconds.
     Unavailable,
-    /// A refusal that clears without anyone fixing devportal: the namespace is being terminated
-    /// (it may be re-created), or a ResourceQuota is exhausted (objects go, or it is raised).
+    /// A refusal that clears without anyone fixing devportal: a ResourceQuota is exhausted
+    /// (objects go, or it is raised).
     ClearsSoon,
+    /// The namespace is being terminated or is missing: its return is a trigger of its own.
+    NamespaceGone,
     /// Anything else: someone has to change something.
     Other,
 }
@@ -28,7 +33,7 @@ impl RetryClass {
         match self {
             Self::Unavailable => Duration::from_secs(5),
             Self::ClearsSoon => Duration::from_secs(15),
-            Self::Other => Duration::from_secs(300),
+            Self::NamespaceGone | Self::Other => Duration::from_secs(300),
         }
     }
 }
@@ -39,7 +44,8 @@ pub(super) fn classify(error: &Error) -> RetryClass {
         return RetryClass::Unavailable;
     }
     match api_status(error) {
-        Some(status) if clears_soon(status) => RetryClass::ClearsSoon,
+        Some(status) if namespace_gone(status) => RetryClass::NamespaceGone,
+        Some(status) if quota_exceeded(status) => RetryClass::ClearsSoon,
         _ => RetryClass::Other,
     }
 }
@@ -65,14 +71,20 @@ fn api_status(error: &Error) -> Option<&kube::core::Status> {
     }
 }
 
-/// A 403 that is not RBAC's: the namespace is terminating, or a quota is exceeded.
-fn clears_soon(status: &kube::core::Status) -> bool {
-    let terminating = status
-        .details
-        .as_ref()
+/// The namespace written to is being terminated (403 `NamespaceTerminating`) or does not exist
+/// (404 on the namespace itself, not on the object).
+fn namespace_gone(status: &kube::core::Status) -> bool {
+    let details = status.details.as_ref();
+    let terminating = details
         .is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
         || status.message.contains("because it is being terminated");
-    status.code == 403 && (terminating || status.message.contains("exceeded quota"))
+    let missing = details.is_some_and(|d| d.kind == "namespaces");
+    (status.code == 403 && terminating) || (status.code == 404 && missing)
+}
+
+/// A 403 that is not RBAC's: a ResourceQuota is exceeded.
+fn quota_exceeded(status: &kube::core::Status) -> bool {
+    status.code == 403 && status.message.contains("exceeded quota")
 }
 
 #[cfg(test)]
@@ -111,24 +123,57 @@ mod tests {
         status
     }
 
+    fn missing_namespace() -> Status {
+        let mut status = api(404, "NotFound", "namespaces \"kuadrant-system\" not found");
+        status.details = Some(StatusDetails {
+            name: "kuadrant-system".into(),
+            kind: "namespaces".into(),
+            group: String::new(),
+            uid: String::new(),
+            causes: Vec::new(),
+            retry_after_seconds: 0,
+        });
+        status
+    }
+
     #[test]
-    fn a_terminating_namespace_and_an_exhausted_quota_clear_soon_even_inside_the_finalizer() {
+    fn an_exhausted_quota_clears_soon_even_inside_the_finalizer() {
         let quota = api(
             403,
             "Forbidden",
             "secrets \"k\" is forbidden: exceeded quota: secrets, requested: count/secrets=1, \
              used: count/secrets=10, limited: count/secrets=10",
         );
-        for status in [terminating(), quota] {
+        assert_eq!(classify(&kube_error(quota.clone())), RetryClass::ClearsSoon);
+        let wrapped = Error::Finalizer(Box::new(kube::runtime::finalizer::Error::ApplyFailed(
+            kube_error(quota),
+        )));
+        assert_eq!(classify(&wrapped), RetryClass::ClearsSoon);
+    }
+
+    #[test]
+    fn a_terminating_or_missing_namespace_waits_for_its_return_not_for_quick_retries() {
+        for status in [terminating(), missing_namespace()] {
             assert_eq!(
                 classify(&kube_error(status.clone())),
-                RetryClass::ClearsSoon
+                RetryClass::NamespaceGone
             );
             let wrapped = Error::Finalizer(Box::new(kube::runtime::finalizer::Error::ApplyFailed(
                 kube_error(status),
             )));
-            assert_eq!(classify(&wrapped), RetryClass::ClearsSoon);
+            assert_eq!(classify(&wrapped), RetryClass::NamespaceGone);
         }
+        // A missing object (not its namespace) is something else.
+        let mut gone_secret = api(404, "NotFound", "secrets \"k\" not found");
+        gone_secret.details = Some(StatusDetails {
+            name: "k".into(),
+            kind: "secrets".into(),
+            group: String::new(),
+            uid: String::new(),
+            causes: Vec::new(),
+            retry_after_seconds: 0,
+        });
+        assert_eq!(classify(&kube_error(gone_secret)), RetryClass::Other);
     }
 
     #[test]
@@ -176,8 +221,9 @@ mod tests {
             waits(RetryClass::Other),
             [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]
         );
-        // Within a minute of a namespace coming back, every key has been retried at least
-        // three times.
+        assert_eq!(waits(RetryClass::NamespaceGone), waits(RetryClass::Other));
+        // Within a minute of a quota being lifted, every key has been retried at least three
+        // times.
         let first_minute: u64 = (1..=6)
             .map(|n| delay(n, RetryClass::ClearsSoon).as_secs())
             .sum();

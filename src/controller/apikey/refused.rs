@@ -2,8 +2,8 @@
 //! [`SECRET_WRITE_REFUSED`], the API server's reason and message (a ResourceQuota's "exceeded
 //! quota", a namespace being terminated). Without it the key kept whatever status it had, or none
 //! at all, while the reconcile failed and was retried. The error is still returned, so the
-//! reconcile is retried (within seconds for refusals that clear by themselves, see
-//! `controller/retry.rs`) and counted in `devportal_reconcile_errors_total{error="kube"}`.
+//! reconcile is retried (within seconds for a quota; when the enforcement namespace was deleted,
+//! at once when it returns: see `controller/retry.rs`) and counted in `devportal_reconcile_errors_total{error="kube"}`.
 
 use super::phase::Evaluation;
 use crate::Error;
