@@ -47,7 +47,7 @@ pub struct PhaseLabel {
     pub phase: &'static str,
 }
 
-/// A label naming a product's approval mode.
+/// A label naming how a waiting key is to be approved.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApprovalLabel {
     /// `automatic` or `manual`.
@@ -129,7 +129,8 @@ impl ControllerMetrics {
     }
 
     /// Sets how long the oldest key still waiting for approval has waited, in seconds (0 when
-    /// none waits), by the approval mode of its product.
+    /// none waits), by how it is to be approved: `automatic` (by devportal) or `manual` (by an
+    /// owner: its product approves manually, or an APIKeyPolicy requires an owner's approval).
     pub fn set_oldest_pending(&self, ages: [(ApprovalMode, f64); 2]) {
         for (mode, age) in ages {
             let approval = match mode {
@@ -241,8 +242,9 @@ impl ControllerMetrics {
         );
         registry.register_with_unit(
             "apikeys_oldest_pending",
-            "Age of the oldest APIKey still Pending (or not yet reconciled), by its product's \
-             approval mode, as the leader sees it; 0 when none waits",
+            "Age of the oldest APIKey still Pending (or not yet reconciled), by how it is to be \
+             approved (automatic: by devportal; manual: by an owner, as its product or an \
+             APIKeyPolicy requires), as the leader sees it; 0 when none waits",
             Unit::Seconds,
             controller.oldest_pending.clone(),
         );
