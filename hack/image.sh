@@ -98,6 +98,16 @@ cmd_build() {
   # `make image` and its check tests/it/image.rs (which runs hack/image.sh build again) share one
   # build. The binary does not depend on SOURCE_DATE_EPOCH (no C code in the tree uses __DATE__ or
   # __TIME__).
+  # devportal's own build.rs reruns when DEVPORTAL_REVISION changes, set or not, and cargo exports
+  # what build.rs printed (`cargo:rustc-env=DEVPORTAL_REVISION=...`) into the environment of the
+  # tests it runs: the check found it set where `make image` had not, and rebuilt the whole fat-LTO
+  # binary (7 minutes) for the same revision. So cargo always gets it set here, to what build.rs
+  # would record (the short commit, or `unknown` outside git); a value from the environment wins,
+  # as it does in build.rs.
+  local build_revision=${DEVPORTAL_REVISION:-}
+  if [ -z "$build_revision" ]; then
+    build_revision=$(git -C "$ROOT" rev-parse --short=12 HEAD 2>/dev/null) || build_revision=unknown
+  fi
   start=$SECONDS
   log "building the static release binary for $triple (a cold build takes minutes)"
   (
@@ -107,7 +117,7 @@ cmd_build() {
       esac
     done
     RUSTFLAGS="-C target-feature=+crt-static --remap-path-prefix=$ROOT=/devportal --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=/cargo" \
-      CARGO_PROFILE_RELEASE_STRIP=symbols \
+      CARGO_PROFILE_RELEASE_STRIP=symbols DEVPORTAL_REVISION=$build_revision \
       cargo build --manifest-path "$ROOT/Cargo.toml" --release --locked --target "$triple" --bin devportal
   )
   binary=${CARGO_TARGET_DIR:-$ROOT/target}/$triple/release/devportal

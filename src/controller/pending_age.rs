@@ -1,32 +1,54 @@
-//! How long the oldest key still waiting has waited, by the approval mode of its product: the
-//! gauge (`devportal_apikeys_oldest_pending_seconds`) the stuck-Pending alert reads.
+//! How long the oldest key still waiting has waited, by whom it waits for: the gauge
+//! (`devportal_apikeys_oldest_pending_seconds`) the stuck-Pending alert reads.
 
 use k8s_openapi::jiff::Timestamp;
 use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 
 use super::apikey::key_line::{self, Line};
+use super::apikey::phase;
 use super::context::Context;
+use super::policy;
 use crate::resources::cached_key::CachedKey;
-use crate::resources::{APIKeyPhase, APIProduct, ApprovalMode};
+use crate::resources::{APIKey, APIKeyPhase, APIProduct, ApprovalMode};
 
-/// The age in seconds of the oldest key of each approval mode that is Pending or has no phase
-/// yet (never reconciled), as the leader's caches see it; 0 when no key of that mode waits.
-/// Keys being deleted, keys whose product is not (or no longer) there and keys the key limit
-/// holds back (they wait for their requester to free a place, not for devportal) are not
-/// waiting.
+/// The age in seconds of the oldest key that is Pending or has no phase yet (never reconciled),
+/// by how it is to be approved, as the leader's caches see it; 0 when no key waits so.
+/// `Automatic`: its product approves keys automatically, so it waits for devportal. `Manual`:
+/// it waits for an owner, because its product approves keys manually or because an
+/// APIKeyPolicy requires an owner's approval of it (`ApprovalRequiredByPolicy`). Keys being
+/// deleted, keys whose product is not (or no longer) there and keys the key limit (the flag, or
+/// a policy's) holds back (they wait for their requester to free a place) are not waiting.
 pub(super) fn oldest_pending(ctx: &Context, now: Timestamp) -> [(ApprovalMode, f64); 2] {
     let keys = ctx.keys.state();
+    let product_of = |key: &CachedKey| {
+        let product = ObjectRef::<APIProduct>::new(&key.spec().api_product_ref.name)
+            .within(key.product_namespace().unwrap_or_default());
+        ctx.products.get(&product)
+    };
+    // The limits in force for the key: the flags, tightened by the policies that concern it.
+    let effective = |key: &APIKey, product: Option<&APIProduct>| {
+        ctx.policies
+            .effective(key, product, &policy::defaults(&ctx.config))
+    };
     oldest(
         keys.iter().map(|key| key.as_ref()),
+        |key| product_of(key).map(|p| p.spec.approval_mode),
+        // As the reconcile decides (`policy::hold_for_owner`): a key without an approval in
+        // force, which its product would approve, waits for an owner when a policy requires one.
         |key| {
-            let product = ObjectRef::<APIProduct>::new(&key.spec().api_product_ref.name)
-                .within(key.product_namespace().unwrap_or_default());
-            ctx.products.get(&product).map(|p| p.spec.approval_mode)
+            let (key, product) = (key.to_key(), product_of(key));
+            let product = product.as_deref();
+            !product.is_some_and(|p| phase::approval_in_force(&key, p))
+                && effective(&key, product).manual_approval.is_some()
         },
         |key| {
+            let limit = policy::key_limit(
+                &ctx.config,
+                &effective(&key.to_key(), product_of(key).as_deref()),
+            );
             matches!(
-                key_line::line(key, &ctx.keys, &ctx.key_holders, &ctx.config.key_limit, now),
+                key_line::line(key, &ctx.keys, &ctx.key_holders, &limit, now),
                 Line::Blocked(_)
             )
         },
@@ -34,12 +56,15 @@ pub(super) fn oldest_pending(ctx: &Context, now: Timestamp) -> [(ApprovalMode, f
     )
 }
 
-/// [`oldest_pending`] over `keys`, with `mode_of` naming the approval mode of a key's product
-/// and `held` telling the keys the key limit holds back. `held` is asked oldest first and only
-/// until a key of each mode is not held: a key's line costs a look at its requester's keys.
+/// [`oldest_pending`] over `keys`, with `mode_of` naming the approval mode of a key's product,
+/// `owner_required` telling the keys of automatic products an APIKeyPolicy holds for an owner
+/// (they count as `Manual`), and `held` telling the keys the key limit holds back. Both are
+/// asked oldest first, and only while the answer can still change a result: a policy's verdict
+/// costs a match against every policy, a key's line a look at its requester's keys.
 fn oldest<'a>(
     keys: impl Iterator<Item = &'a CachedKey>,
     mode_of: impl Fn(&CachedKey) -> Option<ApprovalMode>,
+    owner_required: impl Fn(&CachedKey) -> bool,
     held: impl Fn(&CachedKey) -> bool,
     now: Timestamp,
 ) -> [(ApprovalMode, f64); 2] {
@@ -57,14 +82,28 @@ fn oldest<'a>(
         })
         .collect();
     waiting.sort_by(|a, b| b.1.total_cmp(&a.1));
-    [ApprovalMode::Automatic, ApprovalMode::Manual].map(|mode| {
-        let age = waiting
-            .iter()
-            .filter(|(m, _, _)| *m == mode)
-            .find(|(_, _, key)| !held(key))
-            .map_or(0.0, |(_, age, _)| *age);
-        (mode, age)
-    })
+    let mut automatic = None;
+    let mut manual = None;
+    for (product_mode, age, key) in waiting {
+        if automatic.is_some() && manual.is_some() {
+            break;
+        }
+        // A manual product's key waits for an owner whatever the policies say.
+        if product_mode == ApprovalMode::Manual && manual.is_some() {
+            continue;
+        }
+        let slot = match product_mode {
+            ApprovalMode::Automatic if !owner_required(key) => &mut automatic,
+            _ => &mut manual,
+        };
+        if slot.is_none() && !held(key) {
+            *slot = Some(age);
+        }
+    }
+    [
+        (ApprovalMode::Automatic, automatic.unwrap_or(0.0)),
+        (ApprovalMode::Manual, manual.unwrap_or(0.0)),
+    ]
 }
 
 #[cfg(test)]
@@ -108,7 +147,7 @@ mod tests {
         ];
         let held = |k: &CachedKey| k.meta().name.as_deref() == Some("held");
         assert_eq!(
-            oldest(keys.iter(), mode, held, now),
+            oldest(keys.iter(), mode, |_| false, held, now),
             [
                 (ApprovalMode::Automatic, 120.0),
                 (ApprovalMode::Manual, 43_200.0)
@@ -121,7 +160,7 @@ mod tests {
         let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
         let keys = [key("c", "auto", "2026-01-01T00:00:00Z", Some("Denied"))];
         assert_eq!(
-            oldest(keys.iter(), mode, |_| false, now),
+            oldest(keys.iter(), mode, |_| false, |_| false, now),
             [(ApprovalMode::Automatic, 0.0), (ApprovalMode::Manual, 0.0)]
         );
     }
@@ -141,9 +180,85 @@ mod tests {
             asked.borrow_mut().push(name.clone());
             name == "k0"
         };
-        let ages = oldest(keys.iter(), mode, held, now);
+        let ages = oldest(keys.iter(), mode, |_| false, held, now);
         // k0 (the oldest) is held; k1 is the oldest waiting key.
         assert_eq!(ages[0], (ApprovalMode::Automatic, 86_400.0 - 60.0));
         assert_eq!(*asked.borrow(), ["k0", "k1"]);
+    }
+
+    #[test]
+    fn a_key_a_policy_holds_for_an_owner_waits_as_manual_not_automatic() {
+        let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
+        let by_policy = |k: &CachedKey| {
+            k.meta()
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("held"))
+        };
+        // A day-old key of an automatic product that an APIKeyPolicy holds for an owner
+        // (ApprovalRequiredByPolicy): it waits for people, not for devportal.
+        let keys = [key(
+            "held-by-policy",
+            "auto",
+            "2026-01-01T00:00:00Z",
+            Some("Pending"),
+        )];
+        assert_eq!(
+            oldest(keys.iter(), mode, by_policy, |_| false, now),
+            [
+                (ApprovalMode::Automatic, 0.0),
+                (ApprovalMode::Manual, 86_400.0)
+            ]
+        );
+        // Among other keys: the automatic gauge reads the oldest key devportal is to approve,
+        // the manual one the oldest that waits for an owner, whichever made it wait so.
+        let keys = [
+            key(
+                "held-by-policy",
+                "auto",
+                "2026-01-01T00:00:00Z",
+                Some("Pending"),
+            ),
+            key("a", "auto", "2026-01-01T23:59:00Z", Some("Pending")),
+            key("f", "manual", "2026-01-01T12:00:00Z", Some("Pending")),
+        ];
+        assert_eq!(
+            oldest(keys.iter(), mode, by_policy, |_| false, now),
+            [
+                (ApprovalMode::Automatic, 60.0),
+                (ApprovalMode::Manual, 86_400.0)
+            ]
+        );
+        // Also held back by the key limit: waiting for its requester, so in neither.
+        let limited = |k: &CachedKey| k.meta().name.as_deref() == Some("held-by-policy");
+        assert_eq!(
+            oldest(keys.iter(), mode, by_policy, limited, now),
+            [
+                (ApprovalMode::Automatic, 60.0),
+                (ApprovalMode::Manual, 43_200.0)
+            ]
+        );
+    }
+
+    #[test]
+    fn only_keys_of_automatic_products_are_asked_about_policies() {
+        let now: Timestamp = "2026-01-02T00:00:00Z".parse().unwrap();
+        let keys = [
+            key("m", "manual", "2026-01-01T00:00:00Z", Some("Pending")),
+            key("a", "auto", "2026-01-01T12:00:00Z", None),
+        ];
+        let asked = std::cell::RefCell::new(Vec::new());
+        let by_policy = |k: &CachedKey| {
+            asked.borrow_mut().push(k.meta().name.clone().unwrap());
+            false
+        };
+        assert_eq!(
+            oldest(keys.iter(), mode, by_policy, |_| false, now),
+            [
+                (ApprovalMode::Automatic, 43_200.0),
+                (ApprovalMode::Manual, 86_400.0)
+            ]
+        );
+        assert_eq!(*asked.borrow(), ["a"]);
     }
 }

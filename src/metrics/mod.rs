@@ -2,25 +2,22 @@
 //! from small fixed sets only (never object names), plus the standard `process_*` metrics read at
 //! scrape time.
 
-use std::time::Duration;
-
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
-use std::sync::atomic::AtomicU64;
 
-use crate::resources::{APIKeyPhase, ApprovalMode};
-
+mod admission;
 mod build_info;
 mod certificates;
+mod controller;
 mod policies;
 mod process;
 
+pub use admission::{AdmissionLabels, AdmissionMetrics, DurationLabels};
 pub use build_info::{BuildLabels, REVISION, VERSION};
 pub use certificates::{Certificate, CertificateLabel, CertificateMetrics};
+pub use controller::{
+    ApprovalLabel, ControllerLabel, ControllerMetrics, ErrorLabels, EventReasonLabel, FetchLabel,
+    PhaseLabel, ReconcileLabels, RoleLabel,
+};
 pub use policies::{PolicyMetrics, PolicyRuleLabels};
 
 /// Every metric devportal exports: its own under the `devportal_` prefix, and the process's.
@@ -34,229 +31,6 @@ pub struct Metrics {
     pub certificates: CertificateMetrics,
     /// Existing keys breaking APIKeyPolicies (`devportal_policy_violations`).
     pub policies: PolicyMetrics,
-}
-
-/// Labels of one admission.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AdmissionLabels {
-    /// `apikeys`, `apiproducts` or `apikeyapprovals`.
-    pub resource: &'static str,
-    /// `CREATE`, `UPDATE`, ... or `unknown`.
-    pub operation: &'static str,
-    /// `allowed` or `denied`.
-    pub decision: &'static str,
-    /// Why, from the webhook's fixed set of reasons.
-    pub reason: &'static str,
-}
-
-/// Labels of one admission's duration.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct DurationLabels {
-    /// `apikeys` or `apiproducts`.
-    pub resource: &'static str,
-    /// `allowed` or `denied`.
-    pub decision: &'static str,
-}
-
-/// The admission webhook's metrics.
-pub struct AdmissionMetrics {
-    requests: Family<AdmissionLabels, Counter>,
-    duration: Family<DurationLabels, Histogram>,
-}
-
-impl AdmissionMetrics {
-    /// Records one admission and how long devportal took over it.
-    pub fn observe(&self, labels: AdmissionLabels, took: Duration) {
-        self.duration
-            .get_or_create(&DurationLabels {
-                resource: labels.resource,
-                decision: labels.decision,
-            })
-            .observe(took.as_secs_f64());
-        self.requests.get_or_create(&labels).inc();
-    }
-}
-
-/// Labels of one reconcile.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReconcileLabels {
-    /// `apiproduct` or `apikey`.
-    pub controller: &'static str,
-    /// `success` or `error`.
-    pub result: &'static str,
-}
-
-/// Labels of one reconcile error.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ErrorLabels {
-    /// `apiproduct` or `apikey`.
-    pub controller: &'static str,
-    /// The error's [`crate::Error::metric_label`].
-    pub error: &'static str,
-}
-
-/// A label naming a controller.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ControllerLabel {
-    /// `apiproduct` or `apikey`.
-    pub controller: &'static str,
-}
-
-/// A label naming a key phase.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PhaseLabel {
-    /// `Pending`, `Approved`, `Denied`, `Expired` or `Failed`.
-    pub phase: &'static str,
-}
-
-/// A label naming a product's approval mode.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ApprovalLabel {
-    /// `automatic` or `manual`.
-    pub approval: &'static str,
-}
-
-/// A label naming which of a key's two Secrets.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RoleLabel {
-    /// `enforcement` or `consumer`.
-    pub role: &'static str,
-}
-
-/// A label naming the reason of an Event (a phase or a PascalCase reason: a fixed set).
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EventReasonLabel {
-    /// The Event's reason.
-    pub reason: String,
-}
-
-/// A label naming what discovery fetched.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FetchLabel {
-    /// `oidc` or `openapi`.
-    pub kind: &'static str,
-}
-
-/// The controller's metrics.
-pub struct ControllerMetrics {
-    reconciles: Family<ReconcileLabels, Counter>,
-    errors: Family<ErrorLabels, Counter>,
-    duration: Family<ControllerLabel, Histogram>,
-    keys: Family<PhaseLabel, Gauge>,
-    oldest_pending: Family<ApprovalLabel, Gauge<f64, AtomicU64>>,
-    approval_latency: Histogram,
-    secrets_written: Family<RoleLabel, Counter>,
-    secrets_deleted: Family<RoleLabel, Counter>,
-    fetch_failures: Family<FetchLabel, Counter>,
-    events_suppressed: Family<EventReasonLabel, Counter>,
-    inbox_deferred: Gauge,
-    leader: Gauge,
-    kuadrant_elsewhere: Gauge,
-}
-
-impl ControllerMetrics {
-    /// Records one reconcile of `controller` that took `took`; `error` when it failed.
-    pub fn reconciled(
-        &self,
-        controller: &'static str,
-        took: Duration,
-        error: Option<&crate::Error>,
-    ) {
-        self.duration
-            .get_or_create(&ControllerLabel { controller })
-            .observe(took.as_secs_f64());
-        let result = if error.is_some() { "error" } else { "success" };
-        self.reconciles
-            .get_or_create(&ReconcileLabels { controller, result })
-            .inc();
-        if let Some(error) = error {
-            self.errors
-                .get_or_create(&ErrorLabels {
-                    controller,
-                    error: error.metric_label(),
-                })
-                .inc();
-        }
-    }
-
-    /// Sets how many keys are in each phase.
-    pub fn set_keys(&self, counts: [(APIKeyPhase, i64); 5]) {
-        for (phase, count) in counts {
-            self.keys
-                .get_or_create(&PhaseLabel {
-                    phase: phase.as_str(),
-                })
-                .set(count);
-        }
-    }
-
-    /// Sets how long the oldest key still waiting for approval has waited, in seconds (0 when
-    /// none waits), by the approval mode of its product.
-    pub fn set_oldest_pending(&self, ages: [(ApprovalMode, f64); 2]) {
-        for (mode, age) in ages {
-            let approval = match mode {
-                ApprovalMode::Automatic => "automatic",
-                ApprovalMode::Manual => "manual",
-            };
-            self.oldest_pending
-                .get_or_create(&ApprovalLabel { approval })
-                .set(age);
-        }
-    }
-
-    /// Records the time from a key's request to its approval.
-    pub fn approved_after(&self, waited: Duration) {
-        self.approval_latency.observe(waited.as_secs_f64());
-    }
-
-    /// Counts a Secret write.
-    pub fn secret_written(&self, role: &'static str) {
-        self.secrets_written
-            .get_or_create(&RoleLabel { role })
-            .inc();
-    }
-
-    /// Counts a Secret deletion.
-    pub fn secret_deleted(&self, role: &'static str) {
-        self.secrets_deleted
-            .get_or_create(&RoleLabel { role })
-            .inc();
-    }
-
-    /// Counts a failed discovery fetch.
-    pub fn fetch_failed(&self, kind: &'static str) {
-        self.fetch_failures
-            .get_or_create(&FetchLabel { kind })
-            .inc();
-    }
-
-    /// Counts a Normal Event not written because the Event budget was spent.
-    pub fn event_suppressed(&self, reason: &str) {
-        self.events_suppressed
-            .get_or_create(&EventReasonLabel {
-                reason: reason.to_string(),
-            })
-            .inc();
-    }
-
-    /// Sets how many owners' copies of automatically approved requests wait for the inbox's
-    /// second lane.
-    pub fn set_inbox_deferred(&self, waiting: usize) {
-        self.inbox_deferred
-            .set(i64::try_from(waiting).unwrap_or(i64::MAX));
-    }
-
-    /// Sets how many `Kuadrant` CRs are outside the enforcement namespace (devportal reports
-    /// them and never follows one).
-    pub fn set_kuadrant_elsewhere(&self, count: usize) {
-        self.kuadrant_elsewhere
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-    }
-
-    /// Sets whether this replica leads.
-    pub fn set_leader(&self, leading: bool) {
-        self.leader.set(i64::from(leading));
-    }
 }
 
 impl Default for Metrics {
@@ -275,123 +49,8 @@ impl Metrics {
         certificates.register(registry);
         let policies = PolicyMetrics::default();
         policies.register(registry);
-        let admission = AdmissionMetrics {
-            requests: Family::default(),
-            duration: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
-            }),
-        };
-        {
-            let sub = registry.sub_registry_with_prefix("admission");
-            sub.register(
-                "requests",
-                "AdmissionReviews answered, by resource, operation, decision and reason",
-                admission.requests.clone(),
-            );
-            sub.register_with_unit(
-                "duration",
-                "Time devportal spent on one AdmissionReview (read, decide, encode), by resource and \
-                 decision",
-                prometheus_client::registry::Unit::Seconds,
-                admission.duration.clone(),
-            );
-        }
-        let controller = ControllerMetrics {
-            reconciles: Family::default(),
-            errors: Family::default(),
-            duration: Family::new_with_constructor(|| {
-                Histogram::new(exponential_buckets(0.001, 2.0, 16))
-            }),
-            keys: Family::default(),
-            oldest_pending: Family::default(),
-            approval_latency: Histogram::new(exponential_buckets(0.05, 2.0, 20)),
-            secrets_written: Family::default(),
-            secrets_deleted: Family::default(),
-            fetch_failures: Family::default(),
-            events_suppressed: Family::default(),
-            inbox_deferred: Gauge::default(),
-            leader: Gauge::default(),
-            kuadrant_elsewhere: Gauge::default(),
-        };
-        registry.register(
-            "reconcile",
-            "Reconciles, by controller and result",
-            controller.reconciles.clone(),
-        );
-        {
-            let sub = registry.sub_registry_with_prefix("reconcile");
-            sub.register(
-                "errors",
-                "Failed reconciles, by controller and error",
-                controller.errors.clone(),
-            );
-            sub.register_with_unit(
-                "duration",
-                "Time one reconcile took, by controller",
-                prometheus_client::registry::Unit::Seconds,
-                controller.duration.clone(),
-            );
-        }
-        registry.register(
-            "apikeys",
-            "APIKeys by phase, as the leader sees them",
-            controller.keys.clone(),
-        );
-        registry.register_with_unit(
-            "apikeys_oldest_pending",
-            "Age of the oldest APIKey still Pending (or not yet reconciled), by its product's \
-             approval mode, as the leader sees it; 0 when none waits",
-            prometheus_client::registry::Unit::Seconds,
-            controller.oldest_pending.clone(),
-        );
-        registry.register_with_unit(
-            "approval_latency",
-            "Time from an APIKey's creation to its approval",
-            prometheus_client::registry::Unit::Seconds,
-            controller.approval_latency.clone(),
-        );
-        {
-            let sub = registry.sub_registry_with_prefix("secrets");
-            sub.register(
-                "written",
-                "API-key Secrets created or updated, by role",
-                controller.secrets_written.clone(),
-            );
-            sub.register(
-                "deleted",
-                "API-key Secrets deleted, by role",
-                controller.secrets_deleted.clone(),
-            );
-        }
-        registry.register(
-            "discovery_fetch_failures",
-            "OIDC discovery and OpenAPI fetches that failed after retries, by kind",
-            controller.fetch_failures.clone(),
-        );
-        registry.sub_registry_with_prefix("controller").register(
-            "events_suppressed",
-            "Normal Events not written because the Event budget was spent (a burst of \
-             transitions), by reason",
-            controller.events_suppressed.clone(),
-        );
-        registry.sub_registry_with_prefix("controller").register(
-            "inbox_deferred",
-            "Owners' copies (APIKeyRequests) of automatically approved keys waiting to be \
-             written until the reconciles pause",
-            controller.inbox_deferred.clone(),
-        );
-        registry.register(
-            "kuadrant_namespace_mismatch",
-            "Kuadrant CRs outside --enforcement-namespace, as the leader sees them: devportal \
-             reports them and never follows one; if kuadrant-operator serves one, keys do not work \
-             at the gateway until the flag names its namespace",
-            controller.kuadrant_elsewhere.clone(),
-        );
-        registry.register(
-            "leader",
-            "1 when this replica holds the controller Lease",
-            controller.leader.clone(),
-        );
+        let admission = AdmissionMetrics::registered(registry);
+        let controller = ControllerMetrics::registered(registry);
         root.register_collector(Box::new(process::ProcessCollector));
         Self {
             registry: root,

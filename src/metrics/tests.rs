@@ -1,6 +1,8 @@
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use super::*;
+use crate::resources::{APIKeyPhase, ApprovalMode};
 
 /// Metrics with one of every recording made, so that every registered family has a sample.
 fn recorded() -> Metrics {

@@ -244,6 +244,16 @@ pub fn past_max_lifetime(
 /// APIProduct (this one's uid differs: deleted and re-created under the same name) or to another
 /// tier than the key's. An approval without these stamps (written before devportal stamped them)
 /// binds as before.
+/// Whether `key` carries an approval in force for `product` (`spec.approval` approves it, for
+/// this product and tier). Without one, an automatic product approves the key, unless an
+/// APIKeyPolicy holds it for an owner (`controller::policy::hold_for_owner`).
+pub(in crate::controller) fn approval_in_force(key: &APIKey, product: &APIProduct) -> bool {
+    key.spec
+        .approval
+        .as_ref()
+        .is_some_and(|a| a.approved && outdated_approval(a, key, product).is_none())
+}
+
 fn outdated_approval(approval: &Approval, key: &APIKey, product: &APIProduct) -> Option<String> {
     let uid = product.meta().uid.as_deref().unwrap_or_default();
     if let Some(reviewed) = approval.product_uid.as_deref()

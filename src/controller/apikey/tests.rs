@@ -397,6 +397,36 @@ fn an_approval_binds_the_product_and_the_tier_it_was_given_for() {
 }
 
 #[test]
+fn only_an_approval_for_this_product_and_tier_is_in_force() {
+    // What the stuck-Pending gauge asks before it lets a policy's hold count a key as waiting
+    // for an owner: a key with an approval in force waits for no one.
+    let automatic = product(ApprovalMode::Automatic);
+    let in_force = |approval| {
+        let mut k = key();
+        k.spec.approval = approval;
+        super::phase::approval_in_force(&k, &automatic)
+    };
+    assert!(!in_force(None), "no approval");
+    assert!(in_force(bound_approval(true, "p-1", "gold")));
+    assert!(
+        in_force(approval(true)),
+        "unstamped approvals bind as they did"
+    );
+    assert!(
+        !in_force(bound_approval(false, "p-1", "gold")),
+        "a rejection"
+    );
+    assert!(
+        !in_force(bound_approval(true, "p-0", "gold")),
+        "an earlier product's"
+    );
+    assert!(
+        !in_force(bound_approval(true, "p-1", "silver")),
+        "another tier's"
+    );
+}
+
+#[test]
 fn an_automatic_approval_is_recorded_once_and_outlives_the_mode() {
     let (r, automatic) = (
         resolution(&["gold"], true),
