@@ -178,6 +178,10 @@ pub mod key_reason {
     /// ResourceQuota, a namespace being terminated or missing, an admission policy); the message
     /// starts with the API server's reason and quotes its answer. Retried until the write succeeds.
     pub const SECRET_WRITE_REFUSED: &str = "SecretWriteRefused";
+    /// `Failed`: the enforcement namespace is missing or being deleted (by the controller's
+    /// Namespace cache), so no enforcement Secret can be written; nothing is sent to the API
+    /// server until it is created again, and then every key is reconciled at once.
+    pub const ENFORCEMENT_NAMESPACE_UNAVAILABLE: &str = "EnforcementNamespaceUnavailable";
     /// `Ready=True`: the key is Approved and its enforcement Secret is written (the gateway
     /// accepts it).
     pub const ENFORCED: &str = "Enforced";

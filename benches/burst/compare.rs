@@ -20,6 +20,8 @@ fn child(opts: &Options, mode: Mode) -> f64 {
             }
             if opts.namespace_loss {
                 args.push("--namespace-loss".into());
+                args.push("--gone-for".into());
+                args.push(opts.gone_for.as_secs().to_string());
             }
         }
     }

@@ -1,6 +1,6 @@
 //! The namespace-loss mode (`--namespace-loss`): once the burst has settled, the enforcement
-//! namespace is deleted with every enforcement Secret in it and re-created as soon as it is gone,
-//! as an operator who removed it by mistake would. Reports how long the deletion took, how many
+//! namespace is deleted with every enforcement Secret in it and re-created as soon as it is gone
+//! (or `--gone-for` seconds later), as an operator who removed it by mistake would. Reports how long the deletion took, how many
 //! Secrets were back 10, 30 and 60 s after the namespace returned and when the last one was, how
 //! many keys said their Secret was refused on the way, when every key was Approved again, and
 //! what the controller wrote meanwhile.
@@ -97,13 +97,13 @@ fn follow_secrets(client: &Client) -> Arc<Mutex<Vec<Instant>>> {
     arrivals
 }
 
-/// Deletes the enforcement namespace, waits until it is gone, re-creates it and measures the
-/// recovery of `n` settled keys in `key_namespace`; bounded by `limit`.
+/// Deletes the enforcement namespace, waits until it is gone and then `gone_for`, re-creates it
+/// and measures the recovery of the `n` settled keys in `key_namespace`; bounded by `limit`.
 pub async fn measure(
     admin: &Client,
     audit: &mut AuditLog,
-    key_namespace: &str,
-    n: usize,
+    (key_namespace, n): (&str, usize),
+    gone_for: Duration,
     limit: Duration,
 ) {
     wait_quiet(audit, limit).await;
@@ -138,6 +138,7 @@ pub async fn measure(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let deleted = deleting.elapsed();
+    tokio::time::sleep(gone_for).await;
     let namespace = Namespace {
         metadata: ObjectMeta {
             name: Some(DEFAULT_KUADRANT_NAMESPACE.into()),

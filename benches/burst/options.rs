@@ -40,6 +40,9 @@ pub struct Options {
     /// After the devportal burst settles (and the restart, with `--restart`), delete the
     /// enforcement namespace, re-create it and measure the recovery (`--namespace-loss`).
     pub namespace_loss: bool,
+    /// How long the enforcement namespace stays gone before it is created again
+    /// (`--gone-for SECONDS`, default 0: at once).
+    pub gone_for: Duration,
 }
 
 /// Requests in flight from the creator, in every mode.
@@ -47,7 +50,8 @@ pub const CONCURRENCY: usize = 32;
 
 impl Options {
     /// Parses `std::env::args()`: a number is N (default 1,000); flags `--webhook`, `--ideal`,
-    /// `--raw`, `--compare`, `--restart`, `--namespace-loss`. Anything else (cargo's `--bench`) is ignored.
+    /// `--raw`, `--compare`, `--restart`, `--namespace-loss` (with `--gone-for SECONDS`). Anything
+    /// else (cargo's `--bench`) is ignored.
     pub fn from_args() -> Self {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let has = |flag: &str| args.iter().any(|a| a == flag);
@@ -59,12 +63,23 @@ impl Options {
             Mode::Devportal
         };
         Options {
-            n: args.iter().find_map(|a| a.parse().ok()).unwrap_or(1000),
+            n: args
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i == 0 || args[i - 1] != "--gone-for")
+                .find_map(|(_, a)| a.parse().ok())
+                .unwrap_or(1000),
             webhook: has("--webhook"),
             mode,
             compare: has("--compare"),
             restart: has("--restart"),
             namespace_loss: has("--namespace-loss"),
+            gone_for: Duration::from_secs(
+                args.iter()
+                    .position(|a| a == "--gone-for")
+                    .and_then(|i| args.get(i + 1)?.parse().ok())
+                    .unwrap_or(0),
+            ),
         }
     }
 

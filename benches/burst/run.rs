@@ -197,7 +197,14 @@ pub async fn run(opts: &Options, audit_path: &Path) {
         (_, controller) => controller,
     };
     if opts.namespace_loss && mode == Mode::Devportal {
-        namespace_loss::measure(&admin, &mut audit, &ns.name, n, opts.timeout()).await;
+        namespace_loss::measure(
+            &admin,
+            &mut audit,
+            (&ns.name, n),
+            opts.gone_for,
+            opts.timeout(),
+        )
+        .await;
     }
     audit.remove();
 }

@@ -9,9 +9,10 @@
 //! upgrade never moves working keys away from the AuthConfigs, [`EnforcementNamespace::resolve`]
 //! refuses to start without the flag when that CR is elsewhere, naming the flag to set.
 //!
-//! When the namespace is deleted (every enforcement Secret with it) and created again,
-//! [`returns`] reconciles every key at once: their Secret writes failed while it was gone and
-//! their retries had backed off, so without it the last keys would wait out their backoff.
+//! When the namespace is deleted (every enforcement Secret with it), keys whose Secret is gone
+//! say so ([`EnforcementNamespace::unavailable`]) without writing to the API server, which is busy
+//! deleting thousands of Secrets; when it is created again, [`returns`] reconciles every key at
+//! once rather than each at its next retry.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,7 @@ use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{ApiResource, DynamicObject, ListParams, ObjectMeta};
 use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Api, Client};
 use tokio_util::sync::CancellationToken;
@@ -35,6 +37,22 @@ impl EnforcementNamespace {
     /// The namespace.
     pub fn get(&self) -> String {
         self.0.to_string()
+    }
+
+    /// Why no Secret can be written into the namespace now, by the Namespace cache `namespaces`:
+    /// it is missing or being deleted. `None` when it exists (a stale cache errs either
+    /// way briefly: the API server refuses a write it cannot take, and the cache's news of the
+    /// namespace's return reconciles every key).
+    pub fn unavailable(&self, namespaces: &Store<PartialObjectMeta<Namespace>>) -> Option<String> {
+        let namespace = &*self.0;
+        let usable = namespaces
+            .get(&ObjectRef::new(namespace))
+            .is_some_and(|found| found.metadata.deletion_timestamp.is_none());
+        // One message for both: a key's status is not rewritten when the namespace goes from
+        // terminating to gone.
+        (!usable).then(|| format!(
+            "the enforcement namespace {namespace} is missing or being deleted, so the key's enforcement Secret cannot be written; it is written as soon as the namespace exists again"
+        ))
     }
 
     /// `configured` when given. Unset, `kuadrant-system` — unless the Kuadrant CR an earlier
@@ -255,6 +273,31 @@ mod tests {
             &watcher::Event::Apply(namespace("kuadrant-system", "a", false)),
             "kuadrant-system"
         ));
+    }
+
+    #[test]
+    fn the_namespace_is_unavailable_while_missing_or_being_deleted() {
+        use kube::runtime::reflector::store::Writer;
+        let enforcement = EnforcementNamespace("kuadrant-system".into());
+        let mut writer = Writer::<PartialObjectMeta<Namespace>>::default();
+        let store = writer.as_reader();
+        let missing = enforcement.unavailable(&store).unwrap();
+        assert!(
+            missing.contains("kuadrant-system is missing or being deleted"),
+            "{missing}"
+        );
+        writer.apply_watcher_event(&watcher::Event::Apply(namespace(
+            "kuadrant-system",
+            "a",
+            true,
+        )));
+        assert_eq!(enforcement.unavailable(&store), Some(missing));
+        writer.apply_watcher_event(&watcher::Event::Apply(namespace(
+            "kuadrant-system",
+            "b",
+            false,
+        )));
+        assert_eq!(enforcement.unavailable(&store), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::controller::context::Context;
 use crate::controller::secret_cache::OwnedSecret;
 use crate::keys::{self, ApiKeyValue};
 use crate::kube_ext::object_id;
-use crate::names::key_reason::KEY_VALUE_REISSUED;
+use crate::names::key_reason::{ENFORCEMENT_NAMESPACE_UNAVAILABLE, KEY_VALUE_REISSUED};
 use crate::names::{API_KEY_DATA, APIKEY_UID_LABEL};
 use crate::resources::{APIKey, SecretKeyRef};
 use crate::secrets::{self, Enforcement, Role};
@@ -55,6 +55,12 @@ pub(super) async fn reconcile(
     let ours = ctx.secrets_of(key);
     if let Some(settled) = settled(key, &ours, desired_enforcement.as_ref(), &reference) {
         return Ok(settled);
+    }
+    // The enforcement namespace deleted: nothing to write until it returns (a trigger of its own).
+    if desired_enforcement.is_some()
+        && let Some(why) = ctx.enforcement.unavailable(&ctx.policies.namespaces)
+    {
+        return Ok(Outcome::Problem(ENFORCEMENT_NAMESPACE_UNAVAILABLE, why));
     }
     // A new key's Secrets: created without reading first (see [`first_write`]). Only for a key
     // that never was Approved: one that was (or Failed since) is read with care, its value kept.
