@@ -9,18 +9,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use devportal::names::{DEFAULT_KUADRANT_NAMESPACE, ROLE_LABEL};
+use devportal::names::DEFAULT_KUADRANT_NAMESPACE;
 use devportal::resources::{APIKey, APIKeyPhase};
-use devportal::secrets::Role;
-use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use kube::api::{DeleteParams, ObjectMeta, PartialObjectMeta, PostParams};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 
 use super::apimetrics;
 use super::audit::{AuditLog, Split};
 use super::restart::wait_quiet;
+use super::watch::enforcement_secret_names;
 
 /// The moments after the namespace's return at which the Secrets back are counted (read from
 /// the arrival times once every Secret is back).
@@ -75,15 +75,9 @@ fn follow_phases(client: &Client, namespace: &str) -> Arc<Mutex<Phases>> {
 /// Records when each distinct enforcement Secret appears in the (re-created) namespace.
 fn follow_secrets(client: &Client) -> Arc<Mutex<Vec<Instant>>> {
     let arrivals = Arc::new(Mutex::new(Vec::new()));
-    let secrets =
-        Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), DEFAULT_KUADRANT_NAMESPACE);
-    let selector = format!("{ROLE_LABEL}={}", Role::Enforcement.as_str());
+    let names = enforcement_secret_names(client);
     let shared = arrivals.clone();
     tokio::spawn(async move {
-        let names = watcher(secrets, watcher::Config::default().labels(&selector))
-            .default_backoff()
-            .applied_objects()
-            .try_filter_map(|s| async move { Ok(s.metadata.name) });
         let mut names = std::pin::pin!(names);
         let mut seen = HashSet::new();
         while let Some(name) = names.next().await {

@@ -18,14 +18,21 @@ use tokio::task::JoinHandle;
 /// Starts watching the enforcement namespace; the task ends at the moment `n` distinct
 /// enforcement Secrets have been seen.
 pub fn all_enforcement_secrets(client: &Client, n: usize) -> JoinHandle<Instant> {
+    until_distinct(enforcement_secret_names(client), n, "the Secret watch")
+}
+
+/// The names of the enforcement Secrets in the enforcement namespace as a watch sees them
+/// (metadata only, selected by their role label), from its first list on.
+pub fn enforcement_secret_names(
+    client: &Client,
+) -> impl Stream<Item = Result<String, watcher::Error>> + Send + 'static {
     let secrets =
         Api::<PartialObjectMeta<Secret>>::namespaced(client.clone(), DEFAULT_KUADRANT_NAMESPACE);
     let selector = format!("{ROLE_LABEL}={}", Role::Enforcement.as_str());
-    let names = watcher(secrets, watcher::Config::default().labels(&selector))
+    watcher(secrets, watcher::Config::default().labels(&selector))
         .default_backoff()
         .applied_objects()
-        .try_filter_map(|s| async move { Ok(s.metadata.name) });
-    until_distinct(names, n, "the Secret watch")
+        .try_filter_map(|s| async move { Ok(s.metadata.name) })
 }
 
 /// Starts watching the APIKeyRequests in `namespace`; the task ends at the moment `n` distinct

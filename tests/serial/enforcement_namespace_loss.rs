@@ -11,7 +11,7 @@ use crate::support;
 use std::time::Duration;
 
 use devportal::names::key_reason::ENFORCEMENT_NAMESPACE_UNAVAILABLE;
-use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode};
+use devportal::resources::APIKeyPhase;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Api;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
@@ -40,17 +40,7 @@ async fn keys_say_the_enforcement_namespace_is_gone_while_it_is_and_keep_their_v
         ],
         &[],
     );
-    fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Automatic).await;
-    fixtures::product_ready(&admin, &ns.name, WAIT).await;
-    let keys = Api::<APIKey>::namespaced(cp.client(Persona::Consumer).await, &ns.name);
-    for name in KEYS {
-        keys.create(
-            &PostParams::default(),
-            &fixtures::requested_key(name, "toys", "gold"),
-        )
-        .await
-        .unwrap();
-    }
+    let keys = fixtures::automatic_keys((&admin, &owner), &ns.name, &KEYS, WAIT).await;
     // Every key Approved and enforced; the consumers' values, kept to compare (never printed).
     let mut values = Vec::new();
     for name in KEYS {

@@ -10,11 +10,11 @@ use crate::support;
 use std::time::Duration;
 
 use devportal::names::key_reason::SECRET_WRITE_REFUSED;
-use devportal::resources::{APIKey, APIKeyPhase, ApprovalMode};
+use devportal::resources::APIKeyPhase;
 use devportal::secrets::Role;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams};
 use support::secrets::secrets_of;
 use support::serial::exclusive_cluster;
 use support::{Devportal, Persona, TestNamespace, control_plane, eventually, fixtures};
@@ -44,17 +44,7 @@ async fn keys_whose_secrets_a_quota_refuses_say_so_and_are_approved_once_it_goes
         ],
         &[],
     );
-    fixtures::published_product(&admin, &owner, &ns.name, ApprovalMode::Automatic).await;
-    fixtures::product_ready(&admin, &ns.name, WAIT).await;
-    let keys = Api::<APIKey>::namespaced(cp.client(Persona::Consumer).await, &ns.name);
-    for name in KEYS {
-        keys.create(
-            &PostParams::default(),
-            &fixtures::requested_key(name, "toys", "gold"),
-        )
-        .await
-        .unwrap();
-    }
+    let keys = fixtures::automatic_keys((&admin, &owner), &ns.name, &KEYS, WAIT).await;
 
     // Each key says why it is not Approved, in the API server's words.
     for name in KEYS {

@@ -252,6 +252,25 @@ pub async fn product_ready(admin: &Client, ns: &str, timeout: std::time::Duratio
     .await;
 }
 
+/// The usual automatically approving product `toys` in `ns` (by `owner`), Ready, and the keys
+/// `names` (tier gold) requested on it by the consumer; returns the consumer's APIKey API there.
+pub async fn automatic_keys(
+    (admin, owner): (&Client, &Client),
+    ns: &str,
+    names: &[&str],
+    timeout: std::time::Duration,
+) -> Api<APIKey> {
+    published_product(admin, owner, ns, ApprovalMode::Automatic).await;
+    product_ready(admin, ns, timeout).await;
+    let keys = Api::<APIKey>::namespaced(control_plane().client(Persona::Consumer).await, ns);
+    for name in names {
+        keys.create(&PostParams::default(), &requested_key(name, "toys", "gold"))
+            .await
+            .expect("key created");
+    }
+    keys
+}
+
 /// A fresh namespace holding the usual setup of [`published_product`], with the product created
 /// by `creator` in `mode`; returned with an admin client.
 pub async fn published_namespace(
